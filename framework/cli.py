@@ -1,0 +1,81 @@
+"""`pipectl`: a thin click layer over the library API.
+
+Commands are registered lazily (name -> "module:function") so that ``pipectl --help`` and
+``pipectl validate`` never import duckdb, sqlglot or cloud SDKs. Each command module lives
+in ``framework/commands/`` and only parses options, calls one library function and hands
+the result to ``framework.console`` for text or JSON.
+
+Exit codes: 0 success; 1 error (manifest/backend/plan errors print ``error: ...``);
+2 usage error (and ``plan --detailed-exitcode`` when changes are pending).
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from framework import __version__
+
+# name -> "module:attribute"; keep sorted by name. Adding a command = one line here.
+COMMANDS: dict[str, str] = {
+    "graph": "framework.commands.inspect:graph_cmd",
+    "ls": "framework.commands.inspect:ls_cmd",
+    "validate": "framework.commands.validate:validate_cmd",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group that imports a command's module only when that command runs."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="pipectl")
+@click.option("--project", "-p", "project_dir", default=".", show_default=True, envvar="PIPECTL_PROJECT",
+              type=click.Path(file_okay=False), help="Project folder (holds processors.yaml and topics.yaml).")
+@click.option("--target", "-t", default=None, envvar="PIPECTL_TARGET",
+              help="Backend target from pipectl.yaml (default: the file's default, else 'local').")
+@click.pass_context
+def cli(ctx: click.Context, project_dir: str, target: str | None) -> None:
+    """pipectl: declarative multi-phase pipelines (validate, render, run, plan, apply)."""
+    ctx.obj = {"project_dir": project_dir, "target": target}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point: maps pipectl errors to `error: ...` and exit code 1."""
+    from framework.errors import PipectlError
+
+    try:
+        cli.main(args=argv, prog_name="pipectl", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.UsageError as exc:
+        exc.show()
+        return 2
+    except click.Abort:
+        click.echo("aborted", err=True)
+        return 1
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except PipectlError as exc:
+        for line in exc.render().split("; ") if hasattr(exc, "diagnostics") else [exc.render()]:
+            click.echo(f"error: {line}", err=True)
+        return 1
+    except SystemExit as exc:  # commands exit with explicit codes
+        return int(exc.code or 0)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

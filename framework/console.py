@@ -1,0 +1,77 @@
+"""Render library results for humans (text) or machines (JSON, JUnit XML, SARIF).
+
+The library never prints; commands pass results here.
+"""
+from __future__ import annotations
+
+import json
+from typing import Iterable
+from xml.sax.saxutils import escape, quoteattr
+
+from framework.manifest.diagnostics import Diagnostic
+
+
+def diagnostics_text(diags: Iterable[Diagnostic], summary: bool = True) -> str:
+    items = list(diags)
+    lines = [str(d) for d in items]
+    if summary:
+        errors = sum(1 for d in items if d.severity == "error")
+        warnings = len(items) - errors
+        lines.append(f"{errors} error(s), {warnings} warning(s)" if items else "ok: no problems found")
+    return "\n".join(lines)
+
+
+def diagnostics_json(diags: Iterable[Diagnostic], extra: dict | None = None) -> str:
+    items = [d.to_dict() for d in diags]
+    doc = {"diagnostics": items, "errors": sum(1 for d in items if d["severity"] == "error"),
+           "warnings": sum(1 for d in items if d["severity"] == "warning")}
+    doc.update(extra or {})
+    return json.dumps(doc, indent=2)
+
+
+def diagnostics_junit(diags: Iterable[Diagnostic]) -> str:
+    """One testcase per diagnostic (errors as failures), so CI shows them as test results;
+    a clean project yields one passing testcase."""
+    items = list(diags)
+    failures = sum(1 for d in items if d.severity == "error")
+    cases = []
+    for d in items:
+        name = quoteattr(f"{d.code} {d.location}")
+        body = escape(str(d))
+        if d.severity == "error":
+            cases.append(f'    <testcase classname="pipectl.validate" name={name} file={quoteattr(d.location.file)} line="{d.location.line}">\n'
+                         f'      <failure message={quoteattr(d.message)} type="{d.code}">{body}</failure>\n    </testcase>')
+        else:
+            cases.append(f'    <testcase classname="pipectl.validate" name={name} file={quoteattr(d.location.file)} line="{d.location.line}">\n'
+                         f'      <system-out>{body}</system-out>\n    </testcase>')
+    if not items:
+        cases.append('    <testcase classname="pipectl.validate" name="manifests"/>')
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
+            f'<testsuites>\n  <testsuite name="pipectl validate" tests="{max(len(items), 1)}" failures="{failures}" errors="0">\n'
+            + "\n".join(cases) + "\n  </testsuite>\n</testsuites>")
+
+
+def diagnostics_sarif(diags: Iterable[Diagnostic], version: str) -> str:
+    """SARIF 2.1.0, the format GitHub code scanning uses to annotate pull requests."""
+    items = list(diags)
+    rules = sorted({d.code for d in items})
+    results = []
+    for d in items:
+        region = {"startLine": max(d.location.line, 1), "startColumn": max(d.location.column, 1)}
+        text = d.message + (f" ({d.hint})" if d.hint else "")
+        results.append({
+            "ruleId": d.code,
+            "level": "error" if d.severity == "error" else "warning",
+            "message": {"text": text},
+            "locations": [{"physicalLocation": {"artifactLocation": {"uri": d.location.file}, "region": region}}],
+        })
+    doc = {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": "pipectl", "version": version, "informationUri": "https://pipectl.dev",
+                                "rules": [{"id": r, "name": r} for r in rules]}},
+            "results": results,
+        }],
+    }
+    return json.dumps(doc, indent=2)

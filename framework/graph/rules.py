@@ -1,0 +1,429 @@
+"""Validation rules: the meaning checks that stop FAILURE-MODES 1-9 before deploy.
+
+Each rule is a small function ``(ctx) -> None`` that appends located diagnostics; all rules
+run, then the caller decides. Codes are stable (they appear in JSON/SARIF output and docs).
+"""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from framework.graph.graph import SOURCE_PREFIX, PipelineGraph
+from framework.manifest.diagnostics import Diagnostics, did_you_mean
+from framework.manifest.model import Processor, Project, Table
+
+
+@dataclass
+class Context:
+    project: Project
+    graph: PipelineGraph
+    diags: Diagnostics
+
+    def table_of(self, kind: str, name: str) -> Table | None:
+        if kind == "source":
+            src = self.project.sources.get(name)
+            return src.table if src else None
+        proc = self.project.processors.get(name)
+        return proc.output if proc else None
+
+
+RULES: list[Callable[[Context], None]] = []
+
+
+def rule(fn: Callable[[Context], None]) -> Callable[[Context], None]:
+    RULES.append(fn)
+    return fn
+
+
+def validate_project(project: Project, diags: Diagnostics, check_sql: bool = True, check_files: bool = True) -> PipelineGraph:
+    """Run every rule; returns the graph so callers need not build it twice."""
+    ctx = Context(project, PipelineGraph(project), diags)
+    for fn in RULES:
+        if fn is check_transform_files and not check_files:
+            continue
+        fn(ctx)
+    if check_sql:
+        from framework.sql.checks import check_rendered_sql  # lazy: sqlglot is heavy
+
+        check_rendered_sql(project, diags)
+    return ctx.graph
+
+
+# ---------------------------------------------------------------- names and references
+@rule
+def check_phases_and_kinds(ctx: Context) -> None:
+    p = ctx.project
+    phases = p.phase_names()
+    seen: dict[str, object] = {}
+    for phase in p.phases:
+        if phase.name in seen:
+            ctx.diags.error("duplicate-phase", f"duplicate phase '{phase.name}'", phase.location)
+        seen[phase.name] = phase
+    orders = {}
+    for phase in p.phases:
+        if phase.order in orders:
+            ctx.diags.error("duplicate-phase-order", f"phases '{orders[phase.order]}' and '{phase.name}' share order {phase.order}", phase.location, "give each phase a distinct order")
+        orders[phase.order] = phase.name
+    for proc in p.processors.values():
+        if proc.phase not in seen:
+            ctx.diags.error("unknown-phase", f"processor '{proc.name}' is in unknown phase '{proc.phase}'", proc.location, did_you_mean(proc.phase, phases))
+        if proc.entity is not None and proc.entity not in p.entity_kinds:
+            ctx.diags.error("unknown-entity-kind", f"processor '{proc.name}' uses unknown entity kind '{proc.entity}'", proc.location, did_you_mean(proc.entity, p.entity_kinds) or "declare it under entity_kinds")
+    for src in p.sources.values():
+        if src.entity is not None and src.entity not in p.entity_kinds:
+            ctx.diags.error("unknown-entity-kind", f"source '{src.name}' uses unknown entity kind '{src.entity}'", src.location, did_you_mean(src.entity, p.entity_kinds))
+    for m in p.entity_mappings:
+        for kind in (m.source, m.target):
+            if kind not in p.entity_kinds:
+                ctx.diags.error("unknown-entity-kind", f"entity mapping uses unknown entity kind '{kind}'", m.location, did_you_mean(kind, p.entity_kinds))
+        table = ctx.table_of("processor", m.via) or ctx.table_of("source", m.via)
+        if table is None:
+            ctx.diags.error("unknown-mapping-table", f"entity mapping {m.source} -> {m.target} via unknown processor or source '{m.via}'", m.location, did_you_mean(m.via, list(p.processors) + list(p.sources)))
+            continue
+        for kind, override in ((m.source, m.source_column), (m.target, m.target_column)):
+            k = p.entity_kinds.get(kind)
+            column = override or (k.key if k else None)
+            if column and table.column(column) is None:
+                ctx.diags.error("mapping-key-missing", f"entity mapping {m.source} -> {m.target}: table {table.fqn} of '{m.via}' has no column '{column}'", m.location, did_you_mean(column, table.column_names) or f"add '{column}' to its columns or map via another table")
+    names = [m.name for m in p.entity_mappings]
+    for proc in p.processors.values():
+        for inp in proc.inputs:
+            if inp.mapping is not None and inp.mapping not in names:
+                ctx.diags.error("unknown-mapping", f"processor '{proc.name}' input '{inp.name}' uses unknown entity mapping '{inp.mapping}'", inp.location, did_you_mean(inp.mapping, names))
+
+
+@rule
+def check_inputs(ctx: Context) -> None:
+    p = ctx.project
+    order = {ph.name: ph.order for ph in p.phases}
+    for proc in p.processors.values():
+        for inp in proc.inputs:
+            if inp.kind == "source":
+                if inp.name not in p.sources:
+                    ctx.diags.error("unknown-input", f"processor '{proc.name}' reads unknown source '{inp.name}'", inp.location, did_you_mean(inp.name, p.sources) or "declare it under 'sources'")
+                continue
+            upstream = p.processors.get(inp.name)
+            if upstream is None:
+                alias_of = p.resolve_processor(inp.name)
+                hint = f"'{inp.name}' is an alias: use the processor name '{alias_of.name}'" if alias_of else did_you_mean(inp.name, p.processors)
+                ctx.diags.error("unknown-input", f"processor '{proc.name}' has unknown input '{inp.name}'", inp.location, hint)
+                continue
+            if upstream.name == proc.name:
+                continue  # reported as a cycle
+            if proc.phase in order and upstream.phase in order and order[upstream.phase] > order[proc.phase]:
+                ctx.diags.error(
+                    "input-from-later-phase",
+                    f"processor '{proc.name}' (phase {proc.phase}) reads '{upstream.name}' from a later phase ({upstream.phase})",
+                    inp.location,
+                    "move one of them, or read an earlier processor",
+                )
+            if upstream.output is None:
+                ctx.diags.error("input-without-output", f"processor '{proc.name}' reads '{upstream.name}', which has no output table", inp.location, "remove the input or give the upstream an 'output'")
+
+
+@rule
+def check_cycles(ctx: Context) -> None:
+    for path in ctx.graph.find_cycles():
+        first = ctx.project.processors.get(path[0])
+        loc = first.location if first else next(iter(ctx.project.processors.values())).location
+        ctx.diags.error("cycle", "cycle: " + " -> ".join(path), loc, "break the cycle by removing one of these inputs")
+
+
+@rule
+def check_tables(ctx: Context) -> None:
+    writers: dict[str, Processor] = {}
+    for proc in ctx.project.processors.values():
+        if proc.output is None:
+            continue
+        fqn = proc.output.fqn
+        if fqn in writers:
+            ctx.diags.error("duplicate-output-table", f"processors '{writers[fqn].name}' and '{proc.name}' both write {fqn}", proc.output.location, "each table has exactly one writing processor")
+        else:
+            writers[fqn] = proc
+        seen: set[str] = set()
+        for col in proc.output.columns:
+            if col.name in seen:
+                ctx.diags.error("duplicate-column", f"processor '{proc.name}': column '{col.name}' declared twice", col.location)
+            seen.add(col.name)
+    for src in ctx.project.sources.values():
+        if src.table.fqn in writers:
+            ctx.diags.error("duplicate-output-table", f"source '{src.name}' and processor '{writers[src.table.fqn].name}' both name {src.table.fqn}", src.location)
+
+
+@rule
+def check_columns(ctx: Context) -> None:
+    """Entity keys and change-detection columns must exist where they are read (FM 7)."""
+    p = ctx.project
+    for proc in p.processors.values():
+        out = proc.output
+        kind = p.entity_kinds.get(proc.entity) if proc.entity else None
+        if out is not None:
+            if kind and out.column(kind.key) is None:
+                ctx.diags.error("entity-key-missing", f"processor '{proc.name}': entity key '{kind.key}' ({kind.name}) is not among its output columns", out.location, f"add a column '{kind.key}' of type {kind.type}")
+            if out.partition_by and out.column(out.partition_by) is None:
+                ctx.diags.error("partition-column-missing", f"processor '{proc.name}': partition column '{out.partition_by}' is not among its output columns", out.location, did_you_mean(out.partition_by, out.column_names))
+            for col in out.cluster_by:
+                if out.column(col) is None:
+                    ctx.diags.error("cluster-column-missing", f"processor '{proc.name}': cluster column '{col}' is not among its output columns", out.location, did_you_mean(col, out.column_names))
+            if proc.change_detection.columns:
+                for col in proc.change_detection.columns:
+                    if out.column(col) is None:
+                        ctx.diags.error("change-column-missing", f"processor '{proc.name}': change-detection column '{col}' is not among its output columns", proc.change_detection.location, did_you_mean(col, out.column_names))
+        elif proc.change_detection.columns:
+            ctx.diags.error("change-column-missing", f"processor '{proc.name}' declares change-detection columns but has no output table", proc.change_detection.location)
+        for inp in proc.inputs:
+            table = ctx.table_of(inp.kind, inp.name)
+            if table is None:
+                continue
+            for col in inp.compare or ():
+                if table.column(col) is None:
+                    ctx.diags.error("change-column-missing", f"processor '{proc.name}' compares column '{col}' of '{inp.name}', which {table.fqn} does not have", inp.location, did_you_mean(col, table.column_names))
+            if table.column(p.partition_column) is None:
+                ctx.diags.error("partition-column-missing", f"processor '{proc.name}' reads '{inp.name}', whose table {table.fqn} has no partition column '{p.partition_column}'", inp.location, f"add '{p.partition_column}' to {table.fqn}")
+    for src in p.sources.values():
+        for col in src.change_columns or ():
+            if src.table.column(col) is None:
+                ctx.diags.error("change-column-missing", f"source '{src.name}': change column '{col}' is not among its columns", src.location, did_you_mean(col, src.table.column_names))
+        kind = p.entity_kinds.get(src.entity) if src.entity else None
+        if kind and src.table.column(kind.key) is None:
+            ctx.diags.error("entity-key-missing", f"source '{src.name}': entity key '{kind.key}' is not among its columns", src.location)
+
+
+@rule
+def check_key_types(ctx: Context) -> None:
+    """Numeric vs string ids in a join match nothing (FM 8): key types must agree."""
+    p = ctx.project
+    for proc in p.processors.values():
+        if proc.output is None:
+            continue
+        for key in _key_columns(p):
+            mine = proc.output.column(key)
+            if mine is None:
+                continue
+            for inp in proc.inputs:
+                table = ctx.table_of(inp.kind, inp.name)
+                theirs = table.column(key) if table else None
+                if theirs is not None and theirs.type != mine.type:
+                    ctx.diags.error(
+                        "key-type-mismatch",
+                        f"processor '{proc.name}': key '{key}' is {mine.type} but input '{inp.name}' has it as {theirs.type}",
+                        inp.location,
+                        "declare the same type on both sides; numeric and string ids never join",
+                    )
+    for kind in p.entity_kinds.values():
+        for proc in p.processors.values():
+            if proc.entity == kind.name and proc.output is not None:
+                col = proc.output.column(kind.key)
+                if col is not None and col.type != kind.type:
+                    ctx.diags.error("key-type-mismatch", f"processor '{proc.name}': key '{kind.key}' is {col.type} but entity kind '{kind.name}' declares {kind.type}", col.location, f"make it {kind.type}")
+
+
+def _key_columns(p: Project) -> list[str]:
+    return [p.partition_column] + [k.key for k in p.entity_kinds.values()]
+
+
+@rule
+def check_aliases(ctx: Context) -> None:
+    owners: dict[str, str] = {}
+    for proc in ctx.project.processors.values():
+        for alias in proc.aliases:
+            if alias in ctx.project.processors and alias != proc.name:
+                ctx.diags.error("alias-collision", f"alias '{alias}' of processor '{proc.name}' is the name of another processor", proc.location, "remove or rename the alias")
+            elif alias in owners and owners[alias] != proc.name:
+                ctx.diags.error("alias-collision", f"alias '{alias}' is declared by both '{owners[alias]}' and '{proc.name}'", proc.location, "an alias must identify one processor")
+            owners[alias] = proc.name
+
+
+@rule
+def check_transitions(ctx: Context) -> None:
+    """Expected/critical lists must name processors of that phase (FM 1, 3, 24)."""
+    p = ctx.project
+    for phase in p.phases:
+        t = phase.transition
+        if t is None:
+            continue
+        expected = set(t.expected)
+        for field, names in (("expected", t.expected), ("critical", t.critical)):
+            for name in names:
+                proc = p.processors.get(name)
+                if proc is None:
+                    alias_of = p.resolve_processor(name)
+                    hint = f"'{name}' is an alias or table of '{alias_of.name}': use the processor name" if alias_of else did_you_mean(name, [x.name for x in p.processors_in(phase.name, enabled_only=False)] or p.processors)
+                    ctx.diags.error("unknown-expected", f"phase '{phase.name}' {field} processor '{name}' does not exist", t.location, hint)
+                elif proc.phase != phase.name:
+                    ctx.diags.error("expected-wrong-phase", f"phase '{phase.name}' {field} processor '{name}', which belongs to phase '{proc.phase}'", t.location, f"move it to phase '{proc.phase}' transition")
+                elif not proc.enabled:
+                    ctx.diags.error("disabled-required", f"phase '{phase.name}' {field} processor '{name}', which is disabled: the phase would never complete", t.location, f"remove '{name}' from '{field}' or enable it")
+        for name in t.critical:
+            if name not in expected:
+                ctx.diags.error("critical-not-expected", f"phase '{phase.name}': critical processor '{name}' is not in expected", t.location, "add it to expected")
+        if not t.expected:
+            ctx.diags.error("nothing-expected", f"phase '{phase.name}' transition expects no processor: it could never fire", t.location, "add processors to the phase or list them under 'expected'")
+        if t.rule.type == "quorum" and t.rule.quorum is None:
+            ctx.diags.error("rule", f"phase '{phase.name}': quorum rule needs 'quorum' (a fraction)", t.rule.location)
+        for tier in t.rule.tiers:
+            if tier.min_complete > len(t.expected):
+                ctx.diags.error("rule", f"phase '{phase.name}': tier needs {tier.min_complete} complete but only {len(t.expected)} expected", tier.location, f"use at most {len(t.expected)}")
+        if t.mode == "trigger" and t.target_phase and not t.trigger_topic:
+            ctx.diags.error("missing-trigger-topic", f"phase '{phase.name}' triggers '{t.target_phase}' but declares no trigger_topic", t.location, "add trigger_topic or set mode: monitor")
+        for gate in t.quality_gates:
+            proc = p.processors.get(gate.processor)
+            if proc is None:
+                ctx.diags.error("unknown-gate-processor", f"quality gate '{gate.name}' checks unknown processor '{gate.processor}'", gate.location, did_you_mean(gate.processor, p.processors))
+            elif proc.output is None:
+                ctx.diags.error("gate-without-table", f"quality gate '{gate.name}' checks '{gate.processor}', which has no output table", gate.location)
+
+
+@rule
+def check_disabled_required(ctx: Context) -> None:
+    for proc in ctx.project.processors.values():
+        if not proc.enabled:
+            continue
+        for inp in proc.inputs:
+            up = ctx.project.processors.get(inp.name) if inp.kind == "processor" else None
+            if up is not None and not up.enabled and inp.critical:
+                ctx.diags.error("disabled-required", f"processor '{proc.name}' requires '{up.name}' (critical input), which is disabled", inp.location, f"enable '{up.name}' or make the input non-critical")
+
+
+@rule
+def check_reachability(ctx: Context) -> None:
+    p = ctx.project
+    if not p.phases:
+        return
+    first = min(p.phases, key=lambda ph: ph.order).name
+    last = max(p.phases, key=lambda ph: ph.order).name
+    g = ctx.graph.nx
+    required = {n for t in p.transitions() for n in t.expected}
+    for proc in p.processors.values():
+        if not proc.enabled:
+            continue
+        if proc.phase != first and not proc.inputs:
+            ctx.diags.warning("unreachable", f"processor '{proc.name}' in phase '{proc.phase}' has no inputs: no upstream change ever reaches it", proc.location, "declare its inputs")
+        elif proc.inputs and all(
+            (inp.kind == "processor" and inp.name in p.processors and not p.processors[inp.name].enabled) for inp in proc.inputs
+        ):
+            ctx.diags.warning("unreachable", f"processor '{proc.name}' reads only disabled processors", proc.location)
+        if proc.phase != last and proc.name in g and g.out_degree(proc.name) == 0 and proc.name not in required and not _mapping_table(p, proc.name):
+            ctx.diags.warning("orphan", f"processor '{proc.name}' feeds nothing and no transition waits for it", proc.location, "use its output downstream, list it as expected, or remove it")
+
+
+def _mapping_table(p: Project, name: str) -> bool:
+    return any(m.via == name for m in p.entity_mappings)
+
+
+@rule
+def check_transform_files(ctx: Context) -> None:
+    root = ctx.project.root
+    for proc in ctx.project.processors.values():
+        t = proc.transform
+        if t.sql:
+            if not (root / t.sql).is_file():
+                ctx.diags.error("missing-transform", f"processor '{proc.name}': transform file '{t.sql}' does not exist", t.location, f"create {t.sql} (paths are relative to the project root)")
+        elif t.python:
+            module = t.python.split(":", 1)[0]
+            if not _module_exists(root, module):
+                ctx.diags.error("missing-transform", f"processor '{proc.name}': Python module '{module}' of transform '{t.python}' cannot be found", t.location, "paths are relative to the project root; check the module path")
+
+
+def _module_exists(root: Path, module: str) -> bool:
+    rel = Path(*module.split("."))
+    if (root / rel.with_suffix(".py")).is_file() or (root / rel / "__init__.py").is_file():
+        return True
+    if str(root) not in sys.path:
+        # find_spec does not execute user code for top-level packages already importable
+        try:
+            return importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            return False
+    return False
+
+
+# ---------------------------------------------------------------- topics
+@rule
+def check_topics(ctx: Context) -> None:
+    """Topics must be declared, produced and consumed (FM 4, 18); DLQs must exist."""
+    p = ctx.project
+    topics = p.topics
+    any_loc = next(iter(p.processors.values())).location if p.processors else None
+
+    def need(name: str | None, what: str, loc) -> None:
+        if name and name not in topics:
+            ctx.diags.error("undeclared-topic", f"{what} references undeclared topic '{name}'", loc, did_you_mean(name, topics) or "declare it in topics.yaml")
+
+    for phase in p.phases:
+        t = phase.transition
+        if t is None:
+            continue
+        need(t.completion_topic, f"phase '{phase.name}' completion_topic", t.location)
+        need(t.trigger_topic, f"phase '{phase.name}' trigger_topic", t.location)
+        ct = topics.get(t.completion_topic or "")
+        if ct is not None:
+            if ct.contract != "completion":
+                ctx.diags.error("topic-contract", f"phase '{phase.name}' completion_topic '{ct.name}' has contract '{ct.contract}', expected 'completion'", t.location)
+            if f"orchestrator:{phase.name}" not in ct.consumers:
+                ctx.diags.error("topic-wiring", f"completion topic '{ct.name}' is not consumed by orchestrator:{phase.name}", ct.location, f"add 'orchestrator:{phase.name}' to its consumers")
+        tt = topics.get(t.trigger_topic or "")
+        if tt is not None:
+            if tt.contract != "trigger":
+                ctx.diags.error("topic-contract", f"phase '{phase.name}' trigger_topic '{tt.name}' has contract '{tt.contract}', expected 'trigger'", t.location)
+            if f"orchestrator:{phase.name}" not in tt.producers:
+                ctx.diags.error("topic-wiring", f"trigger topic '{tt.name}' is not produced by orchestrator:{phase.name}", tt.location, f"add 'orchestrator:{phase.name}' to its producers")
+            if t.target_phase and f"phase:{t.target_phase}" not in tt.consumers:
+                ctx.diags.error("topic-wiring", f"trigger topic '{tt.name}' is not consumed by phase:{t.target_phase}", tt.location, f"add 'phase:{t.target_phase}' to its consumers")
+    for proc in p.processors.values():
+        if proc.fanout:
+            need(proc.fanout.task_topic, f"processor '{proc.name}' fanout", proc.fanout.location)
+
+    dead_letter_targets = set()
+    for topic in topics.values():
+        for ref in topic.producers + topic.consumers:
+            _check_ref(ctx, topic, ref)
+        need(topic.dead_letter_topic, f"topic '{topic.name}'", topic.location)
+        if topic.dead_letter_topic:
+            dead_letter_targets.add(topic.dead_letter_topic)
+        if topic.contract != "dead_letter" and not topic.producers:
+            ctx.diags.error("topic-no-producer", f"topic '{topic.name}' has no producer", topic.location, "list who publishes to it under 'producers', or delete it")
+        if not topic.consumers and not topic.subscriptions:
+            ctx.diags.error("topic-no-consumer", f"topic '{topic.name}' has no consumer: messages would pile up unread", topic.location, "add a consumer and a subscription, or delete it")
+        consumers = set(topic.consumers)
+        for sub in topic.subscriptions:
+            if not topic.producers and topic.contract != "dead_letter":
+                ctx.diags.error("subscription-no-publisher", f"subscription '{sub.name}' is on topic '{topic.name}', which nothing publishes", sub.location)
+            if sub.consumer not in consumers:
+                ctx.diags.error("subscription-consumer", f"subscription '{sub.name}' consumer '{sub.consumer}' is not a declared consumer of '{topic.name}'", sub.location, did_you_mean(sub.consumer, consumers))
+            if topic.contract != "dead_letter":
+                if not sub.dead_letter_topic:
+                    ctx.diags.error("dead-letter-missing", f"subscription '{sub.name}' has no dead-letter topic: poison messages would retry forever", sub.location, "set dead_letter_topic on the subscription or its topic")
+                else:
+                    need(sub.dead_letter_topic, f"subscription '{sub.name}' dead_letter_topic", sub.location)
+                    dead_letter_targets.add(sub.dead_letter_topic)
+                    dlq = topics.get(sub.dead_letter_topic)
+                    if dlq is not None and dlq.contract != "dead_letter":
+                        ctx.diags.error("topic-contract", f"subscription '{sub.name}' dead-letters into '{dlq.name}', whose contract is '{dlq.contract}'", sub.location, "dead-letter topics use contract: dead_letter")
+        for consumer in topic.consumers:
+            if topic.contract != "dead_letter" and not any(s.consumer == consumer for s in topic.subscriptions) and not consumer.startswith("external:"):
+                ctx.diags.error("missing-subscription", f"topic '{topic.name}' consumer '{consumer}' has no subscription", topic.location, "add a subscription for it")
+    for topic in topics.values():
+        if topic.contract == "dead_letter" and topic.name not in dead_letter_targets:
+            ctx.diags.warning("unused-dead-letter", f"dead-letter topic '{topic.name}' is not used by any subscription", topic.location)
+    del any_loc
+
+
+def _check_ref(ctx: Context, topic, ref: str) -> None:
+    p = ctx.project
+    kind, _, name = ref.partition(":")
+    if kind == "processor" or kind == "fanout":
+        if p.resolve_processor(name) is None:
+            ctx.diags.error("unknown-reference", f"topic '{topic.name}' names unknown processor '{name}' in '{ref}'", topic.location, did_you_mean(name, p.processors))
+    elif kind in ("phase", "orchestrator"):
+        names = p.phase_names()
+        if name not in names:
+            ctx.diags.error("unknown-reference", f"topic '{topic.name}' names unknown phase '{name}' in '{ref}'", topic.location, did_you_mean(name, names))
+        elif kind == "orchestrator" and p.phase(name).transition is None:
+            ctx.diags.error("unknown-reference", f"topic '{topic.name}' names orchestrator:{name}, but phase '{name}' declares no transition", topic.location)
+
+
+__all__ = ["validate_project", "RULES", "SOURCE_PREFIX"]

@@ -1,0 +1,62 @@
+"""Manifests: YAML with locations -> JSON Schema shape check -> resolved frozen model."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from framework.errors import ManifestError
+from framework.manifest.diagnostics import Diagnostic, Diagnostics
+from framework.manifest.model import Project
+
+PROCESSORS_FILE = "processors.yaml"
+TOPICS_FILE = "topics.yaml"
+
+
+def load_project(root: str | Path = ".", diags: Diagnostics | None = None) -> tuple[Project | None, Diagnostics]:
+    """Load and resolve the project at ``root``, collecting every problem.
+
+    Returns ``(None, diags)`` when the shape is too broken to resolve (syntax or schema
+    errors); otherwise a Project, possibly alongside diagnostics the caller must inspect.
+    """
+    from framework.manifest.loader import check_schema, load_yaml
+    from framework.manifest.resolver import resolve
+
+    diags = diags if diags is not None else Diagnostics()
+    root = Path(root).resolve()
+    rel = _display(root)
+    pf = load_yaml(root / PROCESSORS_FILE, rel(PROCESSORS_FILE), diags)
+    tf = load_yaml(root / TOPICS_FILE, rel(TOPICS_FILE), diags)
+    if pf is None or tf is None:
+        return None, diags
+    shape_ok = check_schema(pf, "processors", diags) & check_schema(tf, "topics", diags)
+    if not shape_ok:
+        return None, diags
+    return resolve(root, pf, tf, diags), diags
+
+
+def load(root: str | Path = ".") -> Project:
+    """Load a project for execution: any error-level diagnostic (including graph rules) raises."""
+    from framework.graph.rules import validate_project
+
+    project, diags = load_project(root)
+    if project is not None:
+        validate_project(project, diags, check_sql=False)
+    if diags.errors:
+        raise ManifestError(diags.sorted())
+    assert project is not None
+    return project
+
+
+def _display(root: Path):
+    cwd = Path.cwd()
+
+    def rel(name: str) -> str:
+        path = root / name
+        try:
+            return str(path.relative_to(cwd))
+        except ValueError:
+            return str(path)
+
+    return rel
+
+
+__all__ = ["load_project", "load", "Project", "Diagnostic", "Diagnostics", "ManifestError"]

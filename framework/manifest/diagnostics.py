@@ -1,0 +1,72 @@
+"""Diagnostics: located problems collected during loading, resolving and validation.
+
+Validation never stops at the first problem; every rule appends here and the caller decides
+(``pipectl validate`` prints all of them, the library raises :class:`ManifestError` once).
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from framework.errors import Location
+
+ERROR = "error"
+WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    severity: str
+    code: str
+    message: str
+    location: Location
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        text = f"{self.location}: {self.severity}: {self.message}"
+        if self.hint:
+            text += f" ({self.hint})"
+        return text
+
+    def to_dict(self) -> dict:
+        return {
+            "severity": self.severity,
+            "code": self.code,
+            "message": self.message,
+            "file": self.location.file,
+            "line": self.location.line,
+            "column": self.location.column,
+            "hint": self.hint,
+        }
+
+
+@dataclass
+class Diagnostics:
+    items: list[Diagnostic] = field(default_factory=list)
+
+    def error(self, code: str, message: str, location: Location, hint: str | None = None) -> None:
+        self.items.append(Diagnostic(ERROR, code, message, location, hint))
+
+    def warning(self, code: str, message: str, location: Location, hint: str | None = None) -> None:
+        self.items.append(Diagnostic(WARNING, code, message, location, hint))
+
+    def extend(self, other: Iterable[Diagnostic]) -> None:
+        self.items.extend(other)
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.items if d.severity == ERROR]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.items if d.severity == WARNING]
+
+    def sorted(self) -> list[Diagnostic]:
+        return sorted(self.items, key=lambda d: (d.location.file, d.location.line, d.location.column, d.code))
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
+    """Return a "did you mean 'x'?" hint for the closest candidate, if any is close enough."""
+    matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return f"did you mean '{matches[0]}'?" if matches else None

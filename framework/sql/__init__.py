@@ -1,0 +1,1 @@
+"""SQL: Jinja environment with per-dialect template fallbacks, rendering, sqlglot checks."""

@@ -1,0 +1,130 @@
+"""Regenerate framework/schemas/*.json (run from the repo root): python tools/gen_schemas.py"""
+import json
+duration = {"description": "Seconds as an integer, or a string like '90s', '5m', '1h', '1d'.",
+            "oneOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": r"^\d+(\.\d+)?\s*(s|m|h|d)$"}]}
+ident = {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"}
+col_types = ["STRING", "INT64", "FLOAT64", "NUMERIC", "BOOL", "DATE", "TIMESTAMP", "DATETIME", "JSON", "BYTES"]
+column = {"type": "object", "additionalProperties": False, "required": ["name", "type"],
+          "properties": {"name": ident, "type": {"enum": col_types}, "mode": {"enum": ["NULLABLE", "REQUIRED", "REPEATED"]},
+                         "description": {"type": "string"}}}
+names = {"type": "array", "items": {"type": "string"}, "uniqueItems": True}
+table = {"type": "object", "additionalProperties": False, "required": ["table", "columns"],
+         "properties": {"table": {"type": "string", "pattern": r"^([A-Za-z_][A-Za-z0-9_]*\.)?[A-Za-z_][A-Za-z0-9_]*$",
+                                  "description": "'table' (dataset of the phase) or 'dataset.table'"},
+                        "columns": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/column"}},
+                        "partition_by": {"type": "string"}, "cluster_by": names}}
+proc_schema = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://pipectl.dev/schemas/processors.schema.json",
+    "title": "pipectl processors.yaml",
+    "description": "Processors, phases, entity kinds and sources of a pipectl project.",
+    "type": "object", "additionalProperties": False,
+    "required": ["version", "project", "partition", "phases", "processors"],
+    "properties": {
+        "version": {"const": 1},
+        "project": ident,
+        "description": {"type": "string"},
+        "partition": {"type": "object", "additionalProperties": False, "required": ["column"],
+                      "properties": {"column": ident, "type": {"enum": ["DATE", "STRING", "INT64", "TIMESTAMP"]}}},
+        "entity_kinds": {"type": "object", "additionalProperties": {
+            "type": "object", "additionalProperties": False, "required": ["key"],
+            "properties": {"key": ident, "type": {"enum": col_types}, "description": {"type": "string"}}}},
+        "entity_mappings": {"type": "array", "items": {
+            "type": "object", "additionalProperties": False, "required": ["from", "to", "via"],
+            "properties": {"name": ident, "from": {"type": "string"}, "to": {"type": "string"},
+                           "from_column": ident, "to_column": ident,
+                           "via": {"type": "string", "description": "processor or source whose table holds both keys"}}}},
+        "sources": {"type": "array", "items": {
+            "type": "object", "additionalProperties": False, "required": ["name", "table", "columns"],
+            "properties": {"name": ident, "table": {"type": "string"}, "entity": {"type": "string"},
+                           "description": {"type": "string"},
+                           "change_columns": names,
+                           "columns": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/column"}}}}},
+        "phases": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/phase"}},
+        "processors": {"type": "array", "items": {"$ref": "#/$defs/processor"}},
+    },
+    "$defs": {
+        "duration": duration,
+        "column": column,
+        "phase": {"type": "object", "additionalProperties": False, "required": ["name", "order"],
+                  "properties": {"name": ident, "order": {"type": "integer"}, "dataset": ident,
+                                 "description": {"type": "string"},
+                                 "transition": {"$ref": "#/$defs/transition"}}},
+        "transition": {"type": "object", "additionalProperties": False,
+                       "required": ["completion_topic"],
+                       "properties": {
+                           "mode": {"enum": ["trigger", "monitor"]},
+                           "completion_topic": {"type": "string"},
+                           "trigger_topic": {"type": "string"},
+                           "expected": names, "critical": names,
+                           "rule": {"oneOf": [
+                               {"enum": ["all"]},
+                               {"type": "object", "additionalProperties": False, "required": ["type"],
+                                "properties": {"type": {"const": "all"}}},
+                               {"type": "object", "additionalProperties": False, "required": ["type", "quorum"],
+                                "properties": {"type": {"const": "quorum"},
+                                               "quorum": {"type": "number", "exclusiveMinimum": 0, "maximum": 1}}},
+                               {"type": "object", "additionalProperties": False, "required": ["type", "tiers"],
+                                "properties": {"type": {"const": "tiered"}, "tiers": {"type": "array", "minItems": 1, "items": {
+                                    "type": "object", "additionalProperties": False, "required": ["after", "min_complete"],
+                                    "properties": {"after": {"$ref": "#/$defs/duration"},
+                                                   "min_complete": {"type": "integer", "minimum": 0}}}}}}]},
+                           "deadline": {"$ref": "#/$defs/duration"},
+                           "debounce": {"$ref": "#/$defs/duration"},
+                           "quality_gates": {"type": "array", "items": {
+                               "type": "object", "additionalProperties": False, "required": ["name", "processor"],
+                               "properties": {"name": ident, "processor": {"type": "string"},
+                                              "min_rows": {"type": "integer", "minimum": 0}}}}}},
+        "input": {"oneOf": [
+            {"type": "string", "description": "name of an upstream processor"},
+            {"type": "object", "additionalProperties": False, "required": ["processor"],
+             "properties": {"processor": {"type": "string"}, "critical": {"type": "boolean"}, "compare": names, "mapping": {"type": "string"}}},
+            {"type": "object", "additionalProperties": False, "required": ["source"],
+             "properties": {"source": {"type": "string"}, "critical": {"type": "boolean"}, "compare": names, "mapping": {"type": "string"}}}]},
+        "processor": {"type": "object", "additionalProperties": False, "required": ["name", "phase", "transform"],
+                      "properties": {
+                          "name": ident, "phase": {"type": "string"}, "description": {"type": "string"},
+                          "enabled": {"type": "boolean"}, "aliases": names, "entity": {"type": "string"},
+                          "inputs": {"type": "array", "items": {"$ref": "#/$defs/input"}},
+                          "output": table,
+                          "change_detection": {"type": "object", "additionalProperties": False,
+                                               "properties": {"columns": {"oneOf": [{"const": "all"}, names]},
+                                                              "enabled": {"type": "boolean"}}},
+                          "transform": {"type": "object", "additionalProperties": False,
+                                        "oneOf": [{"required": ["sql"]}, {"required": ["python"]}],
+                                        "properties": {"sql": {"type": "string"},
+                                                       "python": {"type": "string", "pattern": r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"}}},
+                          "fanout": {"type": "object", "additionalProperties": False, "required": ["task_topic"],
+                                     "properties": {"task_topic": {"type": "string"},
+                                                    "workers": {"type": "integer", "minimum": 1},
+                                                    "max_attempts": {"type": "integer", "minimum": 1}}}}},
+    },
+}
+sub = {"type": "object", "additionalProperties": False, "required": ["name", "consumer"],
+       "properties": {"name": {"type": "string"}, "consumer": {"type": "string"},
+                      "ack_deadline": {"$ref": "#/$defs/duration"},
+                      "max_delivery_attempts": {"type": "integer", "minimum": 5, "maximum": 100,
+                                                "description": "Pub/Sub allows 5-100"},
+                      "dead_letter_topic": {"type": "string"}, "filter": {"type": "string"},
+                      "push_endpoint": {"type": "string"}}}
+ref = {"type": "string", "pattern": r"^(processor|phase|orchestrator|external|fanout):[A-Za-z0-9_.\-]+$",
+       "description": "processor:NAME, phase:NAME, orchestrator:PHASE, fanout:PROCESSOR or external:NAME"}
+topics_schema = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://pipectl.dev/schemas/topics.schema.json",
+    "title": "pipectl topics.yaml", "description": "Topics and subscriptions of a pipectl project.",
+    "type": "object", "additionalProperties": False, "required": ["version", "topics"],
+    "properties": {"version": {"const": 1},
+                   "topics": {"type": "array", "items": {
+                       "type": "object", "additionalProperties": False, "required": ["name", "contract"],
+                       "properties": {"name": {"type": "string", "pattern": r"^[A-Za-z][A-Za-z0-9._~%+\-]{2,254}$"},
+                                      "contract": {"enum": ["completion", "trigger", "task", "dead_letter"]},
+                                      "description": {"type": "string"},
+                                      "producers": {"type": "array", "items": ref, "uniqueItems": True},
+                                      "consumers": {"type": "array", "items": ref, "uniqueItems": True},
+                                      "dead_letter_topic": {"type": "string"},
+                                      "subscriptions": {"type": "array", "items": {"$ref": "#/$defs/subscription"}}}}}},
+    "$defs": {"duration": duration, "subscription": sub},
+}
+json.dump(proc_schema, open("framework/schemas/processors.schema.json", "w"), indent=2)
+json.dump(topics_schema, open("framework/schemas/topics.schema.json", "w"), indent=2)
