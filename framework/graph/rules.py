@@ -247,19 +247,21 @@ def check_transitions(ctx: Context) -> None:
             continue
         expected = set(t.expected)
         for field, names in (("expected", t.expected), ("critical", t.critical)):
-            for name in names:
+            for k, name in enumerate(names):
+                loc = t.loc(f"{field}.{k}")
                 proc = p.processors.get(name)
                 if proc is None:
                     alias_of = p.resolve_processor(name)
                     hint = f"'{name}' is an alias or table of '{alias_of.name}': use the processor name" if alias_of else did_you_mean(name, [x.name for x in p.processors_in(phase.name, enabled_only=False)] or p.processors)
-                    ctx.diags.error("unknown-expected", f"phase '{phase.name}' {field} processor '{name}' does not exist", t.location, hint)
+                    ctx.diags.error("unknown-expected", f"phase '{phase.name}' {field} processor '{name}' does not exist", loc, hint)
                 elif proc.phase != phase.name:
-                    ctx.diags.error("expected-wrong-phase", f"phase '{phase.name}' {field} processor '{name}', which belongs to phase '{proc.phase}'", t.location, f"move it to phase '{proc.phase}' transition")
+                    ctx.diags.error("expected-wrong-phase", f"phase '{phase.name}' {field} processor '{name}', which belongs to phase '{proc.phase}'", loc, f"list it in phase '{proc.phase}' instead")
                 elif not proc.enabled:
-                    ctx.diags.error("disabled-required", f"phase '{phase.name}' {field} processor '{name}', which is disabled: the phase would never complete", t.location, f"remove '{name}' from '{field}' or enable it")
-        for name in t.critical:
-            if name not in expected:
-                ctx.diags.error("critical-not-expected", f"phase '{phase.name}': critical processor '{name}' is not in expected", t.location, "add it to expected")
+                    ctx.diags.error("disabled-required", f"phase '{phase.name}' {field} processor '{name}', which is disabled: the phase would never complete", loc, f"remove '{name}' from '{field}' or enable it")
+        for k, name in enumerate(t.critical):
+            proc = p.processors.get(name)
+            if name not in expected and proc is not None and proc.enabled:
+                ctx.diags.error("critical-not-expected", f"phase '{phase.name}': critical processor '{name}' is not in expected", t.loc(f"critical.{k}"), "add it to expected")
         if not t.expected:
             ctx.diags.error("nothing-expected", f"phase '{phase.name}' transition expects no processor: it could never fire", t.location, "add processors to the phase or list them under 'expected'")
         if t.rule.type == "quorum" and t.rule.quorum is None:
@@ -321,7 +323,7 @@ def check_transform_files(ctx: Context) -> None:
         t = proc.transform
         if t.sql:
             if not (root / t.sql).is_file():
-                ctx.diags.error("missing-transform", f"processor '{proc.name}': transform file '{t.sql}' does not exist", t.location, f"create {t.sql} (paths are relative to the project root)")
+                ctx.diags.error("missing-transform", f"processor '{proc.name}': transform file '{t.sql}' does not exist", t.location, f"create it; paths are relative to the project root {root}")
         elif t.python:
             module = t.python.split(":", 1)[0]
             if not _module_exists(root, module):
@@ -357,8 +359,8 @@ def check_topics(ctx: Context) -> None:
         t = phase.transition
         if t is None:
             continue
-        need(t.completion_topic, f"phase '{phase.name}' completion_topic", t.location)
-        need(t.trigger_topic, f"phase '{phase.name}' trigger_topic", t.location)
+        need(t.completion_topic, f"phase '{phase.name}' completion_topic", t.loc("completion_topic"))
+        need(t.trigger_topic, f"phase '{phase.name}' trigger_topic", t.loc("trigger_topic"))
         ct = topics.get(t.completion_topic or "")
         if ct is not None:
             if ct.contract != "completion":

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from framework.errors import Location
-from framework.manifest.diagnostics import Diagnostics
+from framework.manifest.diagnostics import Diagnostics, did_you_mean
 
 try:  # libyaml is ~10x faster; fall back to the pure-Python loader
     from yaml import CSafeLoader as _Loader
@@ -117,6 +117,13 @@ def check_schema(loaded: LoadedFile, schema_name: str, diags: Diagnostics) -> bo
         ok = False
         best = _best_error(err)
         path = tuple(best.absolute_path)
+        if best.validator == "additionalProperties" and isinstance(best.instance, dict):
+            allowed = best.schema.get("properties", {})
+            for key in sorted(set(best.instance) - set(allowed)):
+                where = ".".join(str(p) for p in path) or "top level"
+                hint = did_you_mean(key, allowed) or f"allowed keys: {', '.join(sorted(allowed))}"
+                diags.error("schema", f"{where}: unknown key '{key}'", loaded.loc(*path, key), hint)
+            continue
         diags.error("schema", _schema_message(best), loaded.loc(*path), _schema_hint(best))
     return ok
 
@@ -131,17 +138,10 @@ def _best_error(err):
 
 def _schema_message(err) -> str:
     where = ".".join(str(p) for p in err.absolute_path) or "top level"
-    if err.validator == "additionalProperties":
-        return f"{where}: {err.message}"
-    if err.validator == "required":
-        return f"{where}: {err.message}"
     return f"{where}: {err.message}"
 
 
 def _schema_hint(err) -> str | None:
-    if err.validator == "additionalProperties":
-        allowed = sorted(err.schema.get("properties", {}))
-        return f"allowed keys: {', '.join(allowed)}" if allowed else None
     if err.validator == "enum":
         return f"use one of: {', '.join(map(str, err.validator_value))}"
     return None

@@ -203,10 +203,16 @@ class Transition:
     debounce_seconds: int = 120
     quality_gates: tuple[QualityGate, ...] = ()
     location: Location = NO_LOCATION
+    # locations of sub-fields, e.g. "trigger_topic", "expected.2", "critical.0"
+    field_locations: Mapping[str, Location] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def name(self) -> str:
         return f"{self.source_phase}->{self.target_phase or 'end'}"
+
+    def loc(self, field_name: str) -> Location:
+        """Location of a sub-field (falls back to the transition itself)."""
+        return self.field_locations.get(field_name) or self.field_locations.get(field_name.split(".")[0]) or self.location
 
 
 @dataclass(frozen=True)

@@ -252,7 +252,18 @@ def _transition(p: dict, i: int, pf: LoadedFile, target: str | None, processors:
         debounce_seconds=debounce if debounce is not None else 120,
         quality_gates=gates,
         location=pf.loc(*base),
+        field_locations=_field_locations(t, pf, base),
     )
+
+
+def _field_locations(t: dict, pf: LoadedFile, base: tuple) -> dict:
+    locs = {}
+    for key, value in t.items():
+        locs[key] = pf.loc(*base, key)
+        if isinstance(value, list):
+            for k in range(len(value)):
+                locs[f"{key}.{k}"] = pf.loc(*base, key, k)
+    return locs
 
 
 def _topic(t: dict, i: int, tf: LoadedFile, diags: Diagnostics) -> Topic:

@@ -1,0 +1,144 @@
+"""A small, valid fixture project that tests copy and break in one place each.
+
+Kept as YAML text so a test can apply a textual edit and assert the exact diagnostic
+(line and column included) that ``pipectl validate`` reports for it.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+PROCESSORS = """\
+version: 1
+project: shop
+partition: {column: day, type: DATE}
+entity_kinds:
+  customer: {key: customer_id, type: STRING}
+  store: {key: store_id, type: STRING}
+entity_mappings:
+  - {name: customer_store, from: customer, to: store, via: orders_raw}
+sources:
+  - name: orders_landing
+    table: landing.orders
+    entity: customer
+    columns:
+      - {name: day, type: DATE, mode: REQUIRED}
+      - {name: customer_id, type: STRING, mode: REQUIRED}
+      - {name: store_id, type: STRING}
+      - {name: amount, type: FLOAT64}
+phases:
+  - name: raw
+    order: 1
+    dataset: shop_raw
+    transition:
+      completion_topic: shop-raw-complete
+      trigger_topic: shop-analytics-trigger
+      critical: [orders_raw]
+      rule: all
+      deadline: 2h
+  - name: analytics
+    order: 2
+    dataset: shop_analytics
+    transition:
+      completion_topic: shop-analytics-complete
+      mode: monitor
+processors:
+  - name: orders_raw
+    phase: raw
+    aliases: [OrdersRawProcessor]
+    entity: customer
+    inputs:
+      - source: orders_landing
+    output:
+      table: orders_raw
+      columns:
+        - {name: day, type: DATE, mode: REQUIRED}
+        - {name: customer_id, type: STRING, mode: REQUIRED}
+        - {name: store_id, type: STRING}
+        - {name: amount, type: FLOAT64}
+    change_detection: {columns: [amount, store_id]}
+    transform: {sql: sql/orders_raw.sql}
+  - name: customer_totals
+    phase: analytics
+    entity: customer
+    inputs: [orders_raw]
+    output:
+      table: customer_totals
+      columns:
+        - {name: day, type: DATE, mode: REQUIRED}
+        - {name: customer_id, type: STRING, mode: REQUIRED}
+        - {name: total, type: FLOAT64}
+    change_detection: {columns: [total]}
+    transform: {sql: sql/customer_totals.sql}
+  - name: store_totals
+    phase: analytics
+    entity: store
+    inputs:
+      - {processor: orders_raw, mapping: customer_store}
+    output:
+      table: store_totals
+      columns:
+        - {name: day, type: DATE, mode: REQUIRED}
+        - {name: store_id, type: STRING, mode: REQUIRED}
+        - {name: total, type: FLOAT64}
+    transform: {sql: sql/store_totals.sql}
+"""
+
+TOPICS = """\
+version: 1
+topics:
+  - name: shop-raw-complete
+    contract: completion
+    producers: [phase:raw]
+    consumers: [orchestrator:raw]
+    dead_letter_topic: shop-dead-letter
+    subscriptions:
+      - {name: shop-raw-complete-orch, consumer: orchestrator:raw, ack_deadline: 60s, max_delivery_attempts: 5}
+  - name: shop-analytics-trigger
+    contract: trigger
+    producers: [orchestrator:raw]
+    consumers: [phase:analytics]
+    dead_letter_topic: shop-dead-letter
+    subscriptions:
+      - {name: shop-analytics-trigger-sub, consumer: phase:analytics}
+  - name: shop-analytics-complete
+    contract: completion
+    producers: [phase:analytics]
+    consumers: [orchestrator:analytics]
+    dead_letter_topic: shop-dead-letter
+    subscriptions:
+      - {name: shop-analytics-complete-orch, consumer: orchestrator:analytics}
+  - name: shop-dead-letter
+    contract: dead_letter
+    consumers: [external:ops]
+"""
+
+SQL = {
+    "sql/orders_raw.sql": "SELECT day, customer_id, store_id, amount FROM {{ source('orders_landing') }} o\n"
+                          "WHERE o.day = {{ partition }} AND {{ entity_filter('o.customer_id') }}\n",
+    "sql/customer_totals.sql": "SELECT day, customer_id, SUM(amount) AS total FROM {{ ref('orders_raw') }} o\n"
+                               "WHERE o.day = {{ partition }} AND {{ entity_filter('o.customer_id') }}\nGROUP BY day, customer_id\n",
+    "sql/store_totals.sql": "SELECT day, store_id, SUM(amount) AS total FROM {{ ref('orders_raw') }} o\n"
+                            "WHERE o.day = {{ partition }} AND {{ entity_filter('o.store_id') }}\nGROUP BY day, store_id\n",
+}
+
+
+def write_project(root: Path, processors: str = PROCESSORS, topics: str = TOPICS, sql: dict | None = None) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "processors.yaml").write_text(processors)
+    (root / "topics.yaml").write_text(topics)
+    for rel, text in (SQL if sql is None else sql).items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+def line_of(text: str, needle: str, occurrence: int = 1) -> int:
+    """1-based line number of the n-th line containing ``needle`` (for exact assertions)."""
+    count = 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        if needle in line:
+            count += 1
+            if count == occurrence:
+                return number
+    raise AssertionError(f"{needle!r} not found")
