@@ -1,0 +1,266 @@
+"""Rate-limited alerts: loud about failures without flooding anyone (FM 21).
+
+The production platform sent 600+ emails in one retry storm. Here every alert carries a
+*signature* (for example ``processor_failed:player_game_summary``). The first alert of a
+signature is always sent; within one window at most ``max_per_window`` alerts of that
+signature are sent; the rest are counted and, when the window ends, replaced by one summary
+("suppressed K similar alerts"). Backfill mode (``aggregate=True``) sends nothing until
+:meth:`Alerts.flush`, which sends one summary per signature.
+
+Sinks are small objects with ``send(AlertMessage)``: a log sink and a Slack-style webhook
+sink are built in and configured from ``pipectl.yaml`` (``alerts:``, see docs/runtime.md).
+A sink that fails is logged at ERROR and counted in :attr:`Alerts.sink_errors`; it never
+breaks the pipeline run that raised the alert, and it never fails silently.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Protocol
+
+from framework.errors import ConfigError
+
+log = logging.getLogger("pipectl.alerts")
+
+SEVERITIES = ("info", "warning", "error", "critical")
+
+
+@dataclass(frozen=True)
+class AlertMessage:
+    """What a sink receives. ``suppressed`` > 0 marks an aggregated summary."""
+
+    signature: str
+    severity: str
+    message: str
+    context: Mapping[str, Any] = field(default_factory=dict)
+    timestamp: float = 0.0
+    suppressed: int = 0
+
+    @property
+    def is_summary(self) -> bool:
+        return self.suppressed > 0
+
+    def text(self) -> str:
+        head = f"[{self.severity.upper()}] {self.signature}: {self.message}"
+        if self.suppressed:
+            head += f" (suppressed {self.suppressed} similar alerts)"
+        return head
+
+
+class AlertSink(Protocol):
+    name: str
+
+    def send(self, alert: AlertMessage) -> None: ...
+
+
+class LogSink:
+    """Writes alerts to the ``pipectl.alerts`` logger (stderr by default in the CLI)."""
+
+    name = "log"
+
+    def __init__(self, logger: logging.Logger | None = None):
+        self.logger = logger or log
+
+    def send(self, alert: AlertMessage) -> None:
+        level = {"info": logging.INFO, "warning": logging.WARNING}.get(alert.severity, logging.ERROR)
+        self.logger.log(level, alert.text(), extra={"alert_context": dict(alert.context)})
+
+
+class MemorySink:
+    """Keeps alerts in a list: the test double, and what `pipectl backfill` prints at the end."""
+
+    name = "memory"
+
+    def __init__(self) -> None:
+        self.sent: list[AlertMessage] = []
+
+    def send(self, alert: AlertMessage) -> None:
+        self.sent.append(alert)
+
+
+class WebhookSink:
+    """POSTs a Slack-style JSON body (``{"text": ..., "attachments": [...]}``) with urllib.
+
+    Works with Slack incoming webhooks and anything that accepts JSON (Teams/Chat adapters,
+    a local receiver). Non-2xx answers and network errors raise, so :class:`Alerts` logs them.
+    """
+
+    name = "webhook"
+
+    def __init__(self, url: str, timeout: float = 5.0, channel: str | None = None, username: str = "pipectl"):
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"alerts webhook url must start with http:// or https://, got {url!r}",
+                              hint="set alerts.sinks[].url (or url_env) in pipectl.yaml")
+        self.url = url
+        self.timeout = timeout
+        self.channel = channel
+        self.username = username
+
+    def payload(self, alert: AlertMessage) -> dict[str, Any]:
+        color = {"info": "#439FE0", "warning": "warning"}.get(alert.severity, "danger")
+        fields = [{"title": str(k), "value": str(v), "short": True} for k, v in sorted(alert.context.items())]
+        body: dict[str, Any] = {
+            "username": self.username,
+            "text": alert.text(),
+            "attachments": [{"color": color, "title": alert.signature, "text": alert.message, "fields": fields,
+                             "ts": int(alert.timestamp)}],
+        }
+        if self.channel:
+            body["channel"] = self.channel
+        return body
+
+    def send(self, alert: AlertMessage) -> None:
+        import urllib.request
+
+        data = json.dumps(self.payload(alert), default=str).encode()
+        req = urllib.request.Request(self.url, data=data, method="POST", headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 (url validated above)
+            if not 200 <= resp.status < 300:
+                raise OSError(f"alert webhook {self.url} answered HTTP {resp.status}")
+
+
+@dataclass
+class _Window:
+    started: float
+    sent: int = 0
+    suppressed: int = 0
+    last: AlertMessage | None = None
+
+
+class Alerts:
+    """Per-signature rate limiting in front of one or more sinks.
+
+    Thread safe (fan-out workers alert from threads). The window state lives in this object:
+    one process, one limiter; the CLI builds one per command.
+    """
+
+    def __init__(self, sinks: Iterable[AlertSink] = (), max_per_window: int = 5, window_seconds: float = 300.0,
+                 clock: Callable[[], float] = time.time, aggregate: bool = False):
+        if max_per_window < 1:
+            raise ConfigError("alerts.max_per_window must be at least 1 (the first alert is always sent)")
+        self.sinks = list(sinks) or [LogSink()]
+        self.max_per_window = max_per_window
+        self.window_seconds = window_seconds
+        self.clock = clock
+        self.aggregate = aggregate
+        self.sink_errors: list[str] = []
+        self.sent_count = 0
+        self.suppressed_count = 0
+        self._windows: dict[str, _Window] = {}
+        self._lock = threading.Lock()
+
+    def alert(self, signature: str, severity: str, message: str, context: Mapping[str, Any] | None = None) -> str:
+        """Raise an alert. Returns ``"sent"`` or ``"suppressed"`` (suppressed ones are counted
+        and reported in the window's summary, never dropped without trace)."""
+        if severity not in SEVERITIES:
+            raise ValueError(f"alert severity must be one of {SEVERITIES}, got {severity!r}")
+        now = self.clock()
+        msg = AlertMessage(signature, severity, message, dict(context or {}), now)
+        to_send: list[AlertMessage] = []
+        with self._lock:
+            win = self._windows.get(signature)
+            if win is not None and not self.aggregate and now - win.started >= self.window_seconds:
+                summary = self._summary(signature, win, now)
+                if summary:
+                    to_send.append(summary)
+                win = None
+            if win is None:
+                win = self._windows[signature] = _Window(started=now)
+            win.last = msg
+            if not self.aggregate and win.sent < self.max_per_window:
+                win.sent += 1
+                to_send.append(msg)
+                outcome = "sent"
+            else:
+                win.suppressed += 1
+                self.suppressed_count += 1
+                outcome = "suppressed"
+        for item in to_send:
+            self._deliver(item)
+        return outcome
+
+    def flush(self) -> int:
+        """Send the pending summaries (windows that ended, or everything in aggregate mode).
+        Returns the number of summaries sent. Call at the end of a command or from the sweeper."""
+        now = self.clock()
+        to_send: list[AlertMessage] = []
+        with self._lock:
+            for sig in list(self._windows):
+                win = self._windows[sig]
+                if self.aggregate or now - win.started >= self.window_seconds:
+                    summary = self._summary(sig, win, now)
+                    if summary:
+                        to_send.append(summary)
+                    del self._windows[sig]
+        for item in to_send:
+            self._deliver(item)
+        return len(to_send)
+
+    def _summary(self, signature: str, win: _Window, now: float) -> AlertMessage | None:
+        if not win.suppressed or win.last is None:
+            return None
+        last = win.last
+        text = (f"{win.suppressed} alert(s) aggregated during backfill; last: {last.message}" if self.aggregate
+                else f"last: {last.message}")
+        return AlertMessage(signature, last.severity, text, dict(last.context), now, suppressed=win.suppressed)
+
+    def _deliver(self, msg: AlertMessage) -> None:
+        self.sent_count += 1
+        for sink in self.sinks:
+            try:
+                sink.send(msg)
+            except (OSError, ValueError) as exc:  # urllib.error.URLError is an OSError
+                reason = f"alert sink '{getattr(sink, 'name', sink)}' failed for {msg.signature}: {exc}"
+                self.sink_errors.append(reason)
+                log.error("%s (alert was: %s)", reason, msg.text())
+
+
+def alerts_from_config(config: Mapping[str, Any] | None, clock: Callable[[], float] = time.time,
+                       aggregate: bool = False) -> Alerts:
+    """Build :class:`Alerts` from the ``alerts:`` mapping of pipectl.yaml.
+
+    ``{max_per_window: 5, window: 5m, sinks: [{type: log}, {type: webhook, url: ..., url_env: VAR}]}``.
+    With no config: a log sink, 5 per 5 minutes.
+    """
+    cfg = dict(config or {})
+    unknown = set(cfg) - {"max_per_window", "window", "window_seconds", "sinks"}
+    if unknown:
+        raise ConfigError(f"pipectl.yaml alerts: unknown key(s) {sorted(unknown)}",
+                          hint="allowed: max_per_window, window, sinks")
+    window = cfg.get("window_seconds", cfg.get("window", 300))
+    sinks: list[AlertSink] = []
+    for i, spec in enumerate(cfg.get("sinks") or [{"type": "log"}]):
+        kind = spec.get("type")
+        if kind == "log":
+            sinks.append(LogSink())
+        elif kind == "webhook":
+            url = spec.get("url") or (os.environ.get(spec["url_env"], "") if spec.get("url_env") else "")
+            if not url:
+                raise ConfigError(f"pipectl.yaml alerts.sinks[{i}]: webhook needs 'url' or 'url_env' naming a set variable",
+                                  hint=f"export {spec.get('url_env')}=https://hooks.slack.com/..." if spec.get("url_env") else None)
+            sinks.append(WebhookSink(url, timeout=float(spec.get("timeout", 5)), channel=spec.get("channel")))
+        else:
+            raise ConfigError(f"pipectl.yaml alerts.sinks[{i}]: unknown sink type {kind!r}", hint="use 'log' or 'webhook'")
+    return Alerts(sinks, max_per_window=int(cfg.get("max_per_window", 5)), window_seconds=parse_seconds(window),
+                  clock=clock, aggregate=aggregate)
+
+
+def parse_seconds(value: Any) -> float:
+    """``300``, ``"90s"``, ``"5m"``, ``"1h"``, ``"1d"`` -> seconds."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    text = str(value).strip()
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if text and text[-1] in units:
+        try:
+            return float(text[:-1]) * units[text[-1]]
+        except ValueError:
+            pass
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"not a duration: {value!r}", hint="use seconds or '90s', '5m', '1h', '1d'") from None
