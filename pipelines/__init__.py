@@ -1,0 +1,1 @@
+"""Example pipelines (transforms and sample data) of the projects in this repository."""

@@ -1,0 +1,1 @@
+-- work in progress: transform lands in the next commit
