@@ -1,0 +1,200 @@
+"""Fan-out: one task per entity on the bus, a pool of workers, a coordinator that waits.
+
+Why: the predictions phase scores ~450 players; the production system split that into one
+request per player consumed by a pool of workers, so one bad player does not fail the day.
+Here a processor with ``fanout: {task_topic, workers, max_attempts}`` in processors.yaml runs
+as follows (see docs/runtime.md):
+
+1. the coordinator records one task document per entity (StateStore collection
+   ``pipectl_fanout_tasks``, key ``run_id|entity``: never one huge array, FM 16) and
+   publishes one task message per entity on ``task_topic``;
+2. ``workers`` threads pull the task subscription; each task runs the processor's transform
+   for that one entity and writes its rows (the runner supplies ``execute``);
+3. a task that raises is nacked, so the bus redelivers it, until its ``max_attempts``-th
+   delivery fails: then it is recorded as failed (with the error) and acked;
+4. when every task has ended (or the timeout passed: remaining tasks are failed as timed out),
+   the coordinator returns a :class:`FanOutResult`: ``success``, ``partial`` with the failed
+   entities named, or ``failed`` when nothing succeeded.
+
+Workers are threads in the coordinator's process (the embedded DuckDB file admits one
+writer process); the tracker and the bus are shared through their stores, so workers in
+other processes following the same protocol work too.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from framework.backends.protocols import Bus, ReceivedMessage
+
+log = logging.getLogger(__name__)
+
+TASKS = "pipectl_fanout_tasks"
+TASK_ENDED = ("done", "failed")
+
+
+@dataclass
+class FanOutResult:
+    """Outcome of a fanned-out run. ``failed`` maps entity -> last error."""
+
+    run_id: str
+    total: int
+    succeeded: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    rows: int = 0
+    attempts: int = 0
+    timed_out: bool = False
+    worker_errors: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        if not self.failed:
+            return "success"
+        return "partial" if self.succeeded else "failed"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "total": self.total, "succeeded": len(self.succeeded), "failed": dict(self.failed),
+                "rows": self.rows, "attempts": self.attempts, "timed_out": self.timed_out, "status": self.status}
+
+
+class TaskTracker:
+    """Per-entity task documents of one fanned-out run in the StateStore."""
+
+    def __init__(self, store: Any, run_id: str, clock: Callable[[], float] = time.time):
+        self.store = store
+        self.run_id = run_id
+        self.clock = clock
+
+    def key(self, entity: str) -> str:
+        return f"{self.run_id}|{entity}"
+
+    def create(self, entities: Iterable[str], processor: str, partition: str) -> None:
+        now = self.clock()
+        docs = [(self.key(e), {"run_id": self.run_id, "entity": e, "processor": processor, "partition": partition,
+                               "status": "pending", "attempts": 0, "error": None, "rows": 0, "created_at": now})
+                for e in entities]
+        for start in range(0, len(docs), 200):  # bounded transactions (Firestore: 500 writes max)
+            chunk = docs[start:start + 200]
+
+            def txn(t: Any, chunk: list = chunk) -> None:
+                for key, doc in chunk:
+                    t.set(TASKS, key, doc)
+
+            self.store.run_transaction(txn)
+
+    def _update(self, entity: str, fields: dict[str, Any]) -> None:
+        def txn(t: Any) -> None:
+            if t.get(TASKS, self.key(entity)) is None:
+                raise KeyError(f"fan-out task {self.key(entity)} was never created")
+            t.update(TASKS, self.key(entity), fields)
+
+        self.store.run_transaction(txn)
+
+    def started(self, entity: str, attempt: int) -> None:
+        self._update(entity, {"status": "running", "attempts": attempt, "updated_at": self.clock()})
+
+    def done(self, entity: str, attempt: int, rows: int) -> None:
+        self._update(entity, {"status": "done", "attempts": attempt, "rows": rows, "error": None, "updated_at": self.clock()})
+
+    def failed(self, entity: str, attempt: int, error: str, final: bool) -> None:
+        self._update(entity, {"status": "failed" if final else "retrying", "attempts": attempt, "error": error,
+                              "updated_at": self.clock()})
+
+    def tasks(self) -> list[dict[str, Any]]:
+        return [doc for _, doc in self.store.query(TASKS, {"run_id": self.run_id})]
+
+    def all_ended(self) -> bool:
+        return all(doc["status"] in TASK_ENDED for doc in self.tasks())
+
+    def result(self, timed_out: bool = False, worker_errors: list[str] | None = None) -> FanOutResult:
+        res = FanOutResult(self.run_id, 0, timed_out=timed_out, worker_errors=list(worker_errors or []))
+        for doc in sorted(self.tasks(), key=lambda d: d["entity"]):
+            res.total += 1
+            res.attempts += int(doc.get("attempts") or 0)
+            if doc["status"] == "done":
+                res.succeeded.append(doc["entity"])
+                res.rows += int(doc.get("rows") or 0)
+            elif doc["status"] == "failed":
+                res.failed[doc["entity"]] = doc.get("error") or "failed"
+            else:
+                res.failed[doc["entity"]] = (f"timed out in state '{doc['status']}' after {doc.get('attempts', 0)} attempt(s)"
+                                             + (f"; last error: {doc['error']}" if doc.get("error") else ""))
+        return res
+
+
+def run_fanout(bus: Bus, store: Any, *, run_id: str, processor: str, partition: str, entities: list[str],
+               task_topic: str, subscription: str, execute: Callable[[str, int], int], workers: int = 4,
+               max_attempts: int = 3, timeout: float = 600.0, correlation_id: str = "",
+               clock: Callable[[], float] = time.time) -> FanOutResult:
+    """Coordinate one fanned-out run (see the module docstring). ``execute(entity, attempt)``
+    computes and writes one entity's rows and returns the row count; it raises to fail."""
+    tracker = TaskTracker(store, run_id, clock)
+    tracker.create(entities, processor, str(partition))
+    for entity in entities:
+        body = {"run_id": run_id, "processor": processor, "partition": str(partition), "entity": entity,
+                "correlation_id": correlation_id}
+        bus.publish(task_topic, json.dumps(body).encode(), {"run_id": run_id, "processor": processor,
+                                                             "partition": str(partition)})
+    stop = threading.Event()
+    errors: list[str] = []
+    deadline = time.monotonic() + timeout
+
+    def handle(msg: ReceivedMessage) -> None:
+        task = json.loads(msg.data)
+        if task.get("run_id") != run_id:
+            # A task of another (crashed) coordinator: record it failed there, never loop on it.
+            log.warning("fan-out worker of run %s dropped task of run %s (entity %s): its coordinator is gone",
+                        run_id, task.get("run_id"), task.get("entity"))
+            TaskTracker(store, task.get("run_id", "?"), clock).failed(task.get("entity", "?"), msg.delivery_attempt,
+                                                                     "orphaned: its coordinator is no longer running", True)
+            bus.ack(subscription, [msg.ack_id])
+            return
+        entity = task["entity"]
+        tracker.started(entity, msg.delivery_attempt)
+        try:
+            rows = execute(entity, msg.delivery_attempt)
+        except Exception as exc:  # noqa: BLE001 - recorded on the task, retried via the bus, named in the result
+            text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            final = msg.delivery_attempt >= max_attempts
+            log.warning("fan-out task %s/%s attempt %d failed%s: %s", processor, entity, msg.delivery_attempt,
+                        " (final)" if final else ", will retry", text)
+            tracker.failed(entity, msg.delivery_attempt, text, final)
+            if final:
+                bus.ack(subscription, [msg.ack_id])
+            elif getattr(bus, "records_errors", False):
+                bus.nack(subscription, [msg.ack_id], error=text)  # type: ignore[call-arg]
+            else:
+                bus.nack(subscription, [msg.ack_id])
+            return
+        tracker.done(entity, msg.delivery_attempt, rows)
+        bus.ack(subscription, [msg.ack_id])
+
+    def worker(index: int) -> None:
+        try:
+            while not stop.is_set() and time.monotonic() < deadline:
+                messages = bus.pull(subscription, max_messages=1)
+                for msg in messages:
+                    handle(msg)
+                if not messages:
+                    if tracker.all_ended():
+                        stop.set()
+                        return
+                    time.sleep(0.02)
+        except Exception as exc:  # noqa: BLE001 - a dead worker is reported in the result, not hidden
+            errors.append(f"worker {index}: {type(exc).__name__}: {exc}")
+            log.exception("fan-out worker %d of %s stopped", index, processor)
+
+    threads = [threading.Thread(target=worker, args=(i,), name=f"fanout-{processor}-{i}", daemon=True)
+               for i in range(max(1, workers))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()) + 1.0)
+    stop.set()
+    timed_out = not tracker.all_ended()
+    return tracker.result(timed_out=timed_out, worker_errors=errors)

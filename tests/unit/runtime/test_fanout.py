@@ -1,0 +1,93 @@
+"""Fan-out: one task per entity, N workers, retries through bus redelivery, partial status."""
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+import pytest
+
+from framework.backends.protocols import SubscriptionConfig, TopicConfig
+from framework.runtime.fanout import TaskTracker, run_fanout
+
+
+@pytest.fixture
+def bus(tmp_path):
+    from framework.backends.localbus import LocalBus
+
+    b = LocalBus(tmp_path / "bus.sqlite")
+    b.create_topic(TopicConfig("tasks"))
+    b.create_subscription(SubscriptionConfig("tasks-workers", "tasks", ack_deadline_seconds=30, max_delivery_attempts=10))
+    yield b
+    b.close()
+
+
+def test_every_entity_runs_once_across_workers(bus, memory_store) -> None:
+    seen: Counter[str] = Counter()
+    threads: set[str] = set()
+    lock = threading.Lock()
+
+    def execute(entity: str, attempt: int) -> int:
+        with lock:
+            seen[entity] += 1
+            threads.add(threading.current_thread().name)
+        return 2
+
+    entities = [f"p{i:03d}" for i in range(40)]
+    res = run_fanout(bus, memory_store, run_id="r1", processor="preds", partition="2026-01-15", entities=entities,
+                     task_topic="tasks", subscription="tasks-workers", execute=execute, workers=4, timeout=60)
+    assert res.status == "success" and res.failed == {}
+    assert sorted(res.succeeded) == entities and res.rows == 80 and res.total == 40
+    assert all(n == 1 for n in seen.values()) and len(seen) == 40
+    assert bus.pending_count("tasks-workers") == 0
+
+
+def test_failed_task_is_retried_by_redelivery_then_succeeds(bus, memory_store) -> None:
+    attempts: list[int] = []
+
+    def execute(entity: str, attempt: int) -> int:
+        if entity == "flaky":
+            attempts.append(attempt)
+            if attempt < 3:
+                raise RuntimeError(f"transient failure {attempt}")
+        return 1
+
+    res = run_fanout(bus, memory_store, run_id="r2", processor="preds", partition="d", entities=["a", "flaky", "b"],
+                     task_topic="tasks", subscription="tasks-workers", execute=execute, workers=2, max_attempts=3, timeout=60)
+    assert res.status == "success"
+    assert attempts == [1, 2, 3]
+    doc = {d["entity"]: d for d in TaskTracker(memory_store, "r2").tasks()}["flaky"]
+    assert doc["status"] == "done" and doc["attempts"] == 3
+
+
+def test_partial_when_a_task_fails_every_attempt_and_failed_entities_are_named(bus, memory_store) -> None:
+    calls: Counter[str] = Counter()
+
+    def execute(entity: str, attempt: int) -> int:
+        calls[entity] += 1
+        if entity in ("bad1", "bad2"):
+            raise ValueError(f"no features for {entity}")
+        return 1
+
+    res = run_fanout(bus, memory_store, run_id="r3", processor="preds", partition="d",
+                     entities=["ok1", "bad1", "ok2", "bad2"], task_topic="tasks", subscription="tasks-workers",
+                     execute=execute, workers=3, max_attempts=2, timeout=60)
+    assert res.status == "partial"
+    assert sorted(res.failed) == ["bad1", "bad2"]
+    assert "no features for bad1" in res.failed["bad1"]
+    assert sorted(res.succeeded) == ["ok1", "ok2"]
+    assert calls["bad1"] == 2 and calls["ok1"] == 1
+    assert bus.pending_count("tasks-workers") == 0
+
+
+def test_all_failed_is_failed_and_timeout_names_unfinished(bus, memory_store) -> None:
+    def boom(entity: str, attempt: int) -> int:
+        raise RuntimeError("down")
+
+    res = run_fanout(bus, memory_store, run_id="r4", processor="p", partition="d", entities=["x"], task_topic="tasks",
+                     subscription="tasks-workers", execute=boom, workers=1, max_attempts=1, timeout=30)
+    assert res.status == "failed" and "down" in res.failed["x"]
+
+    tracker = TaskTracker(memory_store, "r5")
+    tracker.create(["y"], "p", "d")
+    res = tracker.result(timed_out=True)
+    assert res.status == "failed" and res.failed["y"].startswith("timed out in state 'pending'")
