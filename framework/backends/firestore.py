@@ -1,0 +1,224 @@
+"""StateStore on Google Cloud Firestore: the orchestrator ledger when running on GCP.
+
+Mapping: a StateStore ``(collection, key)`` is the Firestore document
+``{prefix}{collection}/{key}`` (both percent-encoded, so keys may contain ``/``). One
+document per key means one ledger document per (transition, partition): unrelated partitions
+never contend on a hot document; large entity sets are stored by the orchestrator in their own
+documents through the same API, so no ledger document approaches the 1 MiB limit.
+
+Transactions: ``run_transaction`` uses ``@firestore.transactional`` (which retries an aborted
+commit) inside an outer loop that also retries contention surfacing on reads, with jittered
+backoff. The :class:`FirestoreTransaction` wrapper enforces *reads before writes* (the
+Firestore rule) so the SQLite store and this one fail the same way on misuse.
+
+Values: JSON-like (dict, list, str, int, float, bool, None). Firestore forbids arrays directly
+inside arrays; those are wrapped transparently so both stores round-trip the same values.
+"""
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+from typing import Any, Callable, Iterator, Mapping
+from urllib.parse import quote, unquote
+
+from framework.backends.gcp_common import anonymous_credentials_if_emulated, require
+from framework.errors import BackendError
+
+_NESTED = "pipectl~nested_list"
+_MAX_DOC_BYTES = 1_048_576
+
+
+def encode_id(text: str) -> str:
+    """Percent-encode a collection or key into a legal Firestore id (no ``/``, not ``.``/``..``,
+    not ``__reserved__``). Reversible with :func:`urllib.parse.unquote`."""
+    if not text:
+        raise BackendError("Firestore keys and collection names must not be empty")
+    out = quote(text, safe="")
+    if out in (".", "..") or out.startswith("__"):
+        out = "%{:02X}".format(ord(out[0])) + out[1:]
+    return out
+
+
+def _encode_value(value: Any, in_list: bool = False) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _encode_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        items = [_encode_value(v, in_list=True) for v in value]
+        return {_NESTED: items} if in_list else items
+    return value
+
+
+def _decode_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {_NESTED}:
+            return [_decode_value(v) for v in value[_NESTED]]
+        return {k: _decode_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode_value(v) for v in value]
+    return value
+
+
+class FirestoreTransaction:
+    """One attempt of a transaction: reads go through the Firestore transaction (so they are
+    locked/validated at commit), writes are buffered by it and applied atomically at commit."""
+
+    def __init__(self, store: "FirestoreStateStore", txn: Any):
+        self._store = store
+        self._txn = txn
+        self._wrote = False
+
+    def get(self, collection: str, key: str) -> dict[str, Any] | None:
+        if self._wrote:
+            raise BackendError(
+                f"read of {collection}/{key} after a write in the same transaction",
+                hint="Firestore requires every read of a transaction before its first write; read first",
+            )
+        ref = self._store._ref(collection, key)
+        snap = self._store._call(lambda: ref.get(transaction=self._txn), f"read {collection}/{key}")
+        return _decode_value(snap.to_dict()) if snap.exists else None
+
+    def set(self, collection: str, key: str, value: Mapping[str, Any]) -> None:
+        self._wrote = True
+        self._txn.set(self._store._ref(collection, key), self._store._check_size(collection, key, value))
+
+    def update(self, collection: str, key: str, fields: Mapping[str, Any]) -> None:
+        self._wrote = True
+        if not fields:
+            return
+        field_path = require("google.cloud.firestore_v1.field_path").FieldPath
+        encoded = _encode_value(dict(fields))
+        # Backquoted field paths: a top-level name containing '.' must not become a nested path.
+        data = {field_path(name).to_api_repr(): value for name, value in encoded.items()}
+        self._txn.update(self._store._ref(collection, key), data)
+
+    def delete(self, collection: str, key: str) -> None:
+        self._wrote = True
+        self._txn.delete(self._store._ref(collection, key))
+
+
+class FirestoreStateStore:
+    """StateStore protocol on Firestore (emulator honoured via ``FIRESTORE_EMULATOR_HOST``)."""
+
+    def __init__(self, project: str, database: str = "(default)", prefix: str = "pipectl_",
+                 credentials: Any = None, client: Any = None, timeout: float = 30.0):
+        firestore = require("google.cloud.firestore")
+        self.project = project
+        self.database = database
+        self.prefix = prefix
+        self.timeout = timeout
+        credentials = anonymous_credentials_if_emulated("FIRESTORE_EMULATOR_HOST", credentials)
+        self._client = client or firestore.Client(project=project, database=database, credentials=credentials)
+        self._exceptions = require("google.api_core.exceptions")
+
+    # ----------------------------------------------------------------- helpers
+    def _collection_id(self, collection: str) -> str:
+        return self.prefix + encode_id(collection)
+
+    def _ref(self, collection: str, key: str) -> Any:
+        return self._client.collection(self._collection_id(collection)).document(encode_id(key))
+
+    def _where(self) -> str:
+        return f"Firestore project {self.project} database {self.database}"
+
+    def _check_size(self, collection: str, key: str, value: Mapping[str, Any]) -> dict[str, Any]:
+        encoded = _encode_value(dict(value))
+        # A cheap over-estimate; the server enforces the exact limit (translated in _call).
+        approx = len(repr(encoded).encode())
+        if approx > _MAX_DOC_BYTES:
+            raise BackendError(
+                f"document {collection}/{key} is about {approx} bytes, over Firestore's 1 MiB document limit",
+                hint="split large values (entity id sets) into chunk documents of their own collection",
+            )
+        return encoded
+
+    def _call(self, fn: Callable[[], Any], what: str) -> Any:
+        """Run one RPC, translating driver errors into BackendError naming the document."""
+        exc_mod = self._exceptions
+        try:
+            return fn()
+        except exc_mod.Aborted:
+            raise  # contention: handled by run_transaction's retry loop
+        except exc_mod.GoogleAPICallError as exc:
+            raise BackendError(
+                f"{self._where()}: {what} failed: {exc.message if hasattr(exc, 'message') else exc}",
+                hint="check FIRESTORE_EMULATOR_HOST / credentials and that the database exists",
+            ) from exc
+
+    # ----------------------------------------------------------------- protocol
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[FirestoreTransaction]:
+        """One attempt: commit on normal exit, roll back on exception. A conflict raises
+        BackendError; use :meth:`run_transaction` to retry automatically."""
+        txn = self._client.transaction()
+        self._call(txn._begin, "begin transaction")
+        wrapper = FirestoreTransaction(self, txn)
+        try:
+            yield wrapper
+        except BaseException:
+            with contextlib.suppress(self._exceptions.GoogleAPICallError):
+                txn._rollback()
+            raise
+        try:
+            self._call(txn._commit, "commit")
+        except self._exceptions.Aborted as exc:
+            raise BackendError(f"{self._where()}: transaction aborted by a concurrent writer",
+                               hint="use run_transaction(), which retries on contention") from exc
+
+    def run_transaction(self, fn: Callable[[FirestoreTransaction], Any], max_attempts: int = 10) -> Any:
+        firestore = require("google.cloud.firestore")
+        exc_mod = self._exceptions
+
+        @firestore.transactional
+        def attempt(txn: Any) -> Any:
+            return fn(FirestoreTransaction(self, txn))
+
+        delay = 0.05
+        last: BaseException | None = None
+        for _ in range(max(1, max_attempts)):
+            txn = self._client.transaction(max_attempts=max(1, max_attempts))
+            try:
+                return attempt(txn)
+            except exc_mod.Aborted as exc:  # contention surfaced on a read inside fn
+                last = exc
+            except ValueError as exc:  # @transactional: commit aborted max_attempts times
+                if not isinstance(exc.__cause__, exc_mod.Aborted):
+                    raise
+                last = exc
+            except exc_mod.GoogleAPICallError as exc:
+                raise BackendError(f"{self._where()}: transaction failed: {exc}",
+                                   hint="the transaction was rolled back; check the values written and FIRESTORE_EMULATOR_HOST/credentials") from exc
+            time.sleep(delay * (1 + random.random()))
+            delay = min(delay * 2, 2.0)
+        raise BackendError(f"{self._where()}: transaction still contended after {max_attempts} attempts",
+                           hint="raise max_attempts or spread writes over more documents") from last
+
+    def get(self, collection: str, key: str) -> dict[str, Any] | None:
+        ref = self._ref(collection, key)
+        snap = self._call(lambda: ref.get(timeout=self.timeout), f"read {collection}/{key}")
+        return _decode_value(snap.to_dict()) if snap.exists else None
+
+    def query(self, collection: str, where: Mapping[str, Any] | None = None,
+              limit: int | None = None) -> list[tuple[str, dict[str, Any]]]:
+        field_filter = require("google.cloud.firestore_v1.base_query").FieldFilter
+        field_path = require("google.cloud.firestore_v1.field_path").FieldPath
+        q: Any = self._client.collection(self._collection_id(collection))
+        for name, value in (where or {}).items():
+            q = q.where(filter=field_filter(field_path(name).to_api_repr(), "==", _encode_value(value)))
+        if limit is not None:
+            q = q.limit(limit)
+        docs = self._call(lambda: list(q.stream(timeout=self.timeout)), f"query {collection}")
+        out = [(unquote(d.id), _decode_value(d.to_dict())) for d in docs]
+        out.sort(key=lambda item: item[0])
+        return out
+
+    def delete_collection(self, collection: str) -> int:
+        """Delete every document of ``collection`` (tests, resets); returns how many."""
+        coll = self._client.collection(self._collection_id(collection))
+        refs = self._call(lambda: list(coll.list_documents()), f"list {collection}")
+        for ref in refs:
+            self._call(ref.delete, f"delete {collection}/{unquote(ref.id)}")
+        return len(refs)
+
+    def close(self) -> None:
+        self._client.close()
