@@ -49,7 +49,9 @@ class PipelineGraph:
 
     def find_cycles(self) -> list[list[str]]:
         """Each cycle once, as a path that starts and ends at the same node (``a -> b -> a``)."""
-        cycles = []
+        cycles: list[list[str]] = []
+        if nx.is_directed_acyclic_graph(self.nx):  # the common case, much cheaper than SCCs
+            return cycles
         for component in nx.strongly_connected_components(self.nx):
             if len(component) > 1 or any(self.nx.has_edge(n, n) for n in component):
                 sub = self.nx.subgraph(component)

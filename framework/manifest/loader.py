@@ -8,14 +8,14 @@ simple; the side table lets every diagnostic point at the exact line.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from framework.errors import Location
+from framework.errors import LineIndex, Location
 from framework.manifest.diagnostics import Diagnostics, did_you_mean
 
 try:  # libyaml is ~10x faster; fall back to the pure-Python loader
@@ -30,35 +30,34 @@ Path_ = tuple  # a JSON path: tuple of str | int
 
 @dataclass
 class LoadedFile:
-    """One manifest file: its data and the location of each node by JSON path."""
+    """One manifest file: its data and the location of each node by JSON path.
+
+    ``loc()`` returns lazy Locations: line/column are computed (by composing the YAML
+    with PyYAML) only if something is printed, so clean manifests load at parser speed.
+    """
 
     path: str
     data: Any
-    locations: dict[tuple, Location] = field(default_factory=dict)
+    index: LineIndex | None = None
 
     def loc(self, *path: Any) -> Location:
-        """Location of the node at ``path``, or of its nearest located ancestor."""
-        p = tuple(path)
-        while p:
-            found = self.locations.get(p)
-            if found is not None:
-                return found
-            p = p[:-1]
-        return self.locations.get((), Location(self.path, 1, 1))
+        return Location(self.path, 0, 0, self.index, path)
 
 
-def _convert(node: yaml.Node, path: tuple, locs: dict, file: str, diags: Diagnostics) -> Any:
+def _convert(node: yaml.Node, path: tuple, locs: dict | None, file: str, diags: Diagnostics | None) -> Any:
+    """PyYAML node -> plain data, recording (line, column) of every node by JSON path."""
     mark = node.start_mark
-    locs[path] = Location(file, mark.line + 1, mark.column + 1)
+    if locs is not None:
+        locs[path] = (mark.line + 1, mark.column + 1)
     if isinstance(node, yaml.MappingNode):
         out: dict = {}
         for key_node, value_node in node.value:
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
-            if key == "<<":
-                diags.error("yaml-merge", "YAML merge keys ('<<') are not supported", Location(file, key_node.start_mark.line + 1, key_node.start_mark.column + 1), "write the keys out")
+            km = key_node.start_mark
+            if diags is not None and key == "<<":
+                diags.error("yaml-merge", "YAML merge keys ('<<') are not supported", Location(file, km.line + 1, km.column + 1), "write the keys out")
                 continue
-            if key in out:
-                km = key_node.start_mark
+            if diags is not None and key in out:
                 diags.error("duplicate-key", f"duplicate key '{key}' in mapping", Location(file, km.line + 1, km.column + 1), "remove one of them; YAML would silently keep the last")
             out[key] = _convert(value_node, path + (key,), locs, file, diags)
         return out
@@ -74,6 +73,34 @@ def _construct_scalar(node: yaml.ScalarNode) -> Any:
     return _scalar_constructor.construct_object(node, deep=True)
 
 
+def _position_table(text: str, display: str):
+    def build() -> dict:
+        table: dict = {}
+        node = yaml.compose(text, Loader=_Loader)
+        if node is not None:
+            _convert(node, (), table, display, None)
+        return table
+
+    return build
+
+
+def _fast_parse(text: str) -> Any:
+    """Parse with the Rust parser when installed (10x faster than PyYAML's C binding for
+    large manifests); returns _NO_FAST when unavailable or on any problem so the located
+    PyYAML path reports it."""
+    try:
+        import yaml_rs
+    except ImportError:  # optional accelerator
+        return _NO_FAST
+    try:
+        return yaml_rs.loads(text, parse_datetime=False)
+    except yaml_rs.YAMLDecodeError:
+        return _NO_FAST  # the PyYAML path below reports it with a location
+
+
+_NO_FAST = object()
+
+
 def load_yaml(path: Path, display: str, diags: Diagnostics) -> LoadedFile | None:
     """Parse one YAML file. Syntax errors become located diagnostics, not exceptions."""
     try:
@@ -81,6 +108,9 @@ def load_yaml(path: Path, display: str, diags: Diagnostics) -> LoadedFile | None
     except FileNotFoundError:
         diags.error("missing-file", f"{path.name} not found", Location(display), f"create {display} (see README: 'Manifests')")
         return None
+    data = _fast_parse(text)
+    if data is not _NO_FAST and data is not None:
+        return LoadedFile(display, data, LineIndex(_position_table(text, display)))
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
@@ -88,12 +118,12 @@ def load_yaml(path: Path, display: str, diags: Diagnostics) -> LoadedFile | None
         loc = Location(display, mark.line + 1, mark.column + 1) if mark else Location(display)
         diags.error("yaml-syntax", f"YAML syntax error: {exc.problem or exc}", loc, "fix the indentation or quoting at this position")
         return None
-    loaded = LoadedFile(display, None)
     if node is None:
         diags.error("empty-file", f"{path.name} is empty", Location(display, 1, 1), "add 'version: 1' and the required sections")
         return None
-    loaded.data = _convert(node, (), loaded.locations, display, diags)
-    return loaded
+    table: dict = {}
+    data = _convert(node, (), table, display, diags)
+    return LoadedFile(display, data, LineIndex(lambda: table))
 
 
 @lru_cache(maxsize=None)
@@ -109,8 +139,23 @@ def _validator(name: str):
     return jsonschema.Draft202012Validator(schema)
 
 
+@lru_cache(maxsize=None)
+def _fast_validator(name: str):
+    try:
+        import jsonschema_rs
+    except ImportError:  # optional accelerator; the Python validator gives the messages
+        return None
+    return jsonschema_rs.validator_for(load_schema(name))
+
+
 def check_schema(loaded: LoadedFile, schema_name: str, diags: Diagnostics) -> bool:
-    """JSON Schema shape check; each violation becomes a diagnostic at the offending node."""
+    """JSON Schema shape check; each violation becomes a diagnostic at the offending node.
+
+    A Rust validator answers "valid?" in milliseconds; only invalid documents go through
+    the Python validator, whose errors carry paths and best-match explanations."""
+    fast = _fast_validator(schema_name)
+    if fast is not None and fast.is_valid(loaded.data):
+        return True
     validator = _validator(schema_name)
     ok = True
     for err in validator.iter_errors(loaded.data):
