@@ -44,7 +44,8 @@ def _tokenize(text: str) -> list[tuple[str, str, int]]:
             break
         m = _TOKEN.match(text, pos)
         if m is None:
-            raise _error(text, pos, f"unexpected character {text[pos:].lstrip()[:1]!r}")
+            pos += len(text[pos:]) - len(text[pos:].lstrip())
+            raise _error(text, pos, f"unexpected character {text[pos]!r}")
         kind = m.lastgroup or ""
         value = m.group(kind)
         if kind == "string":
