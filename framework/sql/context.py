@@ -1,0 +1,127 @@
+"""What templates need to know about a processor's inputs, derived from the manifest.
+
+Pure functions of the resolved model (no I/O, no Jinja): for every input, which table it
+reads, which columns count as a change, and how its rows are attributed to the processor's
+entities (``scope``). Kept apart from rendering so detection semantics are testable and the
+templates stay free of manifest logic.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from framework.errors import ConfigError
+from framework.manifest.model import EntityMapping, Input, Processor, Project, Table
+
+STATE_DATASET = "_pipectl"
+STATE_TABLE = f"{STATE_DATASET}.processed_fingerprints"
+CHANGESET_TABLE = f"{STATE_DATASET}.change_sets"
+# Entity key used for inputs that carry no usable key: one fingerprint for the whole partition.
+PARTITION_SENTINEL = "__partition__"
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One input as the templates see it.
+
+    ``scope``: ``entity`` (the input has the processor's key column ``key``), ``mapped``
+    (the input has another kind's key ``key``, mapped through ``mapping_table``) or
+    ``partition`` (no usable key: any change affects every entity of the partition).
+    ``row_columns`` are the columns hashed per row (templates prefix them with the alias ``i``).
+    """
+
+    name: str
+    kind: str
+    table: str
+    scope: str
+    key: str | None
+    columns: tuple[str, ...]
+    row_columns: tuple[str, ...]
+    mapping_table: str | None = None
+    mapping_from: str | None = None
+    mapping_to: str | None = None
+    mapping_partitioned: bool = False
+
+
+def input_table(project: Project, inp: Input) -> tuple[Table, str | None]:
+    """The table an input reads and the entity kind of its rows (None if it has none)."""
+    if inp.kind == "source":
+        src = project.sources.get(inp.name)
+        if src is None:
+            raise ConfigError(f"unknown source '{inp.name}'", inp.location, "declare it under 'sources'")
+        return src.table, src.entity
+    up = project.processors.get(inp.name)
+    if up is None:
+        raise ConfigError(f"unknown input processor '{inp.name}'", inp.location)
+    if up.output is None:
+        raise ConfigError(f"input '{inp.name}' has no output table", inp.location)
+    return up.output, up.entity
+
+
+def compared_columns(project: Project, inp: Input, table: Table, kind: str | None) -> tuple[str, ...]:
+    """Input ``compare`` override, else the upstream's declared change columns, else all
+    columns except the partition column and the rows' own entity key."""
+    if inp.compare:
+        return tuple(inp.compare)
+    declared: tuple[str, ...] | None
+    if inp.kind == "source":
+        declared = project.sources[inp.name].change_columns
+    else:
+        declared = project.processors[inp.name].change_detection.columns
+    if declared:
+        return tuple(declared)
+    skip = {project.partition_column}
+    if kind and kind in project.entity_kinds:
+        skip.add(project.entity_kinds[kind].key)
+    return tuple(c for c in table.column_names if c not in skip)
+
+
+def find_mapping(project: Project, inp: Input, source_kind: str, target_kind: str) -> EntityMapping | None:
+    """The mapping named by the input, else the unique mapping between the two kinds."""
+    if inp.mapping:
+        for m in project.entity_mappings:
+            if m.name == inp.mapping:
+                return m
+        raise ConfigError(f"input '{inp.name}' uses unknown entity mapping '{inp.mapping}'", inp.location)
+    found = [m for m in project.entity_mappings if m.source == source_kind and m.target == target_kind]
+    if len(found) > 1:
+        names = ", ".join(m.name for m in found)
+        raise ConfigError(f"input '{inp.name}': several entity mappings {source_kind} -> {target_kind} ({names})", inp.location, "name one with 'mapping:' on the input")
+    return found[0] if found else None
+
+
+def _mapping_table(project: Project, via: str) -> Table:
+    if via in project.processors and project.processors[via].output is not None:
+        return project.processors[via].output  # type: ignore[return-value]
+    if via in project.sources:
+        return project.sources[via].table
+    raise ConfigError(f"entity mapping via unknown processor or source '{via}'")
+
+
+def input_spec(project: Project, processor: Processor, inp: Input) -> InputSpec:
+    table, kind = input_table(project, inp)
+    columns = compared_columns(project, inp, table, kind)
+    target = project.entity_kinds.get(processor.entity) if processor.entity else None
+    base = dict(name=inp.name, kind=inp.kind, table=table.fqn, columns=columns)
+    if target is not None and (kind == target.name or (kind is None and table.column(target.key) is not None)):
+        return InputSpec(**base, scope="entity", key=target.key, row_columns=columns or (target.key,))
+    if target is not None and kind is not None and kind in project.entity_kinds:
+        mapping = find_mapping(project, inp, kind, target.name)
+        if mapping is not None:
+            via = _mapping_table(project, mapping.via)
+            src_key = project.entity_kinds[kind].key
+            return InputSpec(
+                **base,
+                scope="mapped",
+                key=src_key,
+                row_columns=(src_key,) + tuple(c for c in columns if c != src_key),
+                mapping_table=via.fqn,
+                mapping_from=mapping.source_column or src_key,
+                mapping_to=mapping.target_column or target.key,
+                mapping_partitioned=via.column(project.partition_column) is not None,
+            )
+    all_cols = tuple(c for c in table.column_names if c != project.partition_column)
+    return InputSpec(**base, scope="partition", key=None, row_columns=columns or all_cols)
+
+
+def input_specs(project: Project, processor: Processor) -> list[InputSpec]:
+    return [input_spec(project, processor, inp) for inp in processor.inputs]

@@ -1,0 +1,216 @@
+"""Render the SQL statements of a processor from the templates, per dialect.
+
+One public entry per job: :func:`render_statement` (detect | filter | ddl | merge |
+transform) and :func:`render_transform` (the processor's own SQL file under the transform
+contract). Every statement comes back as :class:`RenderedSQL`: text plus the names of the
+query parameters it needs, so callers bind values with :func:`query_params` and no value is
+ever pasted into SQL text.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from framework.errors import ConfigError
+from framework.manifest.diagnostics import did_you_mean
+from framework.manifest.model import Processor, Project, Table
+
+from framework.sql.context import CHANGESET_TABLE, PARTITION_SENTINEL, STATE_TABLE, input_specs
+from framework.sql.environment import dialect_macros, environment
+
+KINDS = ("detect", "filter", "ddl", "merge", "transform")
+ENTITY_IDS = "entity_ids"
+_FIXED_PARAMS = (ENTITY_IDS, "processor", "run_id")
+
+
+@dataclass(frozen=True)
+class RenderedSQL:
+    """Rendered SQL text and the names of the query parameters it references."""
+
+    sql: str
+    params: tuple[str, ...]
+
+
+def _processor(project: Project, processor: Processor | str) -> Processor:
+    if isinstance(processor, Processor):
+        return processor
+    found = project.resolve_processor(processor)
+    if found is None:
+        raise ConfigError(f"unknown processor '{processor}'", hint=did_you_mean(processor, project.processors) or "see `pipectl ls`")
+    return found
+
+
+def _params_of(sql: str, project: Project) -> tuple[str, ...]:
+    names = (project.partition_column, *_FIXED_PARAMS)
+    return tuple(n for n in names if re.search(rf"[@$]{re.escape(n)}\b", sql))
+
+
+def _finish(sql: str, project: Project) -> RenderedSQL:
+    text = re.sub(r"\n{3,}", "\n\n", sql).strip() + "\n"
+    return RenderedSQL(text, _params_of(text, project))
+
+
+def render_template(project: Project, template: str, dialect: str, **context: Any) -> RenderedSQL:
+    """Render any template by name (``detect.sql.j2``) with the standard context."""
+    env = environment(project.root, dialect)
+    base = {"partition_column": project.partition_column, "state_table": STATE_TABLE,
+            "changeset_table": CHANGESET_TABLE, "sentinel": PARTITION_SENTINEL}
+    base.update(context)
+    return _finish(env.get_template(template).render(**base), project)
+
+
+# ----------------------------------------------------------------- transform contract
+def _transform_globals(project: Project, processor: Processor, dialect: str, full_batch: bool) -> dict[str, Any]:
+    macros = dialect_macros(project.root, dialect)
+    selective = not full_batch and processor.entity is not None
+
+    def ref(name: str) -> str:
+        up = project.processors.get(name)
+        if up is None or up.output is None:
+            import jinja2
+
+            why = "has no output table" if up is not None else "is not a processor"
+            hint = did_you_mean(name, [p for p, x in project.processors.items() if x.output]) or "use a processor name from processors.yaml"
+            raise jinja2.UndefinedError(f"ref('{name}') in the transform of '{processor.name}': '{name}' {why} ({hint})")
+        return up.output.fqn
+
+    def source(name: str) -> str:
+        src = project.sources.get(name)
+        if src is None:
+            import jinja2
+
+            hint = did_you_mean(name, project.sources) or "declare it under 'sources'"
+            raise jinja2.UndefinedError(f"source('{name}') in the transform of '{processor.name}': unknown source ({hint})")
+        return src.table.fqn
+
+    def entity_filter(column: str) -> str:
+        return str(macros.entity_in(column)) if selective else "TRUE"
+
+    return {"ref": ref, "source": source, "partition": str(macros.param(project.partition_column)),
+            "entity_filter": entity_filter, "dialect": dialect, "processor": processor.name}
+
+
+@lru_cache(maxsize=4096)
+def _compile(env: Any, text: str) -> Any:
+    return env.from_string(text)
+
+
+def transform_path(project: Project, processor: Processor) -> Path:
+    if not processor.transform.sql:
+        raise ConfigError(f"processor '{processor.name}' has a Python transform, not SQL", processor.transform.location)
+    return project.root / processor.transform.sql
+
+
+def render_transform(project: Project, processor: Processor | str, dialect: str, full_batch: bool) -> str:
+    """Render the processor's ``transform.sql`` file: one SELECT returning the output columns.
+
+    ``entity_filter()`` renders TRUE in a full batch (and always for entity-less processors).
+    """
+    proc = _processor(project, processor)
+    path = transform_path(project, proc)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"processor '{proc.name}': cannot read transform file {path}: {exc.strerror}", proc.transform.location, "create it (paths are relative to the project root)") from exc
+    template = _compile(environment(project.root, dialect), text)
+    sql = template.render(**_transform_globals(project, proc, dialect, full_batch)).strip()
+    return sql[:-1].rstrip() if sql.endswith(";") else sql
+
+
+# ----------------------------------------------------------------- statements
+def _output(proc: Processor) -> Table:
+    if proc.output is None:
+        raise ConfigError(f"processor '{proc.name}' has no output table", proc.location, "declare 'output' to render DDL or merge")
+    return proc.output
+
+
+def render_statement(project: Project, processor: Processor | str, kind: str, dialect: str, full_batch: bool = False) -> RenderedSQL:
+    """Render one of the processor's statements (``kind`` in :data:`KINDS`) for ``dialect``.
+
+    ``full_batch`` applies to ``merge`` and ``transform`` (no entity filter).
+    """
+    proc = _processor(project, processor)
+    if kind == "transform":
+        return _finish(render_transform(project, proc, dialect, full_batch), project)
+    if kind == "ddl":
+        return render_template(project, "ddl.sql.j2", dialect, processor=proc.name, table=_output(proc))
+    if kind == "merge":
+        out = _output(proc)
+        key = project.entity_key(proc)
+        full = full_batch or proc.entity is None
+        return render_template(
+            project, "merge.sql.j2", dialect,
+            processor=proc.name, table=out.fqn, columns=list(out.column_names),
+            partition_in_output=out.column(project.partition_column) is not None,
+            key=key if key and out.column(key) is not None else None,
+            transform_sql=render_transform(project, proc, dialect, full),
+            entity_filter=_transform_globals(project, proc, dialect, full)["entity_filter"],
+            full_batch=full,
+        )
+    if kind in ("detect", "filter"):
+        if not proc.inputs:
+            raise ConfigError(f"processor '{proc.name}' has no inputs: nothing to detect changes in", proc.location)
+        return render_template(project, f"{kind}.sql.j2", dialect, processor=proc.name, inputs=input_specs(project, proc))
+    raise ConfigError(f"unknown statement kind '{kind}'", hint=f"use one of {', '.join(KINDS)}")
+
+
+def render_record(project: Project, processor: Processor | str, dialect: str, selective: bool) -> RenderedSQL:
+    """The script that stores the processor's current input fingerprints as processed."""
+    proc = _processor(project, processor)
+    return render_template(project, "record.sql.j2", dialect, processor=proc.name,
+                           inputs=input_specs(project, proc), selective=selective)
+
+
+def render_state_ddl(project: Project, dialect: str) -> RenderedSQL:
+    """DDL of pipectl's own tables: processed fingerprints and change-sets."""
+    a = render_template(project, "state_ddl.sql.j2", dialect)
+    b = render_template(project, "changeset_ddl.sql.j2", dialect)
+    return RenderedSQL(a.sql + "\n" + b.sql, ())
+
+
+def render_table_ddl(table: Table, dialect: str, project_root: Path | str | None = None) -> str:
+    """``CREATE SCHEMA/TABLE IF NOT EXISTS`` for any table (used by warehouses' create_table)."""
+    env = environment(project_root, dialect)
+    return env.get_template("ddl.sql.j2").render(processor=table.fqn, table=table).strip() + "\n"
+
+
+# ----------------------------------------------------------------- parameters
+def _coerce(value: Any, type_name: str) -> Any:
+    if value is None:
+        return None
+    if type_name == "DATE" and isinstance(value, str):
+        return _dt.date.fromisoformat(value)
+    if type_name == "INT64" and not isinstance(value, int):
+        return int(value)
+    if type_name == "STRING" and not isinstance(value, str):
+        return value.isoformat() if hasattr(value, "isoformat") else str(value)
+    return value
+
+
+def query_params(project: Project, names: Sequence[str], partition: Any = None, entity_ids: Iterable[Any] | None = None,
+                 entity_type: str = "STRING", **values: Any) -> list:
+    """Typed :class:`QueryParam` values for the parameter ``names`` of a rendered statement.
+
+    The partition parameter takes the project's partition type; ``entity_ids`` is an
+    ARRAY of ``entity_type`` (the kind's key type for transform/merge/filter, STRING for
+    the state table); anything else comes from ``values`` as STRING.
+    """
+    from framework.backends.protocols import QueryParam
+
+    out = []
+    for name in names:
+        if name == project.partition_column:
+            out.append(QueryParam(name, _coerce(partition, project.partition_type), project.partition_type))
+        elif name == ENTITY_IDS:
+            if entity_ids is None:
+                raise ConfigError("a selective statement needs entity_ids", hint="pass the change-set's keys, or render a full batch")
+            out.append(QueryParam(name, [_coerce(v, entity_type) for v in entity_ids], entity_type, array=True))
+        elif name in values:
+            out.append(QueryParam(name, values[name], "STRING"))
+        else:
+            raise ConfigError(f"no value for query parameter '{name}'")
+    return out
