@@ -1,0 +1,187 @@
+"""Backend targets from ``pipectl.yaml`` (optional) in the project root.
+
+Why a file: the same manifests run on the embedded backends on a laptop and on Google Cloud;
+only the target changes (``--target gcp``). Without a file, the embedded ``local`` target is
+used (DuckDB warehouse, SQLite local bus and ledger under ``.pipectl/``). Format::
+
+    version: 1                     # optional
+    default_target: local          # optional; else 'local' if defined, else the only target
+    targets:
+      local:
+        warehouse: {type: duckdb, path: .pipectl/warehouse.duckdb}
+        bus: {type: local, path: .pipectl/bus.sqlite}
+        state: {type: sqlite, path: .pipectl/ledger.sqlite}
+      gcp:
+        project: ${GOOGLE_CLOUD_PROJECT:-my-proj}
+        location: US
+        warehouse: {type: bigquery}
+        bus: {type: pubsub}
+        state: {type: firestore, database: "(default)"}
+
+Target-level ``project`` and ``location`` are passed to every backend whose constructor
+accepts them. A role left out of a target uses the embedded backend. String values may use
+``${VAR}`` or ``${VAR:-default}`` from the environment. Errors are located
+(``pipectl.yaml:LINE:COL``) and all reported at once.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from framework.errors import ConfigError, Location
+from framework.manifest.diagnostics import Diagnostics, did_you_mean
+
+CONFIG_FILE = "pipectl.yaml"
+LOCAL = "local"
+ROLES = ("warehouse", "bus", "state")
+SHARED_KEYS = ("project", "location")
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """One backend of a target: its registered ``type`` and constructor options."""
+
+    role: str
+    type: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    location: Location = Location(CONFIG_FILE)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A named set of backends (``local``, ``gcp``, ...)."""
+
+    name: str
+    warehouse: BackendSpec
+    bus: BackendSpec
+    state: BackendSpec
+    settings: Mapping[str, Any] = field(default_factory=dict)  # target-level project/location
+    location: Location = Location(CONFIG_FILE)
+
+    def spec(self, role: str) -> BackendSpec:
+        return getattr(self, role)
+
+
+def embedded_spec(role: str) -> BackendSpec:
+    """The embedded backend of ``role``; its path defaults to ``.pipectl/<file>``."""
+    from framework.runtime import paths
+
+    kinds = {"warehouse": ("duckdb", paths.WAREHOUSE_FILE), "bus": ("local", paths.BUS_FILE), "state": ("sqlite", paths.LEDGER_FILE)}
+    kind, file = kinds[role]
+    return BackendSpec(role, kind, {"path": f"{paths.STATE_DIR_NAME}/{file}"}, Location("(embedded default)"))
+
+
+def embedded_target(name: str = LOCAL) -> Target:
+    return Target(name, embedded_spec("warehouse"), embedded_spec("bus"), embedded_spec("state"), {}, Location("(embedded default)"))
+
+
+@dataclass(frozen=True)
+class Config:
+    """All targets of a project and the default one. ``path`` is None without a file."""
+
+    targets: Mapping[str, Target]
+    default_target: str = LOCAL
+    path: Path | None = None
+
+    def target(self, name: str | None = None) -> Target:
+        """The named target, else the default; unknown names suggest the closest one."""
+        chosen = name or self.default_target
+        found = self.targets.get(chosen)
+        if found is None:
+            where = str(self.path) if self.path else "the embedded configuration"
+            hint = did_you_mean(chosen, self.targets) or f"known targets: {', '.join(sorted(self.targets))}"
+            raise ConfigError(f"unknown target '{chosen}' in {where}", hint=hint)
+        return found
+
+
+def _expand_env(value: Any, loc: Location, diags: Diagnostics) -> Any:
+    if not isinstance(value, str):
+        return value
+
+    def sub(m: re.Match[str]) -> str:
+        var, default = m.group(1), m.group(2)
+        if var in os.environ:
+            return os.environ[var]
+        if default is not None:
+            return default
+        diags.error("config-env", f"environment variable {var} is not set", loc, f"export {var}=... or write ${{{var}:-default}}")
+        return ""
+
+    return _ENV.sub(sub, value)
+
+
+def _spec(role: str, data: Any, loc_of, base: tuple, diags: Diagnostics) -> BackendSpec:
+    from framework.backends.registry import known_types
+
+    if data is None:
+        return embedded_spec(role)
+    kind = data["type"]
+    known = known_types(role)
+    if kind not in known:
+        diags.error("config-type", f"unknown {role} type '{kind}'", loc_of(*base, "type"),
+                    did_you_mean(kind, known) or f"use one of: {', '.join(sorted(known))}")
+    options = {k: _expand_env(v, loc_of(*base, k), diags) for k, v in data.items() if k != "type"}
+    return BackendSpec(role, kind, options, loc_of(*base))
+
+
+def parse_config(data: Mapping[str, Any], loc_of, path: Path | None, diags: Diagnostics) -> Config:
+    """Build a Config from schema-valid data; ``loc_of(*json_path)`` locates a node."""
+    targets: dict[str, Target] = {}
+    for name, t in (data.get("targets") or {}).items():
+        t = t or {}
+        base = ("targets", name)
+        settings = {k: _expand_env(t[k], loc_of(*base, k), diags) for k in SHARED_KEYS if k in t}
+        specs = {role: _spec(role, t.get(role), loc_of, (*base, role), diags) for role in ROLES}
+        targets[name] = Target(name, specs["warehouse"], specs["bus"], specs["state"], settings, loc_of(*base))
+    default = data.get("default_target")
+    if default is None:
+        default = LOCAL if LOCAL in targets or len(targets) != 1 else next(iter(targets))
+        if default not in targets:
+            diags.error("config-default", "no default_target and no target named 'local'", loc_of("targets"),
+                        f"add 'default_target: {sorted(targets)[0]}'")
+    elif default not in targets:
+        diags.error("config-default", f"default_target '{default}' is not a target", loc_of("default_target"),
+                    did_you_mean(default, targets) or f"known targets: {', '.join(sorted(targets))}")
+    return Config(targets, default, path)
+
+
+def load_config(project_root: str | Path) -> Config:
+    """Read ``<project_root>/pipectl.yaml``; without it, the embedded ``local`` target."""
+    from framework.manifest.loader import check_schema, load_yaml
+
+    root = Path(project_root)
+    path = root / CONFIG_FILE
+    if not path.exists():
+        return Config({LOCAL: embedded_target()}, LOCAL, None)
+    diags = Diagnostics()
+    loaded = load_yaml(path, CONFIG_FILE, diags)
+    if loaded is not None and not isinstance(loaded.data, dict):
+        diags.error("schema", "pipectl.yaml must be a mapping with 'targets'", loaded.loc(), "see docs/backends.md")
+    elif loaded is not None and check_schema(loaded, "config", diags):
+        config = parse_config(loaded.data, loaded.loc, path, diags)
+        if not diags.errors:
+            return config
+    _raise(diags)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _raise(diags: Diagnostics) -> None:
+    errors = sorted(diags.errors, key=lambda d: (d.location.line, d.location.column))
+    first = errors[0]
+    message = "; ".join(f"{d.location}: {d.message}" + (f" ({d.hint})" if d.hint else "") for d in errors)
+    err = ConfigError(message)
+    err.diagnostics = errors  # type: ignore[attr-defined]
+    err.location = first.location
+    raise err
+
+
+def resolve_target(project_root: str | Path, name: str | None = None) -> Target:
+    """The target the CLI should use: ``--target`` / ``PIPECTL_TARGET`` or the default."""
+    return load_config(project_root).target(name)
+
+
+__all__ = ["Config", "Target", "BackendSpec", "load_config", "resolve_target", "embedded_target", "embedded_spec", "CONFIG_FILE", "ROLES"]
