@@ -19,8 +19,10 @@ from framework import __version__
 
 # name -> "module:attribute"; keep sorted by name. Adding a command = one line here.
 COMMANDS: dict[str, str] = {
+    "apply": "framework.commands.plan:apply_cmd",
     "graph": "framework.commands.inspect:graph_cmd",
     "ls": "framework.commands.inspect:ls_cmd",
+    "plan": "framework.commands.plan:plan_cmd",
     "validate": "framework.commands.validate:validate_cmd",
 }
 
@@ -69,12 +71,24 @@ def main(argv: list[str] | None = None) -> int:
         exc.show()
         return exc.exit_code
     except PipectlError as exc:
-        for line in exc.render().split("; ") if hasattr(exc, "diagnostics") else [exc.render()]:
+        for line in _error_lines(exc):
             click.echo(f"error: {line}", err=True)
         return 1
     except SystemExit as exc:  # commands exit with explicit codes
         return int(exc.code or 0)
     return 0
+
+
+def _error_lines(exc) -> list[str]:
+    """One line per problem: ``file:line:col: message (hint)``."""
+    diagnostics = getattr(exc, "diagnostics", None)
+    if not diagnostics:
+        return [exc.render()]
+    lines = []
+    for d in diagnostics:
+        if d.severity == "error":
+            lines.append(f"{d.location}: {d.message}" + (f" ({d.hint})" if d.hint else ""))
+    return lines
 
 
 if __name__ == "__main__":  # pragma: no cover
