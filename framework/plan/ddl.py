@@ -1,0 +1,118 @@
+"""The few DDL statements apply needs beyond ``Warehouse.create_table``, per dialect.
+
+A warehouse may implement any of ``add_column(fqn, column)``, ``drop_column(fqn, name)``,
+``alter_column(fqn, column)``, ``drop_table(fqn)``, ``drop_dataset(dataset)`` itself (a
+capability: BigQuery does it through its API); otherwise these statements run through
+``Warehouse.execute_script``. Identifiers come from the manifests (validated by the JSON
+Schema pattern) or from the backend's own listing, and are always quoted.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from framework.errors import BackendError
+from framework.manifest.model import Column
+
+DUCKDB_TYPES = {
+    "STRING": "VARCHAR", "INT64": "BIGINT", "FLOAT64": "DOUBLE", "NUMERIC": "DECIMAL(38, 9)", "BOOL": "BOOLEAN",
+    "DATE": "DATE", "TIMESTAMP": "TIMESTAMPTZ", "DATETIME": "TIMESTAMP", "JSON": "JSON", "BYTES": "BLOB",
+}
+
+
+def quote(dialect: str, *parts: str) -> str:
+    if dialect == "bigquery":
+        return "`" + ".".join(p.replace("`", "") for p in parts) + "`"
+    return ".".join('"' + p.replace('"', '""') + '"' for p in parts)
+
+
+def column_type(dialect: str, column: Column) -> str:
+    if dialect == "bigquery":
+        base = column.type
+        return f"ARRAY<{base}>" if column.mode == "REPEATED" else base
+    base = DUCKDB_TYPES.get(column.type, column.type)
+    return f"{base}[]" if column.mode == "REPEATED" else base
+
+
+def _fqn(dialect: str, fqn: str) -> str:
+    return quote(dialect, *fqn.split(".", 1))
+
+
+def add_column(warehouse: Any, fqn: str, column: Column) -> None:
+    if hasattr(warehouse, "add_column"):
+        warehouse.add_column(fqn, column)
+        return
+    d = warehouse.dialect
+    warehouse.execute_script(f"ALTER TABLE {_fqn(d, fqn)} ADD COLUMN {quote(d, column.name)} {column_type(d, column)}")
+    if column.mode == "REQUIRED":
+        _set_required(warehouse, fqn, column.name, True)
+
+
+def drop_column(warehouse: Any, fqn: str, name: str) -> None:
+    if hasattr(warehouse, "drop_column"):
+        warehouse.drop_column(fqn, name)
+        return
+    d = warehouse.dialect
+    warehouse.execute_script(f"ALTER TABLE {_fqn(d, fqn)} DROP COLUMN {quote(d, name)}")
+
+
+def alter_column(warehouse: Any, fqn: str, column: Column, type_changed: bool, mode_before: str) -> None:
+    if hasattr(warehouse, "alter_column"):
+        warehouse.alter_column(fqn, column)
+        return
+    d = warehouse.dialect
+    if type_changed:
+        if d == "bigquery":
+            stmt = f"ALTER TABLE {_fqn(d, fqn)} ALTER COLUMN {quote(d, column.name)} SET DATA TYPE {column_type(d, column)}"
+        else:
+            stmt = f"ALTER TABLE {_fqn(d, fqn)} ALTER COLUMN {quote(d, column.name)} TYPE {column_type(d, column)}"
+        warehouse.execute_script(stmt)
+    if mode_before != column.mode:
+        if "REPEATED" in (mode_before, column.mode):
+            raise BackendError(f"table {fqn}: column '{column.name}' cannot change between {mode_before} and {column.mode} in place",
+                               hint="drop and re-add the column (or the table) with --allow-destructive")
+        _set_required(warehouse, fqn, column.name, column.mode == "REQUIRED")
+
+
+def _set_required(warehouse: Any, fqn: str, name: str, required: bool) -> None:
+    d = warehouse.dialect
+    if d == "bigquery" and required:
+        raise BackendError(f"table {fqn}: BigQuery cannot make column '{name}' REQUIRED in place",
+                           hint="recreate the table, or keep the column NULLABLE")
+    action = "SET NOT NULL" if required else "DROP NOT NULL"
+    warehouse.execute_script(f"ALTER TABLE {_fqn(d, fqn)} ALTER COLUMN {quote(d, name)} {action}")
+
+
+def drop_table(warehouse: Any, fqn: str) -> None:
+    if hasattr(warehouse, "drop_table"):
+        warehouse.drop_table(fqn)
+        return
+    warehouse.execute_script(f"DROP TABLE IF EXISTS {_fqn(warehouse.dialect, fqn)}")
+
+
+def drop_dataset(warehouse: Any, dataset: str) -> None:
+    if hasattr(warehouse, "drop_dataset"):
+        warehouse.drop_dataset(dataset)
+        return
+    warehouse.execute_script(f"DROP SCHEMA IF EXISTS {quote(warehouse.dialect, dataset)} CASCADE")
+
+
+def has_rows(warehouse: Any, fqn: str) -> bool | None:
+    """True/False, or None when the warehouse cannot tell (treated as 'may have rows')."""
+    try:
+        rows = warehouse.query(f"SELECT 1 AS present FROM {_fqn(warehouse.dialect, fqn)} LIMIT 1")
+    except BackendError:
+        return None
+    return bool(rows)
+
+
+def dataset_exists(warehouse: Any, dataset: str) -> bool:
+    if hasattr(warehouse, "dataset_exists"):
+        return bool(warehouse.dataset_exists(dataset))
+    if hasattr(warehouse, "list_datasets"):
+        return dataset in warehouse.list_datasets()
+    from framework.backends.protocols import QueryParam
+
+    marker = "@name" if warehouse.dialect == "bigquery" else "$name"
+    rows = warehouse.query(f"SELECT schema_name FROM information_schema.schemata WHERE schema_name = {marker}",
+                           [QueryParam("name", dataset)])
+    return bool(rows)

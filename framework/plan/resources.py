@@ -1,0 +1,180 @@
+"""Desired resources derived from the resolved model: the manifests as the single source of truth.
+
+Every resource is ``(type, name, attributes)`` with JSON-shaped attributes, so the diff and
+the plan file never see model objects. Kinds and addresses:
+
+- ``dataset.<dataset>``                     every dataset a declared table lives in
+- ``table.<dataset>.<table>``               sources, processor outputs, framework tables
+- ``topic.<name>`` / ``subscription.<name>`` from topics.yaml
+- ``ledger.<project>``                      the orchestrator's ledger store (a marker record)
+- ``orchestrator_config.<phase>``           one per phase transition: its policy + content hash
+- ``deployment.processor.<name>``           one per enabled processor: code hash of its transform
+- ``deployment.orchestrator.<phase>``       one per transition: hash of policy + orchestrator code
+
+The framework's own tables (change sets, processed fingerprints, run history) are declared
+here in one place (:data:`FRAMEWORK_TABLES`) until the modules that own them publish their
+definitions; see docs/plan-apply.md.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from framework.manifest.model import Column, Processor, Project, Table, Transition
+from framework.plan.model import Resource, content_hash
+
+# Dataset holding the framework's bookkeeping tables.
+FRAMEWORK_DATASET = "pipectl"
+
+LEDGER_SCHEMA_VERSION = 1
+
+
+def _cols(*spec: tuple[str, str, str]) -> tuple[Column, ...]:
+    return tuple(Column(name, type_, mode) for name, type_, mode in spec)
+
+
+def framework_tables(project: Project) -> tuple[Table, ...]:
+    """The framework's own tables, partitioned like the project (by its partition column)."""
+    part = project.partition_column
+    ptype = project.partition_type
+    change_sets = Table(FRAMEWORK_DATASET, "change_sets", _cols(
+        ("processor", "STRING", "REQUIRED"), (part, ptype, "REQUIRED"), ("entity_kind", "STRING", "NULLABLE"),
+        ("entity_key", "STRING", "REQUIRED"), ("operation", "STRING", "REQUIRED"), ("row_fingerprint", "STRING", "NULLABLE"),
+        ("run_id", "STRING", "REQUIRED"), ("correlation_id", "STRING", "NULLABLE"), ("created_at", "TIMESTAMP", "REQUIRED"),
+    ), partition_by=part if ptype in ("DATE", "TIMESTAMP") else None, cluster_by=("processor",))
+    fingerprints = Table(FRAMEWORK_DATASET, "processed_fingerprints", _cols(
+        ("processor", "STRING", "REQUIRED"), ("input_name", "STRING", "REQUIRED"), (part, ptype, "REQUIRED"),
+        ("entity_key", "STRING", "REQUIRED"), ("row_fingerprint", "STRING", "REQUIRED"), ("run_id", "STRING", "REQUIRED"),
+        ("processed_at", "TIMESTAMP", "REQUIRED"),
+    ), partition_by=part if ptype in ("DATE", "TIMESTAMP") else None, cluster_by=("processor", "input_name"))
+    history = Table(FRAMEWORK_DATASET, "run_history", _cols(
+        ("run_id", "STRING", "REQUIRED"), ("processor", "STRING", "REQUIRED"), (part, ptype, "NULLABLE"),
+        ("status", "STRING", "REQUIRED"), ("mode", "STRING", "NULLABLE"), ("execution_id", "STRING", "NULLABLE"),
+        ("correlation_id", "STRING", "NULLABLE"), ("trigger_id", "STRING", "NULLABLE"), ("started_at", "TIMESTAMP", "REQUIRED"),
+        ("finished_at", "TIMESTAMP", "NULLABLE"), ("record_count", "INT64", "NULLABLE"), ("entities_changed", "INT64", "NULLABLE"),
+        ("error", "STRING", "NULLABLE"),
+    ), cluster_by=("processor",))
+    return (change_sets, fingerprints, history)
+
+
+def table_attributes(table: Table) -> dict[str, Any]:
+    return {
+        "columns": [{"name": c.name, "type": c.type, "mode": c.mode} for c in table.columns],
+        "partition_by": table.partition_by,
+        "cluster_by": list(table.cluster_by),
+    }
+
+
+def table_resource(table: Table) -> Resource:
+    return Resource("table", table.fqn, table_attributes(table))
+
+
+def table_from_resource(resource: Resource) -> Table:
+    """Back from attributes to a model Table (what Warehouse.create_table takes)."""
+    dataset, name = resource.name.split(".", 1)
+    attrs = resource.attributes
+    cols = tuple(Column(c["name"], c["type"], c.get("mode", "NULLABLE")) for c in attrs.get("columns") or ())
+    return Table(dataset, name, cols, attrs.get("partition_by"), tuple(attrs.get("cluster_by") or ()))
+
+
+def policy(transition: Transition) -> dict[str, Any]:
+    """The orchestrator policy of one transition, as the orchestrator needs it."""
+    rule = transition.rule
+    return {
+        "transition": transition.name,
+        "source_phase": transition.source_phase,
+        "target_phase": transition.target_phase,
+        "mode": transition.mode,
+        "expected": sorted(transition.expected),
+        "critical": sorted(transition.critical),
+        "rule": {"type": rule.type, "quorum": rule.quorum,
+                 "tiers": [{"after_seconds": t.after_seconds, "min_complete": t.min_complete} for t in rule.tiers]},
+        "deadline_seconds": transition.deadline_seconds,
+        "debounce_seconds": transition.debounce_seconds,
+        "completion_topic": transition.completion_topic,
+        "trigger_topic": transition.trigger_topic,
+        "quality_gates": [{"name": g.name, "processor": g.processor, "min_rows": g.min_rows} for g in transition.quality_gates],
+    }
+
+
+def orchestrator_config_resource(transition: Transition) -> Resource:
+    body = policy(transition)
+    return Resource("orchestrator_config", transition.source_phase, {"policy_hash": content_hash(body), **body})
+
+
+def file_hash(path: Path) -> str:
+    """sha256 of a file's bytes, or a marker naming the missing file (validate reports it)."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    except FileNotFoundError:
+        return f"missing:{path.name}"
+
+
+def transform_code_hash(project: Project, processor: Processor) -> str:
+    t = processor.transform
+    if t.sql:
+        return file_hash(project.root / t.sql)
+    if t.python:
+        module = t.python.split(":", 1)[0]
+        base = project.root / Path(*module.split("."))
+        path = base.with_suffix(".py") if base.with_suffix(".py").exists() else base / "__init__.py"
+        return content_hash([t.python, file_hash(path)])
+    return "none"
+
+
+def orchestrator_code_hash() -> str:
+    """Hash of the generic orchestrator's source: a new framework version redeploys it."""
+    import framework.orchestrator as pkg
+
+    folder = Path(pkg.__file__).parent
+    return content_hash([[p.name, file_hash(p)] for p in sorted(folder.glob("*.py"))])
+
+
+def deployment_resources(project: Project, runtime: str = "local") -> list[Resource]:
+    out = []
+    for proc in sorted(project.processors.values(), key=lambda p: p.name):
+        if not proc.enabled:
+            continue
+        out.append(Resource("deployment", f"processor.{proc.name}", {
+            "kind": "processor", "unit": proc.name, "runtime": runtime, "phase": proc.phase,
+            "transform": proc.transform.sql or proc.transform.python, "code_hash": transform_code_hash(project, proc),
+        }))
+    orch_hash = orchestrator_code_hash()
+    for t in project.transitions():
+        out.append(Resource("deployment", f"orchestrator.{t.source_phase}", {
+            "kind": "orchestrator", "unit": t.source_phase, "runtime": runtime,
+            "code_hash": orch_hash, "policy_hash": content_hash(policy(t)),
+        }))
+    return out
+
+
+def desired_resources(project: Project, runtime: str = "local", include_framework_tables: bool = True) -> list[Resource]:
+    """Everything the manifests say the backend must have, in no particular order."""
+    tables: dict[str, Table] = {}
+    for src in project.sources.values():
+        tables[src.table.fqn] = src.table
+    for proc in project.processors.values():
+        if proc.output is not None:
+            tables[proc.output.fqn] = proc.output
+    if include_framework_tables:
+        for table in framework_tables(project):
+            tables[table.fqn] = table
+    resources = [Resource("dataset", ds, {}) for ds in sorted({t.dataset for t in tables.values()})]
+    resources += [table_resource(t) for _, t in sorted(tables.items())]
+    for topic in sorted(project.topics.values(), key=lambda t: t.name):
+        resources.append(Resource("topic", topic.name, {}))
+        for sub in topic.subscriptions:
+            resources.append(Resource("subscription", sub.name, {
+                "topic": sub.topic, "ack_deadline_seconds": sub.ack_deadline_seconds,
+                "max_delivery_attempts": sub.max_delivery_attempts, "dead_letter_topic": sub.dead_letter_topic,
+                "filter": sub.filter, "push_endpoint": sub.push_endpoint,
+            }))
+    resources.append(Resource("ledger", project.name, {"schema_version": LEDGER_SCHEMA_VERSION}))
+    resources += [orchestrator_config_resource(t) for t in project.transitions()]
+    resources += deployment_resources(project, runtime)
+    return resources
+
+
+__all__ = ["desired_resources", "framework_tables", "table_resource", "table_from_resource", "policy",
+           "orchestrator_config_resource", "deployment_resources", "FRAMEWORK_DATASET"]
