@@ -1,0 +1,230 @@
+"""Change detection and change-sets: reprocess only the entities whose inputs changed.
+
+For a processor P and a partition D, :func:`detect_changes` renders ``detect.sql.j2``,
+which fingerprints every (input, entity) of D now and compares with the fingerprints P
+recorded when it last processed D (``_pipectl.processed_fingerprints``). The result is a
+:class:`ChangeSet` of inserted, updated and deleted entities. After a successful run the
+runner calls :func:`record_processed`, so the next detection sees no change, and
+:func:`record_change_set` to keep a queryable history in ``_pipectl.change_sets``.
+
+Never silent: when detection cannot run (missing table, query error, disabled detection,
+an input without entity key that changed) the change-set is a full batch and
+``fallback_reason`` says why; a warning is logged too.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+from framework.errors import BackendError, ConfigError
+from framework.manifest.model import Processor, Project
+from framework.sql.context import CHANGESET_TABLE, PARTITION_SENTINEL, input_specs
+
+log = logging.getLogger(__name__)
+OPERATIONS = ("insert", "update", "delete")
+_ready: "weakref.WeakSet[Any]" = weakref.WeakSet()
+
+
+@dataclass(frozen=True)
+class EntityChange:
+    """One changed entity: ``operation`` is insert | update | delete; ``fingerprint`` is the
+    entity's current fingerprint (``input=rows:hash;...``), None for deletes."""
+
+    key: str
+    operation: str
+    fingerprint: str | None
+
+
+@dataclass
+class ChangeSet:
+    """What a processor must (re)process for one partition, and the statistics of the run.
+
+    ``full_batch`` means: process every entity of the partition (no entity filter).
+    ``fallback_reason`` says why a full batch replaced selective processing (None when
+    the processor simply has no entity kind and something changed).
+    """
+
+    processor: str
+    partition: Any
+    entity_kind: str | None
+    changes: list[EntityChange] = field(default_factory=list)
+    total_entities: int = 0
+    full_batch: bool = False
+    fallback_reason: str | None = None
+
+    @property
+    def changed_keys(self) -> list[str]:
+        return [c.key for c in self.changes]
+
+    @property
+    def has_work(self) -> bool:
+        """False when nothing changed: the run can be skipped."""
+        return self.full_batch or bool(self.changes)
+
+    def count(self, operation: str) -> int:
+        return sum(1 for c in self.changes if c.operation == operation)
+
+    @property
+    def skipped(self) -> int:
+        """Entities present now that need no processing."""
+        if self.full_batch:
+            return 0
+        live = sum(1 for c in self.changes if c.operation != "delete")
+        return max(self.total_entities - live, 0)
+
+    @property
+    def efficiency_pct(self) -> float:
+        """Share of the partition's entities skipped (0.0 for full batches and empty partitions)."""
+        if not self.total_entities:
+            return 0.0
+        return round(100.0 * self.skipped / self.total_entities, 2)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "processor": self.processor,
+            "partition": _partition_key(self.partition),
+            "entity_kind": self.entity_kind,
+            "full_batch": self.full_batch,
+            "fallback_reason": self.fallback_reason,
+            "total_entities": self.total_entities,
+            "changed": len(self.changes),
+            "inserted": self.count("insert"),
+            "updated": self.count("update"),
+            "deleted": self.count("delete"),
+            "skipped": self.skipped,
+            "efficiency_pct": self.efficiency_pct,
+            "changes": [{"key": c.key, "operation": c.operation, "fingerprint": c.fingerprint} for c in self.changes],
+        }
+
+
+def _partition_key(partition: Any) -> str:
+    return partition.isoformat() if hasattr(partition, "isoformat") else str(partition)
+
+
+def _resolve(project: Project, processor: Processor | str) -> Processor:
+    if isinstance(processor, Processor):
+        return processor
+    found = project.resolve_processor(processor)
+    if found is None:
+        raise ConfigError(f"unknown processor '{processor}'", hint="see `pipectl ls`")
+    return found
+
+
+def ensure_state_tables(warehouse: Any, project: Project) -> None:
+    """Create ``_pipectl.processed_fingerprints`` and ``_pipectl.change_sets`` if missing
+    (once per warehouse object)."""
+    try:
+        if warehouse in _ready:
+            return
+    except TypeError:  # not weak-referenceable: just run the idempotent DDL every time
+        pass
+    from framework.sql.render import render_state_ddl
+
+    warehouse.execute_script(render_state_ddl(project, warehouse.dialect).sql)
+    try:
+        _ready.add(warehouse)
+    except TypeError:
+        pass
+
+
+def _fallback(proc: Processor, partition: Any, reason: str) -> ChangeSet:
+    log.warning("change detection for %s at %s: full batch: %s", proc.name, _partition_key(partition), reason)
+    return ChangeSet(proc.name, partition, proc.entity, [], 0, True, reason)
+
+
+def detect_changes(warehouse: Any, project: Project, processor: Processor | str, partition: Any) -> ChangeSet:
+    """The entities of ``partition`` whose inputs changed since ``processor`` last processed it.
+
+    Never raises for detection problems: those give a full batch with ``fallback_reason``.
+    """
+    import jinja2
+
+    from framework.sql.render import query_params, render_statement
+
+    proc = _resolve(project, processor)
+    if not proc.change_detection.enabled:
+        return _fallback(proc, partition, f"change detection is disabled for '{proc.name}' (change_detection.enabled: false)")
+    if not proc.inputs:
+        return _fallback(proc, partition, f"'{proc.name}' declares no inputs to compare")
+    try:
+        ensure_state_tables(warehouse, project)
+        rendered = render_statement(project, proc, "detect", warehouse.dialect)
+        params = query_params(project, rendered.params, partition, processor=proc.name)
+        rows = warehouse.query(rendered.sql, params, labels={"pipectl_processor": proc.name, "pipectl_job": "detect"})
+    except (BackendError, ConfigError, jinja2.TemplateError) as exc:
+        return _fallback(proc, partition, f"detection query failed: {exc}")
+    return _change_set(project, proc, partition, rows)
+
+
+def _change_set(project: Project, proc: Processor, partition: Any, rows: list[dict[str, Any]]) -> ChangeSet:
+    total = 0
+    changes: list[EntityChange] = []
+    for row in rows:
+        if row["operation"] == "total":
+            total = int(row["total_entities"] or 0)
+        else:
+            changes.append(EntityChange(str(row["entity_key"]), row["operation"], row["fingerprint"]))
+    changes.sort(key=lambda c: c.key)
+    partition_changed = [c for c in changes if c.key == PARTITION_SENTINEL]
+    if proc.entity is None:
+        # no entity kind: any change means one full run of the partition
+        return ChangeSet(proc.name, partition, None, changes, 1 if total or changes else 0, bool(changes), None)
+    if partition_changed:
+        keyless = [s.name for s in input_specs(project, proc) if s.scope == "partition"]
+        key = project.entity_key(proc)
+        reason = (f"input(s) {', '.join(keyless)} of '{proc.name}' carry no '{key}' column and no entity mapping, "
+                  f"and changed: every entity is affected")
+        cs = ChangeSet(proc.name, partition, proc.entity, [c for c in changes if c.key != PARTITION_SENTINEL], total, True, reason)
+        log.info("change detection for %s at %s: full batch: %s", proc.name, _partition_key(partition), reason)
+        return cs
+    return ChangeSet(proc.name, partition, proc.entity, changes, total, False, None)
+
+
+def record_processed(warehouse: Any, project: Project, processor: Processor | str, partition: Any, run_id: str,
+                     entity_keys: list[str] | None) -> None:
+    """Store the current input fingerprints as processed by ``processor`` for ``partition``.
+
+    ``entity_keys=None`` records every entity of the partition (after a full batch);
+    otherwise only those entities (after a selective run; deleted ones are forgotten).
+    Call it after the run's output is committed. Raises BackendError on failure.
+    """
+    from framework.sql.render import query_params, render_record
+
+    proc = _resolve(project, processor)
+    if not proc.inputs or not proc.change_detection.enabled:
+        return
+    if entity_keys is not None and not entity_keys:
+        return
+    ensure_state_tables(warehouse, project)
+    rendered = render_record(project, proc, warehouse.dialect, selective=entity_keys is not None)
+    params = query_params(project, rendered.params, partition,
+                          entity_ids=[str(k) for k in entity_keys] if entity_keys is not None else None,
+                          processor=proc.name, run_id=run_id)
+    warehouse.execute_script(rendered.sql, params, labels={"pipectl_processor": proc.name, "pipectl_job": "record"})
+
+
+def record_change_set(warehouse: Any, project: Project, change_set: ChangeSet, run_id: str, correlation_id: str | None) -> None:
+    """Append the change-set to ``_pipectl.change_sets``: one row per changed entity plus one
+    ``summary`` row (totals, full_batch, fallback_reason), so history is queryable."""
+    ensure_state_tables(warehouse, project)
+    now = _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
+    base = {
+        "processor": change_set.processor,
+        "partition_key": _partition_key(change_set.partition),
+        "entity_kind": change_set.entity_kind,
+        "full_batch": change_set.full_batch,
+        "run_id": run_id,
+        "correlation_id": correlation_id,
+        "recorded_at": now,
+    }
+    rows = [dict(base, entity_key=None, operation="summary", fingerprint=None,
+                 fallback_reason=change_set.fallback_reason, total_entities=change_set.total_entities)]
+    rows += [dict(base, entity_key=c.key, operation=c.operation, fingerprint=c.fingerprint,
+                  fallback_reason=None, total_entities=None) for c in change_set.changes]
+    warehouse.insert_rows(CHANGESET_TABLE, rows)
+
+
+__all__ = ["EntityChange", "ChangeSet", "detect_changes", "record_processed", "record_change_set", "ensure_state_tables"]
