@@ -13,24 +13,20 @@ from typing import Any
 from framework.errors import BackendError
 from framework.manifest.model import Column
 
-DUCKDB_TYPES = {
-    "STRING": "VARCHAR", "INT64": "BIGINT", "FLOAT64": "DOUBLE", "NUMERIC": "DECIMAL(38, 9)", "BOOL": "BOOLEAN",
-    "DATE": "DATE", "TIMESTAMP": "TIMESTAMPTZ", "DATETIME": "TIMESTAMP", "JSON": "JSON", "BYTES": "BLOB",
-}
-
-
 def quote(dialect: str, *parts: str) -> str:
+    """``a.b`` quoted per dialect by the dialect's own identifier rule (framework.sql)."""
+    from framework.sql.dialects import get_dialect
+
     if dialect == "bigquery":
         return "`" + ".".join(p.replace("`", "") for p in parts) + "`"
-    return ".".join('"' + p.replace('"', '""') + '"' for p in parts)
+    d = get_dialect(dialect)
+    return ".".join(d.quote + p.replace(d.quote, d.quote * 2) + d.quote for p in parts)
 
 
 def column_type(dialect: str, column: Column) -> str:
-    if dialect == "bigquery":
-        base = column.type
-        return f"ARRAY<{base}>" if column.mode == "REPEATED" else base
-    base = DUCKDB_TYPES.get(column.type, column.type)
-    return f"{base}[]" if column.mode == "REPEATED" else base
+    from framework.sql.dialects import get_dialect
+
+    return get_dialect(dialect).column_type(column.type, column.mode)
 
 
 def _fqn(dialect: str, fqn: str) -> str:

@@ -54,13 +54,13 @@ def open_providers(project_root: str | Path, target: str | None, project: Projec
     backends = open_backends(project_root, target)
     try:
         providers = backend_providers(backends, project)
-        name = getattr(backends, "target", None) or getattr(backends, "name", None) or target or "local"
-        runtime = getattr(backends, "kind", None) or getattr(backends, "type", None) or "local"
-        yield providers, str(name), str(runtime)
+        spec = getattr(backends, "target", None)
+        name = getattr(spec, "name", None) or target or "local"
+        warehouse_type = getattr(getattr(spec, "warehouse", None), "type", "duckdb")
+        runtime = "local" if warehouse_type == "duckdb" else "gcp"
+        yield providers, str(name), runtime
     finally:
-        closer = getattr(backends, "close", None)
-        if callable(closer):
-            closer()
+        backends.close()
 
 
 def backend_providers(backends: Any, project: Project) -> list[ResourceProvider]:

@@ -11,9 +11,8 @@ the plan file never see model objects. Kinds and addresses:
 - ``deployment.processor.<name>``           one per enabled processor: code hash of its transform
 - ``deployment.orchestrator.<phase>``       one per transition: hash of policy + orchestrator code
 
-The framework's own tables (change sets, processed fingerprints, run history) are declared
-here in one place (:data:`FRAMEWORK_TABLES`) until the modules that own them publish their
-definitions; see docs/plan-apply.md.
+The framework's own tables (processed fingerprints, change sets) come from the SQL templates
+that create them, so plan and runtime can never disagree about their shape.
 """
 from __future__ import annotations
 
@@ -24,38 +23,45 @@ from typing import Any
 from framework.manifest.model import Column, Processor, Project, Table, Transition
 from framework.plan.model import Resource, content_hash
 
-# Dataset holding the framework's bookkeeping tables.
-FRAMEWORK_DATASET = "pipectl"
-
 LEDGER_SCHEMA_VERSION = 1
 
-
-def _cols(*spec: tuple[str, str, str]) -> tuple[Column, ...]:
-    return tuple(Column(name, type_, mode) for name, type_, mode in spec)
+# The framework's own tables are defined once, by the SQL templates that create them
+# (templates/state_ddl.sql.j2, templates/changeset_ddl.sql.j2). Rendering them with a
+# ``create_table`` macro that captures its arguments gives the exact same definition here.
+FRAMEWORK_TABLE_TEMPLATES = ("state_ddl.sql.j2", "changeset_ddl.sql.j2")
+_CAPTURE = (
+    "{% macro create_table(fqn, columns, partition_by=none, cluster_by=()) %}\n"
+    "@@TABLE@@{{ {'fqn': fqn, 'partition_by': partition_by, 'cluster_by': cluster_by | list, "
+    "'columns': columns | list} | tojson }}\n"
+    "{% endmacro %}"
+)
 
 
 def framework_tables(project: Project) -> tuple[Table, ...]:
-    """The framework's own tables, partitioned like the project (by its partition column)."""
-    part = project.partition_column
-    ptype = project.partition_type
-    change_sets = Table(FRAMEWORK_DATASET, "change_sets", _cols(
-        ("processor", "STRING", "REQUIRED"), (part, ptype, "REQUIRED"), ("entity_kind", "STRING", "NULLABLE"),
-        ("entity_key", "STRING", "REQUIRED"), ("operation", "STRING", "REQUIRED"), ("row_fingerprint", "STRING", "NULLABLE"),
-        ("run_id", "STRING", "REQUIRED"), ("correlation_id", "STRING", "NULLABLE"), ("created_at", "TIMESTAMP", "REQUIRED"),
-    ), partition_by=part if ptype in ("DATE", "TIMESTAMP") else None, cluster_by=("processor",))
-    fingerprints = Table(FRAMEWORK_DATASET, "processed_fingerprints", _cols(
-        ("processor", "STRING", "REQUIRED"), ("input_name", "STRING", "REQUIRED"), (part, ptype, "REQUIRED"),
-        ("entity_key", "STRING", "REQUIRED"), ("row_fingerprint", "STRING", "REQUIRED"), ("run_id", "STRING", "REQUIRED"),
-        ("processed_at", "TIMESTAMP", "REQUIRED"),
-    ), partition_by=part if ptype in ("DATE", "TIMESTAMP") else None, cluster_by=("processor", "input_name"))
-    history = Table(FRAMEWORK_DATASET, "run_history", _cols(
-        ("run_id", "STRING", "REQUIRED"), ("processor", "STRING", "REQUIRED"), (part, ptype, "NULLABLE"),
-        ("status", "STRING", "REQUIRED"), ("mode", "STRING", "NULLABLE"), ("execution_id", "STRING", "NULLABLE"),
-        ("correlation_id", "STRING", "NULLABLE"), ("trigger_id", "STRING", "NULLABLE"), ("started_at", "TIMESTAMP", "REQUIRED"),
-        ("finished_at", "TIMESTAMP", "NULLABLE"), ("record_count", "INT64", "NULLABLE"), ("entities_changed", "INT64", "NULLABLE"),
-        ("error", "STRING", "NULLABLE"),
-    ), cluster_by=("processor",))
-    return (change_sets, fingerprints, history)
+    """pipectl's bookkeeping tables (processed fingerprints, change sets) as the templates
+    define them. (Run history lives in the StateStore, see framework.runtime.history.)"""
+    import json
+
+    import jinja2
+
+    from framework.sql.context import CHANGESET_TABLE, PARTITION_SENTINEL, STATE_TABLE
+    from framework.sql.environment import environment
+
+    base = environment(project.root, "bigquery")
+    env = base.overlay(loader=jinja2.ChoiceLoader([jinja2.DictLoader({"_table.sql.j2": _CAPTURE}), base.loader]))
+    context = {"partition_column": project.partition_column, "state_table": STATE_TABLE,
+               "changeset_table": CHANGESET_TABLE, "sentinel": PARTITION_SENTINEL}
+    tables = []
+    for name in FRAMEWORK_TABLE_TEMPLATES:
+        text = env.get_template(name).render(**context)
+        for line in text.splitlines():
+            if not line.startswith("@@TABLE@@"):
+                continue
+            spec = json.loads(line[len("@@TABLE@@"):])
+            dataset, table = spec["fqn"].split(".", 1)
+            cols = tuple(Column(c["name"], c["type"], c.get("mode", "NULLABLE")) for c in spec["columns"])
+            tables.append(Table(dataset, table, cols, spec.get("partition_by"), tuple(spec.get("cluster_by") or ())))
+    return tuple(tables)
 
 
 def table_attributes(table: Table) -> dict[str, Any]:
@@ -177,4 +183,4 @@ def desired_resources(project: Project, runtime: str = "local", include_framewor
 
 
 __all__ = ["desired_resources", "framework_tables", "table_resource", "table_from_resource", "policy",
-           "orchestrator_config_resource", "deployment_resources", "FRAMEWORK_DATASET"]
+           "orchestrator_config_resource", "deployment_resources", "FRAMEWORK_TABLE_TEMPLATES"]
