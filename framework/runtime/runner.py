@@ -1,0 +1,270 @@
+"""The processor runner: one processor, one partition, only the entities that changed.
+
+Steps of :meth:`ProcessorRunner.run` (docs/runtime.md has the long form):
+
+1. claim the run in the run history (a live run of the same processor+partition -> skipped);
+2. decide the entities: explicit ones (replay ``--entities``), else change detection
+   (``framework.runtime.changes.detect_changes``); nothing changed -> ``no_data``, efficiency
+   100%, completion published so the orchestrator still counts the processor;
+3. check every critical input has rows for the partition: never produce output from zero
+   upstream rows (FM 23), fail loudly instead;
+4. run the transform (SQL template with the selective filter, or a Python callable) and
+   write the rows of the affected entities in one transaction: delete the partition's rows
+   of those entities, insert the new ones (entities that vanished upstream disappear);
+   fanned-out processors write one entity per task instead (``framework.runtime.fanout``);
+5. record what was processed and the change-set;
+6. publish the completion envelope on the phase's completion topic.
+
+Any failure, including one after the write succeeded (FM 17), ends as a ``failed`` run with
+the reason in the history, an alert, and a ``failed`` completion on the bus.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Sequence
+
+from framework.errors import PipectlError
+from framework.manifest.model import Processor, Project
+from framework.runtime import runner_io as io
+from framework.runtime.runner_io import CriticalInputError
+from framework.runtime.history import RunHistory
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunRequest:
+    """What to run. ``entities`` (ids of the processor's entity kind, e.g. from a replay)
+    bypass change detection; ``full`` forces a full batch of the partition."""
+
+    processor: str
+    partition: str
+    entities: Sequence[str] | None = None
+    full: bool = False
+    correlation_id: str | None = None
+    parent_id: str | None = None
+    trigger_id: str | None = None
+    mode: str = "incremental"
+    publish: bool = True
+    run_id: str | None = None
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    processor: str
+    phase: str
+    partition: str
+    status: str  # success | partial | no_data | failed | skipped
+    correlation_id: str
+    parent_id: str | None = None
+    record_count: int = 0
+    entities_processed: int = 0
+    entities_total: int = 0
+    efficiency_pct: float | None = None
+    full_batch: bool = False
+    entity_kind: str | None = None
+    entity_ids: list[str] = field(default_factory=list)
+    duration_seconds: float = 0.0
+    durations: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+    error_type: str | None = None
+    fallback_reason: str | None = None
+    failed_entities: dict[str, str] = field(default_factory=dict)
+    message_id: str | None = None
+    envelope: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class ProcessorRunner:
+    """Runs processors of one project against one warehouse (and bus, state store).
+
+    ``bus`` None = do not publish (a library call or test); ``history`` None = not recorded.
+    The warehouse is used under a lock so fan-out worker threads can share it.
+    """
+
+    def __init__(self, project: Project, warehouse: Any, bus: Any = None, store: Any = None,
+                 history: RunHistory | None = None, alerts: Any = None, clock: Callable[[], float] = time.time,
+                 fanout_timeout: float = 600.0):
+        self.project = project
+        self.warehouse = warehouse
+        self.bus = bus
+        self.store = store
+        self.history = history if history is not None else (RunHistory(store, clock=clock) if store is not None else None)
+        self.alerts = alerts
+        self.clock = clock
+        self.fanout_timeout = fanout_timeout
+        self.lock = threading.RLock()
+        self._ready_tables: set[str] = set()
+
+    # ------------------------------------------------------------------ entry point
+    def run(self, request: RunRequest) -> RunResult:
+        proc = self.project.resolve_processor(request.processor)
+        if proc is None:
+            raise PipectlError(f"unknown processor '{request.processor}'", hint="see `pipectl ls`")
+        run_id = request.run_id or uuid.uuid4().hex[:16]
+        correlation = request.correlation_id or run_id
+        started = time.perf_counter()
+        res = RunResult(run_id, proc.name, proc.phase, str(request.partition), "running", correlation, request.parent_id,
+                        entity_kind=proc.entity)
+        record = None
+        if self.history is not None:
+            claim = self.history.start(proc.name, str(request.partition), phase=proc.phase, run_id=run_id,
+                                       correlation_id=correlation, parent_id=request.parent_id,
+                                       trigger_id=request.trigger_id, mode=request.mode)
+            if not claim.acquired:
+                res.status, res.error = "skipped", claim.reason
+                return res
+            record = claim.run
+        written = False
+        try:
+            written = self._execute(proc, request, res)
+        except Exception as exc:  # noqa: BLE001 - recorded, alerted and published as failed; never swallowed
+            res.status, res.error_type = "failed", type(exc).__name__
+            res.error = _describe(exc, after_write=written or res.durations.get("write") is not None)
+            log.error("processor %s failed for %s: %s\n%s", proc.name, request.partition, res.error, traceback.format_exc(limit=6))
+            if self.alerts is not None:
+                self.alerts.alert(f"processor_failed:{proc.name}", "error", res.error,
+                                  {"processor": proc.name, "partition": str(request.partition), "run_id": run_id})
+        res.duration_seconds = round(time.perf_counter() - started, 6)
+        if request.publish:
+            self._publish(proc, request, res)
+        if record is not None and self.history is not None:
+            self.history.finish(record, res.status, duration_seconds=res.duration_seconds, durations=res.durations,
+                                rows_written=res.record_count, entities_processed=res.entities_processed,
+                                entities_total=res.entities_total, efficiency_pct=res.efficiency_pct,
+                                full_batch=res.full_batch, fallback_reason=res.fallback_reason, entity_kind=proc.entity,
+                                entities=res.entity_ids[:50], error=res.error,
+                                metadata={"failed_entities": res.failed_entities, "message_id": res.message_id})
+        return res
+
+    # ------------------------------------------------------------------ the work
+    def _execute(self, proc: Processor, request: RunRequest, res: RunResult) -> bool:
+        t0 = time.perf_counter()
+        with self.lock:
+            self._ensure_tables(proc)
+            decision = io.decide_entities(self.warehouse, self.project, proc, request)
+        res.durations["detect"] = round(time.perf_counter() - t0, 6)
+        res.full_batch = decision.full_batch
+        res.fallback_reason = decision.fallback_reason
+        res.entities_total = decision.total
+        if not decision.full_batch and not decision.entity_ids:
+            res.status, res.efficiency_pct = "no_data", 100.0
+            return False
+        t1 = time.perf_counter()
+        with self.lock:
+            io.check_critical_inputs(self.warehouse, self.project, proc, request.partition)
+        ids = None if decision.full_batch else list(decision.entity_ids)
+        if proc.fanout is not None and self.bus is not None and self.store is not None and proc.entity:
+            self._run_fanout(proc, request, res, ids)
+        else:
+            with self.lock:
+                res.record_count = io.transform_and_write(self.warehouse, self.project, proc, request.partition, ids, res.run_id)
+            res.status = "success"
+        res.durations["transform_write"] = round(time.perf_counter() - t1, 6)
+        res.durations["write"] = res.durations["transform_write"]
+        t2 = time.perf_counter()
+        done_ids = ids if ids is not None else None
+        if res.failed_entities and ids is not None:
+            done_ids = [e for e in ids if e not in res.failed_entities]
+        with self.lock:
+            io.record_processed_and_changes(self.warehouse, self.project, proc, request.partition, res.run_id,
+                                            done_ids, decision, res.correlation_id,
+                                            skip=set(res.failed_entities))
+        res.durations["record"] = round(time.perf_counter() - t2, 6)
+        if ids is None:
+            with self.lock:
+                res.entity_ids = io.partition_entities(self.warehouse, self.project, proc, request.partition)
+        else:
+            res.entity_ids = sorted(ids)
+        res.entities_processed = len(res.entity_ids)
+        if res.entities_total and not res.full_batch:
+            res.efficiency_pct = round(100.0 * (1 - res.entities_processed / max(res.entities_total, res.entities_processed)), 2)
+        else:
+            res.efficiency_pct = 0.0
+        return True
+
+    def _run_fanout(self, proc: Processor, request: RunRequest, res: RunResult, ids: list[str] | None) -> None:
+        from framework.runtime.fanout import run_fanout
+
+        assert proc.fanout is not None
+        with self.lock:
+            entities = ids if ids is not None else io.transform_entities(self.warehouse, self.project, proc, request.partition)
+            if ids is None:
+                io.delete_except(self.warehouse, self.project, proc, request.partition, entities)
+        subscription = io.task_subscription(self.project, proc)
+
+        def execute(entity: str, attempt: int) -> int:
+            with self.lock:
+                return io.transform_and_write(self.warehouse, self.project, proc, request.partition, [entity], res.run_id)
+
+        out = run_fanout(self.bus, self.store, run_id=res.run_id, processor=proc.name, partition=str(request.partition),
+                         entities=list(entities), task_topic=proc.fanout.task_topic, subscription=subscription,
+                         execute=execute, workers=proc.fanout.workers, max_attempts=proc.fanout.max_attempts,
+                         timeout=self.fanout_timeout, correlation_id=res.correlation_id, clock=self.clock)
+        res.record_count = out.rows
+        res.failed_entities = dict(out.failed)
+        res.status = out.status
+        if out.failed:
+            names = ", ".join(sorted(out.failed)[:20]) + (" ..." if len(out.failed) > 20 else "")
+            res.error = f"{len(out.failed)} of {out.total} fan-out task(s) failed: {names}"
+            if self.alerts is not None:
+                self.alerts.alert(f"fanout_partial:{proc.name}", "error" if out.status == "failed" else "warning",
+                                  res.error, {"processor": proc.name, "partition": str(request.partition)})
+
+    def _ensure_tables(self, proc: Processor) -> None:
+        if proc.output is not None and proc.output.fqn not in self._ready_tables:
+            io.ensure_table(self.warehouse, proc.output)
+            self._ready_tables.add(proc.output.fqn)
+
+    # ------------------------------------------------------------------ completion
+    def _publish(self, proc: Processor, request: RunRequest, res: RunResult) -> None:
+        """Publish the completion; a failure to build or publish it fails the run (FM 17)
+        and a minimal failed completion is attempted so the orchestrator still hears of it."""
+        if self.bus is None:
+            return
+        topic = io.completion_topic(self.project, proc)
+        if topic is None:
+            return
+        try:
+            envelope = io.build_envelope(self.project, proc, request, res)
+            data, attrs = io.encode_envelope(envelope)
+            res.message_id = self.bus.publish(topic, data, attrs)
+            res.envelope = envelope
+            return
+        except Exception as exc:  # noqa: BLE001 - turned into a failed run + failed completion below
+            reason = _describe(exc, after_write=res.status in ("success", "partial"))
+            log.error("completion of %s for %s could not be published: %s", proc.name, request.partition, reason)
+            res.status, res.error, res.error_type = "failed", reason, type(exc).__name__
+            if self.alerts is not None:
+                self.alerts.alert(f"completion_failed:{proc.name}", "error", reason,
+                                  {"processor": proc.name, "partition": str(request.partition)})
+        envelope = io.build_envelope(self.project, proc, request, res, minimal=True)
+        data, attrs = io.encode_envelope(envelope)
+        res.message_id = self.bus.publish(topic, data, attrs)
+        res.envelope = envelope
+
+
+def _describe(exc: BaseException, after_write: bool) -> str:
+    text = exc.render() if isinstance(exc, PipectlError) else f"{type(exc).__name__}: {exc}"
+    if after_write:
+        text += " (the output rows were written; the run is failed so it will be retried)"
+    return text
+
+
+def count_partition_rows(warehouse: Any, project: Project, processor: str, partition: str) -> int:
+    """Rows of a processor's output for a partition: the orchestrator's quality-gate check."""
+    proc = project.resolve_processor(processor)
+    if proc is None or proc.output is None:
+        raise PipectlError(f"quality gate names processor '{processor}' without an output table")
+    return io.count_rows(warehouse, project, proc.output, partition)
+
+
+__all__ = ["ProcessorRunner", "RunRequest", "RunResult", "CriticalInputError", "count_partition_rows"]

@@ -1,0 +1,282 @@
+"""The runner's side effects, one small function each: warehouse reads and writes, change
+detection calls, envelopes. Kept apart from :mod:`framework.runtime.runner` so the control
+flow there reads as the numbered steps of the docstring, and each effect is testable alone.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+from framework.errors import ConfigError, PipectlError
+from framework.manifest.model import Processor, Project, Table
+from framework.runtime.transform import TransformContext, bind_params, entity_type, partition_param, run_python_transform
+
+STAGE_DATASET = "_pipectl_stage"
+
+
+class CriticalInputError(PipectlError):
+    """A critical input has no rows for the partition (FM 23: never predict from nothing)."""
+
+
+@dataclass
+class EntityDecision:
+    """Which entities a run processes. ``full_batch``: the whole partition."""
+
+    full_batch: bool
+    entity_ids: list[str] = field(default_factory=list)
+    total: int = 0
+    fallback_reason: str | None = None
+    change_set: Any = None
+
+
+# ------------------------------------------------------------------ deciding what to run
+def decide_entities(warehouse: Any, project: Project, proc: Processor, request: Any) -> EntityDecision:
+    """Explicit entities (replay), forced full batch, or change detection."""
+    if request.entities is not None and proc.entity is not None:
+        ids = sorted({str(e) for e in request.entities})
+        return EntityDecision(False, ids, total=len(ids))
+    if request.full or not proc.inputs:
+        return EntityDecision(True, [], fallback_reason="full batch requested" if request.full else "processor has no inputs")
+    from framework.runtime.changes import detect_changes
+
+    cs = detect_changes(warehouse, project, proc, request.partition)
+    if cs.full_batch or proc.entity is None:
+        if proc.entity is None and not cs.full_batch and not cs.changed_keys:
+            return EntityDecision(False, [], total=cs.total_entities, change_set=cs)
+        return EntityDecision(True, [], total=cs.total_entities, fallback_reason=cs.fallback_reason, change_set=cs)
+    return EntityDecision(False, sorted(cs.changed_keys), total=cs.total_entities, change_set=cs)
+
+
+def check_critical_inputs(warehouse: Any, project: Project, proc: Processor, partition: Any) -> None:
+    """Raise :class:`CriticalInputError` naming every critical input with zero rows."""
+    from framework.sql.context import input_table
+
+    empty = []
+    for inp in proc.inputs:
+        if not inp.critical:
+            continue
+        table, _ = input_table(project, inp)
+        if count_rows(warehouse, project, table, partition) == 0:
+            empty.append(f"{inp.name} ({table.fqn})")
+    if empty:
+        raise CriticalInputError(
+            f"processor '{proc.name}' refuses to run for {partition}: critical input(s) have no rows: {', '.join(empty)}",
+            proc.location, hint="run the upstream processors first, or check the scrapers/landing tables for this date")
+
+
+def count_rows(warehouse: Any, project: Project, table: Table, partition: Any) -> int:
+    if warehouse.table_schema(table.fqn) is None:
+        return 0
+    pc = project.partition_column
+    if table.column(pc) is None:
+        rows = warehouse.query(f"SELECT COUNT(*) AS n FROM {table.fqn}")
+    else:
+        sql = f"SELECT COUNT(*) AS n FROM {table.fqn} WHERE {pc} = {_ph(warehouse, pc)}"
+        rows = warehouse.query(sql, [partition_param(project, partition)])
+    return int(rows[0]["n"]) if rows else 0
+
+
+# ------------------------------------------------------------------ writing
+def ensure_table(warehouse: Any, table: Table) -> None:
+    if warehouse.table_schema(table.fqn) is None:
+        warehouse.create_dataset(table.dataset)
+        warehouse.create_table(table)
+
+
+def _ph(warehouse: Any, name: str) -> str:
+    return f"@{name}" if warehouse.dialect == "bigquery" else f"${name}"
+
+
+def _merge_params(warehouse: Any, project: Project, proc: Processor, rendered: Any, partition: Any,
+                  entity_ids: Sequence[str] | None, run_id: str) -> list:
+    from framework.sql.render import query_params
+
+    return query_params(project, rendered.params, partition, entity_ids, entity_type(project, proc),
+                        processor=proc.name, run_id=run_id)
+
+
+def transform_and_write(warehouse: Any, project: Project, proc: Processor, partition: Any,
+                        entity_ids: Sequence[str] | None, run_id: str) -> int:
+    """Replace the output rows of (partition, entities) with the transform's rows, in one
+    script (one transaction), and return how many rows the entities now have."""
+    if proc.output is None:
+        raise ConfigError(f"processor '{proc.name}' has no output table to write", proc.location)
+    full = entity_ids is None
+    if proc.transform.python:
+        _write_python(warehouse, project, proc, partition, entity_ids, run_id)
+    else:
+        from framework.sql.render import render_statement
+
+        rendered = render_statement(project, proc, "merge", warehouse.dialect, full_batch=full)
+        warehouse.execute_script(rendered.sql, _merge_params(warehouse, project, proc, rendered, partition, entity_ids, run_id))
+    return count_entity_rows(warehouse, project, proc, partition, entity_ids)
+
+
+def _write_python(warehouse: Any, project: Project, proc: Processor, partition: Any,
+                  entity_ids: Sequence[str] | None, run_id: str) -> None:
+    """Python rows go through a stage table so the visible write is still one transaction."""
+    from framework.sql.render import RenderedSQL, _finish, render_template
+
+    assert proc.output is not None
+    ctx = TransformContext(warehouse, project, proc, partition, None if entity_ids is None else tuple(entity_ids))
+    rows = run_python_transform(ctx)
+    key = project.entity_key(proc)
+    if entity_ids is not None and key:
+        wanted = set(map(str, entity_ids))
+        rows = [r for r in rows if str(r.get(key)) in wanted]
+    stage = Table(STAGE_DATASET, f"{proc.name}_{run_id}_{uuid.uuid4().hex[:6]}", proc.output.columns)
+    warehouse.create_dataset(STAGE_DATASET)
+    warehouse.create_table(stage)
+    try:
+        if rows:
+            warehouse.insert_rows(stage.fqn, rows)
+        full = entity_ids is None or proc.entity is None
+        cols = ", ".join(proc.output.column_names)
+        rendered: RenderedSQL = render_template(
+            project, "merge.sql.j2", warehouse.dialect, processor=proc.name, table=proc.output.fqn,
+            columns=list(proc.output.column_names),
+            partition_in_output=proc.output.column(project.partition_column) is not None,
+            key=key if key and proc.output.column(key) is not None else None,
+            transform_sql=f"SELECT {cols} FROM {stage.fqn}",
+            entity_filter=lambda column: "TRUE" if full else f"{column} IN (SELECT UNNEST({_ph(warehouse, 'entity_ids')}))",
+            full_batch=full)
+        rendered = _finish(rendered.sql, project)
+        warehouse.execute_script(rendered.sql, _merge_params(warehouse, project, proc, rendered, partition, entity_ids, run_id))
+    finally:
+        warehouse.query(f"DROP TABLE IF EXISTS {stage.fqn}")
+
+
+def count_entity_rows(warehouse: Any, project: Project, proc: Processor, partition: Any,
+                      entity_ids: Sequence[str] | None) -> int:
+    assert proc.output is not None
+    pc, key = project.partition_column, project.entity_key(proc)
+    where, params = [], []
+    if proc.output.column(pc) is not None:
+        where.append(f"{pc} = {_ph(warehouse, pc)}")
+        params.append(partition_param(project, partition))
+    if entity_ids is not None and key:
+        from framework.backends.protocols import QueryParam
+
+        where.append(f"{key} IN (SELECT UNNEST({_ph(warehouse, 'entity_ids')}))")
+        params.append(QueryParam("entity_ids", list(entity_ids), entity_type(project, proc), array=True))
+    sql = f"SELECT COUNT(*) AS n FROM {proc.output.fqn}" + (" WHERE " + " AND ".join(where) if where else "")
+    return int(warehouse.query(sql, params)[0]["n"])
+
+
+def partition_entities(warehouse: Any, project: Project, proc: Processor, partition: Any) -> list[str]:
+    """Distinct entity keys of the processor's output for the partition (after a full batch)."""
+    key = project.entity_key(proc)
+    if proc.output is None or not key or proc.output.column(key) is None:
+        return []
+    pc = project.partition_column
+    if proc.output.column(pc) is None:
+        rows = warehouse.query(f"SELECT DISTINCT {key} AS k FROM {proc.output.fqn} ORDER BY 1")
+    else:
+        rows = warehouse.query(f"SELECT DISTINCT {key} AS k FROM {proc.output.fqn} WHERE {pc} = {_ph(warehouse, pc)} ORDER BY 1",
+                               [partition_param(project, partition)])
+    return [str(r["k"]) for r in rows if r["k"] is not None]
+
+
+def transform_entities(warehouse: Any, project: Project, proc: Processor, partition: Any) -> list[str]:
+    """Entities a full batch would produce: the fan-out coordinator's task list."""
+    from framework.sql.render import query_params, render_statement
+
+    key = project.entity_key(proc)
+    if proc.transform.python:
+        rows = run_python_transform(TransformContext(warehouse, project, proc, partition, None))
+        return sorted({str(r[key]) for r in rows if r.get(key) is not None})
+    rendered = render_statement(project, proc, "transform", warehouse.dialect, full_batch=True)
+    sql = f"SELECT DISTINCT t.{key} AS k FROM ({rendered.sql.strip()}) AS t ORDER BY 1"
+    rows = warehouse.query(sql, query_params(project, rendered.params, partition))
+    return [str(r["k"]) for r in rows if r["k"] is not None]
+
+
+def delete_except(warehouse: Any, project: Project, proc: Processor, partition: Any, keep: Sequence[str]) -> None:
+    """Full-batch fan-out: drop the partition's rows of entities that no longer exist."""
+    from framework.backends.protocols import QueryParam
+
+    assert proc.output is not None
+    key, pc = project.entity_key(proc), project.partition_column
+    params = [partition_param(project, partition), QueryParam("keep_ids", list(keep) or [""], entity_type(project, proc), array=True)]
+    where = f"{pc} = {_ph(warehouse, pc)} AND " if proc.output.column(pc) is not None else ""
+    sql = f"DELETE FROM {proc.output.fqn} WHERE {where}{key} NOT IN (SELECT UNNEST({_ph(warehouse, 'keep_ids')}))"
+    warehouse.execute_script(sql, bind_params(sql, params, warehouse.dialect))
+
+
+def record_processed_and_changes(warehouse: Any, project: Project, proc: Processor, partition: Any, run_id: str,
+                                 entity_ids: Sequence[str] | None, decision: EntityDecision, correlation_id: str,
+                                 skip: set[str] | None = None) -> None:
+    """Remember what was processed (so the next detection sees no change) and store the
+    change-set. Entities whose fan-out task failed are not recorded: they are detected again."""
+    if not proc.inputs:
+        return
+    from framework.runtime.changes import record_change_set, record_processed
+
+    if skip and entity_ids is None:
+        keys = [e for e in partition_entities(warehouse, project, proc, partition) if e not in skip]
+        record_processed(warehouse, project, proc, partition, run_id, keys)
+    else:
+        record_processed(warehouse, project, proc, partition, run_id, None if entity_ids is None else list(entity_ids))
+    if decision.change_set is not None:
+        record_change_set(warehouse, project, decision.change_set, run_id, correlation_id)
+
+
+# ------------------------------------------------------------------ bus
+def completion_topic(project: Project, proc: Processor) -> str | None:
+    phase = project.phase(proc.phase)
+    return phase.transition.completion_topic if phase.transition else None
+
+
+def task_subscription(project: Project, proc: Processor) -> str:
+    assert proc.fanout is not None
+    topic = project.topics.get(proc.fanout.task_topic)
+    if topic is None or not topic.subscriptions:
+        raise ConfigError(f"fan-out of '{proc.name}': task topic '{proc.fanout.task_topic}' has no subscription in topics.yaml",
+                          proc.fanout.location, hint="declare a subscription for the workers on that topic")
+    return topic.subscriptions[0].name
+
+
+def build_envelope(project: Project, proc: Processor, request: Any, res: Any, minimal: bool = False) -> dict[str, Any]:
+    """The completion envelope (validated by the orchestrator's schema when it is built)."""
+    from framework.orchestrator.envelope import make_envelope
+
+    out = proc.output
+    entities: dict[str, list[str]] | None = {}
+    if res.status in ("success", "partial") and proc.entity:
+        entities = None if res.full_batch else {proc.entity: list(res.entity_ids)}
+    elif res.status in ("success", "partial"):
+        entities = None
+    fields: dict[str, Any] = dict(
+        kind="completion", processor_name=proc.name, phase=proc.phase, execution_id=res.run_id,
+        correlation_id=res.correlation_id, root_correlation_id=res.correlation_id,
+        parent_correlation_id=res.correlation_id if request.parent_id else None,
+        parent_execution_id=request.parent_id, trigger_id=request.trigger_id, partition=str(request.partition),
+        partition_column=project.partition_column, output_dataset=out.dataset if out else None,
+        output_table=out.name if out else None, status=res.status, record_count=int(res.record_count),
+        duration_seconds=float(res.duration_seconds), entities_changed=entities,
+        error_type=res.error_type if res.status == "failed" else None, error_message=res.error,
+    )
+    if not minimal:
+        fields["metadata"] = completion_metadata(res)
+    return make_envelope(**fields)
+
+
+def completion_metadata(res: Any) -> dict[str, Any]:
+    return {"mode": "full_batch" if res.full_batch else "incremental", "entities_total": res.entities_total,
+            "efficiency_pct": res.efficiency_pct, "fallback_reason": res.fallback_reason,
+            "failed_entities": sorted(res.failed_entities), "durations": res.durations}
+
+
+def encode_envelope(envelope: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+    from framework.orchestrator.envelope import encode
+
+    data = encode(envelope)
+    attrs = {"processor": str(envelope.get("processor_name", "")), "status": str(envelope.get("status", "")),
+             "correlation_id": str(envelope.get("correlation_id", ""))}
+    return (data if isinstance(data, bytes) else json.dumps(data).encode()), attrs
+
+
+def entity_ids_of(iterable: Iterable[Any]) -> list[str]:
+    return sorted({str(x) for x in iterable})

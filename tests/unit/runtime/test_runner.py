@@ -1,0 +1,167 @@
+"""The processor runner on DuckDB with a small fixture project: selective runs, deletes,
+no_data skips, critical inputs (FM 23), failures after the write (FM 17), Python transforms."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from framework.backends.protocols import QueryParam
+from framework.manifest import load
+from framework.runtime.runner import ProcessorRunner, RunRequest
+from tests.projects import PROCESSORS, write_project
+
+DAY = "2026-01-15"
+
+
+def _rows(wh, table: str) -> list[tuple]:
+    return [tuple(r.values()) for r in wh.query(f"SELECT * FROM {table} ORDER BY ALL")]
+
+
+@pytest.fixture
+def env(tmp_path, memory_store):
+    from framework.backends.duckdb import DuckDBWarehouse
+    from framework.backends.localbus import LocalBus
+    from framework.runtime.bus_setup import ensure_topology
+
+    text = PROCESSORS.replace("      - source: orders_landing\n", "      - {source: orders_landing, critical: true}\n")
+    root = write_project(tmp_path / "shop", processors=text)
+    project = load(root)
+    wh = DuckDBWarehouse(":memory:")
+    wh.create_dataset("landing")
+    wh.create_table(project.sources["orders_landing"].table)
+    bus = LocalBus(tmp_path / "bus.sqlite")
+    ensure_topology(bus, project)
+    runner = ProcessorRunner(project, wh, bus=bus, store=memory_store)
+    yield project, wh, bus, runner
+    bus.close()
+    wh.close()
+
+
+def _insert(wh, rows):
+    wh.insert_rows("landing.orders", [dict(day=dt.date.fromisoformat(DAY), customer_id=c, store_id=s, amount=a) for c, s, a in rows])
+
+
+def _completions(bus) -> list[dict]:
+    msgs = bus.pull("shop-raw-complete-orch", max_messages=100)
+    bus.ack("shop-raw-complete-orch", [m.ack_id for m in msgs])
+    return [json.loads(m.data) for m in msgs]
+
+
+def test_first_run_then_only_the_changed_entity(env) -> None:
+    project, wh, bus, runner = env
+    _insert(wh, [("c1", "s1", 10.0), ("c2", "s1", 5.0), ("c3", "s2", 7.0)])
+    first = runner.run(RunRequest("orders_raw", DAY, correlation_id="root1"))
+    assert first.status == "success" and first.record_count == 3 and first.entities_processed == 3
+    assert len(_rows(wh, "shop_raw.orders_raw")) == 3
+    wh.query("UPDATE landing.orders SET amount = 11.0 WHERE customer_id = 'c1'")
+    second = runner.run(RunRequest("orders_raw", DAY, correlation_id="root2", parent_id="exec9", trigger_id="t9"))
+    assert (second.status, second.entity_ids, second.entities_total) == ("success", ["c1"], 3)
+    assert second.efficiency_pct == pytest.approx(66.67)
+    assert ("c1", 11.0) in [(r[1], r[3]) for r in _rows(wh, "shop_raw.orders_raw")]
+    envs = _completions(bus)
+    assert [e["status"] for e in envs] == ["success", "success"]
+    assert envs[0]["entities_changed"] == {"customer": ["c1", "c2", "c3"]}
+    last = envs[1]
+    assert last["entities_changed"] == {"customer": ["c1"]} and last["record_count"] == 1
+    assert (last["correlation_id"], last["parent_execution_id"], last["trigger_id"]) == ("root2", "exec9", "t9")
+    assert last["partition"] == DAY and last["output_table"] == "orders_raw"
+    run = runner.history.get(second.run_id)
+    assert (run.status, run.entities_processed, run.rows_written, run.parent_id) == ("success", 1, 1, "exec9")
+
+
+def test_nothing_changed_is_no_data_with_full_efficiency(env) -> None:
+    project, wh, bus, runner = env
+    _insert(wh, [("c1", "s1", 10.0)])
+    runner.run(RunRequest("orders_raw", DAY))
+    again = runner.run(RunRequest("orders_raw", DAY))
+    assert (again.status, again.efficiency_pct, again.entities_processed) == ("no_data", 100.0, 0)
+    assert _completions(bus)[-1]["entities_changed"] == {}
+
+
+def test_deleted_entity_disappears_downstream(env) -> None:
+    project, wh, bus, runner = env
+    _insert(wh, [("c1", "s1", 10.0), ("c2", "s1", 5.0), ("c2", "s1", 1.0)])
+    for name in ("orders_raw", "customer_totals", "store_totals"):
+        runner.run(RunRequest(name, DAY))
+    assert [r[1:] for r in _rows(wh, "shop_analytics.customer_totals")] == [("c1", 10.0), ("c2", 6.0)]
+    wh.query("DELETE FROM landing.orders WHERE customer_id = 'c2'")
+    results = [runner.run(RunRequest(n, DAY)) for n in ("orders_raw", "customer_totals", "store_totals")]
+    assert [r.entity_ids for r in results] == [["c2"], ["c2"], ["s1"]]
+    assert [r[1:] for r in _rows(wh, "shop_analytics.customer_totals")] == [("c1", 10.0)]
+    assert [r[1:] for r in _rows(wh, "shop_analytics.store_totals")] == [("s1", 10.0)]
+
+
+def test_zero_upstream_rows_fails_loudly_and_publishes_failed(env) -> None:
+    from framework.runtime.alerts import Alerts, MemorySink
+
+    project, wh, bus, runner = env
+    sink = MemorySink()
+    runner.alerts = Alerts([sink])
+    res = runner.run(RunRequest("orders_raw", DAY, full=True))
+    assert res.status == "failed" and "critical input(s) have no rows: orders_landing (landing.orders)" in res.error
+    assert _completions(bus)[0]["status"] == "failed"
+    assert sink.sent[0].signature == "processor_failed:orders_raw"
+    assert runner.history.get(res.run_id).status == "failed"
+    assert wh.query("SELECT COUNT(*) AS n FROM shop_raw.orders_raw")[0]["n"] == 0
+
+
+def test_failure_after_the_write_is_a_failed_run_with_a_failed_completion(env, monkeypatch) -> None:
+    from framework.runtime import runner_io
+
+    project, wh, bus, runner = env
+    _insert(wh, [("c1", "s1", 10.0)])
+
+    def boom(res):
+        return {"not_serializable": object()}
+
+    monkeypatch.setattr(runner_io, "completion_metadata", boom)
+    res = runner.run(RunRequest("orders_raw", DAY))
+    assert res.status == "failed" and "cannot be serialized" in res.error and "rows were written" in res.error
+    env_ = _completions(bus)
+    assert len(env_) == 1 and env_[0]["status"] == "failed" and env_[0]["error_message"] == res.error
+    assert runner.history.get(res.run_id).status == "failed"
+    assert len(_rows(wh, "shop_raw.orders_raw")) == 1  # written, and the run says so
+
+
+def test_explicit_entities_replay_without_detection(env) -> None:
+    project, wh, bus, runner = env
+    _insert(wh, [("c1", "s1", 10.0), ("c2", "s1", 5.0)])
+    runner.run(RunRequest("orders_raw", DAY))
+    res = runner.run(RunRequest("orders_raw", DAY, entities=["c2"], mode="replay"))
+    assert (res.status, res.entity_ids, res.record_count) == ("success", ["c2"], 1)
+
+
+def test_live_run_of_same_processor_and_partition_is_skipped(env) -> None:
+    project, wh, bus, runner = env
+    _insert(wh, [("c1", "s1", 10.0)])
+    runner.history.start("orders_raw", DAY)
+    res = runner.run(RunRequest("orders_raw", DAY))
+    assert res.status == "skipped" and "already running" in res.error
+
+
+def test_python_transform_writes_through_a_stage_table(env, tmp_path) -> None:
+    from dataclasses import replace
+
+    from framework.manifest.model import Transform
+
+    project, wh, bus, runner = env
+    mod = project.root / "shop_py.py"
+    mod.write_text("def totals(ctx):\n"
+                   "    sql = f\"SELECT day, customer_id, SUM(amount) * 2 AS total FROM {ctx.ref('orders_raw')} o \"\n"
+                   "    sql += f\"WHERE o.day = {ctx.partition_placeholder} AND {ctx.entity_filter('o.customer_id')} GROUP BY ALL\"\n"
+                   "    return ctx.query(sql)\n")
+    procs = dict(project.processors)
+    procs["customer_totals"] = replace(procs["customer_totals"], transform=Transform(python="shop_py:totals"))
+    runner.project = project = replace(project, processors=procs)
+    _insert(wh, [("c1", "s1", 10.0), ("c2", "s1", 5.0)])
+    runner.run(RunRequest("orders_raw", DAY))
+    res = runner.run(RunRequest("customer_totals", DAY))
+    assert res.status == "success" and res.record_count == 2
+    wh.query("UPDATE landing.orders SET amount = 1.0 WHERE customer_id = 'c2'")
+    runner.run(RunRequest("orders_raw", DAY))
+    res = runner.run(RunRequest("customer_totals", DAY))
+    assert res.entity_ids == ["c2"]
+    assert [r[1:] for r in _rows(wh, "shop_analytics.customer_totals")] == [("c1", 20.0), ("c2", 2.0)]
+    assert wh.list_tables("_pipectl_stage") == []
