@@ -82,7 +82,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     last_error_at REAL
 );
 CREATE INDEX IF NOT EXISTS deliveries_order ON deliveries (subscription, id, available_at);
-CREATE INDEX IF NOT EXISTS deliveries_available ON deliveries (subscription, available_at);
+CREATE INDEX IF NOT EXISTS deliveries_exhausted ON deliveries (subscription, attempts, available_at);
 CREATE INDEX IF NOT EXISTS deliveries_message ON deliveries (message_id);
 CREATE TABLE IF NOT EXISTS dead_letters (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
