@@ -53,6 +53,9 @@ def open_providers(project_root: str | Path, target: str | None, project: Projec
 
     backends = open_backends(project_root, target)
     try:
+        warehouse = backends.warehouse
+        if hasattr(warehouse, "__enter__"):  # hold one connection for the whole plan/apply (DuckDB)
+            warehouse.__enter__()
         providers = backend_providers(backends, project)
         spec = getattr(backends, "target", None)
         name = getattr(spec, "name", None) or target or "local"

@@ -131,9 +131,9 @@ def transform_code_hash(project: Project, processor: Processor) -> str:
 
 def orchestrator_code_hash() -> str:
     """Hash of the generic orchestrator's source: a new framework version redeploys it."""
-    import framework.orchestrator as pkg
+    import framework
 
-    folder = Path(pkg.__file__).parent
+    folder = Path(framework.__file__).parent / "orchestrator"  # read, never imported: plan must not run it
     return content_hash([[p.name, file_hash(p)] for p in sorted(folder.glob("*.py"))])
 
 
