@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "graph": "framework.commands.inspect:graph_cmd",
     "ls": "framework.commands.inspect:ls_cmd",
     "plan": "framework.commands.plan:plan_cmd",
+    "render": "framework.commands.render:render_cmd",
     "validate": "framework.commands.validate:validate_cmd",
 }
 

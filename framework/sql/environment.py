@@ -14,6 +14,7 @@ a template that silently renders ``WHERE  = @game_date`` is worse than one that 
 """
 from __future__ import annotations
 
+import os
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -52,6 +53,7 @@ def _environment(root_key: str | None, dialect: str) -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         autoescape=False,
         keep_trailing_newline=True,
+        auto_reload=False,  # templates are read once per process; validate renders thousands
         trim_blocks=True,
         lstrip_blocks=True,
     )
@@ -64,14 +66,23 @@ def _environment(root_key: str | None, dialect: str) -> jinja2.Environment:
 
 def environment(project_root: Path | str | None, dialect: str) -> jinja2.Environment:
     """The (cached) environment for a project root and dialect."""
-    key = str(Path(project_root).resolve()) if project_root is not None else None
+    if project_root is None:
+        return _environment(None, dialect)
+    key = str(project_root)
+    if not os.path.isabs(key):
+        key = str(Path(key).resolve())
     return _environment(key, dialect)
+
+
+@lru_cache(maxsize=32)
+def _macros(env: jinja2.Environment) -> object:
+    return env.get_template("_dialect.sql.j2").module
 
 
 def dialect_macros(project_root: Path | str | None, dialect: str):
     """The ``_dialect.sql.j2`` macros as a Python object (``.param('x')``, ``.entity_in(c)``),
     so Python globals such as the transform's ``entity_filter`` reuse the template text."""
-    return environment(project_root, dialect).get_template("_dialect.sql.j2").module
+    return _macros(environment(project_root, dialect))
 
 
 def _literal(value: str) -> str:
