@@ -1,0 +1,40 @@
+"""Who sent a completion: processor identity resolved through the manifest.
+
+Producers publish names in several forms (the declared name, a legacy alias such as a
+class name, the output table with or without its dataset). Every form resolves through
+:meth:`Project.resolve_processor`, the single source of names, so no copy of an expected
+list can drift (FAILURE-MODES 1-3). An unknown name is never skipped silently: the caller
+gets an :class:`UnknownProcessor` error to alert on and dead-letter.
+"""
+from __future__ import annotations
+
+from framework.errors import EnvelopeError
+from framework.manifest.model import Processor, Project, Transition
+
+
+class UnknownProcessor(EnvelopeError):
+    """A completion names a processor the manifest does not declare."""
+
+
+def resolve(project: Project, identity: str) -> Processor:
+    """The declared processor behind a published name, or UnknownProcessor naming the fix."""
+    proc = project.resolve_processor(identity)
+    if proc is None and "." in identity:  # `project.dataset.table` from a fully qualified publisher
+        proc = project.resolve_processor(identity.split(".", 1)[1])
+    if proc is None:
+        from framework.manifest.diagnostics import did_you_mean
+
+        hint = did_you_mean(identity, list(project.processors)) or None
+        raise UnknownProcessor(
+            f"completion from unknown processor {identity!r}: no processor, alias or output table of that name in processors.yaml",
+            hint=hint or "declare it, or add the published name to the processor's aliases",
+        )
+    return proc
+
+
+def transition_of(project: Project, processor: Processor) -> Transition | None:
+    """The transition that tracks completions of ``processor``'s phase (None for the last phase)."""
+    try:
+        return project.phase(processor.phase).transition
+    except KeyError:
+        return None

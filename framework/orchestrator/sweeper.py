@@ -1,0 +1,50 @@
+"""The sweeper: everything that must happen without a new message.
+
+Production checked deadlines only when a message arrived, so a phase whose processors
+stopped reporting waited forever (FAILURE-MODES 14, 24). ``sweep`` visits every *active*
+ledger (an open round or a pending trigger) and, for each, re-evaluates the rule at ``now``
+(deadlines, tiered timeouts, debounce windows, stall alerts) and publishes pending triggers
+whose publish lease expired (a process died between commit and publish). A scheduler runs
+``pipectl sweep`` every minute or so.
+
+One partition's failure never stops the sweep of the others; the failures are alerted as
+they happen and, for quality gates, re-raised together at the end so the scheduler's run
+fails visibly (a blocking gate is never swallowed, FAILURE-MODES 22).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from framework.errors import BackendError, QualityGateError
+from framework.orchestrator import ledger as lg
+
+if TYPE_CHECKING:
+    from framework.orchestrator.engine import Decision, Orchestrator
+
+
+def sweep(orch: "Orchestrator", now: float | None = None) -> list["Decision"]:
+    from framework.orchestrator.engine import Decision
+
+    now = orch.clock() if now is None else now
+    decisions: list[Decision] = []
+    gate_errors: list[QualityGateError] = []
+    for key, doc in orch.store.query(lg.LEDGER, {"active": True}):
+        transition = orch.transition(doc["transition"])
+        if transition is None:
+            orch.alerts.alert("orchestrator_unknown_transition", "error",
+                              f"ledger {key} belongs to transition {doc['transition']!r}, which the manifest no longer declares",
+                              {"ledger": key})
+            decisions.append(Decision("ignored", doc["transition"], doc["partition"], reason="transition no longer declared"))
+            continue
+        ctx = orch._context(transition, doc["partition"])
+        step = orch.store.run_transaction(lambda txn, ctx=ctx: lg.reevaluate(txn, ctx, now))
+        try:
+            decisions.append(orch._after_commit(ctx, step, now))
+        except QualityGateError as exc:
+            gate_errors.append(exc)
+            decisions.append(Decision("gate_failed", transition.name, doc["partition"], step.round, reason=exc.message))
+        except BackendError as exc:  # publish failed: already alerted, trigger stays pending
+            decisions.append(Decision("publish_failed", transition.name, doc["partition"], step.round, step.trigger_id, reason=exc.message))
+    if gate_errors:
+        raise QualityGateError("; ".join(e.message for e in gate_errors), hint=gate_errors[0].hint)
+    return decisions
