@@ -80,4 +80,34 @@ def ensure_topology(bus: Bus, project: Project) -> TopologyReport:
     return report
 
 
-__all__ = ["ensure_topology", "TopologyReport", "subscription_config", "desired_topics"]
+
+
+
+def bus_status(bus: Bus, subscription: str | None = None, limit: int = 20) -> list[dict]:
+    """Per subscription: pending messages and, for those redelivered, attempts and the last
+    error (local bus; other buses do not expose their backlog and raise BackendError)."""
+    from framework.errors import BackendError
+
+    if not hasattr(bus, "pending"):
+        raise BackendError(f"{type(bus).__name__} cannot list pending messages", hint="use the cloud console / gcloud for Pub/Sub backlogs")
+    out = []
+    for sub in bus.list_subscriptions():
+        if subscription and sub.name != subscription:
+            continue
+        pending = bus.pending(sub.name, limit=limit)  # type: ignore[attr-defined]
+        out.append({
+            "subscription": sub.name,
+            "topic": sub.topic,
+            "pending": bus.pending_count(sub.name),  # type: ignore[attr-defined]
+            "retrying": [
+                {"message_id": m.message_id, "attempts": m.delivery_attempts, "leased": m.leased,
+                 "last_error": (m.last_error or "").splitlines()[0] if m.last_error else None}
+                for m in pending if m.delivery_attempts > 0 and (m.last_error or not m.leased)
+            ],
+        })
+    if subscription and not out:
+        raise BackendError(f"subscription {subscription} does not exist", hint="see `pipectl bus status` for the list")
+    return out
+
+
+__all__ = ["ensure_topology", "TopologyReport", "subscription_config", "desired_topics", "bus_status"]
