@@ -94,9 +94,27 @@ BUS_FACTORIES: list[Any] = [
 ]
 
 
+def pubsub_emulator(request: pytest.FixtureRequest, tmp_path) -> BusHarness:
+    """Pub/Sub emulator (``.ci/emulators.sh``); fails, never skips, when it is down."""
+    import uuid
+
+    from gcp_support import require_emulators
+
+    require_emulators("pubsub")
+    from framework.backends.pubsub import PubSubBus
+
+    bus = PubSubBus(project="test-project")  # PUBSUB_EMULATOR_HOST from the environment
+    return BusHarness(bus, prefix=f"c{uuid.uuid4().hex[:8]}-", advance=time.sleep, min_ack_deadline=10,
+                      settle_seconds=2.0, cleanup=[bus.close])
+
+
+BUS_FACTORIES.append(pytest.param(pubsub_emulator, id="pubsub", marks=pytest.mark.gcp))
+
+
 @pytest.fixture(params=BUS_FACTORIES)
 def harness(request: pytest.FixtureRequest, tmp_path) -> BusHarness:
     h = request.param(request, tmp_path)
     yield h
     for fn in reversed(h.cleanup):
         fn()
+
