@@ -38,7 +38,9 @@ class ApplyLock:
     def acquire(self) -> "ApplyLock":
         import filelock
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        from framework.runtime.paths import ensure_state_dir
+
+        ensure_state_dir(self.path.parent.parent)  # .pipectl/ with its .gitignore
         lock = filelock.FileLock(str(self.path))
         try:
             lock.acquire(timeout=self.timeout)

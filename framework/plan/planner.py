@@ -67,13 +67,19 @@ def open_providers(project_root: str | Path, target: str | None, project: Projec
 
 
 def backend_providers(backends: Any, project: Project) -> list[ResourceProvider]:
-    """Providers for an opened set of backends. A backend bundle may offer its own
-    (``plan_providers(project_name)``, e.g. Google Cloud adding Cloud Function units)."""
-    custom = getattr(backends, "plan_providers", None)
-    if callable(custom):
-        return list(custom(project.name))
-    state = getattr(backends, "state", None) or getattr(backends, "state_store", None)
-    return embedded_providers(project.name, backends.warehouse, backends.bus, state)
+    """Providers for an opened set of backends: the generic ones over the three protocols,
+    then any a backend offers itself. A backend (warehouse, bus or state store) may define
+    ``plan_providers(project_name) -> list[ResourceProvider]``; each replaces the generic
+    provider of the same ``type`` or adds a new type (e.g. Cloud Function deployment units
+    on Google Cloud). Nothing else changes for a new backend."""
+    state = getattr(backends, "state", None)
+    providers = {p.type: p for p in embedded_providers(project.name, backends.warehouse, backends.bus, state)}
+    for backend in (backends.warehouse, backends.bus, state):
+        offer = getattr(backend, "plan_providers", None)
+        if callable(offer):
+            for provider in offer(project.name):
+                providers[provider.type] = provider
+    return list(providers.values())
 
 
 # ------------------------------------------------------------------------ project API
