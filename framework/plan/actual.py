@@ -196,8 +196,10 @@ class TopicProvider:
 
     def managed(self, topic: Any, scope: Scope) -> tuple[bool, bool]:
         """(in scope, carries pipectl's label for this project)."""
+        from framework.backends.gcp_common import sanitize_label_value  # light: no SDK import
+
         labels = dict(getattr(topic, "labels", None) or {})
-        labelled = labels.get("pipectl-project") == self.project
+        labelled = labels.get("pipectl-project") in (self.project, sanitize_label_value(self.project))
         in_scope = labelled or topic.name in scope.names("topic") or any(topic.name.startswith(p) for p in scope.managed_prefixes)
         return in_scope, labelled
 
