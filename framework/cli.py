@@ -20,11 +20,18 @@ from framework import __version__
 # name -> "module:attribute"; keep sorted by name. Adding a command = one line here.
 COMMANDS: dict[str, str] = {
     "apply": "framework.commands.plan:apply_cmd",
+    "backfill": "framework.commands.run:backfill_cmd",
     "bus": "framework.commands.bus:bus_cmd",
+    "demo": "framework.commands.run:demo_cmd",
     "graph": "framework.commands.inspect:graph_cmd",
+    "history": "framework.commands.run:history_cmd",
     "ls": "framework.commands.inspect:ls_cmd",
     "plan": "framework.commands.plan:plan_cmd",
     "render": "framework.commands.render:render_cmd",
+    "run": "framework.commands.run:run_cmd",
+    "sample": "framework.commands.run:sample_cmd",
+    "simulate": "framework.commands.run:simulate_cmd",
+    "trace": "framework.commands.run:trace_cmd",
     "validate": "framework.commands.validate:validate_cmd",
 }
 

@@ -129,7 +129,8 @@ class ProcessorRunner:
         except Exception as exc:  # noqa: BLE001 - recorded, alerted and published as failed; never swallowed
             res.status, res.error_type = "failed", type(exc).__name__
             res.error = _describe(exc, after_write=written or res.durations.get("write") is not None)
-            log.error("processor %s failed for %s: %s\n%s", proc.name, request.partition, res.error, traceback.format_exc(limit=6))
+            log.error("processor %s failed for %s: %s", proc.name, request.partition, res.error)
+            log.debug("traceback of %s:\n%s", proc.name, traceback.format_exc())
             if self.alerts is not None:
                 self.alerts.alert(f"processor_failed:{proc.name}", "error", res.error,
                                   {"processor": proc.name, "partition": str(request.partition), "run_id": run_id})
@@ -185,6 +186,8 @@ class ProcessorRunner:
         else:
             res.entity_ids = sorted(ids)
         res.entities_processed = len(res.entity_ids)
+        if res.full_batch:
+            res.entities_total = max(res.entities_total, res.entities_processed)
         if res.entities_total and not res.full_batch:
             res.efficiency_pct = round(100.0 * (1 - res.entities_processed / max(res.entities_total, res.entities_processed)), 2)
         else:

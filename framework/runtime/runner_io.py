@@ -102,7 +102,11 @@ def transform_and_write(warehouse: Any, project: Project, proc: Processor, parti
     """Replace the output rows of (partition, entities) with the transform's rows, in one
     script (one transaction), and return how many rows the entities now have."""
     if proc.output is None:
-        raise ConfigError(f"processor '{proc.name}' has no output table to write", proc.location)
+        if proc.transform.python:  # a side-effect transform (an export): it writes elsewhere
+            ctx = TransformContext(warehouse, project, proc, partition, None if entity_ids is None else tuple(entity_ids))
+            return len(run_python_transform(ctx))
+        raise ConfigError(f"processor '{proc.name}' has no output table to write", proc.location,
+                          hint="declare 'output', or make it a Python transform that writes its own artifact")
     full = entity_ids is None
     if proc.transform.python:
         _write_python(warehouse, project, proc, partition, entity_ids, run_id)

@@ -1,0 +1,258 @@
+"""`pipectl run`, `simulate update`, `backfill`, `trace`, `history`, `sample`, `demo`.
+
+Thin: parse options, call one function of :mod:`framework.runtime.session`, print. Progress
+lines go to stderr so ``--json`` output on stdout stays machine-readable.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from framework.commands import project_dir, target_name
+
+DEFAULT_UPDATE = ("points=41", "fg_made=16")
+
+
+def _session(ctx: click.Context, aggregate_alerts: bool = False):
+    from framework.runtime.session import Session
+
+    return Session.open(project_dir(ctx), target_name(ctx), aggregate_alerts=aggregate_alerts)
+
+
+def _progress(quiet: bool):
+    """Plain progress lines on stderr (one per processor and phase)."""
+    if quiet:
+        return None
+
+    def show(event: str, data: dict[str, Any]) -> None:
+        if event == "start":
+            click.echo(f"run {data['partition']} ({data['mode']}), correlation id {data['correlation_id']}", err=True)
+        elif event == "phase_start":
+            click.echo(f"[{data['phase']}] triggered ({len(data['processors'])} processors)", err=True)
+        elif event == "processor_done":
+            err = f"  error: {data['error']}" if data.get("error") else ""
+            click.echo(f"  {data['processor']:<36} {data['status']:<8} {data['entities']:>4}/{data['total']:<4} entities "
+                       f"{data['rows']:>6} rows {data['seconds']:>8.3f}s{err}", err=True)
+        elif event == "backfill_date":
+            click.echo(f"[{data['index']}/{data['total']}] {data['date']} {data['status']}", err=True)
+
+    return show
+
+
+def _parse_pairs(values: tuple[str, ...], what: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint=what)
+        out[key] = _number(value)
+    return out
+
+
+def _number(text: str) -> Any:
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _entities(values: tuple[str, ...]) -> list[str] | None:
+    """``player_lookup=lebronjames`` or bare ids -> ids (the key name is documentation)."""
+    if not values:
+        return None
+    return [v.partition("=")[2] if "=" in v else v for v in values]
+
+
+def phase_table(report: Any, baseline: dict[str, float] | None = None) -> str:
+    lines = [f"{'PHASE':<12} {'STATUS':<8} {'ENTITIES':>14} {'EFFICIENCY':>10} {'TIME':>9}" + ("  FULL BATCH" if baseline is not None else "")]
+    for ph in report.phases:
+        eff = f"{ph.efficiency_pct:.1f}%" if ph.efficiency_pct is not None else "-"
+        row = f"{ph.phase:<12} {ph.status:<8} {ph.entities_processed:>6} of {ph.entities_total:<5} {eff:>10} {ph.seconds:>8.3f}s"
+        if baseline is not None:
+            full = baseline.get(ph.phase)
+            row += f"  {full:>8.3f}s" if full is not None else "       n/a"
+            if full:
+                row += f"  ({full / max(ph.seconds, 1e-6):.0f}x faster)"
+        lines.append(row)
+    lines.append(f"total {report.seconds:.3f}s, status {report.status}, correlation id {report.correlation_id}")
+    lines += [f"waiting: {w}" for w in report.waiting]
+    return "\n".join(lines)
+
+
+@click.command("run")
+@click.option("--date", "date", required=True, help="Partition (game date) to run, YYYY-MM-DD.")
+@click.option("--select", "-s", "selectors", multiple=True, help="Limit processors: name, +name, name+, phase:NAME.")
+@click.option("--from-phase", default=None, help="Start at this phase (replays need it).")
+@click.option("--entities", "entities", multiple=True, help="Replay these entities (KEY=ID or ID), skipping detection.")
+@click.option("--changed", "changed", multiple=True, help="Edit these players' raw rows (sample update), then run incrementally.")
+@click.option("--full", is_flag=True, help="Full batch: every entity, no change detection.")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
+@click.pass_context
+def run_cmd(ctx: click.Context, date: str, selectors: tuple[str, ...], from_phase: str | None, entities: tuple[str, ...],
+            changed: tuple[str, ...], full: bool, as_json: bool, quiet: bool) -> None:
+    """Run every phase for a date through the bus and the orchestrator."""
+    from framework.runtime import session as s
+
+    with _session(ctx) as sess:
+        if changed:
+            changes = _parse_pairs(DEFAULT_UPDATE, "--changed")
+            for player in changed:
+                s.sample_module(sess.project, "apply_update")(sess.warehouse, date, player, **changes)
+        baseline = s.full_batch_baseline(sess, date) if changed else None
+        kind = next(iter(sess.project.entity_kinds), None)
+        report = s.run_date(sess, date, select=selectors or None, from_phase=from_phase, entities=_entities(entities),
+                            full=full, progress=_progress(quiet or as_json),
+                            changed={kind: list(changed)} if changed and kind else None)
+    click.echo(json.dumps(report.to_dict(), indent=2) if as_json else phase_table(report, baseline))
+    if report.status == "failed":
+        raise SystemExit(1)
+
+
+@click.group("simulate")
+def simulate_cmd() -> None:
+    """Simulate events on the local pipeline (late stat corrections, injury updates)."""
+
+
+@simulate_cmd.command("update")
+@click.option("--date", "date", required=True)
+@click.option("--player", required=True, help="Entity id whose raw rows change, e.g. lebronjames.")
+@click.option("--set", "sets", multiple=True, help="COLUMN=VALUE on the player's raw rows (default points=41 fg_made=16).")
+@click.option("--table", default=None, help="Landing table to edit (default: the sample hook's, the gamebook).")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--quiet", "-q", is_flag=True)
+@click.pass_context
+def simulate_update_cmd(ctx: click.Context, date: str, player: str, sets: tuple[str, ...], table: str | None,
+                        as_json: bool, quiet: bool) -> None:
+    """Edit one player's raw rows and run incrementally; compare with the full batch."""
+    from framework.runtime.session import simulate_update
+
+    with _session(ctx) as sess:
+        upd = simulate_update(sess, date, player, _parse_pairs(sets or DEFAULT_UPDATE, "--set"), table=table,
+                              progress=_progress(quiet or as_json))
+    click.echo(json.dumps(upd.to_dict(), indent=2) if as_json else phase_table(upd.report, upd.baseline))
+    if upd.report.status == "failed":
+        raise SystemExit(1)
+
+
+@click.command("backfill")
+@click.option("--from", "start", required=True)
+@click.option("--to", "end", required=True)
+@click.option("--select", "-s", "selectors", multiple=True)
+@click.option("--trigger-downstream", is_flag=True, help="Go through the bus so downstream phases run too.")
+@click.option("--incremental", is_flag=True, help="Detect changes instead of full batches.")
+@click.option("--restart", is_flag=True, help="Ignore the checkpoint of an earlier attempt.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def backfill_cmd(ctx: click.Context, start: str, end: str, selectors: tuple[str, ...], trigger_downstream: bool,
+                 incremental: bool, restart: bool, as_json: bool) -> None:
+    """Process a date range in order, resumable; alerts are aggregated into one summary each."""
+    from framework.runtime.session import backfill
+
+    with _session(ctx, aggregate_alerts=True) as sess:
+        rep = backfill(sess, start, end, select=selectors or None, trigger_downstream=trigger_downstream,
+                       full=not incremental, restart=restart, progress=None if as_json else _bar())
+    if as_json:
+        click.echo(json.dumps(rep.to_dict(), indent=2))
+    else:
+        click.echo(f"backfill {rep.backfill_id}: {len(rep.done)} done, {len(rep.skipped)} already done, "
+                   f"{len(rep.failed)} failed, {rep.seconds:.1f}s")
+        for date, err in rep.failed.items():
+            click.echo(f"  failed {date}: {err}")
+    if rep.failed:
+        raise SystemExit(1)
+
+
+def _bar():
+    """A progress bar on stderr (click's, so nothing extra is needed)."""
+    state: dict[str, Any] = {}
+
+    def show(event: str, data: dict[str, Any]) -> None:
+        if event != "backfill_date":
+            return
+        if "bar" not in state:
+            state["bar"] = click.progressbar(length=data["total"], label="backfill", file=click.get_text_stream("stderr"),
+                                             show_pos=True, item_show_func=lambda d: d)
+            state["bar"].__enter__()
+        state["bar"].update(1, f"{data['date']} {data['status']}")
+        if data["index"] == data["total"]:
+            state["bar"].__exit__(None, None, None)
+
+    return show
+
+
+@click.command("trace")
+@click.argument("correlation_id")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def trace_cmd(ctx: click.Context, correlation_id: str, as_json: bool) -> None:
+    """Print the tree of triggers and runs of a correlation id, raw to prediction."""
+    from framework.runtime.trace import build_trace, render_tree
+
+    with _session(ctx) as sess:
+        tree = build_trace(sess.project, sess.backends.state, correlation_id)
+    if not tree.children:
+        raise click.ClickException(f"no runs or triggers recorded for correlation id {correlation_id} (see `pipectl history`)")
+    click.echo(json.dumps(tree.to_dict(), indent=2, default=str) if as_json else render_tree(tree))
+
+
+@click.command("history")
+@click.option("--processor", default=None)
+@click.option("--date", "date", default=None)
+@click.option("--status", default=None)
+@click.option("--limit", default=30, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def history_cmd(ctx: click.Context, processor: str | None, date: str | None, status: str | None, limit: int, as_json: bool) -> None:
+    """List processor runs, newest first."""
+    import datetime as dt
+
+    from framework.runtime.history import RunHistory
+
+    with _session(ctx) as sess:
+        runs = RunHistory(sess.backends.state).list(processor=processor, partition=date, status=status, limit=limit)
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in runs], indent=2, default=str))
+        return
+    click.echo(f"{'STARTED':<19} {'PROCESSOR':<34} {'DATE':<10} {'STATUS':<8} {'MODE':<11} {'ENT':>5} {'ROWS':>6} {'TIME':>8}  CORRELATION")
+    for r in runs:
+        started = dt.datetime.fromtimestamp(r.started_at).strftime("%Y-%m-%d %H:%M:%S")
+        took = f"{r.duration_seconds:.3f}s" if r.duration_seconds is not None else "-"
+        click.echo(f"{started:<19} {r.processor:<34} {r.partition:<10} {r.status:<8} {r.mode:<11} {r.entities_processed:>5} "
+                   f"{r.rows_written:>6} {took:>8}  {r.correlation_id}" + (f"\n    error: {r.error}" if r.error else ""))
+
+
+@click.command("sample")
+@click.option("--date", "date", default=None, help="First date (default: the project's sample start).")
+@click.option("--days", default=1, show_default=True)
+@click.option("--seed", default=42, show_default=True)
+@click.pass_context
+def sample_cmd(ctx: click.Context, date: str | None, days: int, seed: int) -> None:
+    """Generate the project's deterministic sample landing data."""
+    from framework.runtime.session import default_sample_date, generate_sample
+
+    with _session(ctx) as sess:
+        counts = generate_sample(sess, date or default_sample_date(sess.project), days=days, seed=seed)
+    click.echo(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
+
+
+@click.command("demo")
+@click.option("--date", "date", default=None, help="Game date (default: the sample's first date).")
+@click.option("--player", default="lebronjames", show_default=True, help="Player of the 2 PM update.")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--quiet", "-q", is_flag=True)
+@click.pass_context
+def demo_cmd(ctx: click.Context, date: str | None, player: str, as_json: bool, quiet: bool) -> None:
+    """Reset .pipectl/, generate a game day, run it end to end, then a 2 PM update of one player."""
+    from framework.runtime.demo import run_demo
+
+    out = run_demo(project_dir(ctx), target_name(ctx), date=date, player=player, progress=_progress(quiet or as_json),
+                   say=None if as_json else (lambda text: click.echo(text)))
+    if as_json:
+        click.echo(json.dumps(out.to_dict(), indent=2, default=str))
+    if out.failed:
+        raise SystemExit(1)

@@ -1,0 +1,101 @@
+"""``pipectl demo``: the README's first command, end to end on the embedded backends.
+
+1. reset the project's local state (``.pipectl/``: warehouse, bus, ledger);
+2. generate one deterministic sample game day (the project's ``sample_data.generate``);
+3. run the full game day through every phase (bus + orchestrator, full batch);
+4. the "2 PM update": one player's raw stats change (``apply_update``), and the pipeline
+   runs incrementally: every phase processes that one player (and what maps from him),
+   printed next to the full-batch time of the same phase.
+
+Only the embedded target is allowed: the demo deletes local state before it starts.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from framework.errors import ConfigError
+from framework.runtime.pipeline import PipelineReport, Progress
+
+EMBEDDED = {"warehouse": "duckdb", "bus": "local", "state": "sqlite"}
+# The 2 PM update: a stat correction in the gamebook and the player's points line moving.
+DEFAULT_EDITS = ((None, {"points": 41, "fg_made": 16}), ("odds_api_player_points_props", {"points_line": 31.5}))
+
+
+@dataclass
+class DemoOutcome:
+    date: str
+    full: PipelineReport
+    update: Any = None  # session.UpdateReport
+    player: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return self.full.status == "failed" or self.update is None or self.update.report.status == "failed"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"date": self.date, "player": self.player, "full": self.full.to_dict(),
+                "update": self.update.to_dict() if self.update else None, "notes": self.notes}
+
+
+def run_demo(project_root: str | Path = ".", target: str | None = None, *, date: str | None = None,
+             player: str = "lebronjames", progress: Progress | None = None,
+             say: Callable[[str], None] | None = None) -> DemoOutcome:
+    from framework.commands.run import phase_table
+    from framework.config import resolve_target
+    from framework.runtime import session as s
+
+    tell = say or (lambda text: None)
+    chosen = resolve_target(project_root, target)
+    for role, kind in EMBEDDED.items():
+        if chosen.spec(role).type != kind:
+            raise ConfigError(f"pipectl demo resets local state and runs only on embedded backends; target "
+                              f"'{chosen.name}' uses {role} type '{chosen.spec(role).type}'", hint="run it without --target")
+    folder = s.reset_local_state(project_root)
+    tell(f"reset {folder}")
+    with s.Session.open(project_root, target) as sess:
+        day = date or s.default_sample_date(sess.project)
+        counts = s.generate_sample(sess, day, days=1)
+        tell(f"generated sample game day {day}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+        tell("\n== full game day: every processor, every entity ==")
+        full = s.run_date(sess, day, full=True, mode="full", progress=progress)
+        tell(phase_table(full))
+        outcome = DemoOutcome(day, full)
+        if full.status == "failed":
+            tell("the full run failed; see `pipectl history` and `pipectl status`")
+            return outcome
+        apply_update = s.sample_module(sess.project, "apply_update")
+        outcome.player = _pick_player(sess, day, player, apply_update, outcome.notes)
+        what = "; ".join(f"{t or 'gamebook'}: " + ", ".join(f"{k}={v}" for k, v in c.items()) for t, c in DEFAULT_EDITS)
+        tell(f"\n== 2 PM update of one player, {outcome.player} ({what}) ==")
+        outcome.update = s.simulate_update(sess, day, outcome.player, progress=progress, edits=DEFAULT_EDITS)
+        tell(phase_table(outcome.update.report, outcome.update.baseline))
+        for note in outcome.notes:
+            tell(note)
+        tell(f"\ntrace it: pipectl trace {outcome.update.report.correlation_id}    list runs: pipectl history")
+    return outcome
+
+
+def _pick_player(sess: Any, day: str, wanted: str, apply_update: Callable[..., Any], notes: list[str]) -> str:
+    """The wanted player if he played that day, else the first player with raw rows (the
+    sample schedule does not have every team play every day)."""
+    from framework.runtime.runner_io import partition_entities
+
+    kind = next(iter(sess.project.entity_kinds), None)
+    candidates = [wanted]
+    for proc in sess.project.processors.values():
+        if proc.entity == kind and proc.phase == sess.project.phases[0].name and proc.output is not None:
+            candidates += partition_entities(sess.warehouse, sess.project, proc, day)[:50]
+            break
+    for name in candidates:
+        try:
+            for table, cols in DEFAULT_EDITS:  # the player needs rows in every edited table
+                apply_update(sess.warehouse, day, name, **({"table": table} if table else {}), **cols)
+        except ValueError:
+            continue
+        if name != wanted:
+            notes.append(f"note: {wanted} did not play on {day}; updated {name} instead")
+        return name
+    raise ConfigError(f"no player of {day} could be updated", hint="generate sample data first (`pipectl sample`)")

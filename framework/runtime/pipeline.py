@@ -1,0 +1,376 @@
+"""Drive one partition through every phase over the bus and the orchestrator.
+
+``pipectl run --date D`` is the local stand-in for the production deployment: scrapers
+publish to the first phase's trigger topic, each phase's worker consumes its trigger
+subscription and runs the phase's processors, each processor publishes its completion, the
+generic orchestrator consumes the completions and publishes the next trigger exactly once.
+:class:`PipelineDriver` plays every one of those roles in one process, in the same order
+they would happen in production, through the real bus and ledger:
+
+* phase worker: pull the phase's trigger subscription, drop trigger ids already handled
+  (``TriggerDedup``), run the phase's selected processors in topological order (processors
+  of one phase may depend on each other), ack;
+* orchestrator: pull every completion subscription, ``handle_completion``, ack;
+* when the bus is idle but a transition has not fired (a debounce window or tiered timeout
+  is open), the driver fast-forwards its clock to the next policy boundary and calls
+  ``sweep()``, as the scheduled sweeper would in production. The bus has already delivered
+  everything, so waiting in real time would only add idle minutes.
+
+Replay (``entities=...``) passes the same entities to every processor of every phase from
+``from_phase`` on; otherwise each processor detects its own changes.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Sequence
+
+from framework.graph.graph import PipelineGraph
+from framework.manifest.model import Project
+from framework.runtime.runner import ProcessorRunner, RunRequest, RunResult, count_partition_rows
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass
+class PhaseReport:
+    phase: str
+    runs: list[RunResult] = field(default_factory=list)
+    seconds: float = 0.0
+    trigger_id: str | None = None
+    trigger_latency_seconds: float | None = None  # last completion published -> trigger pulled
+
+    @property
+    def entities_processed(self) -> int:
+        return sum(r.entities_processed for r in self.runs)
+
+    @property
+    def entities_total(self) -> int:
+        return sum(r.entities_total for r in self.runs)
+
+    @property
+    def efficiency_pct(self) -> float | None:
+        total = self.entities_total
+        if not total:
+            return None
+        return round(100.0 * (1 - min(self.entities_processed, total) / total), 2)
+
+    @property
+    def status(self) -> str:
+        statuses = {r.status for r in self.runs}
+        for s in ("failed", "partial", "skipped"):
+            if s in statuses:
+                return s
+        return "success" if "success" in statuses else ("no_data" if statuses else "not_run")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"phase": self.phase, "status": self.status, "seconds": round(self.seconds, 4),
+                "entities_processed": self.entities_processed, "entities_total": self.entities_total,
+                "efficiency_pct": self.efficiency_pct, "trigger_id": self.trigger_id,
+                "trigger_latency_seconds": self.trigger_latency_seconds,
+                "runs": [{"processor": r.processor, "status": r.status, "entities": r.entities_processed,
+                          "rows": r.record_count, "seconds": r.duration_seconds, "error": r.error} for r in self.runs]}
+
+
+@dataclass
+class PipelineReport:
+    partition: str
+    correlation_id: str
+    mode: str
+    phases: list[PhaseReport] = field(default_factory=list)
+    seconds: float = 0.0
+    waiting: list[str] = field(default_factory=list)  # transitions that never fired, with reasons
+    fast_forward_seconds: float = 0.0
+
+    @property
+    def status(self) -> str:
+        statuses = [p.status for p in self.phases]
+        if "failed" in statuses or self.waiting:
+            return "failed"
+        if "partial" in statuses:
+            return "partial"
+        return "success"
+
+    def phase(self, name: str) -> PhaseReport | None:
+        return next((p for p in self.phases if p.phase == name), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"partition": self.partition, "correlation_id": self.correlation_id, "mode": self.mode,
+                "status": self.status, "seconds": round(self.seconds, 4), "waiting": self.waiting,
+                "phases": [p.to_dict() for p in self.phases]}
+
+
+class VirtualClock:
+    """Wall time plus an offset the driver moves forward when only timers are pending."""
+
+    def __init__(self, base: Callable[[], float] = time.time):
+        self.base = base
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return self.base() + self.offset
+
+
+class PipelineDriver:
+    """Runs phases for a partition through ``backends`` (warehouse, bus, state)."""
+
+    def __init__(self, project: Project, warehouse: Any, bus: Any, store: Any, alerts: Any = None,
+                 progress: Progress | None = None, clock: VirtualClock | None = None):
+        from framework.orchestrator.engine import Orchestrator, TriggerDedup
+        from framework.runtime.bus_setup import ensure_topology
+
+        self.project = project
+        self.graph = PipelineGraph(project)
+        self.warehouse, self.bus, self.store, self.alerts = warehouse, bus, store, alerts
+        self.clock = clock or VirtualClock()
+        self.progress = progress or (lambda event, data: None)
+        ensure_topology(bus, project)
+        self.runner = ProcessorRunner(project, warehouse, bus, store, alerts=alerts, clock=self.clock)
+        self.orchestrator = Orchestrator(project, store, bus, alerts=alerts, clock=self.clock,
+                                         gate_checker=self._gate_rows)
+        self.dedup = TriggerDedup(store)
+        self._ensure_tables()
+
+    def _ensure_tables(self) -> None:
+        """Create missing output tables of every processor (what `pipectl apply` does), so a
+        disabled processor's table exists, empty, for the inputs that still name it."""
+        from framework.runtime.runner_io import ensure_table
+
+        with self.runner.lock:
+            for proc in self.project.processors.values():
+                if proc.output is not None:
+                    ensure_table(self.warehouse, proc.output)
+
+    def _gate_rows(self, gate: Any, partition: str) -> int:
+        with self.runner.lock:
+            return count_partition_rows(self.warehouse, self.project, gate.processor, partition)
+
+    # ------------------------------------------------------------------ topology lookups
+    def trigger_topic(self, phase: str) -> str | None:
+        """The topic that triggers ``phase``: the previous transition's, else a trigger topic
+        consumed by ``phase:<name>`` (the scrapers' topic of the first phase)."""
+        names = self.project.phase_names()
+        idx = names.index(phase)
+        if idx > 0:
+            prev = self.project.phases[idx - 1].transition
+            if prev and prev.trigger_topic:
+                return prev.trigger_topic
+        for topic in self.project.topics.values():
+            if topic.contract == "trigger" and f"phase:{phase}" in topic.consumers:
+                return topic.name
+        return None
+
+    def _subscription(self, topic: str | None, consumer: str) -> str | None:
+        t = self.project.topics.get(topic or "")
+        if t is None:
+            return None
+        for sub in t.subscriptions:
+            if sub.consumer == consumer:
+                return sub.name
+        return t.subscriptions[0].name if t.subscriptions else None
+
+    # ------------------------------------------------------------------ the run
+    def run(self, partition: str, *, select: Sequence[str] | None = None, from_phase: str | None = None,
+            entities: Sequence[str] | None = None, full: bool = False, mode: str | None = None,
+            correlation_id: str | None = None, trigger_downstream: bool = True, timeout: float = 900.0,
+            changed: dict[str, list[str]] | None = None) -> PipelineReport:
+        """Publish the first phase's trigger and pump the bus until the last phase is done."""
+        names = self.project.phase_names()
+        start = from_phase or names[0]
+        if start not in names:
+            from framework.errors import ConfigError
+            from framework.manifest.diagnostics import did_you_mean
+
+            raise ConfigError(f"unknown phase '{start}'", hint=did_you_mean(start, names) or f"phases: {', '.join(names)}")
+        selected = set(self.graph.select(select)) if select else None
+        phases = names[names.index(start):] if trigger_downstream else [start]
+        mode = mode or ("replay" if entities is not None else "full" if full else "incremental")
+        corr = correlation_id or uuid.uuid4().hex[:16]
+        report = PipelineReport(str(partition), corr, mode)
+        wall = time.perf_counter()
+        ctx = _RunContext(partition=str(partition), selected=selected, phases=phases, entities=entities, full=full,
+                          mode=mode, trigger_downstream=trigger_downstream)
+        self.progress("start", {"partition": str(partition), "correlation_id": corr, "mode": mode, "phases": phases})
+        self._publish_start(start, ctx, corr, changed)
+        deadline = time.monotonic() + timeout
+        idle_sweeps = 0
+        while time.monotonic() < deadline:
+            moved = self._pump_triggers(ctx, report) + self._pump_completions(ctx)
+            if moved:
+                idle_sweeps = 0
+                continue
+            if self._finished(ctx, report):
+                break
+            if idle_sweeps >= 4:
+                break
+            idle_sweeps += 1
+            report.fast_forward_seconds += self._fast_forward()
+        report.seconds = time.perf_counter() - wall
+        report.waiting = self._waiting(ctx, report)
+        self.progress("end", report.to_dict())
+        return report
+
+    def _publish_start(self, phase: str, ctx: "_RunContext", corr: str, changed: dict[str, list[str]] | None) -> None:
+        from framework.orchestrator.envelope import encode, make_envelope
+
+        topic = self.trigger_topic(phase)
+        if topic is None:
+            from framework.errors import ConfigError
+
+            raise ConfigError(f"no trigger topic for phase '{phase}' in topics.yaml",
+                              hint=f"declare a topic with contract: trigger consumed by phase:{phase}")
+        trigger_id = f"{ctx.mode}:{phase}:{ctx.partition}:{uuid.uuid4().hex[:8]}"
+        env = make_envelope(kind="trigger", processor_name="pipectl:run", phase=phase, partition_column=self.project.partition_column, execution_id=corr, correlation_id=corr,
+                            partition=ctx.partition, status="success", record_count=0, duration_seconds=0.0,
+                            entities_changed=changed if changed else None, trigger_id=trigger_id, round=1,
+                            metadata={"mode": ctx.mode, "source": "pipectl run"})
+        self.bus.publish(topic, encode(env), {"trigger_id": trigger_id, "partition": ctx.partition})
+        ctx.published_at[phase] = time.time()
+
+    def _pump_triggers(self, ctx: "_RunContext", report: PipelineReport) -> int:
+        from framework.orchestrator.envelope import decode
+
+        handled = 0
+        for phase in ctx.phases:
+            sub = self._subscription(self.trigger_topic(phase), f"phase:{phase}")
+            if sub is None:
+                continue
+            for msg in self.bus.pull(sub, max_messages=10):
+                handled += 1
+                env = decode(msg.data)
+                trigger_id = env.get("trigger_id") or msg.attributes.get("trigger_id") or msg.message_id
+                if not self.dedup.first_time(trigger_id):
+                    log.info("phase %s: dropped duplicate trigger %s", phase, trigger_id)
+                    self.bus.ack(sub, [msg.ack_id])
+                    continue
+                if env.get("partition", env.get("game_date")) not in (None, ctx.partition):
+                    self.bus.ack(sub, [msg.ack_id])
+                    continue
+                from framework.runtime.trace import record_trigger
+
+                record_trigger(self.store, env, sub, phase, clock=self.clock)
+                self._run_phase(phase, env, msg, ctx, report)
+                self.bus.ack(sub, [msg.ack_id])
+        return handled
+
+    def _run_phase(self, phase: str, env: dict[str, Any], msg: Any, ctx: "_RunContext", report: PipelineReport) -> None:
+        rep = report.phase(phase) or PhaseReport(phase)
+        if report.phase(phase) is None:
+            report.phases.append(rep)
+        rep.trigger_id = env.get("trigger_id")
+        last_completion = ctx.last_completion_at.get(_prev(self.project, phase))
+        if last_completion is not None:
+            rep.trigger_latency_seconds = round(max(0.0, time.time() - last_completion), 6)
+        procs = [p.name for p in self.project.processors_in(phase)]
+        dispatched = (env.get("metadata") or {}).get("expected")
+        if env.get("kind") == "trigger" and isinstance(dispatched, list) and ctx.entities is None:
+            procs = [p for p in procs if p in set(dispatched)]  # the orchestrator's round: only what it dispatched
+        if ctx.selected is not None:
+            procs = [p for p in procs if p in ctx.selected]
+        order = self.graph.topological_order(procs)
+        self.progress("phase_start", {"phase": phase, "processors": order, "trigger_id": rep.trigger_id})
+        t0 = time.perf_counter()
+        corr = env.get("root_correlation_id") or env.get("correlation_id") or report.correlation_id
+        for name in order:
+            req = RunRequest(name, ctx.partition, entities=ctx.entities, full=ctx.full, correlation_id=corr,
+                             parent_id=env.get("execution_id"), trigger_id=env.get("trigger_id"), mode=ctx.mode,
+                             publish=True)
+            res = self.runner.run(req)
+            rep.runs.append(res)
+            self.progress("processor_done", {"phase": phase, **_brief(res)})
+        rep.seconds += time.perf_counter() - t0
+        ctx.done_phases.add(phase)
+        ctx.last_completion_at[phase] = time.time()
+        self.progress("phase_done", rep.to_dict())
+
+    def _pump_completions(self, ctx: "_RunContext") -> int:
+        handled = 0
+        for phase in self.project.phases:
+            t = phase.transition
+            if t is None or not t.completion_topic:
+                continue
+            sub = self._subscription(t.completion_topic, f"orchestrator:{phase.name}")
+            if sub is None:
+                continue
+            for msg in self.bus.pull(sub, max_messages=50):
+                handled += 1
+                decision = self.orchestrator.handle_completion(msg.data)
+                self.bus.ack(sub, [msg.ack_id])
+                self.progress("completion", {"phase": phase.name, "decision": _decision_text(decision)})
+        return handled
+
+    def _finished(self, ctx: "_RunContext", report: PipelineReport) -> bool:
+        return all(p in ctx.done_phases for p in ctx.phases)
+
+    def _fast_forward(self) -> float:
+        """Move the clock past the next debounce/tier boundary and run the sweeper."""
+        step = 1.0 + max([t.debounce_seconds for t in self.project.transitions()] + [0])
+        step = max(step, 1.0 + max([tier.after_seconds for t in self.project.transitions() for tier in t.rule.tiers] + [0]))
+        self.clock.offset += step
+        self.orchestrator.sweep()
+        return step
+
+    def _waiting(self, ctx: "_RunContext", report: PipelineReport) -> list[str]:
+        missing = [p for p in ctx.phases if p not in ctx.done_phases]
+        out = []
+        for phase in missing:
+            prev = _prev(self.project, phase)
+            reason = ""
+            try:
+                for st in self.orchestrator.status(ctx.partition):
+                    if getattr(st, "transition", None) == f"{prev}->{phase}":
+                        reason = (f"{st.state}/{st.verdict}: {st.reason}; failed {st.failed or '-'}, "
+                                  f"missing {st.missing or '-'}")
+            except Exception as exc:  # noqa: BLE001 - status is diagnostic only; say why it is missing
+                reason = f"(status unavailable: {exc})"
+            out.append(f"phase {phase} never triggered (transition {prev}->{phase}): {reason}")
+        return out
+
+
+@dataclass
+class _RunContext:
+    partition: str
+    selected: set[str] | None
+    phases: list[str]
+    entities: Sequence[str] | None
+    full: bool
+    mode: str
+    trigger_downstream: bool
+    done_phases: set[str] = field(default_factory=set)
+    published_at: dict[str, float] = field(default_factory=dict)
+    last_completion_at: dict[str, float] = field(default_factory=dict)
+
+
+def _prev(project: Project, phase: str) -> str | None:
+    names = project.phase_names()
+    idx = names.index(phase)
+    return names[idx - 1] if idx > 0 else None
+
+
+def _brief(res: RunResult) -> dict[str, Any]:
+    return {"processor": res.processor, "status": res.status, "entities": res.entities_processed,
+            "total": res.entities_total, "rows": res.record_count, "seconds": round(res.duration_seconds, 4),
+            "error": res.error}
+
+
+def _decision_text(decision: Any) -> str:
+    for attr in ("summary", "reason", "action"):
+        value = getattr(decision, attr, None)
+        if value:
+            return str(value)
+    return str(decision)
+
+
+def run_processors(project: Project, runner: ProcessorRunner, partition: str, names: Iterable[str], *,
+                   mode: str = "backfill", full: bool = False, publish: bool = False,
+                   correlation_id: str | None = None) -> list[RunResult]:
+    """Run processors directly in topological order (backfill without downstream triggers)."""
+    graph = PipelineGraph(project)
+    corr = correlation_id or uuid.uuid4().hex[:16]
+    return [runner.run(RunRequest(n, partition, full=full, correlation_id=corr, mode=mode, publish=publish))
+            for n in graph.topological_order(list(names))]

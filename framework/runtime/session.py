@@ -1,0 +1,288 @@
+"""The library API behind ``pipectl run / simulate update / backfill / demo / history``.
+
+A :class:`Session` opens the project, its target's backends (embedded by default: DuckDB,
+local bus, SQLite ledger under ``.pipectl/``) and the alerts of ``pipectl.yaml``; the
+functions below do one job each and return data for the CLI to print.
+
+Sample data is the project's business: a project that ships
+``pipelines/<project>/sample_data.py`` with ``generate(warehouse, start_date, days, seed)``
+and ``apply_update(warehouse, game_date, entity_id, **changes)`` (or the latter in
+``sample_edits.py``) gets ``pipectl demo`` and ``pipectl simulate update`` for free.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import importlib
+import json
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from framework.errors import ConfigError
+from framework.manifest.model import Project
+from framework.runtime.pipeline import PhaseReport, PipelineDriver, PipelineReport, Progress, VirtualClock, run_processors
+
+BACKFILLS = "pipectl_backfills"
+
+
+@dataclass
+class Session:
+    project: Project
+    backends: Any
+    alerts: Any
+    _held: bool = False
+
+    @classmethod
+    def open(cls, project_root: str | Path = ".", target: str | None = None, aggregate_alerts: bool = False,
+             clock: Callable[[], float] = time.time) -> "Session":
+        from framework.backends.registry import open_backends
+        from framework.manifest import load
+        from framework.runtime.alerts import alerts_from_config
+
+        project = load(project_root)
+        return cls(project, open_backends(project.root, target),
+                   alerts_from_config(load_alerts_config(project.root), clock=clock, aggregate=aggregate_alerts))
+
+    def close(self) -> None:
+        self.alerts.flush()
+        self.backends.close()
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def warehouse(self) -> Any:
+        wh = self.backends.warehouse
+        if not self._held and hasattr(wh, "__enter__"):
+            wh.__enter__()  # hold one DuckDB connection for the session: much faster than per query
+            self._held = True
+        return wh
+
+    def driver(self, progress: Progress | None = None) -> PipelineDriver:
+        return PipelineDriver(self.project, self.warehouse, self.backends.bus, self.backends.state,
+                              alerts=self.alerts, progress=progress, clock=VirtualClock())
+
+
+def load_alerts_config(project_root: Path) -> dict[str, Any] | None:
+    """The ``alerts:`` mapping of pipectl.yaml (None without a file or key)."""
+    path = Path(project_root) / "pipectl.yaml"
+    if not path.exists():
+        return None
+    import yaml
+
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    alerts = data.get("alerts") if isinstance(data, dict) else None
+    if alerts is not None and not isinstance(alerts, dict):
+        raise ConfigError(f"{path}: 'alerts' must be a mapping", hint="see docs/runtime.md#alerts")
+    return alerts
+
+
+# ------------------------------------------------------------------ sample data hooks
+def sample_module(project: Project, attr: str) -> Callable[..., Any]:
+    """``attr`` from ``pipelines/<project>/sample_data.py`` (or ``sample_edits.py``)."""
+    root = str(project.root)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    for mod in (f"pipelines.{project.name}.sample_data", f"pipelines.{project.name}.sample_edits"):
+        try:
+            module = importlib.import_module(mod)
+        except ModuleNotFoundError as exc:
+            if exc.name and mod.startswith(exc.name):
+                continue
+            raise
+        fn = getattr(module, attr, None)
+        if callable(fn):
+            return fn
+    raise ConfigError(f"project '{project.name}' has no sample-data hook '{attr}'",
+                      hint=f"add {attr}() to pipelines/{project.name}/sample_data.py (see docs/runtime.md)")
+
+
+def generate_sample(session: Session, start: str, days: int = 1, seed: int = 42) -> dict[str, int]:
+    return sample_module(session.project, "generate")(session.warehouse, start, days=days, seed=seed)
+
+
+def reset_local_state(project_root: str | Path) -> Path:
+    """Delete the embedded backends' folder ``.pipectl/`` (only ever that folder)."""
+    from framework.runtime.paths import state_dir
+
+    folder = state_dir(Path(project_root).resolve())
+    if folder.exists():
+        if folder.name != ".pipectl":
+            raise ConfigError(f"refusing to delete {folder}: not a .pipectl folder")
+        shutil.rmtree(folder)
+    return folder
+
+
+# ------------------------------------------------------------------ runs
+def run_date(session: Session, date: str, *, select: Sequence[str] | None = None, from_phase: str | None = None,
+             entities: Sequence[str] | None = None, full: bool = False, progress: Progress | None = None,
+             changed: dict[str, list[str]] | None = None, trigger_downstream: bool = True,
+             mode: str | None = None) -> PipelineReport:
+    return session.driver(progress).run(date, select=select, from_phase=from_phase, entities=entities, full=full,
+                                        changed=changed, trigger_downstream=trigger_downstream, mode=mode)
+
+
+@dataclass
+class UpdateReport:
+    """An incremental run after an edit, next to the last full batch of the same partition."""
+
+    entity: str
+    changes: dict[str, Any]
+    report: PipelineReport
+    baseline: dict[str, float] = field(default_factory=dict)  # phase -> full-batch seconds
+
+    def rows(self) -> list[dict[str, Any]]:
+        out = []
+        for ph in self.report.phases:
+            out.append({"phase": ph.phase, "entities": ph.entities_processed, "total": ph.entities_total,
+                        "efficiency_pct": ph.efficiency_pct, "seconds": round(ph.seconds, 4),
+                        "full_batch_seconds": self.baseline.get(ph.phase), "status": ph.status})
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"entity": self.entity, "changes": self.changes, "phases": self.rows(), "pipeline": self.report.to_dict()}
+
+
+def full_batch_baseline(session: Session, date: str) -> dict[str, float]:
+    """Seconds per phase of the latest full-batch run of every processor for ``date``."""
+    from framework.runtime.history import RunHistory
+
+    latest: dict[str, Any] = {}
+    for run in RunHistory(session.backends.state).list(partition=date, limit=None):
+        if run.full_batch and run.status in ("success", "partial") and run.processor not in latest:
+            latest[run.processor] = run
+    out: dict[str, float] = {}
+    for run in latest.values():
+        out[run.phase] = round(out.get(run.phase, 0.0) + float(run.duration_seconds or 0), 4)
+    return out
+
+
+Edit = tuple  # (table or None for the hook's default table, {column: value})
+
+
+def simulate_update(session: Session, date: str, entity: str, changes: dict[str, Any] | None = None,
+                    progress: Progress | None = None, table: str | None = None,
+                    edits: Sequence[Edit] | None = None) -> UpdateReport:
+    """Edit one entity's raw rows (the project's ``apply_update`` hook; ``edits`` is a list of
+    ``(table, {column: value})``, else ``changes`` on ``table``) and run incrementally."""
+    apply_update = sample_module(session.project, "apply_update")
+    todo = list(edits) if edits else [(table, dict(changes or {}))]
+    applied: dict[str, Any] = {}
+    for tbl, cols in todo:
+        apply_update(session.warehouse, date, entity, **({"table": tbl} if tbl else {}), **cols)
+        applied.update({f"{tbl}.{k}" if tbl else k: v for k, v in cols.items()})
+    baseline = full_batch_baseline(session, date)
+    kind = _first_entity_kind(session.project)
+    report = run_date(session, date, progress=progress, changed={kind: [entity]} if kind else None, mode="incremental")
+    return UpdateReport(entity, applied, report, baseline)
+
+
+def _first_entity_kind(project: Project) -> str | None:
+    return next(iter(project.entity_kinds), None)
+
+
+# ------------------------------------------------------------------ backfill
+@dataclass
+class BackfillReport:
+    backfill_id: str
+    dates: list[str]
+    done: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # already done before (resumed)
+    failed: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+    alerts_summaries: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"backfill_id": self.backfill_id, "dates": len(self.dates), "done": len(self.done),
+                "resumed_skipped": len(self.skipped), "failed": self.failed, "seconds": round(self.seconds, 3)}
+
+
+def date_range(start: str, end: str) -> list[str]:
+    a, b = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
+    if b < a:
+        raise ConfigError(f"backfill: --to {end} is before --from {start}")
+    return [(a + dt.timedelta(days=i)).isoformat() for i in range((b - a).days + 1)]
+
+
+def backfill(session: Session, start: str, end: str, *, select: Sequence[str] | None = None,
+             trigger_downstream: bool = False, full: bool = True, restart: bool = False,
+             progress: Progress | None = None, stop_after: int | None = None) -> BackfillReport:
+    """Process dates in order. Every finished date is checkpointed in the StateStore, so
+    re-running the same command after a crash continues where it stopped. Without
+    ``trigger_downstream`` the selected processors run directly and publish nothing, so no
+    downstream phase is triggered; with it each date goes through the bus and orchestrator."""
+    from framework.graph.graph import PipelineGraph
+    from framework.runtime.runner import ProcessorRunner
+
+    dates = date_range(start, end)
+    names = PipelineGraph(session.project).select(select) if select else None
+    key = hashlib.sha1(json.dumps([start, end, sorted(names or []), trigger_downstream]).encode()).hexdigest()[:12]
+    store = session.backends.state
+    checkpoint = (store.get(BACKFILLS, key) or {}) if not restart else {}
+    finished = set(checkpoint.get("done", []))
+    rep = BackfillReport(key, dates)
+    emit = progress or (lambda e, d: None)
+    runner = ProcessorRunner(session.project, session.warehouse, session.backends.bus, store, alerts=session.alerts)
+    t0 = time.perf_counter()
+    for i, date in enumerate(dates):
+        if date in finished:
+            rep.skipped.append(date)
+            emit("backfill_date", {"date": date, "index": i + 1, "total": len(dates), "status": "already done"})
+            continue
+        if trigger_downstream:
+            first = _first_phase(session.project, names)
+            report = run_date(session, date, select=None, from_phase=first, full=full, progress=None, mode="backfill")
+            status = report.status
+            errors = [r.error for p in report.phases for r in p.runs if r.error] + report.waiting
+        else:
+            results = run_processors(session.project, runner, date, names or session.project.processors.keys(),
+                                     mode="backfill", full=full, publish=False)
+            status = "failed" if any(r.status == "failed" for r in results) else "success"
+            errors = [f"{r.processor}: {r.error}" for r in results if r.status == "failed"]
+        if status == "failed":
+            rep.failed[date] = "; ".join(e for e in errors if e)[:500] or "failed"
+        else:
+            rep.done.append(date)
+            finished.add(date)
+            _save_checkpoint(store, key, start, end, sorted(finished))
+        emit("backfill_date", {"date": date, "index": i + 1, "total": len(dates), "status": status})
+        if stop_after is not None and len(rep.done) >= stop_after:
+            break
+    rep.seconds = time.perf_counter() - t0
+    rep.alerts_summaries = session.alerts.flush()
+    return rep
+
+
+def _first_phase(project: Project, names: Sequence[str] | None) -> str | None:
+    if not names:
+        return None
+    order = {p.name: p.order for p in project.phases}
+    return min((project.processors[n].phase for n in names), key=lambda ph: order[ph])
+
+
+def _save_checkpoint(store: Any, key: str, start: str, end: str, done: list[str]) -> None:
+    def txn(t: Any) -> None:
+        t.set(BACKFILLS, key, {"from": start, "to": end, "done": done, "updated_at": time.time()})
+
+    store.run_transaction(txn)
+
+
+__all__ = ["Session", "run_date", "simulate_update", "backfill", "generate_sample", "reset_local_state",
+           "UpdateReport", "BackfillReport", "PhaseReport", "full_batch_baseline"]
+
+
+def default_sample_date(project: Project) -> str:
+    """The sample generator's first date (``DEFAULT_START``), else today."""
+    try:
+        gen = sample_module(project, "generate")
+    except ConfigError:
+        return dt.date.today().isoformat()
+    start = getattr(sys.modules.get(gen.__module__), "DEFAULT_START", None)
+    return start.isoformat() if hasattr(start, "isoformat") else str(start or dt.date.today().isoformat())
