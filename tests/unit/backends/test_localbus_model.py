@@ -77,6 +77,17 @@ class BusModel(RuleBasedStateMachine):
             m.state, m.lease_until, m.token = "leased", self.now + DEADLINE, message.ack_id
             self.ack_ids.append((message.message_id, message.ack_id))
 
+    @rule(max_messages=st.integers(1, 4))
+    def pull_and_fail(self, max_messages: int) -> None:
+        """A worker whose handler raises: pull, then nack everything it got."""
+        before = len(self.ack_ids)
+        self.pull(max_messages)
+        for mid, ack_id in self.ack_ids[before:]:
+            m = self.msgs[mid]
+            m.state, m.token, m.lease_until = "available", None, self.now
+            self.bus.nack("s", [ack_id], error="handler failed")
+            self._dead_letter_exhausted()
+
     @precondition(lambda self: self.ack_ids)
     @rule(data=st.data())
     def ack(self, data) -> None:
