@@ -34,6 +34,7 @@ class _Checker:
         self.shapes: dict[tuple, str | None] = {}
         self.parsed: dict[tuple, tuple[str | None, tuple[str, ...] | None]] = {}
         self.reported: set[tuple[str, str, str]] = set()
+        self.bad_transforms: set[str] = set()
 
     # ---------------------------------------------------------------- reporting
     def _error(self, proc: Processor, code: str, message: str, location: Location, hint: str | None = None) -> None:
@@ -140,6 +141,9 @@ class _Checker:
             self.parsed[cache_key] = self._parse(normalized, dialect)
         error, named = self.parsed[cache_key]
         if error:
+            if proc.name in self.bad_transforms:
+                return  # one parse error per transform is enough (the other dialect usually agrees)
+            self.bad_transforms.add(proc.name)
             self._error(proc, "sql-parse", f"processor '{proc.name}': transform {proc.transform.sql} is not valid {dialect} SQL: {error}",
                         loc, f"see it with `pipectl render {proc.name} --kind transform --dialect {dialect}`")
             return

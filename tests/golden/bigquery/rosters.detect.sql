@@ -1,0 +1,55 @@
+-- change detection for processor rosters
+WITH
+current_0 AS (
+  -- input rosters_landing (entity): landing.rosters
+  SELECT
+    CAST(i.player_lookup AS STRING) AS entity_key,
+    CAST(COUNT(*) AS STRING) || ':' || CAST(SUM(CAST(FARM_FINGERPRINT(TO_JSON_STRING(STRUCT(i.team_abbr))) AS NUMERIC)) AS STRING) AS fingerprint
+  FROM landing.rosters AS i
+  WHERE i.game_date = @game_date
+    AND i.player_lookup IS NOT NULL
+  GROUP BY 1
+),
+current_fingerprints AS (
+  SELECT 'rosters_landing' AS input_name, entity_key, fingerprint FROM current_0
+),
+previous_fingerprints AS (
+  SELECT input_name, entity_key, fingerprint
+  FROM _pipectl.processed_fingerprints
+  WHERE processor = @processor
+    AND partition_key = CAST(@game_date AS STRING)
+    AND input_name IN ('rosters_landing')
+),
+compared AS (
+  SELECT
+    COALESCE(c.entity_key, p.entity_key) AS entity_key,
+    COALESCE(c.input_name, p.input_name) AS input_name,
+    c.fingerprint AS current_fingerprint,
+    p.fingerprint AS previous_fingerprint,
+    c.entity_key IS NOT NULL AS is_current,
+    p.entity_key IS NOT NULL AS is_previous
+  FROM current_fingerprints AS c
+  FULL OUTER JOIN previous_fingerprints AS p
+    ON c.entity_key = p.entity_key AND c.input_name = p.input_name
+),
+classified AS (
+  SELECT
+    entity_key,
+    CASE
+      WHEN MAX(CASE WHEN is_previous THEN 1 ELSE 0 END) = 0 THEN 'insert'
+      WHEN MAX(CASE WHEN is_current THEN 1 ELSE 0 END) = 0 THEN 'delete'
+      WHEN MAX(CASE WHEN current_fingerprint IS DISTINCT FROM previous_fingerprint THEN 1 ELSE 0 END) = 1 THEN 'update'
+      ELSE 'unchanged'
+    END AS operation,
+    STRING_AGG(input_name || '=' || current_fingerprint, ';' ORDER BY input_name) AS fingerprint
+  FROM compared
+  GROUP BY entity_key
+)
+SELECT entity_key, operation, fingerprint, CAST(NULL AS INT64) AS total_entities
+FROM classified
+WHERE operation <> 'unchanged'
+UNION ALL
+SELECT CAST(NULL AS STRING), 'total', CAST(NULL AS STRING), COUNT(*)
+FROM classified
+WHERE operation <> 'delete' AND entity_key <> '__partition__'
+-- parameters: game_date, processor

@@ -1,0 +1,33 @@
+-- record processed fingerprints for processor rosters
+DELETE FROM _pipectl.processed_fingerprints
+WHERE processor = @processor
+  AND partition_key = CAST(@game_date AS STRING)
+  AND entity_key IN (SELECT UNNEST(@entity_ids))
+;
+INSERT INTO _pipectl.processed_fingerprints (processor, input_name, partition_key, entity_key, fingerprint, run_id, processed_at)
+WITH
+current_0 AS (
+  -- input rosters_landing (entity): landing.rosters
+  SELECT
+    CAST(i.player_lookup AS STRING) AS entity_key,
+    CAST(COUNT(*) AS STRING) || ':' || CAST(SUM(CAST(FARM_FINGERPRINT(TO_JSON_STRING(STRUCT(i.team_abbr))) AS NUMERIC)) AS STRING) AS fingerprint
+  FROM landing.rosters AS i
+  WHERE i.game_date = @game_date
+    AND i.player_lookup IS NOT NULL
+  GROUP BY 1
+),
+current_fingerprints AS (
+  SELECT 'rosters_landing' AS input_name, entity_key, fingerprint FROM current_0
+)
+SELECT
+  @processor,
+  input_name,
+  CAST(@game_date AS STRING),
+  entity_key,
+  fingerprint,
+  @run_id,
+  CURRENT_TIMESTAMP
+FROM current_fingerprints
+WHERE entity_key IN (SELECT UNNEST(@entity_ids))
+;
+-- parameters: game_date, entity_ids, processor, run_id

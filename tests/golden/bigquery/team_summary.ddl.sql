@@ -1,0 +1,10 @@
+-- output table of processor team_summary
+CREATE SCHEMA IF NOT EXISTS analytics;
+CREATE TABLE IF NOT EXISTS analytics.team_summary (
+  game_date DATE,
+  team_abbr STRING,
+  team_points INT64
+)
+PARTITION BY game_date
+;
+-- parameters: 

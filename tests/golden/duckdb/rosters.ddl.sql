@@ -1,0 +1,8 @@
+-- output table of processor rosters
+CREATE SCHEMA IF NOT EXISTS raw;
+CREATE TABLE IF NOT EXISTS raw.rosters (
+  game_date DATE,
+  player_lookup VARCHAR,
+  team_abbr VARCHAR
+);
+-- parameters: 
