@@ -9,6 +9,7 @@ environment implements exactly the contract: ``ref``, ``source``, ``partition`` 
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -68,7 +69,9 @@ def select(con: Any, project: Project, proc: Processor, day: date, entity_ids: S
     cur = con.execute(sql, params)
     names = [d[0] for d in cur.description]
     assert names == list(proc.output.column_names), f"{proc.name}: SELECT returns {names}, declared {list(proc.output.column_names)}"
-    return [dict(zip(names, row)) for row in cur.fetchall()]
+    floats = {c.name for c in proc.output.columns if c.type == "FLOAT64"}
+    # DuckDB types 0.44 * n as DECIMAL; the table column is DOUBLE, as the runner's INSERT makes it
+    return [{n: (float(v) if n in floats and isinstance(v, Decimal) else v) for n, v in zip(names, row)} for row in cur.fetchall()]
 
 
 def run_processor(con: Any, project: Project, proc: Processor, day: date) -> int:
