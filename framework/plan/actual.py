@@ -163,6 +163,11 @@ class TableProvider:
                 ddl.add_column(self.warehouse, after.name, column)
             elif old["type"] != column.type or old.get("mode", "NULLABLE") != column.mode:
                 ddl.alter_column(self.warehouse, after.name, column, old["type"] != column.type, old.get("mode", "NULLABLE"))
+        if hasattr(self.warehouse, "table_layout") and any(c.path == "cluster_by" for c in changes):
+            if not hasattr(self.warehouse, "set_clustering"):
+                raise BackendError(f"table {after.name}: this warehouse cannot change clustering in place",
+                                   hint="implement set_clustering(fqn, columns) on the warehouse, or recreate the table")
+            self.warehouse.set_clustering(after.name, list(after.attributes.get("cluster_by") or ()))
         self._record_layout(after)
 
     def delete(self, resource: Resource) -> None:

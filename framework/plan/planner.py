@@ -17,7 +17,7 @@ from framework.manifest.model import Project
 from framework.plan.actual import ResourceProvider, Scope, embedded_providers, read_actual
 from framework.plan.applier import ApplyResult, apply_plan, check_applicable
 from framework.plan.diff import diff
-from framework.plan.lock import ApplyLock
+from framework.plan.lock import ApplyLock, LeaseLock
 from framework.plan.model import Plan, state_fingerprint
 from framework.plan.resources import desired_resources
 
@@ -46,24 +46,52 @@ def make_plan(project: Project, providers: Sequence[ResourceProvider], options: 
 
 
 # ------------------------------------------------------------------------ backends
+@dataclass
+class Opened:
+    """The backends of one target, opened, with the providers over them."""
+
+    backends: Any
+    providers: list[ResourceProvider]
+    target: str
+    runtime: str
+
+
 @contextmanager
-def open_providers(project_root: str | Path, target: str | None, project: Project) -> Iterator[tuple[list[ResourceProvider], str, str]]:
-    """Yield ``(providers, target name, runtime)`` for the project's backends and close them after."""
+def open_providers(project_root: str | Path, target: str | None, project: Project) -> Iterator[Opened]:
+    """Open the target's backends (pipectl.yaml, default embedded) and close them after."""
     from framework.backends.registry import open_backends
 
     backends = open_backends(project_root, target)
     try:
-        warehouse = backends.warehouse
-        if hasattr(warehouse, "__enter__"):  # hold one connection for the whole plan/apply (DuckDB)
-            warehouse.__enter__()
-        providers = backend_providers(backends, project)
         spec = getattr(backends, "target", None)
         name = getattr(spec, "name", None) or target or "local"
         warehouse_type = getattr(getattr(spec, "warehouse", None), "type", "duckdb")
         runtime = "local" if warehouse_type == "duckdb" else "gcp"
-        yield providers, str(name), runtime
+        yield Opened(backends, backend_providers(backends, project), str(name), runtime)
     finally:
         backends.close()
+
+
+@contextmanager
+def held(opened: Opened) -> Iterator[None]:
+    """Hold one warehouse connection for a burst of reads/DDL (DuckDB opens the file per
+    operation otherwise); released between plan and apply so a prompt never blocks others."""
+    warehouse = opened.backends.warehouse
+    if hasattr(warehouse, "__enter__") and hasattr(warehouse, "__exit__"):
+        with warehouse:
+            yield
+    else:
+        yield
+
+
+def apply_lock(project_root: str | Path, opened: Opened, project: Project) -> ApplyLock | LeaseLock:
+    """A file lock when the ledger is a local file (embedded target), else a lease document
+    in the target's StateStore (Firestore: operators share no file system)."""
+    spec = getattr(opened.backends, "target", None)
+    state_type = getattr(getattr(spec, "state", None), "type", "sqlite")
+    if state_type == "sqlite":
+        return ApplyLock(project_root)
+    return LeaseLock(opened.backends.state, project.name)
 
 
 def backend_providers(backends: Any, project: Project) -> list[ResourceProvider]:
@@ -88,8 +116,8 @@ def plan_project(project_root: str | Path, target: str | None = None, options: P
     from framework.manifest import load
 
     project = load(project_root)
-    with open_providers(project_root, target, project) as (providers, name, runtime):
-        return make_plan(project, providers, options, name, runtime)
+    with open_providers(project_root, target, project) as opened, held(opened):
+        return make_plan(project, opened.providers, options, opened.target, opened.runtime)
 
 
 def apply_saved_plan(project_root: str | Path, plan: Plan, target: str | None = None) -> ApplyResult:
@@ -100,27 +128,31 @@ def apply_saved_plan(project_root: str | Path, plan: Plan, target: str | None = 
     project = load(project_root)
     if project.name != plan.project:
         raise PlanError(f"the plan is for project '{plan.project}', this project is '{project.name}'")
-    with ApplyLock(project_root):
-        with open_providers(project_root, target or plan.target, project) as (providers, name, _):
-            if name != plan.target:
-                raise PlanError(f"the plan was made for target '{plan.target}', not '{name}'", hint=f"pass --target {plan.target}")
-            return apply_plan(plan, providers)
+    with open_providers(project_root, target or plan.target, project) as opened:
+        if opened.target != plan.target:
+            raise PlanError(f"the plan was made for target '{plan.target}', not '{opened.target}'", hint=f"pass --target {plan.target}")
+        with apply_lock(project_root, opened, project) as lock, held(opened):
+            return apply_plan(plan, opened.providers, on_step=lambda change: lock.heartbeat())
 
 
 def plan_and_apply(project_root: str | Path, target: str | None = None, options: PlanOptions = PlanOptions(),
                    confirm: Callable[[Plan], bool] = lambda plan: True) -> tuple[Plan, ApplyResult | None]:
-    """`pipectl apply`: plan under the lock, ask ``confirm``, apply. Returns (plan, None) when
-    there is nothing to do or the confirmation was declined."""
+    """`pipectl apply`: plan under the lock, ask ``confirm``, apply (re-checking that the
+    state did not change while asking). Returns (plan, None) when there is nothing to do or
+    the confirmation was declined."""
     from framework.manifest import load
 
     project = load(project_root)
-    with ApplyLock(project_root):
-        with open_providers(project_root, target, project) as (providers, name, runtime):
-            plan = make_plan(project, providers, options, name, runtime)
+    with open_providers(project_root, target, project) as opened:
+        with apply_lock(project_root, opened, project) as lock:
+            with held(opened):
+                plan = make_plan(project, opened.providers, options, opened.target, opened.runtime)
             check_applicable(plan)
             if not plan.pending or not confirm(plan):
                 return plan, None
-            return plan, apply_plan(plan, providers)
+            lock.heartbeat()
+            with held(opened):
+                return plan, apply_plan(plan, opened.providers, on_step=lambda change: lock.heartbeat())
 
 
 def load_plan_file(path: str | Path) -> Plan:
@@ -135,4 +167,4 @@ def load_plan_file(path: str | Path) -> Plan:
 
 
 __all__ = ["make_plan", "plan_project", "apply_saved_plan", "plan_and_apply", "PlanOptions", "open_providers",
-           "backend_providers", "load_plan_file", "read_actual"]
+           "backend_providers", "load_plan_file", "read_actual", "apply_lock", "Opened"]
