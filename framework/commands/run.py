@@ -68,15 +68,20 @@ def _entities(values: tuple[str, ...]) -> list[str] | None:
 
 
 def phase_table(report: Any, baseline: dict[str, float] | None = None) -> str:
-    lines = [f"{'PHASE':<12} {'STATUS':<8} {'ENTITIES':>14} {'EFFICIENCY':>10} {'TIME':>9}" + ("  FULL BATCH" if baseline is not None else "")]
+    """Per phase: distinct entities, entity-runs processed of total, efficiency, time (and
+    the full-batch time of the same phase, when known)."""
+    head = f"{'PHASE':<12} {'STATUS':<8} {'ENTITIES':<20} {'PROCESSED':>15} {'EFFICIENCY':>10} {'TIME':>9}"
+    lines = [head + ("  FULL BATCH" if baseline is not None else "")]
     for ph in report.phases:
         eff = f"{ph.efficiency_pct:.1f}%" if ph.efficiency_pct is not None else "-"
-        row = f"{ph.phase:<12} {ph.status:<8} {ph.entities_processed:>6} of {ph.entities_total:<5} {eff:>10} {ph.seconds:>8.3f}s"
+        kinds = ", ".join(f"{len(v)} {k}" + ("s" if len(v) != 1 else "") for k, v in ph.distinct_entities().items()) or "-"
+        done = f"{ph.entities_processed} of {ph.entities_total}"
+        row = f"{ph.phase:<12} {ph.status:<8} {kinds:<20} {done:>15} {eff:>10} {ph.seconds:>8.3f}s"
         if baseline is not None:
             full = baseline.get(ph.phase)
             row += f"  {full:>8.3f}s" if full is not None else "       n/a"
-            if full:
-                row += f"  ({full / max(ph.seconds, 1e-6):.0f}x faster)"
+            if full and ph.seconds:
+                row += f"  ({full / ph.seconds:.1f}x)"
         lines.append(row)
     lines.append(f"total {report.seconds:.3f}s, status {report.status}, correlation id {report.correlation_id}")
     lines += [f"waiting: {w}" for w in report.waiting]

@@ -53,6 +53,15 @@ class PhaseReport:
     def entities_total(self) -> int:
         return sum(r.entities_total for r in self.runs)
 
+    def distinct_entities(self) -> dict[str, list[str]]:
+        """Entity ids processed in this phase, per kind (one player through five processors
+        is one player)."""
+        out: dict[str, set[str]] = {}
+        for r in self.runs:
+            if r.entity_kind and r.entity_ids:
+                out.setdefault(r.entity_kind, set()).update(r.entity_ids)
+        return {k: sorted(v) for k, v in sorted(out.items())}
+
     @property
     def efficiency_pct(self) -> float | None:
         total = self.entities_total
@@ -71,6 +80,7 @@ class PhaseReport:
     def to_dict(self) -> dict[str, Any]:
         return {"phase": self.phase, "status": self.status, "seconds": round(self.seconds, 4),
                 "entities_processed": self.entities_processed, "entities_total": self.entities_total,
+                "distinct_entities": {k: len(v) for k, v in self.distinct_entities().items()},
                 "efficiency_pct": self.efficiency_pct, "trigger_id": self.trigger_id,
                 "trigger_latency_seconds": self.trigger_latency_seconds,
                 "runs": [{"processor": r.processor, "status": r.status, "entities": r.entities_processed,
@@ -106,14 +116,31 @@ class PipelineReport:
 
 
 class VirtualClock:
-    """Wall time plus an offset the driver moves forward when only timers are pending."""
+    """Wall time plus an offset the driver moves forward when only timers are pending.
 
-    def __init__(self, base: Callable[[], float] = time.time):
+    The orchestrator's ledger lives on this clock; the offset is kept in the StateStore
+    (``pipectl_clock/virtual``) so that it never runs backwards between two commands."""
+
+    COLLECTION, KEY = "pipectl_clock", "virtual"
+
+    def __init__(self, base: Callable[[], float] = time.time, store: Any = None):
         self.base = base
-        self.offset = 0.0
+        self.store = store
+        doc = store.get(self.COLLECTION, self.KEY) if store is not None else None
+        self.offset = float(doc["offset"]) if doc else 0.0
 
     def __call__(self) -> float:
         return self.base() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+        if self.store is not None:
+            offset = self.offset
+
+            def txn(t: Any) -> None:
+                t.set(self.COLLECTION, self.KEY, {"offset": offset})
+
+            self.store.run_transaction(txn)
 
 
 class PipelineDriver:
@@ -127,10 +154,10 @@ class PipelineDriver:
         self.project = project
         self.graph = PipelineGraph(project)
         self.warehouse, self.bus, self.store, self.alerts = warehouse, bus, store, alerts
-        self.clock = clock or VirtualClock()
+        self.clock = clock or VirtualClock(store=store)
         self.progress = progress or (lambda event, data: None)
         ensure_topology(bus, project)
-        self.runner = ProcessorRunner(project, warehouse, bus, store, alerts=alerts, clock=self.clock)
+        self.runner = ProcessorRunner(project, warehouse, bus, store, alerts=alerts)  # history on wall time
         self.orchestrator = Orchestrator(project, store, bus, alerts=alerts, clock=self.clock,
                                          gate_checker=self._gate_rows)
         self.dedup = TriggerDedup(store)
@@ -209,7 +236,7 @@ class PipelineDriver:
             if idle_sweeps >= 4:
                 break
             idle_sweeps += 1
-            report.fast_forward_seconds += self._fast_forward()
+            report.fast_forward_seconds += self._fast_forward(ctx.partition)
         report.seconds = time.perf_counter() - wall
         report.waiting = self._waiting(ctx, report)
         self.progress("end", report.to_dict())
@@ -253,7 +280,7 @@ class PipelineDriver:
                     continue
                 from framework.runtime.trace import record_trigger
 
-                record_trigger(self.store, env, sub, phase, clock=self.clock)
+                record_trigger(self.store, env, sub, phase)
                 self._run_phase(phase, env, msg, ctx, report)
                 self.bus.ack(sub, [msg.ack_id])
         return handled
@@ -307,11 +334,17 @@ class PipelineDriver:
     def _finished(self, ctx: "_RunContext", report: PipelineReport) -> bool:
         return all(p in ctx.done_phases for p in ctx.phases)
 
-    def _fast_forward(self) -> float:
-        """Move the clock past the next debounce/tier boundary and run the sweeper."""
-        step = 1.0 + max([t.debounce_seconds for t in self.project.transitions()] + [0])
-        step = max(step, 1.0 + max([tier.after_seconds for t in self.project.transitions() for tier in t.rule.tiers] + [0]))
-        self.clock.offset += step
+    def _fast_forward(self, partition: str) -> float:
+        """Move the clock to the orchestrator's next check (debounce end, tier boundary,
+        deadline) for the partition, then run the sweeper, as the scheduler would."""
+        now = self.clock()
+        nexts = [st.next_check_at for st in self.orchestrator.status(partition)
+                 if getattr(st, "next_check_at", None) and st.next_check_at > now]
+        if nexts:
+            step = min(nexts) - now + 0.5
+        else:
+            step = 1.0 + max([t.debounce_seconds for t in self.project.transitions()] + [0])
+        self.clock.advance(step)
         self.orchestrator.sweep()
         return step
 

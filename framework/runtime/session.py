@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 
 from framework.errors import ConfigError
 from framework.manifest.model import Project
-from framework.runtime.pipeline import PhaseReport, PipelineDriver, PipelineReport, Progress, VirtualClock, run_processors
+from framework.runtime.pipeline import PhaseReport, PipelineDriver, PipelineReport, Progress, run_processors
 
 BACKFILLS = "pipectl_backfills"
 
@@ -67,7 +67,7 @@ class Session:
 
     def driver(self, progress: Progress | None = None) -> PipelineDriver:
         return PipelineDriver(self.project, self.warehouse, self.backends.bus, self.backends.state,
-                              alerts=self.alerts, progress=progress, clock=VirtualClock())
+                              alerts=self.alerts, progress=progress)
 
 
 def load_alerts_config(project_root: Path) -> dict[str, Any] | None:
