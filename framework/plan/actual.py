@@ -252,7 +252,9 @@ class SubscriptionProvider:
         out = []
         for sub in self.bus.list_subscriptions():
             if sub.topic in managed_topics or sub.name in wanted:
-                out.append(Resource("subscription", sub.name, {f: getattr(sub, f, None) for f in SUBSCRIPTION_FIELDS}))
+                # "" and None both mean "not set" (Pub/Sub reports empty strings)
+                out.append(Resource("subscription", sub.name, {f: (getattr(sub, f, None) if getattr(sub, f, None) != "" else None)
+                                                               for f in SUBSCRIPTION_FIELDS}))
         return out
 
     def _config(self, resource: Resource) -> Any:

@@ -173,8 +173,8 @@ def desired_resources(project: Project, runtime: str = "local", include_framewor
         for sub in topic.subscriptions:
             resources.append(Resource("subscription", sub.name, {
                 "topic": sub.topic, "ack_deadline_seconds": sub.ack_deadline_seconds,
-                "max_delivery_attempts": sub.max_delivery_attempts, "dead_letter_topic": sub.dead_letter_topic,
-                "filter": sub.filter, "push_endpoint": sub.push_endpoint,
+                "max_delivery_attempts": sub.max_delivery_attempts, "dead_letter_topic": sub.dead_letter_topic or None,
+                "filter": sub.filter or None, "push_endpoint": sub.push_endpoint or None,
             }))
     resources.append(Resource("ledger", project.name, {"schema_version": LEDGER_SCHEMA_VERSION}))
     resources += [orchestrator_config_resource(t) for t in project.transitions()]
