@@ -212,9 +212,11 @@ def record_completion(txn: Any, ctx: Context, env: Mapping[str, Any], processor:
     if existing is not None:
         step.action, step.round = "duplicate", existing["round"]
         step.reason = f"duplicate of {processor} execution {env['execution_id']}: nothing changed"
-        if evaluate_open_round(ledger, ctx, now, step) or step.publish:
-            if step.action == "waiting":
-                step.action = "duplicate"
+        changed = evaluate_open_round(ledger, ctx, now, step)
+        if step.action in ("waiting", "idle", "recorded"):
+            step.action, step.round = "duplicate", existing["round"]
+            step.reason = f"duplicate of {processor} execution {env['execution_id']}: nothing changed; {step.reason}"
+        if changed or step.publish:
             _finish(txn, ledger, ctx, step, now)
         else:
             step.publish.extend(_due(ledger, now))

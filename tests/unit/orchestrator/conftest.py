@@ -140,3 +140,74 @@ def make_orch(tmp_path: Path, store, bus, alerts, clock):
 
 def dumps(env: dict) -> bytes:
     return json.dumps(env).encode()
+
+
+class FileBus(FakeBus):
+    """A FakeBus shared by processes: every publish is one appended JSON line.
+
+    ``exit_before_send`` / ``exit_after_send`` kill the process (os._exit) at that point."""
+
+    def __init__(self, path: Path):
+        super().__init__()
+        self.path = Path(path)
+        self.exit_before_send = False
+        self.exit_after_send = False
+
+    def publish(self, topic: str, data: bytes, attributes: Any = None) -> str:
+        import os
+
+        if self.exit_before_send:
+            os._exit(17)
+        line = json.dumps({"topic": topic, "data": data.decode(), "attributes": dict(attributes or {}), "pid": os.getpid()})
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, (line + "\n").encode())
+        finally:
+            os.close(fd)
+        if self.exit_after_send:
+            os._exit(18)
+        return "1"
+
+    @property  # type: ignore[override]
+    def published(self) -> list[tuple[str, bytes, dict]]:
+        if not self.path.exists():
+            return []
+        rows = [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+        return [(r["topic"], r["data"].encode(), r["attributes"]) for r in rows]
+
+    @published.setter
+    def published(self, value: Any) -> None:  # FakeBus.__init__ assigns it
+        pass
+
+
+class InjectedCrash(RuntimeError):
+    """Raised by FlakyStore to simulate a process dying at a chosen transaction."""
+
+
+class FlakyStore:
+    """Wraps a StateStore; ``fail_txn[n] = "before" | "inside"`` makes transaction number n
+    (1-based, counted from arming) raise before running or after its writes, before commit."""
+
+    def __init__(self, inner: Any):
+        self.inner = inner
+        self.count = 0
+        self.fail_txn: dict[int, str] = {}
+
+    def arm(self, **plan: str) -> None:
+        self.count = 0
+        self.fail_txn = {int(k.lstrip("t")): v for k, v in plan.items()}
+
+    def run_transaction(self, fn: Any, max_attempts: int = 10) -> Any:
+        self.count += 1
+        mode = self.fail_txn.pop(self.count, None)
+        if mode == "before":
+            raise InjectedCrash(f"crash before transaction {self.count}")
+        if mode == "inside":
+            def boom(txn: Any) -> Any:
+                fn(txn)
+                raise InjectedCrash(f"crash inside transaction {self.count}, before commit")
+            return self.inner.run_transaction(boom, max_attempts)
+        return self.inner.run_transaction(fn, max_attempts)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
