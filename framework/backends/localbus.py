@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import secrets
 import sqlite3
 import threading
@@ -144,6 +145,7 @@ class LocalBus:
     def __init__(self, path: str | Path, clock: Callable[[], float] = time.time, busy_timeout: float = 30.0):
         self.path = Path(path)
         self.clock = clock
+        self.busy_timeout = busy_timeout
         self._lock = threading.RLock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -171,10 +173,7 @@ class LocalBus:
         """One ``BEGIN IMMEDIATE`` transaction: takes the write lock up front so a claim
         never races another process between its read and its update."""
         with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                raise BackendError(f"local bus {self.path} is locked: {exc}", hint="another process holds it too long; retry, or raise busy_timeout") from exc
+            self._retry_busy(lambda: self._conn.execute("BEGIN IMMEDIATE"))
             try:
                 yield self._conn
             except BaseException:
@@ -183,9 +182,24 @@ class LocalBus:
             else:
                 self._conn.execute("COMMIT")
 
+    def _retry_busy(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` until it gets past SQLITE_BUSY or ``busy_timeout`` seconds pass
+        (SQLite's busy handler waits first; this translates what remains into BackendError)."""
+        deadline = time.monotonic() + self.busy_timeout
+        while True:
+            try:
+                return fn()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise BackendError(f"local bus {self.path}: {exc}") from exc
+                if time.monotonic() >= deadline:
+                    raise BackendError(f"local bus {self.path} stayed locked for {self.busy_timeout:.0f}s: {exc}",
+                                       hint="another process holds it too long; raise busy_timeout in pipectl.yaml (bus.busy_timeout)") from exc
+                time.sleep(random.uniform(0.0002, 0.002))
+
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         with self._lock:
-            return self._conn.execute(sql, params).fetchall()
+            return self._retry_busy(lambda: self._conn.execute(sql, params).fetchall())
 
     def close(self) -> None:
         with self._lock:

@@ -296,3 +296,20 @@ def test_dead_letter_attributes_are_json_roundtrippable(bus):
         bus.nack("work", [m.ack_id])
     [d] = bus.dead_letters()
     assert json.loads(d.data) == {"a": 1}
+
+
+def test_lock_held_too_long_is_a_backend_error_naming_the_file(tmp_path, clock):
+    path = tmp_path / "locked.sqlite"
+    b = LocalBus(path, clock=clock, busy_timeout=0.1)
+    b.create_topic(TopicConfig("t"))
+    other = sqlite3.connect(str(path), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(BackendError, match="locked.sqlite stayed locked"):
+            b.publish("t", b"x")
+        assert [t.name for t in b.list_topics()] == ["t"]  # WAL: readers are not blocked by the writer
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    b.publish("t", b"x")
+    b.close()
