@@ -11,7 +11,7 @@ import duckdb
 import pytest
 import sqlglot
 
-import nba_harness as h
+import transform_harness as h
 from framework.manifest import load
 from pipelines.nba_props import sample_data
 

@@ -1,0 +1,1 @@
+"""A small non-sports example project (building sensors): proof that pipectl is generic."""
