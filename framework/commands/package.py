@@ -1,0 +1,48 @@
+"""`pipectl package`: build the orchestrator Cloud Function bundle and print its deploy commands."""
+from __future__ import annotations
+
+import json
+import shlex
+
+import click
+
+from framework.commands import project_dir, target_name
+
+
+@click.command("package")
+@click.option("--out", "out_dir", default="dist", show_default=True, type=click.Path(file_okay=False),
+              help="Folder for the bundle (relative to the project); the bundle is <out>/pipectl-function.")
+@click.option("--gcp-project", default=None, help="Google Cloud project (default: the target's 'project' in pipectl.yaml).")
+@click.option("--region", default="us-central1", show_default=True)
+@click.option("--service-account", default=None, help="Runtime service account (default: pipectl-orchestrator@PROJECT.iam.gserviceaccount.com).")
+@click.option("--runtime", default="python311", show_default=True)
+@click.option("--execute", is_flag=True, help="Run the gcloud commands instead of only printing them.")
+@click.option("--json", "as_json", is_flag=True, help="Print the bundle description and commands as JSON.")
+@click.pass_context
+def package_cmd(ctx: click.Context, out_dir: str, gcp_project: str | None, region: str, service_account: str | None,
+                runtime: str, execute: bool, as_json: bool) -> None:
+    """Build the deployable orchestrator bundle (source, manifests, requirements, main.py)
+    and print one `gcloud functions deploy` per phase transition (trigger topic, --retry,
+    service account). Exit 0 on success, 1 on errors."""
+    from framework.config import load_config
+    from framework.deploy.package import build_bundle, deploy_commands
+    from framework.deploy.package import execute as run_commands
+
+    root = project_dir(ctx)
+    target = target_name(ctx) or "gcp"
+    config = load_config(root)
+    if gcp_project is None and target in config.targets:
+        gcp_project = config.targets[target].settings.get("project")
+    bundle = build_bundle(root, out_dir)
+    commands = deploy_commands(bundle, gcp_project or "YOUR_PROJECT", region, service_account, runtime, target)
+    if as_json:
+        click.echo(json.dumps({"bundle": bundle.to_dict(), "commands": commands}, indent=2, default=str))
+    else:
+        click.echo(f"bundle: {bundle.path} ({bundle.files} files, content hash {bundle.content_hash})")
+        for fn, cmd in zip(bundle.functions, commands):
+            click.echo(f"\n# {fn.transition}: triggered by {fn.trigger_topic}")
+            parts = [" ".join(shlex.quote(p) for p in cmd[:4])] + [shlex.quote(p) for p in cmd[4:]]
+            click.echo(" \\\n    ".join(parts))
+    if execute:
+        run_commands(commands)
+        click.echo(f"deployed {len(commands)} function(s)")

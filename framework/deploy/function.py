@@ -1,0 +1,144 @@
+"""Runtime of the orchestrator Cloud Function: CloudEvent in, Decision out.
+
+Why one generic function: every transition runs the same engine; which transition a message
+belongs to follows from the processor that published it (resolved through the manifest),
+so the same bundle is deployed once per completion topic with no per-phase code.
+
+Delivery semantics: an exception makes the function return an error, so Pub/Sub redelivers
+the message (deploy with ``--retry``); the orchestrator is idempotent, so a redelivered or
+duplicated completion changes nothing, and a pending trigger is published by the retry.
+Invalid envelopes go to ``PIPECTL_REJECT_TOPIC`` when set (the completion topic's
+dead-letter topic), otherwise they raise and reach the subscription's dead-letter policy.
+
+Environment: ``PIPECTL_TARGET`` (default ``gcp``) picks the backends from the bundled
+``pipectl.yaml``; without that target, Firestore and Pub/Sub in ``GOOGLE_CLOUD_PROJECT``.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Mapping
+
+from framework.errors import ConfigError, PipectlError
+
+_LOCK = threading.Lock()
+_STATE: dict[str, Any] = {"project_dir": None, "orchestrator": None, "backends": None}
+
+
+def configure(project_dir: str | Path) -> None:
+    """Set the folder holding the bundled manifests (done once by ``main.py``)."""
+    with _LOCK:
+        _STATE["project_dir"] = Path(project_dir)
+        _STATE["orchestrator"] = None
+
+
+def _backend_factories(project_dir: Path) -> dict[str, Any]:
+    """Constructors of the state store, bus and warehouse of the configured target, else
+    Firestore + Pub/Sub + BigQuery in ``GOOGLE_CLOUD_PROJECT``."""
+    from framework.backends.registry import build_backend
+    from framework.config import load_config
+
+    target_name = os.environ.get("PIPECTL_TARGET", "gcp")
+    config = load_config(project_dir)
+    if target_name in config.targets:
+        target = config.targets[target_name]
+        settings = dict(target.settings)
+        return {role: (lambda spec=target.spec(role): build_backend(spec, project_dir, settings))
+                for role in ("state", "bus", "warehouse")}
+    gcp_project = os.environ.get("GOOGLE_CLOUD_PROJECT") or os.environ.get("GCP_PROJECT")
+    if not gcp_project:
+        raise ConfigError(f"no target '{target_name}' in {project_dir}/pipectl.yaml and GOOGLE_CLOUD_PROJECT is not set",
+                          hint="add a gcp target to pipectl.yaml or deploy with --set-env-vars=GOOGLE_CLOUD_PROJECT=...")
+    from framework.backends.bigquery import BigQueryWarehouse
+    from framework.backends.firestore import FirestoreStateStore
+    from framework.backends.pubsub import PubSubBus
+
+    return {"state": lambda: FirestoreStateStore(gcp_project), "bus": lambda: PubSubBus(gcp_project),
+            "warehouse": lambda: BigQueryWarehouse(gcp_project)}
+
+
+class _GateRows:
+    """Quality-gate row counts through the warehouse, opened only when a gate is checked."""
+
+    def __init__(self, project: Any, factory: Any):
+        self.project, self.factory, self.warehouse = project, factory, None
+
+    def __call__(self, gate: Any, partition: str) -> int:
+        from framework.runtime.runner import count_partition_rows
+
+        if self.warehouse is None:
+            self.warehouse = self.factory()
+            _STATE["backends"] = (*(_STATE["backends"] or ()), self.warehouse)
+        return count_partition_rows(self.warehouse, self.project, gate.processor, partition)
+
+
+def orchestrator() -> Any:
+    """The process-wide Orchestrator, built on first use (a warm instance reuses it)."""
+    with _LOCK:
+        if _STATE["orchestrator"] is None:
+            from framework.manifest import load
+            from framework.orchestrator import Orchestrator
+
+            project_dir = _STATE["project_dir"] or Path(os.environ.get("PIPECTL_PROJECT_DIR") or Path.cwd())
+            project = load(project_dir)
+            factories = _backend_factories(Path(project_dir))
+            store, bus = factories["state"](), factories["bus"]()
+            _STATE["backends"] = (store, bus)
+            _STATE["orchestrator"] = Orchestrator(project, store, bus, gate_checker=_GateRows(project, factories["warehouse"]),
+                                                  dead_letter_topic=os.environ.get("PIPECTL_REJECT_TOPIC") or None)
+        return _STATE["orchestrator"]
+
+
+def message_data(cloud_event: Any) -> tuple[bytes, Mapping[str, str]]:
+    """The Pub/Sub message payload and attributes of a ``messagePublished`` CloudEvent."""
+    data = cloud_event.data if hasattr(cloud_event, "data") else cloud_event.get("data")
+    if isinstance(data, (bytes, str)):
+        data = json.loads(data)
+    try:
+        message = data["message"]
+    except (KeyError, TypeError) as exc:
+        raise ConfigError("the CloudEvent is not a Pub/Sub messagePublished event (no data.message)",
+                          hint="trigger the function from the completion topic (--trigger-topic)") from exc
+    return base64.b64decode(message.get("data") or ""), dict(message.get("attributes") or {})
+
+
+def handle_completion(cloud_event: Any) -> dict[str, Any]:
+    """Handle one completion; returns the Decision as a dict and logs it as one JSON line.
+
+    Raises on failure (QualityGateError, BackendError, ...) so the message is redelivered."""
+    payload, attributes = message_data(cloud_event)
+    event_id = _event_id(cloud_event)
+    try:
+        decision = orchestrator().handle_completion(payload)
+    except PipectlError as exc:
+        _log("ERROR", {"event_id": event_id, "error": type(exc).__name__, "message": exc.render(), "attributes": attributes})
+        raise
+    result = decision.to_dict()
+    _log("INFO", {"event_id": event_id, "decision": result})
+    return result
+
+
+def _event_id(cloud_event: Any) -> str | None:
+    try:
+        return cloud_event["id"]
+    except (KeyError, TypeError):
+        return None
+
+
+def _log(severity: str, fields: Mapping[str, Any]) -> None:
+    """One structured log line (Cloud Logging parses JSON on stdout)."""
+    line = json.dumps({"severity": severity, "component": "pipectl-orchestrator", **fields}, default=str)
+    print(line, file=sys.stdout, flush=True)  # the function's log, not library output
+
+
+def reset() -> None:
+    """Forget the cached orchestrator and close its backends (tests, reconfiguration)."""
+    with _LOCK:
+        backends = _STATE.get("backends")
+        _STATE.update(orchestrator=None, backends=None)
+    for backend in backends or ():
+        backend.close()
