@@ -102,7 +102,9 @@ def input_spec(project: Project, processor: Processor, inp: Input) -> InputSpec:
     columns = compared_columns(project, inp, table, kind)
     target = project.entity_kinds.get(processor.entity) if processor.entity else None
     base = dict(name=inp.name, kind=inp.kind, table=table.fqn, columns=columns)
-    if target is not None and (kind == target.name or (kind is None and table.column(target.key) is not None)):
+    # An input naming a mapping uses it even between entities of the same kind (a team's
+    # defence row changes when its *opponent's* box score changes: team -> opponent team).
+    if target is not None and not inp.mapping and (kind == target.name or (kind is None and table.column(target.key) is not None)):
         return InputSpec(**base, scope="entity", key=target.key, row_columns=columns or (target.key,))
     if target is not None and kind is not None and kind in project.entity_kinds:
         mapping = find_mapping(project, inp, kind, target.name)
