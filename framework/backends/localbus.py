@@ -35,11 +35,11 @@ import sqlite3
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from framework.backends.bus_filter import compile_filter
+from framework.backends.localbus_schema import SCHEMA as _SCHEMA, DeadLetter, PendingMessage
 from framework.backends.protocols import ReceivedMessage, SubscriptionConfig, TopicConfig
 from framework.errors import BackendError
 
@@ -49,87 +49,6 @@ SCHEMA_VERSION = 1
 DELETED_TOPIC = "_deleted-topic_"  # what Pub/Sub shows as the topic of a detached subscription
 DEAD_LETTER_REASON = "max_delivery_attempts_exceeded"
 MAX_ERROR_CHARS = 2000
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS topics (
-    name TEXT PRIMARY KEY,
-    labels TEXT NOT NULL DEFAULT '{}'
-);
-CREATE TABLE IF NOT EXISTS subscriptions (
-    name TEXT PRIMARY KEY,
-    topic TEXT NOT NULL,
-    ack_deadline_seconds INTEGER NOT NULL,
-    max_delivery_attempts INTEGER NOT NULL,
-    dead_letter_topic TEXT,
-    filter TEXT,
-    push_endpoint TEXT
-);
-CREATE INDEX IF NOT EXISTS subscriptions_topic ON subscriptions (topic);
-CREATE TABLE IF NOT EXISTS messages (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    topic TEXT NOT NULL,
-    data BLOB NOT NULL,
-    attributes TEXT NOT NULL,
-    publish_time REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS deliveries (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    subscription TEXT NOT NULL,
-    message_id INTEGER NOT NULL REFERENCES messages (id),
-    available_at REAL NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    ack_token TEXT,
-    last_error TEXT,
-    last_error_at REAL
-);
-CREATE INDEX IF NOT EXISTS deliveries_order ON deliveries (subscription, id, available_at);
-CREATE INDEX IF NOT EXISTS deliveries_exhausted ON deliveries (subscription, attempts, available_at);
-CREATE INDEX IF NOT EXISTS deliveries_message ON deliveries (message_id);
-CREATE TABLE IF NOT EXISTS dead_letters (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    topic TEXT,
-    source_subscription TEXT NOT NULL,
-    message_id TEXT NOT NULL,
-    data BLOB NOT NULL,
-    attributes TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    delivery_attempt INTEGER NOT NULL,
-    last_error TEXT,
-    dead_lettered_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS dead_letters_topic ON dead_letters (topic);
-"""
-
-
-@dataclass(frozen=True)
-class PendingMessage:
-    """A message not yet acked by a subscription (for status displays and tests)."""
-
-    message_id: str
-    subscription: str
-    attributes: Mapping[str, str]
-    delivery_attempts: int
-    leased: bool
-    available_at: float
-    publish_time: float
-    last_error: str | None
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    """A message a subscription gave up on after its maximum delivery attempts."""
-
-    id: int
-    topic: str | None
-    source_subscription: str
-    message_id: str
-    data: bytes
-    attributes: Mapping[str, str]
-    reason: str
-    delivery_attempt: int
-    last_error: str | None
-    dead_lettered_at: float
-
 
 class LocalBus:
     """The embedded :class:`framework.backends.protocols.Bus` (see the module docstring).
@@ -450,6 +369,14 @@ class LocalBus:
             if topic:
                 return conn.execute("DELETE FROM dead_letters WHERE topic = ?", (topic,)).rowcount
             return conn.execute("DELETE FROM dead_letters").rowcount
+
+    # ----------------------------------------------------------------- consuming
+    def dispatch(self, subscription: str, handler: Callable[[ReceivedMessage], Any], max_messages: int = 10) -> Any:
+        """Pull once and run ``handler`` on each message: ack on success, nack with the
+        error recorded on failure. See :func:`framework.runtime.bus_worker.dispatch`."""
+        from framework.runtime.bus_worker import dispatch
+
+        return dispatch(self, subscription, handler, max_messages)
 
     # ----------------------------------------------------------------- status
     def pending_count(self, subscription: str) -> int:

@@ -88,3 +88,9 @@ def test_run_worker_honours_stop_event(bus):
     stop.set()
     stats = run_worker(bus, "s", lambda m: None, stop_when_idle=False, stop=stop)
     assert stats.pulled == 0 and not stats.timed_out
+
+
+def test_bus_dispatch_method_delegates(bus):
+    bus.publish("t", b"a")
+    stats = bus.dispatch("s", lambda m: None)
+    assert (stats.pulled, stats.acked) == (1, 1)
