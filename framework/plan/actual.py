@@ -212,8 +212,8 @@ class TopicProvider:
         out = []
         for topic in self.bus.list_topics():
             in_scope, labelled = self.managed(topic, scope)
-            if in_scope:
-                out.append(Resource("topic", topic.name, {}, {"managed": labelled} if labelled else {}))
+            if in_scope:  # the label only puts a topic in scope: an undeclared topic is drift (--prune)
+                out.append(Resource("topic", topic.name, {}, {"labelled": True} if labelled else {}))
         return out
 
     def create(self, resource: Resource) -> None:

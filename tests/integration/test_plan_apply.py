@@ -16,6 +16,14 @@ from framework.cli import main
 from framework.manifest.model import Column
 from projects import write_project
 
+
+@pytest.fixture(autouse=True)
+def _pinned_orchestrator_hash(monkeypatch):
+    """Other work may edit framework/orchestrator/ while these tests run; the orchestrator
+    unit's code hash is pinned so 'no changes after apply' tests only what they mean to."""
+    monkeypatch.setattr("framework.plan.resources.orchestrator_code_hash", lambda: "pinned-orchestrator-code")
+
+
 NEW_PROCESSOR = """\
   - name: order_counts
     phase: analytics
@@ -199,3 +207,26 @@ def test_plan_json_is_machine_readable(capsys, root: Path):
     assert sub["after"]["attributes"] == {"topic": "shop-raw-complete", "ack_deadline_seconds": 60, "max_delivery_attempts": 5,
                                           "dead_letter_topic": "shop-dead-letter", "filter": None, "push_endpoint": None}
     assert doc["format_version"] == 1 and len(doc["state_fingerprint"]) == 64
+
+
+def test_topics_in_scope_by_label_or_managed_prefix(capsys, root: Path):
+    from framework.backends.protocols import TopicConfig
+
+    assert cli(capsys, root, "apply", "--auto-approve")[0] == 0
+    with open_backends(root) as b:
+        b.bus.create_topic(TopicConfig("shop-old-events"))  # unlabelled: out of scope unless prefixed
+        b.bus.create_topic(TopicConfig("other-team-topic"))
+    assert cli(capsys, root, "plan", "--detailed-exitcode")[0] == 0
+    code, out, _ = cli(capsys, root, "plan", "--detailed-exitcode", "--managed-prefix", "shop-")
+    assert code == 2 and "! topic.shop-old-events" in out and "other-team-topic" not in out
+    # a topic pipectl created for this project (labelled) and since removed from topics.yaml: drift, not auto-deleted
+    with open_backends(root) as b:
+        b.bus.create_topic(TopicConfig("retired-topic", {"managed-by": "pipectl", "pipectl-project": "shop"}))
+    code, out, _ = cli(capsys, root, "plan", "--detailed-exitcode")
+    assert code == 2 and "! topic.retired-topic" in out and "shop-old-events" not in out
+    assert pending(plan_json(capsys, root, "--prune", "--managed-prefix", "shop-")) == {
+        ("delete", "topic.shop-old-events"), ("delete", "topic.retired-topic")}
+    assert cli(capsys, root, "apply", "--auto-approve", "--prune", "--managed-prefix", "shop-")[0] == 0
+    with open_backends(root) as b:
+        names = {t.name for t in b.bus.list_topics()}
+    assert "shop-old-events" not in names and "retired-topic" not in names and "other-team-topic" in names

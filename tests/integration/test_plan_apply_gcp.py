@@ -23,6 +23,14 @@ from framework.plan.lock import LeaseLock
 from gcp_support import require_emulators
 from projects import write_project
 
+
+@pytest.fixture(autouse=True)
+def _pinned_orchestrator_hash(monkeypatch):
+    """Other work may edit framework/orchestrator/ while these tests run; the orchestrator
+    unit's code hash is pinned so 'no changes after apply' tests only what they mean to."""
+    monkeypatch.setattr("framework.plan.resources.orchestrator_code_hash", lambda: "pinned-orchestrator-code")
+
+
 pytestmark = pytest.mark.gcp
 
 
