@@ -1,8 +1,8 @@
 """Write and edit the scraper landing tables (``nba_landing.*``) of the NBA props example.
 
 The sample generator and the edit helpers need the same three operations on two kinds of
-target: a DuckDB connection (fast path: columnar inserts through ``UNNEST`` of Python lists,
-which loads a 160-day season in seconds) or any :class:`framework.backends.protocols.Warehouse`
+target: a DuckDB connection (columnar inserts through ``UNNEST`` of Python lists, which loads a
+160-day season in seconds) or any :class:`framework.backends.protocols.Warehouse`
 (generic path: ``create_table`` + ``insert_rows``; values always travel as query parameters).
 Table layouts come from the ``sources`` of ``processors.yaml``, so the manifest stays the one
 place a landing column is declared.
@@ -29,18 +29,14 @@ def load_sources(project: Project | None = None) -> dict[str, Table]:
 
 
 def duckdb_connection(target: Any) -> Any | None:
-    """The DuckDB connection behind ``target`` (itself, or a warehouse's ``connection``), if any."""
+    """``target`` if it is a raw DuckDB connection; None for a Warehouse (protocol path)."""
+    if hasattr(target, "insert_rows") and hasattr(target, "dialect"):
+        return None
     try:
         import duckdb
     except ImportError:  # pragma: no cover - duckdb is a core dependency
         return None
-    if isinstance(target, duckdb.DuckDBPyConnection):
-        return target
-    for attr in ("connection", "conn", "con", "_conn", "_con"):
-        inner = getattr(target, attr, None)
-        if isinstance(inner, duckdb.DuckDBPyConnection):
-            return inner
-    return None
+    return target if isinstance(target, duckdb.DuckDBPyConnection) else None
 
 
 def _dialect(target: Any) -> str:

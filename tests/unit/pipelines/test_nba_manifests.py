@@ -61,7 +61,7 @@ def test_change_detection_is_declared_and_never_volatile(project):
 
 def test_every_transition_is_wired(project):
     rules = {t.source_phase: t.rule.type for t in project.transitions()}
-    assert rules == {"raw": "tiered", "analytics": "quorum", "precompute": "all", "predictions": "all", "export": "all"}
+    assert rules == {"raw": "tiered", "analytics": "all", "precompute": "quorum", "predictions": "all", "export": "all"}
     for t in project.transitions():
         assert project.topics[t.completion_topic].contract == "completion"
         assert t.deadline_seconds
