@@ -32,24 +32,26 @@ compared AS (
   FULL OUTER JOIN previous_fingerprints AS p
     ON c.entity_key = p.entity_key AND c.input_name = p.input_name
 ),
-classified AS (
+changed AS (
+  -- only entities with a difference in some input are grouped (cheap when little changed)
   SELECT
     entity_key,
     CASE
       WHEN MAX(CASE WHEN is_previous THEN 1 ELSE 0 END) = 0 THEN 'insert'
       WHEN MAX(CASE WHEN is_current THEN 1 ELSE 0 END) = 0 THEN 'delete'
-      WHEN MAX(CASE WHEN current_fingerprint IS DISTINCT FROM previous_fingerprint THEN 1 ELSE 0 END) = 1 THEN 'update'
-      ELSE 'unchanged'
+      ELSE 'update'
     END AS operation,
     STRING_AGG(input_name || '=' || current_fingerprint, ';' ORDER BY input_name) AS fingerprint
   FROM compared
+  WHERE entity_key IN (
+    SELECT entity_key FROM compared WHERE current_fingerprint IS DISTINCT FROM previous_fingerprint
+  )
   GROUP BY entity_key
 )
 SELECT entity_key, operation, fingerprint, CAST(NULL AS INT64) AS total_entities
-FROM classified
-WHERE operation <> 'unchanged'
+FROM changed
 UNION ALL
 SELECT CAST(NULL AS STRING), 'total', CAST(NULL AS STRING), COUNT(*)
-FROM classified
-WHERE operation <> 'delete' AND entity_key <> '__partition__'
+FROM current_0
+WHERE entity_key <> '__partition__'
 -- parameters: game_date, processor
