@@ -120,9 +120,28 @@ class TableProvider:
                 columns = self.warehouse.table_schema(fqn)
                 if columns is None:
                     continue
-                attrs: dict[str, Any] = {"columns": [_column_dict(c) for c in columns]}
+                attrs: dict[str, Any] = {"columns": [_column_dict(c) for c in self._as_declared(fqn, columns, scope)]}
                 attrs.update(self._layout(fqn))
                 out.append(Resource("table", fqn, attrs, {"has_rows": ddl.has_rows(self.warehouse, fqn)}))
+        return out
+
+    def _as_declared(self, fqn: str, columns: Sequence[Column], scope: Scope) -> list[Column]:
+        """Report a column with its declared type when the warehouse stores both the same way
+        (DuckDB keeps DATETIME and TIMESTAMP as one type): otherwise every plan would show a
+        retype the warehouse cannot express."""
+        from framework.sql.dialects import get_dialect
+
+        declared = {c["name"]: c["type"] for r in scope.desired if r.type == "table" and r.name == fqn
+                    for c in r.attributes.get("columns") or ()}
+        if not declared:
+            return list(columns)
+        dialect = get_dialect(self.warehouse.dialect)
+        out = []
+        for col in columns:
+            want = declared.get(col.name)
+            if want and want != col.type and want in dialect.types and dialect.manifest_type(dialect.column_type(want)) == col.type:
+                col = Column(col.name, want, col.mode)
+            out.append(col)
         return out
 
     def _layout(self, fqn: str) -> dict[str, Any]:

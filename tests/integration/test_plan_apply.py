@@ -230,3 +230,34 @@ def test_topics_in_scope_by_label_or_managed_prefix(capsys, root: Path):
     with open_backends(root) as b:
         names = {t.name for t in b.bus.list_topics()}
     assert "shop-old-events" not in names and "retired-topic" not in names and "other-team-topic" in names
+
+
+def test_every_column_type_and_mode_round_trips_without_changes(capsys, root: Path):
+    types = ["STRING", "INT64", "FLOAT64", "NUMERIC", "BOOL", "DATE", "TIMESTAMP", "DATETIME", "JSON", "BYTES"]
+    cols = "".join(f"        - {{name: c_{t.lower()}_{m.lower()}, type: {t}, mode: {m}}}\n" for t in types for m in ("NULLABLE", "REQUIRED", "REPEATED"))
+    rewrite(root, "processors.yaml", "        - {name: total, type: FLOAT64}\n", "        - {name: total, type: FLOAT64}\n" + cols)
+    assert cli(capsys, root, "apply", "--auto-approve")[0] == 0
+    code, out, _ = cli(capsys, root, "plan", "--detailed-exitcode")
+    assert code == 0, out
+
+
+def test_retype_relax_tighten_and_required_add_converge_on_duckdb(capsys, root: Path):
+    assert cli(capsys, root, "apply", "--auto-approve")[0] == 0
+    with open_backends(root) as b:
+        b.warehouse.insert_rows("shop_analytics.customer_totals", [{"day": "2026-01-02", "customer_id": "c1", "total": 3.5}])
+    rewrite(root, "processors.yaml", "{name: total, type: FLOAT64}", "{name: total, type: STRING, mode: REQUIRED}")
+    rewrite(root, "processors.yaml", "        - {name: customer_id, type: STRING, mode: REQUIRED}\n        - {name: total",
+            "        - {name: customer_id, type: STRING}\n        - {name: total")
+    rewrite(root, "processors.yaml", "        - {name: store_id, type: STRING, mode: REQUIRED}\n",
+            "        - {name: store_id, type: STRING, mode: REQUIRED}\n        - {name: region, type: STRING, mode: REQUIRED}\n")
+    doc = plan_json(capsys, root, "--allow-destructive")
+    changes = {c["address"]: c for c in doc["changes"]}
+    totals = changes["table.shop_analytics.customer_totals"]
+    assert {(a["path"], a["destructive"]) for a in totals["attribute_changes"]} == {
+        ("columns.total.type", True), ("columns.total.mode", True), ("columns.customer_id.mode", False)}
+    assert changes["table.shop_analytics.store_totals"]["attribute_changes"][0]["path"] == "columns.region"
+    code, _, err = cli(capsys, root, "apply", "--auto-approve", "--allow-destructive")
+    assert code == 0, err
+    assert cli(capsys, root, "plan", "--detailed-exitcode")[0] == 0
+    with open_backends(root) as b:
+        assert b.warehouse.query("SELECT total FROM shop_analytics.customer_totals") == [{"total": "3.5"}]
