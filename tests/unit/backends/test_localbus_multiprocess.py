@@ -109,3 +109,27 @@ def test_four_processes_with_injected_failures_process_at_least_once(tmp_path):
     assert bus.pending_count("jobs") == 0
     assert bus.dead_letters() == []
     bus.close()
+
+
+def _crash_holding_lease(bus_path: str) -> None:
+    bus = LocalBus(bus_path)
+    got = bus.pull("jobs", max_messages=1)
+    assert len(got) == 1
+    os._exit(0)  # dies holding the lease: no ack, no nack, no close
+
+
+def test_message_leased_by_a_crashed_process_is_redelivered(tmp_path):
+    bus_path = tmp_path / "bus.sqlite"
+    bus = LocalBus(bus_path)
+    bus.create_topic(TopicConfig("jobs-topic"))
+    bus.create_subscription(SubscriptionConfig("jobs", "jobs-topic", ack_deadline_seconds=1))
+    mid = bus.publish("jobs-topic", b"work")
+    proc = multiprocessing.get_context("fork").Process(target=_crash_holding_lease, args=(str(bus_path),))
+    proc.start()
+    proc.join(timeout=30)
+    assert proc.exitcode == 0
+    seen = []
+    stats = run_worker(bus, "jobs", seen.append, timeout=30, poll_interval=0.05)
+    assert not stats.timed_out
+    assert [(m.message_id, m.delivery_attempt) for m in seen] == [(mid, 2)]
+    bus.close()
