@@ -1,0 +1,91 @@
+"""`pipectl package`: the bundle's contents and the deploy commands (no cloud, no emulator)."""
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from framework.cli import main
+from framework.deploy.function import message_data
+from framework.deploy.package import build_bundle, deploy_commands, function_name, requirements
+from framework.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> Path:
+    dest = tmp_path / "project"
+    dest.mkdir()
+    for name in ("processors.yaml", "topics.yaml"):
+        shutil.copy2(REPO / name, dest / name)
+    for name in ("pipelines", "templates"):
+        shutil.copytree(REPO / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+    (dest / "pipectl.yaml").write_text("targets:\n  gcp:\n    project: nba-prod\n    bus: {type: pubsub}\n    state: {type: firestore}\n")
+    return dest
+
+
+def test_bundle_holds_entry_point_source_manifests_and_requirements(example: Path, tmp_path: Path) -> None:
+    bundle = build_bundle(example, tmp_path / "dist")
+    root = bundle.path
+    assert "def handle_completion" in (root / "main.py").read_text()
+    for rel in ("framework/orchestrator/engine.py", "framework/deploy/function.py", "processors.yaml", "topics.yaml",
+                "pipectl.yaml", "requirements.txt", "bundle.json"):
+        assert (root / rel).is_file(), rel
+    assert not list(root.rglob("__pycache__"))
+    reqs = (root / "requirements.txt").read_text().split()
+    assert any(r.startswith("google-cloud-firestore") for r in reqs) and any(r.startswith("functions-framework") for r in reqs)
+    assert not any(r.startswith("pytest") for r in reqs)  # dev extra stays out
+    meta = json.loads((root / "bundle.json").read_text())
+    assert meta["content_hash"] == bundle.content_hash and meta["extra"]["entry_point"] == "handle_completion"
+
+
+def test_same_sources_give_the_same_content_hash(example: Path, tmp_path: Path) -> None:
+    first = build_bundle(example, tmp_path / "a").content_hash
+    assert build_bundle(example, tmp_path / "b").content_hash == first
+    (example / "topics.yaml").write_text((example / "topics.yaml").read_text() + "\n# edited\n")
+    assert build_bundle(example, tmp_path / "c").content_hash != first
+
+
+def test_one_function_per_transition_with_topic_retry_and_service_account(example: Path, tmp_path: Path) -> None:
+    bundle = build_bundle(example, tmp_path / "dist")
+    commands = deploy_commands(bundle, "nba-prod", region="us-west2", service_account="orch@nba-prod.iam.gserviceaccount.com")
+    raw = next(c for c in commands if "--trigger-topic=nba-phase2-raw-complete" in c)
+    assert raw[:4] == ["gcloud", "functions", "deploy", "pipectl-orch-raw"]
+    for flag in ("--retry", "--gen2", "--entry-point=handle_completion", "--region=us-west2", "--project=nba-prod",
+                 "--service-account=orch@nba-prod.iam.gserviceaccount.com", f"--source={bundle.path}"):
+        assert flag in raw
+    env = next(a for a in raw if a.startswith("--set-env-vars="))
+    assert "PIPECTL_REJECT_TOPIC=nba-phase2-raw-complete-dlq" in env and "PIPECTL_TARGET=gcp" in env
+    assert len(commands) == len([t for t in bundle.functions])
+    assert {fn.trigger_topic for fn in bundle.functions} >= {"nba-phase2-raw-complete", "nba-phase3-analytics-complete"}
+
+
+def test_cli_prints_commands_with_project_from_pipectl_yaml(example: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["--project", str(example), "package", "--out", "dist"]) == 0
+    out = capsys.readouterr().out
+    assert "gcloud functions deploy pipectl-orch-raw" in out and "--project=nba-prod" in out
+    assert "--service-account=pipectl-orchestrator@nba-prod.iam.gserviceaccount.com" in out
+    assert (example / "dist" / "pipectl-function" / "main.py").is_file()
+
+
+def test_broken_manifest_is_never_packaged(example: Path, tmp_path: Path) -> None:
+    (example / "processors.yaml").write_text("version: 1\nprocessors: [\n")
+    with pytest.raises(Exception):
+        build_bundle(example, tmp_path / "dist")
+
+
+def test_names_and_requirements() -> None:
+    assert function_name("Raw_Phase") == "pipectl-orch-raw-phase"
+    assert len(function_name("x" * 100)) == 63
+    assert any(r.startswith("google-cloud-pubsub") for r in requirements())
+
+
+def test_message_data_of_a_pubsub_cloud_event() -> None:
+    event = {"id": "1", "data": {"message": {"data": base64.b64encode(b'{"a": 1}').decode(), "attributes": {"k": "v"}}}}
+    assert message_data(event) == (b'{"a": 1}', {"k": "v"})
+    with pytest.raises(ConfigError, match="messagePublished"):
+        message_data({"id": "1", "data": {"nope": 1}})
