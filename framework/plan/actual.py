@@ -121,7 +121,7 @@ class TableProvider:
                 if columns is None:
                     continue
                 attrs: dict[str, Any] = {"columns": [_column_dict(c) for c in self._as_declared(fqn, columns, scope)]}
-                attrs.update(self._layout(fqn))
+                attrs.update(self._layout(fqn, scope))
                 out.append(Resource("table", fqn, attrs, {"has_rows": ddl.has_rows(self.warehouse, fqn)}))
         return out
 
@@ -144,14 +144,20 @@ class TableProvider:
             out.append(col)
         return out
 
-    def _layout(self, fqn: str) -> dict[str, Any]:
+    def _layout(self, fqn: str, scope: Scope) -> dict[str, Any]:
+        """Partitioning and clustering as the warehouse reports them; else as apply recorded
+        them. A table created outside apply (by a run) on a warehouse with no physical layout
+        has nothing that could differ from the declaration: its layout is the declared one."""
         if hasattr(self.warehouse, "table_layout"):
             layout = self.warehouse.table_layout(fqn) or {}
             return {"partition_by": layout.get("partition_by"), "cluster_by": list(layout.get("cluster_by") or ())}
         doc = self.state.get(LAYOUT_COLLECTION, fqn) if self.state is not None else None
-        if not doc:
-            return {}  # unknown: the diff shows "(unknown) -> value" and apply records it
-        return {"partition_by": doc.get("partition_by"), "cluster_by": list(doc.get("cluster_by") or ())}
+        if doc:
+            return {"partition_by": doc.get("partition_by"), "cluster_by": list(doc.get("cluster_by") or ())}
+        declared = next((r for r in scope.desired if r.type == "table" and r.name == fqn), None)
+        if declared is None:
+            return {}
+        return {"partition_by": declared.attributes.get("partition_by"), "cluster_by": list(declared.attributes.get("cluster_by") or ())}
 
     def _record_layout(self, resource: Resource) -> None:
         if hasattr(self.warehouse, "table_layout") or self.state is None:
