@@ -162,6 +162,10 @@ class PipelineDriver:
                                          gate_checker=self._gate_rows)
         self.dedup = TriggerDedup(store)
         self._ensure_tables()
+        stale = self.runner.history.mark_stale() if self.runner.history is not None else []
+        if stale and alerts is not None:  # FM 20: runs left 'running' by a dead process
+            alerts.alert("stale_runs", "warning", f"{len(stale)} run(s) left 'running' were marked failed",
+                         {"runs": ", ".join(stale[:10])})
 
     def _ensure_tables(self) -> None:
         """Create missing output tables of every processor (what `pipectl apply` does), so a

@@ -70,6 +70,18 @@ class Session:
                               alerts=self.alerts, progress=progress)
 
 
+def prepare(session: Session) -> None:
+    """What `pipectl apply` would have done locally: bus topics/subscriptions and output
+    tables exist (the pipeline driver does the same on start)."""
+    from framework.runtime.bus_setup import ensure_topology
+    from framework.runtime.runner_io import ensure_table
+
+    ensure_topology(session.backends.bus, session.project)
+    for proc in session.project.processors.values():
+        if proc.output is not None:
+            ensure_table(session.warehouse, proc.output)
+
+
 def load_alerts_config(project_root: Path) -> dict[str, Any] | None:
     """The ``alerts:`` mapping of pipectl.yaml (None without a file or key)."""
     path = Path(project_root) / "pipectl.yaml"
@@ -230,6 +242,7 @@ def backfill(session: Session, start: str, end: str, *, select: Sequence[str] | 
     rep = BackfillReport(key, dates)
     emit = progress or (lambda e, d: None)
     runner = ProcessorRunner(session.project, session.warehouse, session.backends.bus, store, alerts=session.alerts)
+    prepare(session)
     t0 = time.perf_counter()
     for i, date in enumerate(dates):
         if date in finished:
