@@ -184,12 +184,16 @@ def _change_set(project: Project, proc: Processor, partition: Any, rows: list[di
 
 
 def record_processed(warehouse: Any, project: Project, processor: Processor | str, partition: Any, run_id: str,
-                     entity_keys: list[str] | None) -> None:
-    """Store the current input fingerprints as processed by ``processor`` for ``partition``.
+                     entity_keys: list[str] | None, change_set: ChangeSet | None = None) -> None:
+    """Store the input fingerprints of ``partition`` as processed by ``processor``.
 
     ``entity_keys=None`` records every entity of the partition (after a full batch);
     otherwise only those entities (after a selective run; deleted ones are forgotten).
     Call it after the run's output is committed. Raises BackendError on failure.
+
+    Pass the run's ``change_set`` (selective runs) to record the fingerprints detection saw
+    rather than recomputing them now: an input change that lands while the run is
+    transforming then stays pending and is picked up by the next detection.
     """
     from framework.sql.render import query_params, render_record
 
@@ -199,11 +203,34 @@ def record_processed(warehouse: Any, project: Project, processor: Processor | st
     if entity_keys is not None and not entity_keys:
         return
     ensure_state_tables(warehouse, project)
-    rendered = render_record(project, proc, warehouse.dialect, selective=entity_keys is not None)
+    detected = change_set is not None and not change_set.full_batch and entity_keys is not None
+    rendered = render_record(project, proc, warehouse.dialect, selective=entity_keys is not None, delete_only=detected)
     params = query_params(project, rendered.params, partition,
                           entity_ids=[str(k) for k in entity_keys] if entity_keys is not None else None,
                           processor=proc.name, run_id=run_id)
     warehouse.execute_script(rendered.sql, params, labels={"pipectl_processor": proc.name, "pipectl_job": "record"})
+    if detected:
+        assert change_set is not None and entity_keys is not None
+        _insert_detected(warehouse, proc, partition, run_id, change_set, {str(k) for k in entity_keys})
+
+
+def _insert_detected(warehouse: Any, proc: Processor, partition: Any, run_id: str, change_set: ChangeSet, keys: set[str]) -> None:
+    """Insert the per-input fingerprints carried by the change-set (``input=fp;input=fp``).
+    The DELETE already ran: a crash in between only makes those entities look new (they are
+    reprocessed), never processed-but-unseen."""
+    from framework.sql.context import STATE_TABLE
+
+    now = _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
+    rows = []
+    for change in change_set.changes:
+        if change.key not in keys or change.operation == "delete" or not change.fingerprint:
+            continue
+        for part in change.fingerprint.split(";"):
+            input_name, _, fingerprint = part.partition("=")
+            rows.append({"processor": proc.name, "input_name": input_name, "partition_key": _partition_key(partition),
+                         "entity_key": change.key, "fingerprint": fingerprint, "run_id": run_id, "processed_at": now})
+    if rows:
+        warehouse.insert_rows(STATE_TABLE, rows)
 
 
 def record_change_set(warehouse: Any, project: Project, change_set: ChangeSet, run_id: str, correlation_id: str | None) -> None:

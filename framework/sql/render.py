@@ -176,11 +176,13 @@ def render_statement(project: Project, processor: Processor | str, kind: str, di
     raise ConfigError(f"unknown statement kind '{kind}'", hint=f"use one of {', '.join(KINDS)}")
 
 
-def render_record(project: Project, processor: Processor | str, dialect: str, selective: bool) -> RenderedSQL:
-    """The script that stores the processor's current input fingerprints as processed."""
+def render_record(project: Project, processor: Processor | str, dialect: str, selective: bool,
+                  delete_only: bool = False) -> RenderedSQL:
+    """The script that stores the processor's current input fingerprints as processed
+    (``delete_only``: just forget the state of the partition/selected entities)."""
     proc = _processor(project, processor)
     return render_template(project, "record.sql.j2", dialect, processor=proc.name,
-                           inputs=input_specs(project, proc), selective=selective)
+                           inputs=input_specs(project, proc), selective=selective, delete_only=delete_only)
 
 
 def render_state_ddl(project: Project, dialect: str) -> RenderedSQL:

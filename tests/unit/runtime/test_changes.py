@@ -313,3 +313,35 @@ def test_change_set_statistics():
     assert d["partition"] == "2024-01-15" and d["updated"] == 1 and d["deleted"] == 1 and d["changed"] == 2
     full = ChangeSet("p", D, "player", [], 450, True, "why")
     assert full.skipped == 0 and full.efficiency_pct == 0.0
+
+
+def test_record_with_change_set_keeps_a_change_that_landed_during_the_run(wh, tmp_path):
+    project, _ = baseline(wh, tmp_path)
+    wh.execute_script("UPDATE landing.stats SET points = 1 WHERE player_lookup = 'a'")
+    cs = detect_changes(wh, project, "player_stats", D)
+    assert ops(cs) == {"a": "update"}
+    # while the run transforms, a later correction lands for the same player
+    wh.execute_script("UPDATE landing.stats SET points = 2 WHERE player_lookup = 'a'")
+    record_processed(wh, project, "player_stats", D, "run-2", cs.changed_keys, change_set=cs)
+    assert ops(detect_changes(wh, project, "player_stats", D)) == {"a": "update"}
+    # without a late change, recording the detected fingerprints leaves nothing pending
+    cs = detect_changes(wh, project, "player_stats", D)
+    record_processed(wh, project, "player_stats", D, "run-3", cs.changed_keys, change_set=cs)
+    assert detect_changes(wh, project, "player_stats", D).changes == []
+
+
+def test_record_with_change_set_forgets_deleted_and_handles_several_inputs(wh, tmp_path):
+    inj = {"name": "injuries", "table": "landing.injuries", "entity": "player",
+           "columns": cols("game_date:DATE", "player_lookup:STRING", "status:STRING")}
+    proc = player_proc(inputs=[{"source": "stats"}, {"source": "injuries"}])
+    project = load(write_project(tmp_path / "p", [proc], [stats_source(), inj]))
+    setup(wh, project, {"landing.stats": [row("a"), row("b")],
+                        "landing.injuries": [{"game_date": D, "player_lookup": "a", "status": "out"}]})
+    cs = detect_changes(wh, project, "player_stats", D)
+    record_processed(wh, project, "player_stats", D, "r1", cs.changed_keys, change_set=cs)
+    assert detect_changes(wh, project, "player_stats", D).changes == []
+    wh.execute_script("DELETE FROM landing.stats WHERE player_lookup = 'b'; UPDATE landing.injuries SET status = 'in'")
+    cs = detect_changes(wh, project, "player_stats", D)
+    assert ops(cs) == {"a": "update", "b": "delete"}
+    record_processed(wh, project, "player_stats", D, "r2", cs.changed_keys, change_set=cs)
+    assert detect_changes(wh, project, "player_stats", D).changes == []
