@@ -261,3 +261,22 @@ def test_retype_relax_tighten_and_required_add_converge_on_duckdb(capsys, root: 
     assert cli(capsys, root, "plan", "--detailed-exitcode")[0] == 0
     with open_backends(root) as b:
         assert b.warehouse.query("SELECT total FROM shop_analytics.customer_totals") == [{"total": "3.5"}]
+
+
+def test_after_a_demo_run_plan_only_adds_pipectl_records_then_converges(capsys, tmp_path: Path, repo_root: Path):
+    """The runtime creates tables, topics and subscriptions on first use; plan must agree
+    with what it created (no diff on them) and apply must converge on top of it."""
+    import shutil
+
+    root = tmp_path / "nba"
+    root.mkdir()
+    for name in ("processors.yaml", "topics.yaml"):
+        shutil.copy(repo_root / name, root / name)
+    shutil.copytree(repo_root / "pipelines", root / "pipelines", ignore=shutil.ignore_patterns("__pycache__"))
+    code, _, err = cli(capsys, root, "demo", "-q")
+    assert code == 0, err
+    doc = plan_json(capsys, root)
+    assert {c["type"] for c in doc["changes"] if c["action"] != "no-op"} <= {"ledger", "orchestrator_config", "deployment"}
+    assert all(c["action"] in ("create", "no-op") for c in doc["changes"])
+    assert cli(capsys, root, "apply", "--auto-approve")[0] == 0
+    assert cli(capsys, root, "plan", "--detailed-exitcode")[0] == 0
