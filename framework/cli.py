@@ -32,6 +32,8 @@ COMMANDS: dict[str, str] = {
     "run": "framework.commands.run:run_cmd",
     "sample": "framework.commands.run:sample_cmd",
     "simulate": "framework.commands.run:simulate_cmd",
+    "status": "framework.commands.orchestrator:status_cmd",
+    "sweep": "framework.commands.orchestrator:sweep_cmd",
     "trace": "framework.commands.run:trace_cmd",
     "validate": "framework.commands.validate:validate_cmd",
 }

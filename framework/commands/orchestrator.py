@@ -1,0 +1,47 @@
+"""`pipectl sweep` and `pipectl status`: the orchestrator's scheduler hook and its view.
+
+Exit codes: 0 ok; 1 error (including a quality gate that blocks during the sweep).
+"""
+from __future__ import annotations
+
+import json
+
+import click
+
+from framework.commands import project_dir, target_name
+
+
+@click.command("sweep")
+@click.option("--json", "as_json", is_flag=True, help="Print the decisions as JSON.")
+@click.pass_context
+def sweep_cmd(ctx: click.Context, as_json: bool) -> None:
+    """Evaluate deadlines, tiered timeouts, debounce windows and pending triggers of every
+    open partition, without waiting for a message. Run it from a scheduler (every minute)."""
+    from framework.orchestrator.service import sweep
+
+    decisions = sweep(project_dir(ctx), target_name(ctx))
+    if as_json:
+        click.echo(json.dumps({"decisions": decisions}, indent=2))
+        return
+    if not decisions:
+        click.echo("nothing open: no partition is waiting and no trigger is pending")
+    for d in decisions:
+        published = f" published {', '.join(d['published'])}" if d["published"] else ""
+        click.echo(f"{d['partition']}  {d['transition']}  round {d['round']}  {d['action']}{published}: {d['reason']}")
+
+
+@click.command("status")
+@click.option("--date", "--partition", "partition", default=None, help="Only this partition (e.g. 2026-11-28).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def status_cmd(ctx: click.Context, partition: str | None, as_json: bool) -> None:
+    """Per phase transition and partition: expected / completed / failed / missing
+    processors, the trigger state and the reason."""
+    from framework.orchestrator.service import status
+    from framework.orchestrator.status import render_text
+
+    rows = status(project_dir(ctx), target_name(ctx), partition)
+    if as_json:
+        click.echo(json.dumps({"transitions": [r.to_dict() for r in rows]}, indent=2))
+    else:
+        click.echo(render_text(rows))
