@@ -408,10 +408,26 @@ def check_topics(ctx: Context) -> None:
         for consumer in topic.consumers:
             if topic.contract != "dead_letter" and not any(s.consumer == consumer for s in topic.subscriptions) and not consumer.startswith("external:"):
                 ctx.diags.error("missing-subscription", f"topic '{topic.name}' consumer '{consumer}' has no subscription", topic.location, "add a subscription for it")
+    _check_filters(ctx)
     for topic in topics.values():
         if topic.contract == "dead_letter" and topic.name not in dead_letter_targets:
             ctx.diags.warning("unused-dead-letter", f"dead-letter topic '{topic.name}' is not used by any subscription", topic.location)
     del any_loc
+
+
+def _check_filters(ctx: Context) -> None:
+    """A subscription filter that does not parse would be rejected at deploy time (Pub/Sub)
+    or match nothing; report it now, with the position of the problem."""
+    from framework.backends.bus_filter import compile_filter
+    from framework.errors import BackendError
+
+    for topic in ctx.project.topics.values():
+        for sub in topic.subscriptions:
+            if sub.filter:
+                try:
+                    compile_filter(sub.filter)
+                except BackendError as exc:
+                    ctx.diags.error("subscription-filter", f"subscription '{sub.name}': {exc.message}", sub.location, exc.hint or "see docs/backends.md for the filter syntax")
 
 
 def _check_ref(ctx: Context, topic, ref: str) -> None:

@@ -159,3 +159,13 @@ def test_all_problems_are_collected_in_one_pass(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     codes = sorted(d.code for d in validate(tmp_path, check_sql=False).errors)
     assert codes == ["change-column-missing", "undeclared-topic", "unknown-input"]
+
+
+def test_subscription_filter_syntax_is_checked(tmp_path, monkeypatch):
+    broken = T.replace("{name: shop-raw-complete-orch, consumer: orchestrator:raw, ack_deadline: 60s, max_delivery_attempts: 5}",
+                       "{name: shop-raw-complete-orch, consumer: orchestrator:raw, filter: 'attributes.status = '}")
+    write_project(tmp_path, P, broken)
+    monkeypatch.chdir(tmp_path)
+    (d,) = validate(tmp_path, check_sql=False).items
+    assert d.code == "subscription-filter"
+    assert str(d).startswith("topics.yaml:9:9: error: subscription 'shop-raw-complete-orch': ")
