@@ -148,9 +148,8 @@ class TableProvider:
         """Partitioning and clustering as the warehouse reports them; else as apply recorded
         them. A table created outside apply (by a run) on a warehouse with no physical layout
         has nothing that could differ from the declaration: its layout is the declared one."""
-        if hasattr(self.warehouse, "table_layout"):
-            layout = self.warehouse.table_layout(fqn) or {}
-            return {"partition_by": layout.get("partition_by"), "cluster_by": list(layout.get("cluster_by") or ())}
+        if ddl.can_report_layout(self.warehouse):
+            return ddl.table_layout(self.warehouse, fqn)
         doc = self.state.get(LAYOUT_COLLECTION, fqn) if self.state is not None else None
         if doc:
             return {"partition_by": doc.get("partition_by"), "cluster_by": list(doc.get("cluster_by") or ())}
@@ -160,7 +159,7 @@ class TableProvider:
         return {"partition_by": declared.attributes.get("partition_by"), "cluster_by": list(declared.attributes.get("cluster_by") or ())}
 
     def _record_layout(self, resource: Resource) -> None:
-        if hasattr(self.warehouse, "table_layout") or self.state is None:
+        if ddl.can_report_layout(self.warehouse) or self.state is None:
             return
         attrs = resource.attributes
         doc = {"project": self.project, "partition_by": attrs.get("partition_by"),
@@ -188,7 +187,7 @@ class TableProvider:
                 ddl.add_column(self.warehouse, after.name, column)
             elif old["type"] != column.type or old.get("mode", "NULLABLE") != column.mode:
                 ddl.alter_column(self.warehouse, after.name, column, old["type"] != column.type, old.get("mode", "NULLABLE"))
-        if hasattr(self.warehouse, "table_layout") and any(c.path == "cluster_by" for c in changes):
+        if ddl.can_report_layout(self.warehouse) and any(c.path == "cluster_by" for c in changes):
             if not hasattr(self.warehouse, "set_clustering"):
                 raise BackendError(f"table {after.name}: this warehouse cannot change clustering in place",
                                    hint="implement set_clustering(fqn, columns) on the warehouse, or recreate the table")
@@ -197,7 +196,7 @@ class TableProvider:
 
     def delete(self, resource: Resource) -> None:
         ddl.drop_table(self.warehouse, resource.name)
-        if self.state is not None and not hasattr(self.warehouse, "table_layout"):
+        if self.state is not None and not ddl.can_report_layout(self.warehouse):
             self.state.run_transaction(lambda txn: txn.delete(LAYOUT_COLLECTION, resource.name))
 
     def replace(self, before: Resource, after: Resource) -> None:

@@ -79,9 +79,10 @@ def _set_required(warehouse: Any, fqn: str, name: str, required: bool) -> None:
 
 
 def drop_table(warehouse: Any, fqn: str) -> None:
-    if hasattr(warehouse, "drop_table"):
-        warehouse.drop_table(fqn)
-        return
+    for method in ("drop_table", "delete_table"):
+        if hasattr(warehouse, method):
+            getattr(warehouse, method)(fqn)
+            return
     warehouse.execute_script(f"DROP TABLE IF EXISTS {_fqn(warehouse.dialect, fqn)}")
 
 
@@ -92,8 +93,32 @@ def drop_dataset(warehouse: Any, dataset: str) -> None:
     warehouse.execute_script(f"DROP SCHEMA IF EXISTS {quote(warehouse.dialect, dataset)} CASCADE")
 
 
+def can_report_layout(warehouse: Any) -> bool:
+    return hasattr(warehouse, "table_layout") or hasattr(warehouse, "get_table")
+
+
+def table_layout(warehouse: Any, fqn: str) -> dict[str, Any]:
+    """``{"partition_by", "cluster_by"}`` as the warehouse has them. ``get_table`` is the
+    BigQuery warehouse's capability returning the client's Table (time_partitioning.field,
+    clustering_fields)."""
+    if hasattr(warehouse, "table_layout"):
+        layout = warehouse.table_layout(fqn) or {}
+        return {"partition_by": layout.get("partition_by"), "cluster_by": list(layout.get("cluster_by") or ())}
+    table = warehouse.get_table(fqn)
+    partitioning = getattr(table, "time_partitioning", None)
+    return {"partition_by": getattr(partitioning, "field", None) if partitioning else None,
+            "cluster_by": list(getattr(table, "clustering_fields", None) or ())}
+
+
 def has_rows(warehouse: Any, fqn: str) -> bool | None:
-    """True/False, or None when the warehouse cannot tell (treated as 'may have rows')."""
+    """True/False, or None when the warehouse cannot tell (treated as 'may have rows').
+    Table metadata (``get_table().num_rows``) is used when offered: a query costs money."""
+    if hasattr(warehouse, "get_table"):
+        table = warehouse.get_table(fqn)
+        rows = getattr(table, "num_rows", None)
+        streaming = getattr(table, "streaming_buffer", None)
+        if rows is not None:
+            return bool(rows) or streaming is not None
     try:
         rows = warehouse.query(f"SELECT 1 AS present FROM {_fqn(warehouse.dialect, fqn)} LIMIT 1")
     except BackendError:
