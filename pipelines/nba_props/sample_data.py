@@ -170,6 +170,7 @@ def _play(rng: random.Random, day: date, game_id: str, home: Team, away: Team, s
         out["nbac_team_boxscore"].append({"game_date": day, "game_id": game_id, "team_abbr": team.abbr, "opponent_team_abbr": opp.abbr,
                                           "is_home": team is home, **box.totals()})
         quarters = box.quarters(rng)
+        possessions = box.possessions  # computed once: it sums every line
         out["nbac_scoreboard_v2"].append({"game_date": day, "game_id": game_id, "team_abbr": team.abbr, "opponent_team_abbr": opp.abbr,
                                           "is_home": team is home, "q1_points": quarters[0], "q2_points": quarters[1],
                                           "q3_points": quarters[2], "q4_points": quarters[3], "ot_points": 0, "game_status": "Final"})
@@ -186,7 +187,7 @@ def _play(rng: random.Random, day: date, game_id: str, home: Team, away: Team, s
                                                 "rebounds": line.oreb + line.dreb, "assists": line.ast})
             assisted = round(line.fgm * p.assisted_share)
             out["bigdataball_play_by_play"].append({**common, "seconds_played": int(round(line.minutes * 60)),
-                                                    "on_court_possessions": int(round(line.minutes / 48.0 * box.possessions)),
+                                                    "on_court_possessions": int(round(line.minutes / 48.0 * possessions)),
                                                     "assisted_fg_made": assisted, "unassisted_fg_made": line.fgm - assisted})
             for zone, (att, made) in line.zones.items():
                 if att:

@@ -127,3 +127,18 @@ def test_random_edits_are_seeded_and_cover_every_operation():
     sample_data.generate(con, DAY, days=1)
     other = sample_data.apply_random_edits(con, DAY, seed=4, n_edits=12)
     assert other != edits
+
+
+def test_warehouse_protocol_path_writes_the_same_rows(day_con):
+    """Through the Warehouse protocol (no raw connection) the generator and edits behave the same."""
+    from framework.backends.duckdb import DuckDBWarehouse
+
+    wh = DuckDBWarehouse(":memory:")
+    counts = sample_data.generate(wh, DAY, days=1, seed=42)
+    assert counts["nbac_gamebook"] == day_con.execute("SELECT COUNT(*) FROM nba_landing.nbac_gamebook").fetchone()[0]
+    for table in ("nbac_gamebook", "odds_api_player_points_props", "nbac_schedule"):
+        q = f"SELECT * FROM nba_landing.{table} ORDER BY ALL"
+        assert [tuple(r.values()) for r in wh.query(q)] == day_con.execute(q).fetchall()
+    assert sample_data.apply_update(wh, DAY.isoformat(), "lebronjames", points=50) == 1
+    assert wh.query("SELECT points FROM nba_landing.nbac_gamebook WHERE player_lookup = 'lebronjames'") == [{"points": 50}]
+    wh.close()

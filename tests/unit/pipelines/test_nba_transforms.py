@@ -183,3 +183,14 @@ def test_export_writes_the_days_predictions(project, season, tmp_path):
         assert sum(doc["recommendations"].values()) == expected
         assert doc["picks"][0]["confidence"] >= doc["picks"][-1]["confidence"]
     assert (tmp_path / ".pipectl" / ".gitignore").exists()
+
+
+@pytest.mark.parametrize("root", [REPO, REPO / "pipelines" / "iot_sensors"])
+def test_harness_renders_exactly_like_the_framework(root):
+    """The test harness and framework.sql.render agree on the transform contract."""
+    from framework.sql.render import render_transform
+
+    proj = load(root)
+    for proc in h.sql_processors(proj):
+        assert render_transform(proj, proc, "duckdb", full_batch=True) == h.render(proj, proc).strip(), proc.name
+        assert render_transform(proj, proc, "duckdb", full_batch=False) == h.render(proj, proc, ["x"]).strip(), proc.name
