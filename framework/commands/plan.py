@@ -69,6 +69,11 @@ def apply_cmd(ctx: click.Context, plan_file: str | None, auto_approve: bool, as_
     root = project_dir(ctx)
     if plan_file:
         plan = load_plan_file(plan_file)
+        if (prune or allow_destructive or prefixes) and not as_json:
+            click.echo("note: --prune/--allow-destructive/--managed-prefix are ignored with a plan file: it was made with "
+                       f"prune={plan.prune}, allow_destructive={plan.allow_destructive}", err=True)
+        if not as_json:
+            click.echo(plan_text(plan))
         result = apply_saved_plan(root, plan, target_name(ctx))
     else:
         def confirm(plan) -> bool:
