@@ -14,7 +14,7 @@ pipectl's own StateStore collections tagged with the project name.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol, Sequence, runtime_checkable
 
 from framework.errors import BackendError
@@ -39,7 +39,6 @@ class Scope:
     project: str
     desired: tuple[Resource, ...] = ()
     managed_prefixes: tuple[str, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def names(self, rtype: str) -> list[str]:
         return [r.name for r in self.desired if r.type == rtype]
