@@ -170,12 +170,11 @@ class PipelineDriver:
     def _ensure_tables(self) -> None:
         """Create missing output tables of every processor (what `pipectl apply` does), so a
         disabled processor's table exists, empty, for the inputs that still name it."""
-        from framework.runtime.runner_io import ensure_table
+        from framework.runtime.runner_io import ensure_tables
 
         with self.runner.lock:
-            for proc in self.project.processors.values():
-                if proc.output is not None:
-                    ensure_table(self.warehouse, proc.output)
+            outputs = [p.output for p in self.project.processors.values() if p.output is not None]
+            self.runner.ready_tables |= ensure_tables(self.warehouse, outputs)
 
     def _gate_rows(self, gate: Any, partition: str) -> int:
         with self.runner.lock:

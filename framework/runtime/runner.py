@@ -102,7 +102,7 @@ class ProcessorRunner:
         self.clock = clock
         self.fanout_timeout = fanout_timeout
         self.lock = threading.RLock()
-        self._ready_tables: set[str] = set()
+        self.ready_tables: set[str] = set()
 
     # ------------------------------------------------------------------ entry point
     def run(self, request: RunRequest) -> RunResult:
@@ -161,7 +161,7 @@ class ProcessorRunner:
             return False
         t1 = time.perf_counter()
         with self.lock:
-            io.check_critical_inputs(self.warehouse, self.project, proc, request.partition)
+            io.check_critical_inputs(self.warehouse, self.project, proc, request.partition, self.ready_tables)
         ids = None if decision.full_batch else list(decision.entity_ids)
         if proc.fanout is not None and self.bus is not None and self.store is not None and proc.entity:
             self._run_fanout(proc, request, res, ids)
@@ -223,9 +223,9 @@ class ProcessorRunner:
                                   res.error, {"processor": proc.name, "partition": str(request.partition)})
 
     def _ensure_tables(self, proc: Processor) -> None:
-        if proc.output is not None and proc.output.fqn not in self._ready_tables:
+        if proc.output is not None and proc.output.fqn not in self.ready_tables:
             io.ensure_table(self.warehouse, proc.output)
-            self._ready_tables.add(proc.output.fqn)
+            self.ready_tables.add(proc.output.fqn)
 
     # ------------------------------------------------------------------ completion
     def _publish(self, proc: Processor, request: RunRequest, res: RunResult) -> None:

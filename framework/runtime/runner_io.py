@@ -49,7 +49,8 @@ def decide_entities(warehouse: Any, project: Project, proc: Processor, request: 
     return EntityDecision(False, sorted(cs.changed_keys), total=cs.total_entities, change_set=cs)
 
 
-def check_critical_inputs(warehouse: Any, project: Project, proc: Processor, partition: Any) -> None:
+def check_critical_inputs(warehouse: Any, project: Project, proc: Processor, partition: Any,
+                          known_tables: set[str] | None = None) -> None:
     """Raise :class:`CriticalInputError` naming every critical input with zero rows."""
     from framework.sql.context import input_table
 
@@ -58,7 +59,7 @@ def check_critical_inputs(warehouse: Any, project: Project, proc: Processor, par
         if not inp.critical:
             continue
         table, _ = input_table(project, inp)
-        if count_rows(warehouse, project, table, partition) == 0:
+        if count_rows(warehouse, project, table, partition, known_tables) == 0:
             empty.append(f"{inp.name} ({table.fqn})")
     if empty:
         raise CriticalInputError(
@@ -66,8 +67,9 @@ def check_critical_inputs(warehouse: Any, project: Project, proc: Processor, par
             proc.location, hint="run the upstream processors first, or check the scrapers/landing tables for this date")
 
 
-def count_rows(warehouse: Any, project: Project, table: Table, partition: Any) -> int:
-    if warehouse.table_schema(table.fqn) is None:
+def count_rows(warehouse: Any, project: Project, table: Table, partition: Any, known_tables: set[str] | None = None) -> int:
+    """Rows of ``table`` for the partition (0 if the table does not exist)."""
+    if (known_tables is None or table.fqn not in known_tables) and warehouse.table_schema(table.fqn) is None:
         return 0
     pc = project.partition_column
     if table.column(pc) is None:
@@ -83,6 +85,22 @@ def ensure_table(warehouse: Any, table: Table) -> None:
     if warehouse.table_schema(table.fqn) is None:
         warehouse.create_dataset(table.dataset)
         warehouse.create_table(table)
+
+
+def ensure_tables(warehouse: Any, tables: Iterable[Table]) -> set[str]:
+    """Create the missing ones with one listing per dataset; returns every fqn ensured."""
+    by_dataset: dict[str, list[Table]] = {}
+    for t in tables:
+        by_dataset.setdefault(t.dataset, []).append(t)
+    done: set[str] = set()
+    for dataset, group in by_dataset.items():
+        existing = set(warehouse.list_tables(dataset))
+        for t in group:
+            if t.name not in existing:
+                warehouse.create_dataset(dataset)
+                warehouse.create_table(t)
+            done.add(t.fqn)
+    return done
 
 
 def _ph(warehouse: Any, name: str) -> str:

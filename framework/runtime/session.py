@@ -74,12 +74,10 @@ def prepare(session: Session) -> None:
     """What `pipectl apply` would have done locally: bus topics/subscriptions and output
     tables exist (the pipeline driver does the same on start)."""
     from framework.runtime.bus_setup import ensure_topology
-    from framework.runtime.runner_io import ensure_table
+    from framework.runtime.runner_io import ensure_tables
 
     ensure_topology(session.backends.bus, session.project)
-    for proc in session.project.processors.values():
-        if proc.output is not None:
-            ensure_table(session.warehouse, proc.output)
+    ensure_tables(session.warehouse, [p.output for p in session.project.processors.values() if p.output is not None])
 
 
 def load_alerts_config(project_root: Path) -> dict[str, Any] | None:
