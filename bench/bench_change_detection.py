@@ -127,7 +127,7 @@ def main() -> None:
         for n in (int(x) for x in args.sizes.split(",")):
             r = bench(n, args.repeat, Path(tmp))
             print(f"{r['n']:>10} {1:>7} {r['pipectl']:>9.4f} {r['baseline']:>10.4f} {r['pipectl'] / r['baseline']:>6.2f} "
-                  f"{r['record']:>9.3f} {r['load']:>7.3f} {r['efficiency']:>9.2f}%", flush=True)
+                  f"{r['record']:>9.3f} {r['load']:>7.3f} {r['efficiency']:>9.4f}%", flush=True)
 
 
 if __name__ == "__main__":

@@ -80,7 +80,7 @@ class ChangeSet:
         """Share of the partition's entities skipped (0.0 for full batches and empty partitions)."""
         if not self.total_entities:
             return 0.0
-        return round(100.0 * self.skipped / self.total_entities, 2)
+        return 100.0 * self.skipped / self.total_entities
 
     def to_dict(self) -> dict[str, Any]:
         return {
