@@ -1,6 +1,6 @@
-"""Deterministic sample readings for the IoT example (a DuckDB connection as target).
+"""Deterministic sample readings for the IoT example (a DuckDB connection or a Warehouse).
 
-``generate(con, start_day, days=1, seed=7, sites=4, sensors_per_site=10)`` writes the two
+``generate(target, start_day, days=1, seed=7, sites=4, sensors_per_site=10)`` writes the two
 landing tables declared in this project's ``processors.yaml``: a reading every 15 minutes per
 sensor, with the faults the transforms are there to catch: duplicate uploads, impossible
 glitch values, a sensor next to a radiator (hot), one that went offline for the afternoon,
@@ -18,18 +18,16 @@ PROJECT_ROOT = Path(__file__).resolve().parent
 DUCK_TYPES = {"STRING": "VARCHAR", "INT64": "BIGINT", "FLOAT64": "DOUBLE", "BOOL": "BOOLEAN", "DATE": "DATE", "TIMESTAMP": "TIMESTAMP"}
 
 
-def generate(con: Any, start_day: date | str, days: int = 1, seed: int = 7, sites: int = 4, sensors_per_site: int = 10) -> dict[str, int]:
+def generate(target: Any, start_day: date | str, days: int = 1, seed: int = 7, sites: int = 4, sensors_per_site: int = 10) -> dict[str, int]:
     """(Re)write ``days`` days of registry rows and readings; returns rows written per table."""
     from framework.manifest import load
 
     start = date.fromisoformat(start_day) if isinstance(start_day, str) else start_day
     project = load(PROJECT_ROOT)
     tables = {s.table.name: s.table for s in project.sources.values()}
+    last = start + timedelta(days=days - 1)
     for table in tables.values():
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {table.dataset}")
-        cols = ", ".join(f"{c.name} {DUCK_TYPES[c.type]}" for c in table.columns)
-        con.execute(f"CREATE TABLE IF NOT EXISTS {table.fqn} ({cols})")
-        con.execute(f"DELETE FROM {table.fqn} WHERE day BETWEEN $a AND $b", {"a": start, "b": start + timedelta(days=days - 1)})
+        _prepare(target, table, start, last)
     sensors = [(f"S-{s * sensors_per_site + k:04d}", f"BLD-{s + 1:02d}", f"room {100 * (s + 1) + k}") for s in range(sites) for k in range(sensors_per_site)]
     registry, readings = [], []
     for offset in range(days):
@@ -51,14 +49,39 @@ def generate(con: Any, start_day: date | str, days: int = 1, seed: int = 7, site
                 readings.append(row)
                 if rng.random() < 0.01:
                     readings.append(row)  # a duplicate upload
-    _insert(con, tables["sensor_registry"], registry)
-    _insert(con, tables["readings"], readings)
+    _insert(target, tables["sensor_registry"], registry)
+    _insert(target, tables["readings"], readings)
     return {"sensor_registry": len(registry), "readings": len(readings)}
 
 
-def _insert(con: Any, table: Any, rows: list[tuple]) -> None:
-    """Columnar insert (one UNNEST per column): far faster than executemany on DuckDB."""
+def _is_warehouse(target: Any) -> bool:
+    return hasattr(target, "insert_rows") and hasattr(target, "dialect")
+
+
+def _prepare(target: Any, table: Any, first: date, last: date) -> None:
+    """Create the landing table if needed and delete the rows of the dates about to be written."""
+    if _is_warehouse(target):
+        from framework.backends.protocols import QueryParam
+
+        target.create_dataset(table.dataset)
+        if target.table_schema(table.fqn) is None:
+            target.create_table(table)
+        sigil = "@" if target.dialect == "bigquery" else "$"
+        target.query(f"DELETE FROM {table.fqn} WHERE day BETWEEN {sigil}a AND {sigil}b",
+                     [QueryParam("a", first, "DATE"), QueryParam("b", last, "DATE")])
+        return
+    target.execute(f"CREATE SCHEMA IF NOT EXISTS {table.dataset}")
+    cols = ", ".join(f"{c.name} {DUCK_TYPES[c.type]}" for c in table.columns)
+    target.execute(f"CREATE TABLE IF NOT EXISTS {table.fqn} ({cols})")
+    target.execute(f"DELETE FROM {table.fqn} WHERE day BETWEEN $a AND $b", {"a": first, "b": last})
+
+
+def _insert(target: Any, table: Any, rows: list[tuple]) -> None:
+    """Columnar insert (one UNNEST per column on DuckDB): far faster than executemany."""
     if not rows:
         return
+    if _is_warehouse(target):
+        target.insert_rows(table.fqn, [dict(zip(table.column_names, row)) for row in rows])
+        return
     unnest = ", ".join(f"UNNEST(${i + 1}::{DUCK_TYPES[c.type]}[])" for i, c in enumerate(table.columns))
-    con.execute(f"INSERT INTO {table.fqn} SELECT {unnest}", [list(col) for col in zip(*rows)])
+    target.execute(f"INSERT INTO {table.fqn} SELECT {unnest}", [list(col) for col in zip(*rows)])
