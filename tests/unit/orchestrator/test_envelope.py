@@ -96,3 +96,15 @@ def test_bad_entity_kind_names_and_values_are_rejected():
         base(entities_changed={"player": [1.5]})
     with pytest.raises(EnvelopeError):
         base(entities_changed={"bad kind": ["a"]})
+
+
+def test_fast_and_full_validators_agree():
+    from framework.orchestrator import envelope as mod
+
+    good = base(entities_changed={"player": ["a", 2], "team": {"ref": "s", "count": 3}})
+    variants = [good, {**good, "status": "failed"}, {**good, "kind": "trigger"}, {**good, "record_count": -1},
+                {**good, "extra": 1}, {**good, "timestamp": "not a time"}, {**good, "entities_changed": {"p": [True]}},
+                {**good, "round": 0}, {**good, "metadata": []}, {**good, "partition": ""}]
+    for env in variants:
+        full_ok = not list(mod._validator().iter_errors(env))
+        assert mod._is_valid_fast(env) == full_ok, env
