@@ -95,7 +95,7 @@ def _alert_once(step: Step, rnd: dict[str, Any], ctx: Context, kind: str, severi
     if kind in rnd["alerted"]:
         return
     rnd["alerted"].append(kind)
-    step.alerts.append((f"orchestrator.{kind.split(':')[0]}:{ctx.transition.name}", severity, message,
+    step.alerts.append((f"orchestrator_{kind.split(':')[0]}:{ctx.transition.name}", severity, message,
                         {"transition": ctx.transition.name, "partition": ctx.partition, "round": rnd["number"]}))
 
 
@@ -229,7 +229,7 @@ def record_completion(txn: Any, ctx: Context, env: Mapping[str, Any], processor:
         step.action, step.round = "late", number
         step.reason = (f"late completion of {processor} for round {number}, which already "
                        f"{rnd['state']}; recorded, no new round opened")
-        step.alerts.append((f"orchestrator.late_completion:{ctx.transition.name}", "warning",
+        step.alerts.append((f"orchestrator_late_completion:{ctx.transition.name}", "warning",
                             f"{ctx.transition.name} partition {ctx.partition}: {step.reason}",
                             {"transition": ctx.transition.name, "partition": ctx.partition, "round": number, "processor": processor}))
         late = True
@@ -256,7 +256,7 @@ def record_completion(txn: Any, ctx: Context, env: Mapping[str, Any], processor:
             prev["attempts"] = attempts
         if not ok:
             critical = processor in ctx.transition.critical
-            step.alerts.append((f"orchestrator.processor_failed:{ctx.transition.name}", "critical" if critical else "warning",
+            step.alerts.append((f"orchestrator_processor_failed:{ctx.transition.name}", "critical" if critical else "warning",
                                 f"{ctx.transition.name} partition {ctx.partition} round {rnd['number']}: processor {processor} "
                                 f"failed ({env.get('error_type')}: {env.get('error_message')})",
                                 {"transition": ctx.transition.name, "partition": ctx.partition, "round": rnd["number"],
