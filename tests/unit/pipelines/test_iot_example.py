@@ -59,3 +59,15 @@ def test_entity_local(run):
         selective = h.select(con, project, proc, DAY, entity_ids=ids)
         full = h.rows_of(con, project, proc, DAY, where=f"{key} IN (SELECT UNNEST($ids))", params={"ids": ids})
         assert selective and h.strip(selective) == h.strip(full), proc.name
+
+
+def test_generator_writes_the_same_rows_through_a_warehouse(run):
+    from framework.backends.duckdb import DuckDBWarehouse
+
+    _, con, _ = run
+    wh = DuckDBWarehouse(":memory:")
+    assert sample_data.generate(wh, DAY.isoformat(), days=1) == {"sensor_registry": 40, "readings": con.execute(
+        "SELECT COUNT(*) FROM iot_landing.readings").fetchone()[0]}
+    q = "SELECT * FROM iot_landing.readings ORDER BY ALL LIMIT 50"
+    assert [tuple(r.values()) for r in wh.query(q)] == con.execute(q).fetchall()
+    wh.close()
