@@ -114,14 +114,16 @@ class TableProvider:
         for ds in scope.datasets():
             if not ddl.dataset_exists(self.warehouse, ds):
                 continue
-            for name in sorted(self.warehouse.list_tables(ds)):
+            names = sorted(self.warehouse.list_tables(ds))
+            rows = ddl.tables_with_rows(self.warehouse, ds, names)
+            for name in names:
                 fqn = f"{ds}.{name}"
                 columns = self.warehouse.table_schema(fqn)
                 if columns is None:
                     continue
                 attrs: dict[str, Any] = {"columns": [_column_dict(c) for c in self._as_declared(fqn, columns, scope)]}
                 attrs.update(self._layout(fqn, scope))
-                out.append(Resource("table", fqn, attrs, {"has_rows": ddl.has_rows(self.warehouse, fqn)}))
+                out.append(Resource("table", fqn, attrs, {"has_rows": rows.get(name)}))
         return out
 
     def _as_declared(self, fqn: str, columns: Sequence[Column], scope: Scope) -> list[Column]:

@@ -126,6 +126,29 @@ def has_rows(warehouse: Any, fqn: str) -> bool | None:
     return bool(rows)
 
 
+def tables_with_rows(warehouse: Any, dataset: str, names: list[str], chunk: int = 200) -> dict[str, bool | None]:
+    """``has_rows`` for many tables of one dataset: one ``UNION ALL`` query per ``chunk``
+    tables (tables are referred to by position, no name is pasted as a value); metadata
+    instead when the warehouse offers it. A failing batch falls back to one query per table
+    so one unreadable table cannot hide the others."""
+    if hasattr(warehouse, "get_table") or not names:
+        return {n: has_rows(warehouse, f"{dataset}.{n}") for n in names}
+    out: dict[str, bool | None] = {}
+    d = warehouse.dialect
+    for start in range(0, len(names), chunk):
+        part = names[start:start + chunk]
+        sql = " UNION ALL ".join(f"SELECT {i} AS i, EXISTS (SELECT 1 FROM {quote(d, dataset, n)}) AS present"
+                                 for i, n in enumerate(part))
+        try:
+            rows = warehouse.query(sql)
+        except BackendError:
+            out.update({n: has_rows(warehouse, f"{dataset}.{n}") for n in part})
+            continue
+        found = {int(r["i"]): bool(r["present"]) for r in rows}
+        out.update({n: found.get(i) for i, n in enumerate(part)})
+    return out
+
+
 def dataset_exists(warehouse: Any, dataset: str) -> bool:
     if hasattr(warehouse, "dataset_exists"):
         return bool(warehouse.dataset_exists(dataset))

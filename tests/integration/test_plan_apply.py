@@ -280,3 +280,17 @@ def test_after_a_demo_run_plan_only_adds_pipectl_records_then_converges(capsys, 
     assert all(c["action"] in ("create", "no-op") for c in doc["changes"])
     assert cli(capsys, root, "apply", "--auto-approve")[0] == 0
     assert cli(capsys, root, "plan", "--detailed-exitcode")[0] == 0
+
+
+def test_row_presence_is_read_per_table_in_one_batch(capsys, root: Path):
+    from framework.plan import ddl
+
+    assert cli(capsys, root, "apply", "--auto-approve")[0] == 0
+    with open_backends(root) as b:
+        b.warehouse.insert_rows("shop_analytics.store_totals", [{"day": "2026-01-02", "store_id": "s1", "total": 1.0}])
+        got = ddl.tables_with_rows(b.warehouse, "shop_analytics", ["customer_totals", "store_totals"], chunk=1)
+        assert got == {"customer_totals": False, "store_totals": True}
+        assert ddl.tables_with_rows(b.warehouse, "shop_analytics", ["customer_totals", "store_totals"]) == got
+    doc = plan_json(capsys, root)
+    meta = {c["address"]: c["before"]["meta"]["has_rows"] for c in doc["changes"] if c["type"] == "table"}
+    assert meta["table.shop_analytics.store_totals"] is True and meta["table.shop_analytics.customer_totals"] is False
