@@ -29,7 +29,7 @@ rows_strategy = st.lists(
 )
 
 
-def _project(root: Path):
+def _project(root: Path, two_inputs: bool = False):
     doc = {
         "version": 1, "project": "prop", "partition": {"column": "game_date", "type": "DATE"},
         "entity_kinds": {"player": {"key": "player_lookup"}},
@@ -41,6 +41,10 @@ def _project(root: Path):
                         "output": {"table": "out", "columns": [{"name": "game_date", "type": "DATE"}, {"name": "player_lookup", "type": "STRING"}]},
                         "transform": {"sql": "t.sql"}}],
     }
+    if two_inputs:
+        other = dict(doc["sources"][0], name="src2", table="landing.src2")
+        doc["sources"].append(other)
+        doc["processors"][0]["inputs"].append({"source": "src2"})
     root.mkdir(parents=True, exist_ok=True)
     (root / "processors.yaml").write_text(yaml.safe_dump(doc))
     (root / "topics.yaml").write_text("version: 1\ntopics: []\n")
@@ -48,9 +52,9 @@ def _project(root: Path):
     return load(root)
 
 
-def _load(wh: DuckDBWarehouse, rows: list[tuple]) -> None:
-    wh.execute_script("DELETE FROM landing.src")
-    wh.insert_rows("landing.src", [{"game_date": D, "player_lookup": k, "a": a, "b": b, "c": c} for k, a, b, c in rows])
+def _load(wh: DuckDBWarehouse, rows: list[tuple], table: str = "landing.src") -> None:
+    wh.execute_script(f"DELETE FROM {table}")
+    wh.insert_rows(table, [{"game_date": D, "player_lookup": k, "a": a, "b": b, "c": c} for k, a, b, c in rows])
 
 
 def _expected(before: list[tuple], after: list[tuple]) -> dict[str, str]:
@@ -88,3 +92,26 @@ def test_detected_changes_equal_entities_whose_compared_columns_differ(tmp_path_
         assert not cs.full_batch, cs.fallback_reason
         assert {c.key: c.operation for c in cs.changes} == _expected(before, edited)
         assert cs.total_entities == len({k for k, *_ in edited})
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(a1=rows_strategy, a2=rows_strategy, b1=rows_strategy, b2=rows_strategy)
+def test_two_inputs_changed_in_any_is_changed(tmp_path_factory, a1, a2, b1, b2):
+    project = _project(tmp_path_factory.mktemp("prop2"), two_inputs=True)
+    a2 = a1[: len(a1) // 2] + a2[: len(a2) // 3]  # keep many rows unchanged
+    b2 = b1[len(b1) // 2:] + b2[: len(b2) // 3]
+    with DuckDBWarehouse(":memory:") as wh:
+        for src in project.sources.values():
+            wh.create_table(src.table)
+        _load(wh, a1), _load(wh, b1, "landing.src2")
+        record_processed(wh, project, "proc", D, "r1", None)
+        _load(wh, a2), _load(wh, b2, "landing.src2")
+        cs = detect_changes(wh, project, "proc", D)
+    ea, eb = _expected(a1, a2), _expected(b1, b2)
+    before = {k for k, *_ in a1 + b1}
+    after = {k for k, *_ in a2 + b2}
+    expected = {}
+    for key in set(ea) | set(eb):
+        expected[key] = "insert" if key not in before else "delete" if key not in after else "update"
+    assert {c.key: c.operation for c in cs.changes} == expected
+    assert cs.total_entities == len(after)
