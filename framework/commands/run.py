@@ -80,7 +80,7 @@ def phase_table(report: Any, baseline: dict[str, float] | None = None) -> str:
         if baseline is not None:
             full = baseline.get(ph.phase)
             row += f"  {full:>8.3f}s" if full is not None else "       n/a"
-            if full and ph.seconds:
+            if full and ph.seconds and any(r.status in ("success", "partial") for r in ph.runs):
                 row += f"  ({full / ph.seconds:.1f}x)"
         lines.append(row)
     lines.append(f"total {report.seconds:.3f}s, status {report.status}, correlation id {report.correlation_id}")

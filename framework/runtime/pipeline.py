@@ -28,6 +28,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
+from framework.errors import PipectlError, QualityGateError
 from framework.graph.graph import PipelineGraph
 from framework.manifest.model import Project
 from framework.runtime.runner import ProcessorRunner, RunRequest, RunResult, count_partition_rows
@@ -211,13 +212,14 @@ class PipelineDriver:
             changed: dict[str, list[str]] | None = None) -> PipelineReport:
         """Publish the first phase's trigger and pump the bus until the last phase is done."""
         names = self.project.phase_names()
-        start = from_phase or names[0]
+        selected = set(self.graph.select(select)) if select else None
+        first_selected = next((n for n in names if selected and any(self.project.processors[p].phase == n for p in selected)), None)
+        start = from_phase or first_selected or names[0]
         if start not in names:
             from framework.errors import ConfigError
             from framework.manifest.diagnostics import did_you_mean
 
             raise ConfigError(f"unknown phase '{start}'", hint=did_you_mean(start, names) or f"phases: {', '.join(names)}")
-        selected = set(self.graph.select(select)) if select else None
         phases = names[names.index(start):] if trigger_downstream else [start]
         mode = mode or ("replay" if entities is not None else "full" if full else "incremental")
         corr = correlation_id or uuid.uuid4().hex[:16]
@@ -239,9 +241,9 @@ class PipelineDriver:
             if idle_sweeps >= 4:
                 break
             idle_sweeps += 1
-            report.fast_forward_seconds += self._fast_forward(ctx.partition)
+            report.fast_forward_seconds += self._fast_forward(ctx)
         report.seconds = time.perf_counter() - wall
-        report.waiting = self._waiting(ctx, report)
+        report.waiting = list(dict.fromkeys(ctx.blocked)) + self._waiting(ctx, report)
         self.progress("end", report.to_dict())
         return report
 
@@ -300,12 +302,17 @@ class PipelineDriver:
         dispatched = (env.get("metadata") or {}).get("expected")
         if env.get("kind") == "trigger" and isinstance(dispatched, list) and ctx.entities is None:
             procs = [p for p in procs if p in set(dispatched)]  # the orchestrator's round: only what it dispatched
+        dispatched_names = list(procs)
         if ctx.selected is not None:
             procs = [p for p in procs if p in ctx.selected]
         order = self.graph.topological_order(procs)
         self.progress("phase_start", {"phase": phase, "processors": order, "trigger_id": rep.trigger_id})
         t0 = time.perf_counter()
         corr = env.get("root_correlation_id") or env.get("correlation_id") or report.correlation_id
+        if ctx.selected is not None:
+            for name in dispatched_names:
+                if name not in ctx.selected:
+                    self.runner.report_not_run(name, ctx.partition, corr, env, "not selected (--select)")
         for name in order:
             req = RunRequest(name, ctx.partition, entities=ctx.entities, full=ctx.full, correlation_id=corr,
                              parent_id=env.get("execution_id"), trigger_id=env.get("trigger_id"), mode=ctx.mode,
@@ -329,7 +336,20 @@ class PipelineDriver:
                 continue
             for msg in self.bus.pull(sub, max_messages=50):
                 handled += 1
-                decision = self.orchestrator.handle_completion(msg.data)
+                try:
+                    decision = self.orchestrator.handle_completion(msg.data)
+                except QualityGateError as exc:
+                    # recorded in the ledger and alerted by the orchestrator; the transition
+                    # stays blocked until upstream data is fixed and re-run (FM 22: loud)
+                    ctx.blocked.append(exc.render())
+                    self.bus.ack(sub, [msg.ack_id])
+                    self.progress("gate_blocked", {"phase": phase.name, "error": exc.render()})
+                    continue
+                except PipectlError as exc:  # publish failed / invalid envelope: redeliver, then dead-letter
+                    log.error("orchestrator could not handle a completion on %s: %s", sub, exc.render())
+                    ctx.blocked.append(exc.render())
+                    self.bus.nack(sub, [msg.ack_id])
+                    continue
                 self.bus.ack(sub, [msg.ack_id])
                 self.progress("completion", {"phase": phase.name, "decision": _decision_text(decision)})
         return handled
@@ -337,18 +357,21 @@ class PipelineDriver:
     def _finished(self, ctx: "_RunContext", report: PipelineReport) -> bool:
         return all(p in ctx.done_phases for p in ctx.phases)
 
-    def _fast_forward(self, partition: str) -> float:
+    def _fast_forward(self, ctx: "_RunContext") -> float:
         """Move the clock to the orchestrator's next check (debounce end, tier boundary,
         deadline) for the partition, then run the sweeper, as the scheduler would."""
         now = self.clock()
-        nexts = [st.next_check_at for st in self.orchestrator.status(partition)
+        nexts = [st.next_check_at for st in self.orchestrator.status(ctx.partition)
                  if getattr(st, "next_check_at", None) and st.next_check_at > now]
         if nexts:
             step = min(nexts) - now + 0.5
         else:
             step = 1.0 + max([t.debounce_seconds for t in self.project.transitions()] + [0])
         self.clock.advance(step)
-        self.orchestrator.sweep()
+        try:
+            self.orchestrator.sweep()
+        except QualityGateError as exc:  # still blocked: recorded and alerted by the orchestrator
+            ctx.blocked.append(exc.render())
         return step
 
     def _waiting(self, ctx: "_RunContext", report: PipelineReport) -> list[str]:
@@ -378,6 +401,7 @@ class _RunContext:
     mode: str
     trigger_downstream: bool
     done_phases: set[str] = field(default_factory=set)
+    blocked: list[str] = field(default_factory=list)
     published_at: dict[str, float] = field(default_factory=dict)
     last_completion_at: dict[str, float] = field(default_factory=dict)
 

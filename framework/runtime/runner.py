@@ -222,6 +222,21 @@ class ProcessorRunner:
                 self.alerts.alert(f"fanout_partial:{proc.name}", "error" if out.status == "failed" else "warning",
                                   res.error, {"processor": proc.name, "partition": str(request.partition)})
 
+    def report_not_run(self, processor: str, partition: str, correlation_id: str, trigger: dict[str, Any],
+                       reason: str) -> RunResult:
+        """Publish a ``no_data`` completion for a dispatched processor that was deliberately
+        not run (deselected), so the orchestrator is not left waiting for it (FM 24)."""
+        proc = self.project.resolve_processor(processor)
+        if proc is None:
+            raise PipectlError(f"unknown processor '{processor}'")
+        res = RunResult(uuid.uuid4().hex[:16], proc.name, proc.phase, str(partition), "no_data", correlation_id,
+                        trigger.get("execution_id"), entity_kind=proc.entity, efficiency_pct=100.0)
+        req = RunRequest(proc.name, partition, correlation_id=correlation_id, parent_id=trigger.get("execution_id"),
+                         trigger_id=trigger.get("trigger_id"), mode="not_run")
+        res.fallback_reason = reason
+        self._publish(proc, req, res)
+        return res
+
     def _ensure_tables(self, proc: Processor) -> None:
         if proc.output is not None and proc.output.fqn not in self.ready_tables:
             io.ensure_table(self.warehouse, proc.output)

@@ -94,3 +94,35 @@ def test_select_and_from_phase(driver) -> None:
     assert [p.phase for p in rep.phases] == ["analytics"]
     assert [r.processor for r in rep.phases[0].runs] == ["customer_totals"]
     assert rep.phases[0].runs[0].entity_ids == ["c1"] and rep.mode == "replay"
+
+
+def test_deselected_processors_report_no_data_so_the_transition_fires(driver) -> None:
+    drv, wh, _ = driver
+    rep = drv.run(DAY, select=["orders_raw", "store_totals"], full=True)
+    assert rep.status == "success" and [p.phase for p in rep.phases] == ["raw", "analytics"]
+    assert [r.processor for r in rep.phase("analytics").runs] == ["store_totals"]
+    assert wh.query("SELECT COUNT(*) AS n FROM shop_analytics.customer_totals")[0]["n"] == 0
+
+
+def test_a_failing_quality_gate_blocks_loudly_without_crashing_the_driver(tmp_path) -> None:
+    from framework.backends.duckdb import DuckDBWarehouse
+    from framework.backends.localbus import LocalBus
+    from framework.backends.sqlite_state import SQLiteStateStore
+    from framework.runtime.alerts import Alerts, MemorySink
+    from tests.projects import PROCESSORS
+
+    text = PROCESSORS.replace("      deadline: 2h\n", "      deadline: 2h\n      quality_gates:\n"
+                              "        - {name: enough_orders, processor: orders_raw, min_rows: 100}\n")
+    project = load(write_project(tmp_path / "shop", processors=text, topics=TOPICS_WITH_START.replace(
+        "    consumers: [phase:raw]\n    subscriptions:", "    consumers: [phase:raw]\n    dead_letter_topic: shop-dead-letter\n    subscriptions:")))
+    with DuckDBWarehouse(":memory:") as wh:
+        wh.create_dataset("landing")
+        wh.create_table(project.sources["orders_landing"].table)
+        wh.insert_rows("landing.orders", [dict(day=dt.date.fromisoformat(DAY), customer_id="c1", store_id="s1", amount=1.0)])
+        bus, store, sink = LocalBus(tmp_path / "b.sqlite"), SQLiteStateStore(tmp_path / "l.sqlite"), MemorySink()
+        rep = PipelineDriver(project, wh, bus, store, alerts=Alerts([sink])).run(DAY, full=True)
+        bus.close()
+        store.close()
+    assert rep.status == "failed" and [p.phase for p in rep.phases] == ["raw"]
+    assert any("enough_orders" in w and "needs at least 100" in w for w in rep.waiting), rep.waiting
+    assert sink.sent, "the blocked gate must alert"
