@@ -9,7 +9,7 @@ current_0 AS (
   -- input boxscores_landing (entity): landing.boxscores
   SELECT
     CAST(i.player_lookup AS STRING) AS entity_key,
-    CAST(COUNT(*) AS STRING) || ':' || CAST(SUM(CAST(FARM_FINGERPRINT(TO_JSON_STRING(STRUCT(i.points, i.minutes))) AS NUMERIC)) AS STRING) AS fingerprint
+    CAST(COUNT(*) AS STRING) || ':' || CAST(SUM(FARM_FINGERPRINT(TO_JSON_STRING(STRUCT(i.points, i.minutes))) >> 32) AS STRING) || ':' || CAST(SUM(FARM_FINGERPRINT(TO_JSON_STRING(STRUCT(i.points, i.minutes))) & 4294967295) AS STRING) AS fingerprint
   FROM landing.boxscores AS i
   WHERE i.game_date = @game_date
     AND i.player_lookup IS NOT NULL

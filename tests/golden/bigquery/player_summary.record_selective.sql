@@ -10,7 +10,7 @@ current_0 AS (
   -- input player_boxscores (entity): raw.player_boxscores
   SELECT
     CAST(i.player_lookup AS STRING) AS entity_key,
-    CAST(COUNT(*) AS STRING) || ':' || CAST(SUM(CAST(FARM_FINGERPRINT(TO_JSON_STRING(STRUCT(i.points, i.minutes))) AS NUMERIC)) AS STRING) AS fingerprint
+    CAST(COUNT(*) AS STRING) || ':' || CAST(SUM(FARM_FINGERPRINT(TO_JSON_STRING(STRUCT(i.points, i.minutes))) >> 32) AS STRING) || ':' || CAST(SUM(FARM_FINGERPRINT(TO_JSON_STRING(STRUCT(i.points, i.minutes))) & 4294967295) AS STRING) AS fingerprint
   FROM raw.player_boxscores AS i
   WHERE i.game_date = @game_date
     AND i.player_lookup IS NOT NULL
@@ -20,7 +20,7 @@ current_1 AS (
   -- input schedule (partition): landing.schedule
   SELECT
     '__partition__' AS entity_key,
-    CAST(COUNT(*) AS STRING) || ':' || CAST(SUM(CAST(FARM_FINGERPRINT(TO_JSON_STRING(STRUCT(i.home, i.away, i.`order`))) AS NUMERIC)) AS STRING) AS fingerprint
+    CAST(COUNT(*) AS STRING) || ':' || CAST(SUM(FARM_FINGERPRINT(TO_JSON_STRING(STRUCT(i.home, i.away, i.`order`))) >> 32) AS STRING) || ':' || CAST(SUM(FARM_FINGERPRINT(TO_JSON_STRING(STRUCT(i.home, i.away, i.`order`))) & 4294967295) AS STRING) AS fingerprint
   FROM landing.schedule AS i
   WHERE i.game_date = @game_date
   HAVING COUNT(*) > 0

@@ -10,7 +10,7 @@ current_0 AS (
   -- input rosters_landing (entity): landing.rosters
   SELECT
     CAST(i.player_lookup AS STRING) AS entity_key,
-    CAST(COUNT(*) AS STRING) || ':' || CAST(SUM(CAST(FARM_FINGERPRINT(TO_JSON_STRING(STRUCT(i.team_abbr))) AS NUMERIC)) AS STRING) AS fingerprint
+    CAST(COUNT(*) AS STRING) || ':' || CAST(SUM(FARM_FINGERPRINT(TO_JSON_STRING(STRUCT(i.team_abbr))) >> 32) AS STRING) || ':' || CAST(SUM(FARM_FINGERPRINT(TO_JSON_STRING(STRUCT(i.team_abbr))) & 4294967295) AS STRING) AS fingerprint
   FROM landing.rosters AS i
   WHERE i.game_date = @game_date
     AND i.player_lookup IS NOT NULL

@@ -10,7 +10,7 @@ current_0 AS (
   -- input player_boxscores (mapped): raw.player_boxscores
   SELECT
     CAST(m.target_key AS STRING) AS entity_key,
-    CAST(COUNT(*) AS STRING) || ':' || CAST(SUM(CAST(FARM_FINGERPRINT(TO_JSON_STRING(STRUCT(i.player_lookup, i.points))) AS NUMERIC)) AS STRING) AS fingerprint
+    CAST(COUNT(*) AS STRING) || ':' || CAST(SUM(FARM_FINGERPRINT(TO_JSON_STRING(STRUCT(i.player_lookup, i.points))) >> 32) AS STRING) || ':' || CAST(SUM(FARM_FINGERPRINT(TO_JSON_STRING(STRUCT(i.player_lookup, i.points))) & 4294967295) AS STRING) AS fingerprint
   FROM raw.player_boxscores AS i
   JOIN (
     SELECT DISTINCT m.player_lookup AS source_key, m.team_abbr AS target_key
@@ -26,7 +26,7 @@ current_1 AS (
   -- input rosters (mapped): raw.rosters
   SELECT
     CAST(m.target_key AS STRING) AS entity_key,
-    CAST(COUNT(*) AS STRING) || ':' || CAST(SUM(CAST(FARM_FINGERPRINT(TO_JSON_STRING(STRUCT(i.player_lookup, i.team_abbr))) AS NUMERIC)) AS STRING) AS fingerprint
+    CAST(COUNT(*) AS STRING) || ':' || CAST(SUM(FARM_FINGERPRINT(TO_JSON_STRING(STRUCT(i.player_lookup, i.team_abbr))) >> 32) AS STRING) || ':' || CAST(SUM(FARM_FINGERPRINT(TO_JSON_STRING(STRUCT(i.player_lookup, i.team_abbr))) & 4294967295) AS STRING) AS fingerprint
   FROM raw.rosters AS i
   JOIN (
     SELECT DISTINCT m.player_lookup AS source_key, m.team_abbr AS target_key
