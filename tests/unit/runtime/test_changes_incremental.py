@@ -73,3 +73,20 @@ def test_selective_runs_equal_full_recompute():
     assert stats["player_boxscores"]["skipped"] == 2
     assert {c["key"] for c in stats["team_summary"]["changes"]} == {"LAL", "BOS"}
     assert {c["key"]: c["operation"] for c in stats["rosters"]["changes"]} == {"b": "update"}
+
+
+def test_filter_statements_select_the_rows_a_selective_run_reads():
+    from framework.backends.duckdb import split_statements
+
+    project = load(PROJECT)
+    with DuckDBWarehouse(":memory:") as wh:
+        landing(wh, project, [("a", "LAL", 1), ("b", "LAL", 2), ("c", "BOS", 3)], [("a", "LAL"), ("b", "LAL"), ("c", "BOS")], [("LAL", "BOS")])
+        for name in ORDER:
+            run(wh, project, name, selective=False)
+        r = render_statement(project, "team_summary", "filter", "duckdb")
+        params = query_params(project, r.params, D, ["BOS"])
+        boxscores, rosters = (wh.query(s, params) for s in split_statements(r.sql))
+        assert [row["player_lookup"] for row in boxscores] == ["c"] and [row["player_lookup"] for row in rosters] == ["c"]
+        r = render_statement(project, "player_summary", "filter", "duckdb")
+        boxscores, schedule = (wh.query(s, query_params(project, r.params, D, ["a", "b"])) for s in split_statements(r.sql))
+        assert sorted(row["player_lookup"] for row in boxscores) == ["a", "b"] and len(schedule) == 1  # keyless: whole partition
