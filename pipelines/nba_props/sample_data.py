@@ -31,6 +31,8 @@ from pipelines.nba_props.sim import Player, Team, build_league, simulate_game
 
 DEFAULT_START = date(2025, 1, 6)
 GAMES_PER_DAY = (10, 12)
+__all__ = ["DEFAULT_START", "Edit", "League", "apply_random_edits", "apply_update", "day_rows_for", "generate", "league", "main"]
+
 PROP_BOOKS = {"odds_api_player_points_props": ("draftkings", "fanduel"), "bettingpros_player_points_props": ("betmgm", "caesars")}
 LINE_BOOKS = ("draftkings", "fanduel")
 UNDER_PRICE = {-125: 105, -120: 100, -115: -105, -110: -110, -105: -115, 100: -120}
