@@ -165,6 +165,8 @@ def check_columns(ctx: Context) -> None:
                 ctx.diags.error("entity-key-missing", f"processor '{proc.name}': entity key '{kind.key}' ({kind.name}) is not among its output columns", out.location, f"add a column '{kind.key}' of type {kind.type}")
             if out.partition_by and out.column(out.partition_by) is None:
                 ctx.diags.error("partition-column-missing", f"processor '{proc.name}': partition column '{out.partition_by}' is not among its output columns", out.location, did_you_mean(out.partition_by, out.column_names))
+            if len(out.cluster_by) > 4:
+                ctx.diags.error("cluster-columns", f"processor '{proc.name}': {len(out.cluster_by)} cluster columns; BigQuery clusters by at most 4", out.location, f"keep the 4 most selective: {', '.join(out.cluster_by[:4])}")
             for col in out.cluster_by:
                 if out.column(col) is None:
                     ctx.diags.error("cluster-column-missing", f"processor '{proc.name}': cluster column '{col}' is not among its output columns", out.location, did_you_mean(col, out.column_names))

@@ -169,3 +169,14 @@ def test_subscription_filter_syntax_is_checked(tmp_path, monkeypatch):
     (d,) = validate(tmp_path, check_sql=False).items
     assert d.code == "subscription-filter"
     assert str(d).startswith("topics.yaml:9:9: error: subscription 'shop-raw-complete-orch': ")
+
+
+def test_more_than_four_cluster_columns_is_refused(tmp_path, monkeypatch):
+    broken = P.replace("      table: customer_totals\n", "      table: customer_totals\n      cluster_by: [day, customer_id, total, day2, day3]\n")
+    broken = broken.replace("        - {name: total, type: FLOAT64}\n    change_detection: {columns: [total]}",
+                            "        - {name: total, type: FLOAT64}\n        - {name: day2, type: DATE}\n        - {name: day3, type: DATE}\n    change_detection: {columns: [total]}")
+    write_project(tmp_path, broken)
+    monkeypatch.chdir(tmp_path)
+    (d,) = validate(tmp_path, check_sql=False).items
+    assert str(d) == ("processors.yaml:55:14: error: processor 'customer_totals': 5 cluster columns; BigQuery clusters by at most 4 "
+                      "(keep the 4 most selective: day, customer_id, total, day2)")
