@@ -79,7 +79,7 @@ class _Checker:
 
     def processor(self, proc: Processor, dialect: str) -> None:
         from framework.sql.context import input_specs
-        from framework.sql.render import render_record, render_statement, render_template
+        from framework.sql.render import _transform_globals, render_record, render_statement, render_template
 
         p = self.project
         if proc.inputs:
@@ -108,7 +108,7 @@ class _Checker:
                     p, "merge.sql.j2", dialect, processor=proc.name, table=out.fqn, columns=list(out.column_names),
                     partition_in_output=out.column(p.partition_column) is not None, key=key, full_batch=f,
                     transform_sql="SELECT " + ", ".join(f"NULL AS {get_dialect(dialect).ident(c)}" for c in out.column_names),
-                    entity_filter=lambda c: "TRUE").sql, "merge.sql.j2", dialect)
+                    entity_filter=_transform_globals(p, proc, dialect, f)["entity_filter"]).sql, "merge.sql.j2", dialect)
         if proc.transform.sql:
             self.transform(proc, dialect)
 
