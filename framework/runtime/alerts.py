@@ -156,8 +156,9 @@ class Alerts:
     def alert(self, signature: str, severity: str, message: str, context: Mapping[str, Any] | None = None) -> str:
         """Raise an alert. Returns ``"sent"`` or ``"suppressed"`` (suppressed ones are counted
         and reported in the window's summary, never dropped without trace)."""
-        if severity not in SEVERITIES:
-            raise ValueError(f"alert severity must be one of {SEVERITIES}, got {severity!r}")
+        if severity not in SEVERITIES:  # never lose an alert over its label
+            log.warning("alert %s has unknown severity %r (expected one of %s); sent as 'error'", signature, severity, SEVERITIES)
+            severity = "error"
         now = self.clock()
         msg = AlertMessage(signature, severity, message, dict(context or {}), now)
         to_send: list[AlertMessage] = []

@@ -134,3 +134,10 @@ def test_config_errors_name_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
     alerts = alerts_from_config({"sinks": [{"type": "webhook", "url_env": "HOOK_X"}, {"type": "log"}], "window": "2h"})
     assert [s.name for s in alerts.sinks] == ["webhook", "log"] and alerts.window_seconds == 7200
     assert parse_seconds("90s") == 90 and parse_seconds(5) == 5
+
+
+def test_unknown_severity_is_sent_as_error_not_dropped(caplog: pytest.LogCaptureFixture) -> None:
+    sink = MemorySink()
+    with caplog.at_level("WARNING", logger="pipectl.alerts"):
+        assert Alerts([sink], clock=Clock()).alert("s", "page-me", "m") == "sent"
+    assert sink.sent[0].severity == "error" and "unknown severity" in caplog.text
