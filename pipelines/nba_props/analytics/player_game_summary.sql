@@ -2,7 +2,10 @@
 -- (the share of his team's possessions he used: FGA + 0.44 FTA + TOV over the team's), shot
 -- zones from play-by-play, possessions on court, and how he did against the consensus line.
 WITH box AS (
-  SELECT g.*
+  SELECT
+    g.game_date, g.game_id, g.player_lookup, g.player_name, g.team_abbr, g.opponent_team_abbr, g.starter,
+    g.minutes, g.points, g.fg_made, g.fg_attempted, g.three_made, g.three_attempted, g.ft_made, g.ft_attempted,
+    g.rebounds, g.assists, g.steals, g.blocks, g.turnovers, g.plus_minus
   FROM {{ ref('nbac_gamebook_player_stats') }} AS g
   WHERE g.game_date = {{ partition }}
     AND g.minutes > 0

@@ -2,7 +2,10 @@
 -- shot mix, the opponent's defence and the composite adjustment. feature_quality_score is the
 -- percentage of the 11 model features that are present (a rookie's first game scores low).
 WITH cache AS (
-  SELECT c.*
+  SELECT
+    c.game_date, c.player_lookup, c.team_abbr, c.opponent_team_abbr, c.injury_status, c.points_line, c.games_played,
+    c.points_avg_last5, c.points_avg_last10, c.points_avg_season, c.points_std_last10, c.minutes_avg_last10,
+    c.usage_rate_last10
   FROM {{ ref('player_daily_cache') }} AS c
   WHERE c.game_date = {{ partition }}
     AND {{ entity_filter('c.player_lookup') }}

@@ -6,7 +6,10 @@
 -- confidence grows with the edge measured in standard deviations of recent scoring, scaled
 -- by feature quality, and is capped at 0.95.
 WITH features AS (
-  SELECT m.*
+  SELECT
+    m.game_date, m.player_lookup, m.team_abbr, m.opponent_team_abbr, m.injury_status, m.points_line, m.games_played,
+    m.points_avg_last5, m.points_avg_last10, m.points_avg_season, m.points_std_last10, m.composite_adjustment,
+    m.feature_quality_score
   FROM {{ ref('ml_feature_store') }} AS m
   WHERE m.game_date = {{ partition }}
     AND m.points_line IS NOT NULL

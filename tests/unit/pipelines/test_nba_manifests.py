@@ -87,3 +87,10 @@ def test_cross_kind_inputs_name_a_mapping(project):
         for inp in proc.inputs:
             if inp.kind == "processor" and kinds[inp.name] != proc.entity:
                 assert inp.mapping, f"{proc.name} reads {inp.name} ({kinds[inp.name]} -> {proc.entity}) without a mapping"
+
+
+@pytest.mark.parametrize("root", [REPO, REPO / "pipelines" / "iot_sensors"])
+def test_transforms_read_only_compared_columns(root):
+    import transform_harness as h
+
+    assert h.uncompared_reads(load(root)) == []

@@ -110,3 +110,34 @@ def strip(rows: list[dict]) -> list[tuple]:
 
 def repo_root() -> Path:
     return Path(__file__).resolve().parents[3]
+
+
+def uncompared_reads(project: Project) -> list[str]:
+    """Columns a transform reads from an upstream processor that the upstream's change detection
+    (or the input's ``compare``) ignores: a change there would never reach the reader, and an
+    incremental run would silently differ from a full recompute.
+
+    Found with sqlglot on the BigQuery rendering: every column qualified by the alias of a
+    ``ref()`` table, in the SELECT where that table is read. ``SELECT alias.*`` counts as
+    reading every column.
+    """
+    import sqlglot
+    from sqlglot import exp
+
+    problems = []
+    for proc in sql_processors(project):
+        tables = {project.processors[i.name].output.fqn: i for i in proc.inputs if i.kind == "processor"}
+        tree = sqlglot.parse_one(render(project, proc, dialect="bigquery"), read="bigquery")
+        for table in tree.find_all(exp.Table):
+            inp = tables.get(f"{table.db}.{table.name}")
+            if inp is None:
+                continue
+            up = project.processors[inp.name]
+            alias = table.alias_or_name
+            cols = [c for c in table.parent_select.find_all(exp.Column) if c.table == alias]
+            used = set(up.output.column_names) if any(isinstance(c.this, exp.Star) for c in cols) else {c.name for c in cols}
+            compared = set(inp.compare or up.change_detection.columns or up.output.column_names)
+            free = {project.partition_column, project.entity_key(up), *VOLATILE}
+            for col in sorted(used - compared - free):
+                problems.append(f"{proc.name} reads {inp.name}.{col}, which its change detection ignores")
+    return problems
