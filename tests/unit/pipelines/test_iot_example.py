@@ -28,8 +28,9 @@ def run():
     con.close()
 
 
-def test_validates_clean():
-    assert [str(d) for d in validate(ROOT, check_sql=False).sorted()] == []
+@pytest.mark.parametrize("check_sql", [False, True])
+def test_validates_clean(check_sql):
+    assert [str(d) for d in validate(ROOT, check_sql=check_sql).sorted()] == []
 
 
 def test_shape(run):

@@ -16,8 +16,9 @@ def project():
     return load(REPO)
 
 
-def test_validates_without_errors_or_warnings():
-    diags = validate(REPO, check_sql=False)
+@pytest.mark.parametrize("check_sql", [False, True])
+def test_validates_without_errors_or_warnings(check_sql):
+    diags = validate(REPO, check_sql=check_sql)
     assert [str(d) for d in diags.sorted()] == []
 
 
