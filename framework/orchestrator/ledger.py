@@ -223,19 +223,21 @@ def record_completion(txn: Any, ctx: Context, env: Mapping[str, Any], processor:
         return step
     ok = env["status"] in COMPLETE_STATUSES
     number = ledger["run_keys"].get(run_key)
-    if number is not None and str(number) in ledger["rounds"] and ledger["rounds"][str(number)]["state"] != "open":
+    closed = number is not None and str(number) in ledger["rounds"] and ledger["rounds"][str(number)]["state"] != "open"
+    late_of = number if closed and ok and changed else None  # late, but its changes must still travel
+    if closed and late_of is None:
         rnd = ledger["rounds"][str(number)]
         rnd["late"].append(ckey)
         step.action, step.round = "late", number
         step.reason = (f"late completion of {processor} for round {number}, which already "
-                       f"{rnd['state']}; recorded, no new round opened")
+                       f"{rnd['state']}; recorded (it changed nothing), no new round opened")
         step.alerts.append((f"orchestrator_late_completion:{ctx.transition.name}", "warning",
                             f"{ctx.transition.name} partition {ctx.partition}: {step.reason}",
                             {"transition": ctx.transition.name, "partition": ctx.partition, "round": number, "processor": processor}))
         late = True
     else:
         late = False
-        dispatched = dispatch_doc.get("dispatched") if dispatch_doc else None
+        dispatched = dispatch_doc.get("dispatched") if dispatch_doc and late_of is None else None
         if ledger["open_round"] is None:
             rnd = _open_round(ledger, ctx, dispatched, now)
         else:
@@ -265,11 +267,17 @@ def record_completion(txn: Any, ctx: Context, env: Mapping[str, Any], processor:
         evaluate_open_round(ledger, ctx, now, step)
         if step.action == "waiting":
             step.action = "recorded"
+        if late_of is not None:
+            step.alerts.append((f"orchestrator_late_completion:{ctx.transition.name}", "warning",
+                                f"{ctx.transition.name} partition {ctx.partition}: late completion of {processor} for round "
+                                f"{late_of}, which already fired; its changes go out with round {rnd['number']}",
+                                {"transition": ctx.transition.name, "partition": ctx.partition, "round": rnd["number"],
+                                 "late_of": late_of, "processor": processor}))
     record = {"ledger": ctx.key, "round": rnd["number"], "processor": processor, "execution_id": env["execution_id"],
               "status": env["status"], "record_count": env.get("record_count", 0), "correlation_id": env["correlation_id"],
               "root_correlation_id": env.get("root_correlation_id"), "trigger_id": env.get("trigger_id"),
               "error_type": env.get("error_type"), "error_message": env.get("error_message"),
-              "entities": entities if ok else {}, "late": late, "at": now, "run_key": run_key}
+              "entities": entities if ok else {}, "late": late, "late_of": late_of, "at": now, "run_key": run_key}
     txn.set(COMPLETIONS, ckey, record)
     _finish(txn, ledger, ctx, step, now)
     return step

@@ -107,7 +107,7 @@ def test_every_round_fires_once_and_no_entity_is_lost(sequence):
     by_round = {env["round"]: set(resolve_entities(store.inner, env).get("player", [])) for env in triggers.values()}
     recorded = store.query("orch_completions")
     for _key, rec in recorded:
-        if rec["status"] == "success" and not rec["late"]:
+        if rec["status"] == "success" and not rec["late"]:  # late runs with changes get a new round
             assert set(rec["entities"]["player"]) <= by_round[rec["round"]], rec
     sent_ids = {e for m in sent for e in m["entities_changed"]["player"]}
     assert set().union(*by_round.values()) <= sent_ids if by_round else True

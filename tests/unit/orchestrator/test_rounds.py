@@ -54,7 +54,7 @@ def test_late_duplicate_never_opens_a_new_round(make_orch, bus, clock, alerts):
     clock.advance(3600)
     dup = orch.handle_completion(completion("r1", execution_id="night-r1", correlation_id="night", entities_changed=None))
     assert dup.action == "duplicate" and dup.round == 1
-    late = orch.handle_completion(completion("r2", execution_id="night-r2-retry", correlation_id="night"))
+    late = orch.handle_completion(completion("r2", execution_id="night-r2-retry", correlation_id="night", status="no_data"))
     assert late.action == "late" and late.round == 1
     assert any("late_completion" in s for s in alerts.signatures())
     clock.advance(3600)
@@ -105,3 +105,19 @@ def test_update_round_with_no_changes_dispatches_nothing(make_orch, bus, clock):
     assert d.action == "triggered"
     t = bus.triggers()[-1]
     assert t["entities_changed"] == {} and t["metadata"]["expected"] == []
+
+
+def test_late_run_with_changes_after_its_round_fired_goes_out_in_a_new_round(make_orch, bus, clock, alerts):
+    orch = make_orch({"rule": {"type": "tiered", "tiers": [{"after": 0, "min_complete": 5}, {"after": "1h", "min_complete": 4}]}})
+    for n in RAW[:4]:
+        orch.handle_completion(completion(n, execution_id=f"n-{n}", correlation_id="night", entities_changed={"player": ["a"]}))
+    (fired,) = orch.sweep(clock.t + 3600)
+    assert fired.action == "triggered" and fired.round == 1
+    clock.advance(3700)
+    d = orch.handle_completion(completion("r5", execution_id="n-r5", correlation_id="night", entities_changed={"player": ["late"]}))
+    assert d.action == "recorded" and d.round == 2
+    assert any("late_completion" in s for s in alerts.signatures())
+    (d2,) = orch.sweep(clock.t + 120)
+    assert d2.action == "triggered" and d2.round == 2
+    t2 = bus.triggers()[-1]
+    assert t2["entities_changed"] == {"player": ["late"]} and t2["metadata"]["expected"] == ["a3"]
