@@ -37,6 +37,7 @@ class TransitionStatus:
     next_check_at: float | None
     late: int = 0
     pending_triggers: list[str] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)  # every round: number, state, verdict, trigger
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -68,6 +69,10 @@ def collect(orch: "Orchestrator", partition: str | None = None) -> list[Transiti
             trigger_id=rnd["trigger_id"], trigger_state=trig["state"] if trig else None,
             first_completion_at=rnd["first_at"], next_check_at=wakes[0] if wakes else None,
             late=len(rnd["late"]), pending_triggers=sorted(doc["pending"]),
+            history=[{"round": r["number"], "state": r["state"], "verdict": r["verdict"], "trigger_id": r["trigger_id"],
+                      "completed": sum(1 for p in r["processors"].values() if p["ok"]), "late": len(r["late"]),
+                      "opened_at": r["opened_at"], "reason": r["reason"]}
+                     for _n, r in sorted(doc["rounds"].items(), key=lambda kv: int(kv[0]))],
         ))
     out.sort(key=lambda s: (s.partition, order.get(s.transition.split("->")[0], 99)))
     return out

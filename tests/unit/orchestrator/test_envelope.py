@@ -108,3 +108,10 @@ def test_fast_and_full_validators_agree():
     for env in variants:
         full_ok = not list(mod._validator().iter_errors(env))
         assert mod._is_valid_fast(env) == full_ok, env
+
+
+def test_publishing_an_invalid_envelope_is_an_error():
+    env = base()
+    env["status"] = "ok"
+    with pytest.raises(EnvelopeError, match="status"):
+        encode(env)

@@ -121,3 +121,14 @@ def test_late_run_with_changes_after_its_round_fired_goes_out_in_a_new_round(mak
     assert d2.action == "triggered" and d2.round == 2
     t2 = bus.triggers()[-1]
     assert t2["entities_changed"] == {"player": ["late"]} and t2["metadata"]["expected"] == ["a3"]
+
+
+def test_status_history_lists_every_round(make_orch, clock):
+    orch = make_orch()
+    full_raw_round(orch)
+    clock.advance(3600)
+    orch.handle_completion(completion("r3", execution_id="u", correlation_id="upd", entities_changed={"player": ["x"]}))
+    (st,) = orch.status(DAY)
+    assert st.round == 2 and st.rounds == 2 and st.state == "open"
+    assert [(h["round"], h["state"]) for h in st.history] == [(1, "triggered"), (2, "open")]
+    assert st.history[0]["trigger_id"] == trigger_id(orch.transition("raw->analytics"), DAY, 1)
