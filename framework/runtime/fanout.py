@@ -7,7 +7,8 @@ as follows (see docs/runtime.md):
 
 1. the coordinator records one task document per entity (StateStore collection
    ``pipectl_fanout_tasks``, key ``run_id|entity``: never one huge array, FM 16) and
-   publishes one task message per entity on ``task_topic``;
+   publishes one task message per entity on ``task_topic``; the documents are deleted when
+   the run has ended (its result, failed entities named, is kept in the run history);
 2. ``workers`` threads pull the task subscription; each task runs the processor's transform
    for that one entity and writes its rows (the runner supplies ``execute``);
 3. a task that raises is nacked, so the bus redelivers it, until its ``max_attempts``-th
@@ -105,6 +106,20 @@ class TaskTracker:
         self._update(entity, {"status": "failed" if final else "retrying", "attempts": attempt, "error": error,
                               "updated_at": self.clock()})
 
+    def purge(self) -> int:
+        """Delete this run's task documents once its result is recorded in the run history
+        (so the collection holds only live runs and polling stays cheap)."""
+        keys = [self.key(doc["entity"]) for doc in self.tasks()]
+        for start in range(0, len(keys), 200):
+            chunk = keys[start:start + 200]
+
+            def txn(t: Any, chunk: list = chunk) -> None:
+                for key in chunk:
+                    t.delete(TASKS, key)
+
+            self.store.run_transaction(txn)
+        return len(keys)
+
     def tasks(self) -> list[dict[str, Any]]:
         return [doc for _, doc in self.store.query(TASKS, {"run_id": self.run_id})]
 
@@ -197,4 +212,7 @@ def run_fanout(bus: Bus, store: Any, *, run_id: str, processor: str, partition: 
         t.join(max(0.0, deadline - time.monotonic()) + 1.0)
     stop.set()
     timed_out = not tracker.all_ended()
-    return tracker.result(timed_out=timed_out, worker_errors=errors)
+    result = tracker.result(timed_out=timed_out, worker_errors=errors)
+    if not timed_out:
+        tracker.purge()  # the result (failed entities named) goes into the run history
+    return result
