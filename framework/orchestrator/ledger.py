@@ -131,6 +131,7 @@ def evaluate_open_round(ledger: dict[str, Any], ctx: Context, now: float, step: 
     t = ctx.transition
     verdict = policy.evaluate(t, _round_view(t, rnd), now)
     changed = (rnd["verdict"], rnd["reason"]) != (verdict.outcome, verdict.reason)
+    alerted = len(rnd["alerted"])
     rnd["verdict"], rnd["reason"] = verdict.outcome, verdict.reason
     step.round, step.reason = number, verdict.reason
     where = f"{t.name} partition {ctx.partition} round {number}"
@@ -139,18 +140,17 @@ def evaluate_open_round(ledger: dict[str, Any], ctx: Context, now: float, step: 
             _alert_once(step, rnd, ctx, f"critical_failed:{name}", "critical",
                         f"{where}: critical processor {name} failed; the transition is blocked until it succeeds")
         step.action = "blocked"
-        return True
+        return changed or len(rnd["alerted"]) != alerted
     if verdict.outcome == "expired":
         _alert_once(step, rnd, ctx, "deadline_expired", "critical", f"{where}: {verdict.reason}")
         step.action = "expired"
-        return True
+        return changed or len(rnd["alerted"]) != alerted
     if verdict.outcome == "wait":
         waited = now - (rnd["first_at"] or now)
         if t.deadline_seconds is None and waited >= ctx.stall_seconds:
             _alert_once(step, rnd, ctx, "stalled", "error", f"{where}: waiting for {int(waited)}s with no deadline: {verdict.reason}")
-            changed = True
         step.action = "waiting"
-        return changed
+        return changed or len(rnd["alerted"]) != alerted
     # fire
     if verdict.deadline_passed:
         _alert_once(step, rnd, ctx, "deadline", "error", f"{where}: {verdict.reason}")
