@@ -165,3 +165,46 @@ def test_python_transform_writes_through_a_stage_table(env, tmp_path) -> None:
     assert res.entity_ids == ["c2"]
     assert [r[1:] for r in _rows(wh, "shop_analytics.customer_totals")] == [("c1", 20.0), ("c2", 2.0)]
     assert wh.list_tables("_pipectl_stage") == []
+
+
+def test_fanned_out_processor_completes_partial_naming_the_failed_entities(tmp_path, memory_store) -> None:
+    from framework.backends.duckdb import DuckDBWarehouse
+    from framework.backends.localbus import LocalBus
+    from framework.runtime.bus_setup import ensure_topology
+    from tests.projects import TOPICS
+
+    text = PROCESSORS.replace("    transform: {sql: sql/customer_totals.sql}\n",
+                              "    transform: {python: \"shop_fan:totals\"}\n"
+                              "    fanout: {task_topic: shop-tasks, workers: 2, max_attempts: 2}\n")
+    topics = TOPICS + ("  - name: shop-tasks\n    contract: task\n    producers: [processor:customer_totals]\n"
+                       "    consumers: [processor:customer_totals]\n    dead_letter_topic: shop-dead-letter\n"
+                       "    subscriptions:\n      - {name: shop-tasks-workers, consumer: processor:customer_totals, max_delivery_attempts: 5}\n")
+    root = write_project(tmp_path / "shop", processors=text, topics=topics)
+    (root / "shop_fan.py").write_text(
+        "def totals(ctx):\n"
+        "    if ctx.entity_ids and 'c2' in ctx.entity_ids:\n"
+        "        raise RuntimeError('model has no features for c2')\n"
+        "    sql = f\"SELECT day, customer_id, SUM(amount) AS total FROM {ctx.ref('orders_raw')} o \"\n"
+        "    sql += f\"WHERE o.day = {ctx.partition_placeholder} AND {ctx.entity_filter('o.customer_id')} GROUP BY ALL\"\n"
+        "    return ctx.query(sql)\n")
+    project = load(root)
+    with DuckDBWarehouse(":memory:") as wh:
+        wh.create_dataset("landing")
+        wh.create_table(project.sources["orders_landing"].table)
+        _insert(wh, [("c1", "s1", 1.0), ("c2", "s1", 2.0), ("c3", "s2", 3.0)])
+        bus = LocalBus(tmp_path / "bus.sqlite")
+        ensure_topology(bus, project)
+        runner = ProcessorRunner(project, wh, bus=bus, store=memory_store)
+        runner.run(RunRequest("orders_raw", DAY))
+        res = runner.run(RunRequest("customer_totals", DAY, full=True))
+        assert res.status == "partial" and set(res.failed_entities) == {"c2"}
+        assert "model has no features for c2" in res.failed_entities["c2"] and "1 of 3 fan-out task(s) failed: c2" in res.error
+        assert [r[1] for r in _rows(wh, "shop_analytics.customer_totals")] == ["c1", "c3"]
+        msgs = bus.pull("shop-analytics-complete-orch", max_messages=10)
+        env = json.loads(msgs[-1].data)
+        assert env["status"] == "partial" and env["metadata"]["failed_entities"] == ["c2"]
+        assert runner.history.get(res.run_id).metadata["failed_entities"]["c2"].startswith("RuntimeError")
+        # c2 was not recorded as processed: the next run picks it up again
+        again = runner.run(RunRequest("customer_totals", DAY))
+        assert again.entity_ids == ["c2"] and again.status == "failed"
+        bus.close()
