@@ -16,7 +16,7 @@ import json
 import uuid
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 from framework.errors import EnvelopeError
 
