@@ -158,6 +158,15 @@ def run_fanout(bus: Bus, store: Any, *, run_id: str, processor: str, partition: 
     stop = threading.Event()
     errors: list[str] = []
     deadline = time.monotonic() + timeout
+    ended: set[str] = set()  # this coordinator's workers report here: no store polling
+    ended_lock = threading.Lock()
+    wanted = set(entities)
+
+    def finish(entity: str) -> None:
+        with ended_lock:
+            ended.add(entity)
+            if ended >= wanted:
+                stop.set()
 
     def handle(msg: ReceivedMessage) -> None:
         task = json.loads(msg.data)
@@ -170,7 +179,6 @@ def run_fanout(bus: Bus, store: Any, *, run_id: str, processor: str, partition: 
             bus.ack(subscription, [msg.ack_id])
             return
         entity = task["entity"]
-        tracker.started(entity, msg.delivery_attempt)
         try:
             rows = execute(entity, msg.delivery_attempt)
         except Exception as exc:  # noqa: BLE001 - recorded on the task, retried via the bus, named in the result
@@ -181,6 +189,7 @@ def run_fanout(bus: Bus, store: Any, *, run_id: str, processor: str, partition: 
             tracker.failed(entity, msg.delivery_attempt, text, final)
             if final:
                 bus.ack(subscription, [msg.ack_id])
+                finish(entity)
             elif getattr(bus, "records_errors", False):
                 bus.nack(subscription, [msg.ack_id], error=text)  # type: ignore[call-arg]
             else:
@@ -188,6 +197,7 @@ def run_fanout(bus: Bus, store: Any, *, run_id: str, processor: str, partition: 
             return
         tracker.done(entity, msg.delivery_attempt, rows)
         bus.ack(subscription, [msg.ack_id])
+        finish(entity)
 
     def worker(index: int) -> None:
         try:
@@ -196,9 +206,6 @@ def run_fanout(bus: Bus, store: Any, *, run_id: str, processor: str, partition: 
                 for msg in messages:
                     handle(msg)
                 if not messages:
-                    if tracker.all_ended():
-                        stop.set()
-                        return
                     time.sleep(0.02)
         except Exception as exc:  # noqa: BLE001 - a dead worker is reported in the result, not hidden
             errors.append(f"worker {index}: {type(exc).__name__}: {exc}")
@@ -206,6 +213,8 @@ def run_fanout(bus: Bus, store: Any, *, run_id: str, processor: str, partition: 
 
     threads = [threading.Thread(target=worker, args=(i,), name=f"fanout-{processor}-{i}", daemon=True)
                for i in range(max(1, workers))]
+    if not entities:
+        stop.set()
     for t in threads:
         t.start()
     for t in threads:
