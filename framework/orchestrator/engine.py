@@ -139,6 +139,7 @@ class Orchestrator:
 
     def _after_commit(self, ctx: lg.Context, step: lg.Step, now: float, processor: str | None = None) -> Decision:
         self._alert(step.alerts)
+        published = [tid for tid in step.publish if self._publish(ctx, tid, now)]  # older pending triggers first
         if step.gates_needed:
             failures = self._run_gates(ctx)
             if failures:
@@ -150,12 +151,10 @@ class Orchestrator:
                 )
             passed = self.store.run_transaction(lambda txn: lg.reevaluate(txn, ctx, now, gates_passed=True))
             self._alert(passed.alerts)
+            done = set(step.publish)
             step = lg.Step(passed.action, passed.round or step.round, passed.reason, passed.trigger_id,
-                           list(dict.fromkeys(step.publish + passed.publish)))
-        published = []
-        for tid in step.publish:
-            if self._publish(ctx, tid, now):
-                published.append(tid)
+                           [tid for tid in passed.publish if tid not in done])
+            published += [tid for tid in step.publish if self._publish(ctx, tid, now)]
         return Decision(step.action, ctx.transition.name, ctx.partition, step.round, step.trigger_id, tuple(published), step.reason, processor)
 
     def _run_gates(self, ctx: lg.Context) -> list[str]:

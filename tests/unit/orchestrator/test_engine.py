@@ -183,3 +183,22 @@ def test_status_lists_expected_completed_failed_missing(make_orch):
     assert d["expected"] == RAW and d["completed"] == ["r1", "r2"] and d["failed"] == ["r3"]
     assert d["missing"] == ["r3", "r4", "r5"] and d["partial"] == ["r2"] and d["trigger_state"] is None
     assert orch.status("2000-01-01") == []
+
+
+def test_a_blocking_gate_does_not_hold_back_an_older_pending_trigger(make_orch, bus, clock):
+    rows = {"r2": 5}
+    orch = make_orch({"quality_gates": [{"name": "r2_rows", "processor": "r2"}]}, gate_checker=lambda g, p: rows[g.processor])
+    deliver_all(orch, RAW[:4])
+    bus.fail_next = 1
+    with pytest.raises(Exception, match="stays pending"):
+        orch.handle_completion(completion("r5", execution_id="e5"))  # round 1 written, publish failed
+    rows["r2"] = 0
+    clock.advance(3600)
+    bus.fail_next = 1  # the retry of round 1 fails again while round 2 opens
+    with pytest.raises(Exception, match="stays pending"):
+        orch.handle_completion(completion("r3", execution_id="u3", correlation_id="upd", entities_changed={"player": ["x"]}))
+    assert bus.published == []
+    clock.advance(120)
+    with pytest.raises(QualityGateError):
+        orch.sweep()  # round 2 blocked by the gate ...
+    assert bus.trigger_ids() == [trigger_id(orch.transition("raw->analytics"), DAY, 1)]  # ... round 1 still went out
