@@ -147,12 +147,77 @@ class _Checker:
             self._error(proc, "sql-parse", f"processor '{proc.name}': transform {proc.transform.sql} is not valid {dialect} SQL: {error}",
                         loc, f"see it with `pipectl render {proc.name} --kind transform --dialect {dialect}`")
             return
+        if dialect == "bigquery":  # once per processor; BigQuery is the dialect users deploy
+            self._uncompared_reads(proc, normalized, sorted(set(used), key=len, reverse=True), dialect)
         if named is not None and proc.output is not None:
             missing = [c for c in proc.output.column_names if c not in named]
             if missing:
                 self._error(proc, "transform-columns",
                             f"processor '{proc.name}': transform {proc.transform.sql} does not return output column(s) {', '.join(missing)}",
                             loc, "the SELECT must return every output column by name (alias with AS)")
+
+
+    def _uncompared_reads(self, proc: Processor, normalized: str, tables: list[str], dialect: str) -> None:
+        """Warn when a transform reads an upstream column that the upstream's change
+        detection ignores: an edit there never reaches this processor, so an incremental
+        run would silently differ from a full recompute."""
+        key = ("reads", dialect, normalized)
+        if key not in self.parsed:
+            self.parsed[key] = (None, _qualified_reads(self.sqlglot, normalized, get_dialect(dialect).sqlglot))
+        reads = self.parsed[key][1] or ()
+        p = self.project
+        inputs = {i.name: i for i in proc.inputs if i.kind == "processor"}
+        for index, column in reads:
+            if index >= len(tables):
+                continue
+            up = p.resolve_processor(tables[index])
+            inp = inputs.get(up.name) if up is not None else None
+            if up is None or inp is None or up.output is None:
+                continue
+            if column == "*":
+                columns = set(up.output.column_names)
+            else:
+                columns = {column}
+            compared = set(inp.compare or up.change_detection.columns or up.output.column_names)
+            free = {p.partition_column, p.entity_key(up)} | {k.key for k in p.entity_kinds.values()}
+            for col in sorted(columns - compared - free):
+                if up.output.column(col) is None:
+                    continue
+                key2 = (proc.name, "uncompared-read", col, up.name)
+                if key2 in self.reported:
+                    continue
+                self.reported.add(key2)
+                self.diags.warning("uncompared-read",
+                                   f"processor '{proc.name}' reads {up.name}.{col}, which the change detection of that input ignores: "
+                                   "an edit there never reaches it incrementally", inp.location,
+                                   f"add '{col}' to {up.name}'s change_detection.columns or to this input's compare")
+
+
+def _qualified_reads(sqlglot: Any, sql: str, dialect: str) -> tuple[tuple[int, str], ...]:
+    """(placeholder index, column) for every column read through an alias of a ref()'d table."""
+    from sqlglot import exp
+    from sqlglot.errors import SqlglotError
+
+    try:
+        trees = [t for t in sqlglot.parse(sql, read=dialect) if t is not None]
+    except SqlglotError:
+        return ()
+    reads: set[tuple[int, str]] = set()
+    for tree in trees:
+        for table in tree.find_all(exp.Table):
+            if not table.db.startswith("__ref") or table.name != "__t":
+                continue
+            index = int(table.db[len("__ref"):])
+            alias = table.alias_or_name
+            select = table.parent_select
+            if select is None:
+                continue
+            sources = [t for t in select.find_all(exp.Table) if t.parent_select is select]
+            only_source = len(sources) == 1 and not select.args.get("joins")
+            for col in select.find_all(exp.Column):
+                if col.table == alias or (only_source and not col.table and col.parent_select is select):
+                    reads.add((index, "*" if isinstance(col.this, exp.Star) else col.name))
+    return tuple(sorted(reads))
 
 
 def _recording(globals_: dict[str, Any], used: list[str]) -> dict[str, Any]:
