@@ -46,6 +46,10 @@ def _dumps(value: Mapping[str, Any], where: str) -> str:
         ) from exc
 
 
+class StateStoreBusy(BackendError):
+    """The database lock is held by another writer (retryable)."""
+
+
 def is_busy(exc: BaseException) -> bool:
     """True for SQLite lock contention (worth retrying), False for real errors."""
     text = str(exc).lower()
@@ -137,22 +141,35 @@ class SQLiteStateStore:
     # -- transactions ----------------------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator[SQLiteTransaction]:
-        """Commit on normal exit, roll back on any exception (which propagates)."""
+        """Commit on normal exit, roll back on any exception (which propagates).
+
+        SQLite errors are translated here: lock contention -> :class:`StateStoreBusy`
+        (retried by :meth:`run_transaction`), anything else -> BackendError naming the file."""
         with self._memory_lock if self.path == ":memory:" else _nullcontext():
             conn = self._conn()
-            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise self._translate(exc, "begin") from exc
             try:
                 yield SQLiteTransaction(conn, self.path)
-            except BaseException:
+            except BaseException as exc:
                 conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise self._translate(exc, "write") from exc
                 raise
-            else:
-                try:
-                    conn.execute("COMMIT")
-                except sqlite3.Error:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise self._translate(exc, "commit") from exc
+
+    def _translate(self, exc: sqlite3.Error, step: str) -> BackendError:
+        if is_busy(exc):
+            return StateStoreBusy(f"state store {self.path} is locked by another process ({step}: {exc})",
+                                  hint="run_transaction retries; if it persists, look for a stuck pipectl process")
+        return BackendError(f"state store {self.path}: {step} failed: {exc}", hint="check the file is a pipectl ledger and is writable")
 
     def run_transaction(self, fn: Callable[[SQLiteTransaction], Any], max_attempts: int = 10) -> Any:
         """Run ``fn`` in a transaction; on lock contention retry with jittered backoff."""
@@ -161,10 +178,10 @@ class SQLiteStateStore:
             try:
                 with self.transaction() as txn:
                     return fn(txn)
-            except sqlite3.OperationalError as exc:
-                if not is_busy(exc) or attempt == max_attempts:
+            except StateStoreBusy as exc:
+                if attempt == max_attempts:
                     raise BackendError(
-                        f"state store transaction failed after {attempt} attempt(s) on {self.path}: {exc}",
+                        f"state store transaction failed after {attempt} attempt(s) on {self.path}: {exc.message}",
                         hint="another process holds the database lock for too long; check for stuck pipectl processes",
                     ) from exc
                 time.sleep(delay * (1 + random.random()))
@@ -173,7 +190,10 @@ class SQLiteStateStore:
 
     # -- plain reads -----------------------------------------------------------------
     def get(self, collection: str, key: str) -> dict[str, Any] | None:
-        row = self._conn().execute("SELECT value FROM docs WHERE collection = ? AND key = ?", (collection, key)).fetchone()
+        try:
+            row = self._conn().execute("SELECT value FROM docs WHERE collection = ? AND key = ?", (collection, key)).fetchone()
+        except sqlite3.Error as exc:
+            raise self._translate(exc, f"read of {collection}/{key}") from exc
         return json.loads(row[0]) if row else None
 
     def query(self, collection: str, where: Mapping[str, Any] | None = None, limit: int | None = None) -> list[tuple[str, dict[str, Any]]]:
@@ -192,7 +212,11 @@ class SQLiteStateStore:
                 rest[field] = value
         sql += " ORDER BY key"
         out = []
-        for key, text in self._conn().execute(sql, params):
+        try:
+            rows = self._conn().execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise self._translate(exc, f"query of {collection}") from exc
+        for key, text in rows:
             doc = json.loads(text)
             if all(doc.get(f) == v for f, v in rest.items()):
                 out.append((key, doc))
