@@ -1,6 +1,7 @@
 """`pipectl sweep` and `pipectl status`: the orchestrator's scheduler hook and its view.
 
-Exit codes: 0 ok; 1 error (including a quality gate that blocks during the sweep).
+Exit codes: 0 ok; 1 error (including a quality gate that blocks during the sweep, and
+`status --check` when a transition is blocked, expired, gate-failed or has a pending trigger).
 """
 from __future__ import annotations
 
@@ -33,15 +34,18 @@ def sweep_cmd(ctx: click.Context, as_json: bool) -> None:
 @click.command("status")
 @click.option("--date", "--partition", "partition", default=None, help="Only this partition (e.g. 2026-11-28).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--check", is_flag=True, help="Exit 1 when a transition is blocked, expired, gate-failed or has a pending trigger.")
 @click.pass_context
-def status_cmd(ctx: click.Context, partition: str | None, as_json: bool) -> None:
+def status_cmd(ctx: click.Context, partition: str | None, as_json: bool, check: bool) -> None:
     """Per phase transition and partition: expected / completed / failed / missing
     processors, the trigger state and the reason."""
     from framework.orchestrator.service import status
-    from framework.orchestrator.status import render_text
+    from framework.orchestrator.status import problems, render_text
 
     rows = status(project_dir(ctx), target_name(ctx), partition)
     if as_json:
         click.echo(json.dumps({"transitions": [r.to_dict() for r in rows]}, indent=2))
     else:
         click.echo(render_text(rows))
+    if check and problems(rows):
+        raise SystemExit(1)

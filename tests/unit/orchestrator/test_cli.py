@@ -59,3 +59,15 @@ def test_sweep_fires_the_expired_deadline_and_publishes_on_the_local_bus(project
     assert env["trigger_id"] == d["trigger_id"] and env["metadata"]["missing"] == ["r3", "r4", "r5"]
     assert "nothing open" in run("-p", str(project_dir), "sweep")
     bus.close()
+
+
+def test_status_check_exits_1_on_problems(project_dir):
+    ok = CliRunner().invoke(cli, ["-p", str(project_dir), "status", "--check"])
+    assert ok.exit_code == 0, ok.output  # waiting is not a problem
+    store = SQLiteStateStore(ledger_path(project_dir))
+    from framework.orchestrator.ledger import LEDGER
+    key, doc = store.query(LEDGER)[0]
+    doc["rounds"]["1"]["verdict"] = "expired"
+    store.run_transaction(lambda txn: txn.set(LEDGER, key, doc))
+    bad = CliRunner().invoke(cli, ["-p", str(project_dir), "status", "--check"])
+    assert bad.exit_code == 1 and "expired" in bad.output
