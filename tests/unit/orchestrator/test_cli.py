@@ -7,7 +7,7 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from conftest import DAY, FakeBus, completion, write_project
+from orch_support import DAY, FakeBus, completion, write_project
 from framework.backends.protocols import SubscriptionConfig, TopicConfig
 from framework.backends.sqlite_state import SQLiteStateStore
 from framework.cli import cli

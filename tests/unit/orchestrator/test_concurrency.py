@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from conftest import RAW, FileBus, completion, write_project
+from orch_support import RAW, FileBus, completion, write_project
 from framework.backends.sqlite_state import SQLiteStateStore
 from framework.orchestrator import Orchestrator
 from framework.orchestrator.alerts import RecordingAlerts

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import DAY, RAW, completion
+from orch_support import DAY, RAW, completion
 from framework.errors import EnvelopeError, QualityGateError
 from framework.orchestrator import TriggerDedup, resolve_entities
 from framework.orchestrator.entities import load_entity_set

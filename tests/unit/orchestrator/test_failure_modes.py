@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from conftest import DAY, RAW, FlakyStore, InjectedCrash, completion
+from orch_support import DAY, RAW, FlakyStore, InjectedCrash, completion
 from framework.backends.sqlite_state import SQLiteStateStore
 from framework.errors import BackendError, EnvelopeError, QualityGateError
 from framework.orchestrator import Orchestrator, TriggerDedup, make_envelope
@@ -32,7 +32,7 @@ def test_fm10_trigger_committed_then_publish_failed_is_republished_not_forgotten
 
 
 def test_fm11_completion_is_recorded_only_inside_the_transaction(tmp_path, bus, clock):
-    from conftest import write_project
+    from orch_support import write_project
 
     store = FlakyStore(SQLiteStateStore(tmp_path / "l.sqlite"))
     orch = Orchestrator(write_project(tmp_path), store, bus, alerts=RecordingAlerts(), clock=clock)
@@ -58,7 +58,7 @@ def test_fm12_duplicate_path_never_overwrites_other_fields(make_orch, store):
 
 
 def test_fm13_lock_contention_does_not_leave_a_phase_stuck(tmp_path, bus, clock):
-    from conftest import write_project
+    from orch_support import write_project
 
     db = tmp_path / "l.sqlite"
     orch = Orchestrator(write_project(tmp_path), SQLiteStateStore(db, busy_timeout=0.02), bus, clock=clock,

@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from conftest import DAY, RAW, FileBus, FlakyStore, InjectedCrash, completion, write_project
+from orch_support import DAY, RAW, FileBus, FlakyStore, InjectedCrash, completion, write_project
 from framework.backends.sqlite_state import SQLiteStateStore
 from framework.errors import BackendError
 from framework.orchestrator import Orchestrator, TriggerDedup

@@ -11,7 +11,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from conftest import DAY, RAW, Clock, FakeBus, FlakyStore, InjectedCrash, completion, write_project
+from orch_support import DAY, RAW, Clock, FakeBus, FlakyStore, InjectedCrash, completion, write_project
 from framework.backends.sqlite_state import SQLiteStateStore
 from framework.errors import BackendError
 from framework.orchestrator import Orchestrator, TriggerDedup

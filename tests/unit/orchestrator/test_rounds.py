@@ -1,7 +1,7 @@
 """Rounds: the overnight full batch, then small updates for the same partition."""
 from __future__ import annotations
 
-from conftest import DAY, RAW, completion
+from orch_support import DAY, RAW, completion
 from framework.orchestrator.ledger import trigger_id
 
 
