@@ -164,7 +164,8 @@ class DuckDBWarehouse:
         params = [QueryParam(f"c{i}", [_value(r.get(c)) for r in rows], array=True) for i, c in enumerate(columns)]
         cols = ", ".join(DUCKDB.ident(c) for c in columns)
         unnest = ", ".join(f"UNNEST($c{i})" for i in range(len(columns)))
-        self.execute_script(f"INSERT INTO {fqn} ({cols}) SELECT {unnest}", params)
+        table = ".".join(DUCKDB.ident(part) for part in _split(fqn))
+        self.execute_script(f"INSERT INTO {table} ({cols}) SELECT {unnest}", params)
         return len(rows)
 
     # ------------------------------------------------------------ internals

@@ -14,13 +14,14 @@ from framework.errors import BackendError
 from framework.manifest.model import Column
 
 def quote(dialect: str, *parts: str) -> str:
-    """``a.b`` quoted per dialect by the dialect's own identifier rule (framework.sql)."""
+    """``a.b`` quoted per dialect by the dialect's own identifier rule (framework.sql).
+    BigQuery takes the whole path in one pair of backticks (``project.dataset.table``)."""
     from framework.sql.dialects import get_dialect
 
-    if dialect == "bigquery":
-        return "`" + ".".join(p.replace("`", "") for p in parts) + "`"
     d = get_dialect(dialect)
-    return ".".join(d.quote + p.replace(d.quote, d.quote * 2) + d.quote for p in parts)
+    if dialect == "bigquery":
+        return d.quoted(".".join(parts))
+    return ".".join(d.quoted(p) for p in parts)
 
 
 def column_type(dialect: str, column: Column) -> str:

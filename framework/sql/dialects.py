@@ -8,10 +8,14 @@ and which sqlglot dialect parses the rendered text.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Mapping
 
 from framework.errors import ConfigError
+
+# A name that may be written bare (manifest names match it by schema).
+_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 # Words that would break the SQL if used bare as an identifier. Manifest names already
 # match ``[A-Za-z_][A-Za-z0-9_]*``; only these need quoting.
@@ -40,6 +44,8 @@ class Dialect:
     types: Mapping[str, str]
     array_format: str  # how a REPEATED column's type is spelled; {} is the element type
     reverse_types: Mapping[str, str] = field(default_factory=dict)
+    # (character, replacement) pairs applied inside a quoted identifier
+    quote_escapes: tuple[tuple[str, str], ...] = ()
 
     def column_type(self, type_name: str, mode: str = "NULLABLE") -> str:
         base = self.types.get(type_name.upper())
@@ -48,10 +54,18 @@ class Dialect:
         return self.array_format.format(base) if mode == "REPEATED" else base
 
     def ident(self, name: str) -> str:
-        """Quote an identifier only when it is a reserved word (keeps SQL readable)."""
-        if name.lower() in RESERVED:
-            return f"{self.quote}{name}{self.quote}"
-        return name
+        """Leave a plain name bare (keeps SQL readable); quote a reserved word or any other
+        name (a row key from a Python transform, a name listed by the backend) with the
+        dialect's escaping, so no name can end the identifier and inject SQL."""
+        if _PLAIN.fullmatch(name) and name.lower() not in RESERVED:
+            return name
+        return self.quoted(name)
+
+    def quoted(self, name: str) -> str:
+        """Always quote ``name`` as one identifier, escaping the quote character."""
+        for char, replacement in self.quote_escapes:
+            name = name.replace(char, replacement)
+        return f"{self.quote}{name}{self.quote}"
 
     def manifest_type(self, native: str) -> str:
         """Map a type name reported by the engine back to the manifest (BigQuery) name."""
@@ -80,6 +94,7 @@ DUCKDB = Dialect(
         "BYTES": "BLOB",
     },
     array_format="{}[]",
+    quote_escapes=(('"', '""'),),
     reverse_types={
         "VARCHAR": "STRING",
         "BIGINT": "INT64",
@@ -104,6 +119,7 @@ BIGQUERY = Dialect(
     types={t: t for t in ("STRING", "INT64", "FLOAT64", "NUMERIC", "BOOL", "DATE", "TIMESTAMP", "DATETIME", "JSON", "BYTES")},
     array_format="ARRAY<{}>",
     reverse_types={"INTEGER": "INT64", "FLOAT": "FLOAT64", "BOOLEAN": "BOOL"},
+    quote_escapes=(("\\", "\\\\"), ("`", "\\`")),  # GoogleSQL quoted identifiers take backslash escapes
 )
 
 DIALECTS: dict[str, Dialect] = {d.name: d for d in (DUCKDB, BIGQUERY)}

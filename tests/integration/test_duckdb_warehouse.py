@@ -141,3 +141,15 @@ def test_memory_warehouse_keeps_its_data():
     wh.create_table(T)
     wh.insert_rows("raw.games", [{"game_date": "2024-02-01", "team": "A"}])
     assert wh.query("SELECT team FROM raw.games") == [{"team": "A"}]
+
+
+def test_insert_rows_quotes_table_and_column_names(path):
+    """Names reach the INSERT quoted: a reserved-word table, a column with a space, and a row
+    key that tries to close the column list all stay identifiers."""
+    wh = DuckDBWarehouse(path)
+    wh.execute_script('CREATE SCHEMA raw; CREATE TABLE raw."order" ("odd name" INTEGER, pts INTEGER)')
+    assert wh.insert_rows("raw.order", [{"odd name": 1, "pts": 2}]) == 1
+    assert wh.query('SELECT "odd name" AS n, pts FROM raw."order"') == [{"n": 1, "pts": 2}]
+    with pytest.raises(BackendError):
+        wh.insert_rows("raw.order", [{'pts) SELECT 9; DROP TABLE raw."order"; --': 1}])
+    assert wh.list_tables("raw") == ["order"]

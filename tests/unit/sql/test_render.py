@@ -152,3 +152,13 @@ def test_literal_filter_refuses_values():
     assert env.from_string("{{ 'player_boxscores' | literal }}").render() == "'player_boxscores'"
     with pytest.raises(ValueError, match="query parameters"):
         env.from_string("{{ x | literal }}").render(x="a' OR '1'='1")
+
+
+def test_ident_quotes_and_escapes_names_that_are_not_plain_identifiers():
+    """A name that is not a plain identifier (a row key from a Python transform, a name read
+    back from the backend) is quoted with the dialect's escaping, never pasted bare."""
+    duck, bq = get_dialect("duckdb"), get_dialect("bigquery")
+    assert duck.ident("odd name") == '"odd name"'
+    assert duck.ident('a"b') == '"a""b"'
+    assert bq.ident("a`b") == "`a\\`b`" and bq.ident("a\\b") == "`a\\\\b`"
+    assert duck.ident("x) VALUES (1); DROP TABLE t; --") == '"x) VALUES (1); DROP TABLE t; --"'
