@@ -1,7 +1,7 @@
 """`pipectl sweep` and `pipectl status`: the orchestrator's scheduler hook and its view.
 
-Exit codes: 0 ok; 1 error (including a quality gate that blocks during the sweep, and
-`status --check` when a transition is blocked, expired, gate-failed or has a pending trigger).
+Exit codes: 0 ok; 1 error (including a quality gate that blocks during the sweep, a sweep
+that could not publish a pending trigger, and `status --check` when a transition is blocked, expired, gate-failed or has a pending trigger).
 """
 from __future__ import annotations
 
@@ -23,12 +23,15 @@ def sweep_cmd(ctx: click.Context, as_json: bool) -> None:
     decisions = sweep(project_dir(ctx), target_name(ctx))
     if as_json:
         click.echo(json.dumps({"decisions": decisions}, indent=2))
-        return
-    if not decisions:
-        click.echo("nothing open: no partition is waiting and no trigger is pending")
-    for d in decisions:
-        published = f" published {', '.join(d['published'])}" if d["published"] else ""
-        click.echo(f"{d['partition']}  {d['transition']}  round {d['round']}  {d['action']}{published}: {d['reason']}")
+    else:
+        if not decisions:
+            click.echo("nothing open: no partition is waiting and no trigger is pending")
+        for d in decisions:
+            published = f" published {', '.join(d['published'])}" if d["published"] else ""
+            click.echo(f"{d['partition']}  {d['transition']}  round {d['round']}  {d['action']}{published}: {d['reason']}")
+    if any(d["action"] == "publish_failed" for d in decisions):
+        # the trigger stays pending (alerted, retried by the next sweep); the scheduler must see it
+        raise SystemExit(1)
 
 
 @click.command("status")

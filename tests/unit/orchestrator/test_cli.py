@@ -71,3 +71,15 @@ def test_status_check_exits_1_on_problems(project_dir):
     store.run_transaction(lambda txn: txn.set(LEDGER, key, doc))
     bad = CliRunner().invoke(cli, ["-p", str(project_dir), "status", "--check"])
     assert bad.exit_code == 1 and "expired" in bad.output
+
+
+def test_sweep_exits_1_when_a_trigger_cannot_be_published(project_dir):
+    """A scheduler runs `pipectl sweep` and watches its exit code: a trigger that stays
+    pending because its topic is missing must not look like a clean pass."""
+    result = CliRunner().invoke(cli, ["-p", str(project_dir), "sweep"], catch_exceptions=False)
+    assert result.exit_code == 1, result.output
+    assert "publish_failed" in result.output and "analytics-trigger" in result.output
+    result = CliRunner().invoke(cli, ["-p", str(project_dir), "sweep", "--json"], catch_exceptions=False)
+    assert result.exit_code == 1
+    (d,) = json.loads(result.output)["decisions"]
+    assert d["action"] == "publish_failed"
