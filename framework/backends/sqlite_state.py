@@ -154,7 +154,8 @@ class SQLiteStateStore:
             try:
                 yield SQLiteTransaction(conn, self.path)
             except BaseException as exc:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # SQLite may have rolled back already (disk full, I/O error)
+                    conn.execute("ROLLBACK")
                 if isinstance(exc, sqlite3.Error):
                     raise self._translate(exc, "write") from exc
                 raise

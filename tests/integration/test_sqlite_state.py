@@ -42,6 +42,19 @@ def test_exception_rolls_back_every_write(store):
     assert store.get("c", "k1") is None and store.get("c", "k2") is None
 
 
+def test_the_original_error_survives_when_sqlite_already_rolled_back(store):
+    """SQLite ends the transaction itself on some errors (disk full, I/O); the rollback of
+    the context manager must then not replace the real error with 'no transaction is active'."""
+    with pytest.raises(RuntimeError, match="the real cause"):
+        with store.transaction() as txn:
+            txn.set("c", "k1", {"a": 1})
+            txn._conn.execute("ROLLBACK")  # what SQLite does on SQLITE_FULL / SQLITE_IOERR
+            raise RuntimeError("the real cause")
+    assert store.get("c", "k1") is None
+    store.run_transaction(lambda txn: txn.set("c", "k2", {"a": 2}))  # the connection is usable again
+    assert store.get("c", "k2") == {"a": 2}
+
+
 def test_reads_must_come_before_writes(store):
     with pytest.raises(BackendError, match="reads? .*before"):
         with store.transaction() as txn:

@@ -313,3 +313,13 @@ def test_lock_held_too_long_is_a_backend_error_naming_the_file(tmp_path, clock):
         other.close()
     b.publish("t", b"x")
     b.close()
+
+
+def test_write_keeps_the_original_error_when_sqlite_already_rolled_back(bus):
+    """On disk-full or I/O errors SQLite ends the transaction itself; the real error must
+    reach the caller, not 'cannot rollback - no transaction is active'."""
+    with pytest.raises(RuntimeError, match="the real cause"):
+        with bus._write() as conn:
+            conn.execute("ROLLBACK")
+            raise RuntimeError("the real cause")
+    bus.create_topic(TopicConfig("after"))  # the connection is usable again
