@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from typing import Iterable
-from xml.sax.saxutils import escape, quoteattr
 
 from framework.manifest.diagnostics import Diagnostic
 
@@ -32,6 +31,8 @@ def diagnostics_json(diags: Iterable[Diagnostic], extra: dict | None = None) -> 
 def diagnostics_junit(diags: Iterable[Diagnostic]) -> str:
     """One testcase per diagnostic (errors as failures), so CI shows them as test results;
     a clean project yields one passing testcase."""
+    from xml.sax.saxutils import escape, quoteattr  # imports urllib.request: only for --format junit
+
     items = list(diags)
     failures = sum(1 for d in items if d.severity == "error")
     cases = []

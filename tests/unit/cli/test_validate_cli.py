@@ -97,9 +97,10 @@ def test_help_does_not_import_heavy_libraries():
 
 
 @pytest.mark.parametrize("cmd", [["validate", "--no-sql"], ["ls"]])
-def test_validate_and_ls_do_not_import_duckdb(tmp_path, cmd):
+def test_validate_and_ls_do_not_import_heavy_libraries(tmp_path, cmd):
+    # urllib.request (the http/ssl/email stack, ~20 ms) came in through xml.sax.saxutils
     write_project(tmp_path)
     code = ("import sys; from framework.cli import main; main(['-p', sys.argv[1], *sys.argv[2:]]);"
-            "print([m for m in ('duckdb','google.cloud.bigquery') if m in sys.modules])")
+            "print([m for m in ('duckdb','sqlglot','google.cloud.bigquery','rich','urllib.request') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path), *cmd], capture_output=True, text=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
