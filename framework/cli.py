@@ -87,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
             click.echo(f"error: {line}", err=True)
         return 1
     except SystemExit as exc:  # commands exit with explicit codes
+        if isinstance(exc.code, str):  # SystemExit("message"): print it, status 1 (as Python does)
+            click.echo(exc.code, err=True)
+            return 1
         return int(exc.code or 0)
     return 0
 

@@ -104,3 +104,24 @@ def test_validate_and_ls_do_not_import_heavy_libraries(tmp_path, cmd):
             "print([m for m in ('duckdb','sqlglot','google.cloud.bigquery','rich','urllib.request') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path), *cmd], capture_output=True, text=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_a_command_exiting_with_a_message_prints_it_and_exits_1(monkeypatch, capsys):
+    """`raise SystemExit("why")` is Python's way to stop with a message and status 1; the
+    entry point must not crash on int("why") and lose the message."""
+    import types
+
+    import click
+
+    import framework.cli
+
+    @click.command("boom")
+    def boom_cmd() -> None:
+        raise SystemExit("stopped: the reason")
+
+    module = types.ModuleType("_pipectl_test_commands")
+    module.boom_cmd = boom_cmd  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "_pipectl_test_commands", module)
+    monkeypatch.setitem(framework.cli.COMMANDS, "boom", "_pipectl_test_commands:boom_cmd")
+    code, _, err = run(["boom"], capsys)
+    assert code == 1 and "stopped: the reason" in err
