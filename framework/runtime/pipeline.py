@@ -207,8 +207,14 @@ class PipelineDriver:
                     continue
                 from framework.runtime.trace import record_trigger
 
-                record_trigger(self.store, env, sub, phase)
-                self._run_phase(phase, env, msg, ctx, report)
+                try:
+                    record_trigger(self.store, env, sub, phase)
+                    self._run_phase(phase, env, msg, ctx, report)
+                except BaseException:
+                    # not handled after all: un-claim the id and let the bus redeliver it
+                    self.dedup.forget(trigger_id)
+                    self.bus.nack(sub, [msg.ack_id])
+                    raise
                 self.bus.ack(sub, [msg.ack_id])
         return handled
 

@@ -126,3 +126,19 @@ def test_a_failing_quality_gate_blocks_loudly_without_crashing_the_driver(tmp_pa
     assert rep.status == "failed" and [p.phase for p in rep.phases] == ["raw"]
     assert any("enough_orders" in w and "needs at least 100" in w for w in rep.waiting), rep.waiting
     assert sink.sent, "the blocked gate must alert"
+
+
+def test_a_phase_worker_crash_unclaims_the_trigger_so_redelivery_runs_it(driver, monkeypatch) -> None:
+    drv, wh, _ = driver
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt("worker killed")
+
+    monkeypatch.setattr(drv, "_run_phase", crash)
+    with pytest.raises(KeyboardInterrupt):
+        drv.run(DAY, full=True)
+    monkeypatch.undo()
+    # the nacked start trigger is still on the bus, and its id is not marked as seen
+    rep = drv.run(DAY, full=True)
+    assert rep.status == "success"
+    assert len(rep.phase("raw").runs) >= 1
