@@ -6,10 +6,16 @@ document per key means one ledger document per (transition, partition): unrelate
 never contend on a hot document; large entity sets are stored by the orchestrator in their own
 documents through the same API, so no ledger document approaches the 1 MiB limit.
 
-Transactions: ``run_transaction`` uses ``@firestore.transactional`` (which retries an aborted
-commit) inside an outer loop that also retries contention surfacing on reads, with jittered
-backoff. The :class:`FirestoreTransaction` wrapper enforces *reads before writes* (the
-Firestore rule) so the SQLite store and this one fail the same way on misuse.
+Transactions (``concurrency``), both serializable, both retried by ``run_transaction`` with
+full-jitter exponential backoff, both enforcing *reads before writes* (the Firestore rule) so
+the SQLite store and this one fail the same way on misuse:
+
+* ``optimistic`` (default): lock-free reads, then one atomic batch commit whose
+  preconditions require every document read to be unchanged (``update_time``) or still
+  missing. A lost race costs one round trip. bench/bench_firestore.py measures why this is
+  the default: concurrent completions of one partition contend on its ledger document.
+* ``pessimistic``: ``@firestore.transactional`` (reads lock documents). On the emulator,
+  concurrent readers of one document block each other's commit until a ~2 s lock timeout.
 
 Values: JSON-like (dict, list, str, int, float, bool, None). Firestore forbids arrays directly
 inside arrays; those are wrapped transparently so both stores round-trip the same values.
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import threading
 import time
 from typing import Any, Callable, Iterator, Mapping
 from urllib.parse import quote, unquote
@@ -97,11 +104,102 @@ class FirestoreTransaction:
         self._txn.delete(self._store._ref(collection, key))
 
 
+class _Conflict(Exception):
+    """A concurrent writer won; the attempt is retried (never leaves run_transaction)."""
+
+
+class OptimisticTransaction:
+    """Optimistic concurrency: reads take no locks; the writes commit in one atomic batch
+    whose preconditions say that every document read is unchanged (same ``update_time``,
+    or still missing). A failed precondition means another writer won: retry.
+
+    Why: with pessimistic transactions, concurrent readers of one document block each
+    other's commits until a lock timeout (about 2 s on the emulator); here a lost race costs
+    one round trip. Same isolation: a commit succeeds only if nothing it read has changed."""
+
+    def __init__(self, store: "FirestoreStateStore"):
+        self._store = store
+        self._reads: dict[str, tuple[Any, Any]] = {}  # path -> (ref, update_time or None if missing)
+        self._writes: list[tuple[str, Any, Any]] = []  # (op, ref, data)
+        self._wrote = False
+
+    def get(self, collection: str, key: str) -> dict[str, Any] | None:
+        if self._wrote:
+            raise BackendError(f"read of {collection}/{key} after a write in the same transaction",
+                               hint="Firestore requires every read of a transaction before its first write; read first")
+        ref = self._store._ref(collection, key)
+        snap = self._store._call(lambda: ref.get(timeout=self._store.timeout), f"read {collection}/{key}")
+        self._reads.setdefault(ref._document_path, (ref, snap.update_time if snap.exists else None))
+        return _decode_value(snap.to_dict()) if snap.exists else None
+
+    def set(self, collection: str, key: str, value: Mapping[str, Any]) -> None:
+        self._wrote = True
+        self._writes.append(("set", self._store._ref(collection, key), self._store._check_size(collection, key, value)))
+
+    def update(self, collection: str, key: str, fields: Mapping[str, Any]) -> None:
+        self._wrote = True
+        ref = self._store._ref(collection, key)
+        read = self._reads.get(ref._document_path)
+        if read is not None and read[1] is None:
+            raise BackendError(f"update of missing document {collection}/{key}",
+                               hint="set() creates a document; update() needs an existing one")
+        if fields:
+            field_path = require("google.cloud.firestore_v1.field_path").FieldPath
+            data = {field_path(n).to_api_repr(): v for n, v in _encode_value(dict(fields)).items()}
+            self._writes.append(("update", ref, data))
+
+    def delete(self, collection: str, key: str) -> None:
+        self._wrote = True
+        self._writes.append(("delete", self._store._ref(collection, key), None))
+
+    def commit(self) -> None:
+        if not self._writes:
+            return  # read-only: a consistent-enough snapshot for a read-only caller
+        store, client = self._store, self._store._client
+        types = require("google.cloud.firestore_v1.types")
+        batch = client.batch()
+        written: set[str] = set()
+        for op, ref, data in self._writes:
+            path = ref._document_path
+            read = self._reads.get(path) if path not in written else None
+            before = len(batch._write_pbs)
+            if op == "set":
+                batch.set(ref, data)
+            elif op == "update":
+                batch.update(ref, data)
+            else:
+                batch.delete(ref)
+            if read is not None:  # first write of a document that was read: guard it
+                pre = (types.Precondition(update_time=read[1]) if read[1] is not None else types.Precondition(exists=False))
+                batch._write_pbs[before].current_document = pre
+            written.add(path)
+        for path, (ref, update_time) in self._reads.items():
+            if path in written:
+                continue
+            if update_time is None:  # verify "still missing": deleting a missing document is a no-op
+                batch._add_write_pbs([types.Write(delete=path, current_document=types.Precondition(exists=False))])
+            else:  # verify "unchanged": an update of no field, guarded by update_time
+                batch._add_write_pbs([types.Write(update=types.Document(name=path), update_mask=types.DocumentMask(field_paths=[]),
+                                                  current_document=types.Precondition(update_time=update_time))])
+        exc_mod = store._exceptions
+        try:
+            batch.commit(timeout=store.timeout)
+        except (exc_mod.FailedPrecondition, exc_mod.AlreadyExists, exc_mod.Aborted) as exc:
+            raise _Conflict() from exc
+        except exc_mod.NotFound as exc:
+            raise BackendError(f"{store._where()}: update of a missing document: {exc.message}",
+                               hint="set() creates a document; update() needs an existing one") from exc
+        except exc_mod.GoogleAPICallError as exc:
+            raise BackendError(f"{store._where()}: commit failed: {exc.message}",
+                               hint="check the values written (1 MiB per document) and FIRESTORE_EMULATOR_HOST/credentials") from exc
+
+
 class FirestoreStateStore:
     """StateStore protocol on Firestore (emulator honoured via ``FIRESTORE_EMULATOR_HOST``)."""
 
     def __init__(self, project: str, database: str = "(default)", prefix: str = "pipectl_",
-                 credentials: Any = None, client: Any = None, timeout: float = 30.0):
+                 credentials: Any = None, client: Any = None, timeout: float = 30.0,
+                 concurrency: str = "optimistic", retry_base: float = 0.1, retry_cap: float = 4.0):
         firestore = require("google.cloud.firestore")
         self.project = project
         self.database = database
@@ -110,6 +208,13 @@ class FirestoreStateStore:
         credentials = anonymous_credentials_if_emulated("FIRESTORE_EMULATOR_HOST", credentials)
         self._client = client or firestore.Client(project=project, database=database, credentials=credentials)
         self._exceptions = require("google.api_core.exceptions")
+        if concurrency not in ("pessimistic", "optimistic"):
+            raise BackendError(f"Firestore state store: unknown concurrency '{concurrency}'", hint="use pessimistic or optimistic")
+        self.concurrency = concurrency
+        self.retry_base = retry_base
+        self.retry_cap = retry_cap
+        self.stats = {"attempts": 0, "retries": 0}  # transaction attempts / contention retries (bench, status)
+        self._stats_lock = threading.Lock()
 
     # ----------------------------------------------------------------- helpers
     def _collection_id(self, collection: str) -> str:
@@ -147,9 +252,18 @@ class FirestoreStateStore:
 
     # ----------------------------------------------------------------- protocol
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[FirestoreTransaction]:
+    def transaction(self) -> Iterator[Any]:
         """One attempt: commit on normal exit, roll back on exception. A conflict raises
         BackendError; use :meth:`run_transaction` to retry automatically."""
+        if self.concurrency == "optimistic":
+            otxn = OptimisticTransaction(self)
+            yield otxn
+            try:
+                otxn.commit()
+            except _Conflict as exc:
+                raise BackendError(f"{self._where()}: transaction lost to a concurrent writer",
+                                   hint="use run_transaction(), which retries on contention") from exc
+            return
         txn = self._client.transaction()
         self._call(txn._begin, "begin transaction")
         wrapper = FirestoreTransaction(self, txn)
@@ -165,33 +279,54 @@ class FirestoreStateStore:
             raise BackendError(f"{self._where()}: transaction aborted by a concurrent writer",
                                hint="use run_transaction(), which retries on contention") from exc
 
-    def run_transaction(self, fn: Callable[[FirestoreTransaction], Any], max_attempts: int = 10) -> Any:
-        firestore = require("google.cloud.firestore")
+    def run_transaction(self, fn: Callable[[Any], Any], max_attempts: int = 10) -> Any:
+        """Run ``fn`` in a transaction; on contention retry with full-jitter exponential backoff.
+
+        Why jitter: Firestore (and its emulator) lock what a pessimistic transaction reads;
+        when several transactions read one document and then all try to commit, they wait for
+        each other until a lock timeout and abort together. Retrying at once repeats the
+        collision; random delays (``retry_base * 2**k``, capped at ``retry_cap``) spread them
+        out. ``max_attempts`` is at least 10 (the protocol default)."""
+        attempts = max(10, max_attempts)
+        last: BaseException | None = None
+        for k in range(attempts):
+            with self._stats_lock:
+                self.stats["attempts"] += 1
+            try:
+                return self._attempt(fn)
+            except _Conflict as exc:
+                last = exc.__cause__ or exc
+            with self._stats_lock:
+                self.stats["retries"] += 1
+            time.sleep(random.uniform(0, min(self.retry_cap, self.retry_base * 2 ** k)))
+        raise BackendError(f"{self._where()}: transaction still contended after {attempts} attempts",
+                           hint="raise max_attempts or spread writes over more documents") from last
+
+    def _attempt(self, fn: Callable[[Any], Any]) -> Any:
+        """One attempt in the configured concurrency mode; contention raises _Conflict."""
         exc_mod = self._exceptions
+        if self.concurrency == "optimistic":
+            txn = OptimisticTransaction(self)
+            result = fn(txn)
+            txn.commit()
+            return result
+        firestore = require("google.cloud.firestore")
 
         @firestore.transactional
-        def attempt(txn: Any) -> Any:
-            return fn(FirestoreTransaction(self, txn))
+        def attempt(raw: Any) -> Any:
+            return fn(FirestoreTransaction(self, raw))
 
-        delay = 0.05
-        last: BaseException | None = None
-        for _ in range(max(1, max_attempts)):
-            txn = self._client.transaction(max_attempts=max(1, max_attempts))
-            try:
-                return attempt(txn)
-            except exc_mod.Aborted as exc:  # contention surfaced on a read inside fn
-                last = exc
-            except ValueError as exc:  # @transactional: commit aborted max_attempts times
-                if not isinstance(exc.__cause__, exc_mod.Aborted):
-                    raise
-                last = exc
-            except exc_mod.GoogleAPICallError as exc:
-                raise BackendError(f"{self._where()}: transaction failed: {exc}",
-                                   hint="the transaction was rolled back; check the values written and FIRESTORE_EMULATOR_HOST/credentials") from exc
-            time.sleep(delay * (1 + random.random()))
-            delay = min(delay * 2, 2.0)
-        raise BackendError(f"{self._where()}: transaction still contended after {max_attempts} attempts",
-                           hint="raise max_attempts or spread writes over more documents") from last
+        try:  # max_attempts=1: the backoff in run_transaction replaces the SDK's immediate retry
+            return attempt(self._client.transaction(max_attempts=1))
+        except exc_mod.Aborted as exc:  # contention surfaced on a read inside fn
+            raise _Conflict() from exc
+        except ValueError as exc:  # @transactional: the commit was aborted
+            if isinstance(exc.__cause__, exc_mod.Aborted):
+                raise _Conflict() from exc.__cause__
+            raise
+        except exc_mod.GoogleAPICallError as exc:
+            raise BackendError(f"{self._where()}: transaction failed: {exc}",
+                               hint="the transaction was rolled back; check the values written and FIRESTORE_EMULATOR_HOST/credentials") from exc
 
     def get(self, collection: str, key: str) -> dict[str, Any] | None:
         ref = self._ref(collection, key)

@@ -28,10 +28,19 @@ def _firestore(tmp_path: Path) -> Any:
     return FirestoreStateStore("test-project", prefix=f"conf{uuid.uuid4().hex[:10]}_")
 
 
-FACTORIES: dict[str, Callable[[Path], Any]] = {"sqlite": _sqlite, "firestore": _firestore}
+def _firestore_optimistic(tmp_path: Path) -> Any:
+    require_emulators("firestore")
+    from framework.backends.firestore import FirestoreStateStore
+
+    return FirestoreStateStore("test-project", prefix=f"conf{uuid.uuid4().hex[:10]}_", concurrency="optimistic")
 
 
-@pytest.fixture(params=[pytest.param("sqlite"), pytest.param("firestore", marks=pytest.mark.gcp)])
+FACTORIES: dict[str, Callable[[Path], Any]] = {"sqlite": _sqlite, "firestore": _firestore,
+                                               "firestore-optimistic": _firestore_optimistic}
+
+
+@pytest.fixture(params=[pytest.param("sqlite"), pytest.param("firestore", marks=pytest.mark.gcp),
+                        pytest.param("firestore-optimistic", marks=pytest.mark.gcp)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     s = FACTORIES[request.param](tmp_path)
     s.kind = request.param
