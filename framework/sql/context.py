@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from framework.errors import ConfigError
+from framework.manifest.diagnostics import did_you_mean
 from framework.manifest.model import EntityMapping, Input, Processor, Project, Table
 
 STATE_DATASET = "_pipectl"
@@ -47,13 +48,16 @@ def input_table(project: Project, inp: Input) -> tuple[Table, str | None]:
     if inp.kind == "source":
         src = project.sources.get(inp.name)
         if src is None:
-            raise ConfigError(f"unknown source '{inp.name}'", inp.location, "declare it under 'sources'")
+            raise ConfigError(f"unknown source '{inp.name}'", inp.location,
+                              did_you_mean(inp.name, project.sources) or "declare it under 'sources' in processors.yaml")
         return src.table, src.entity
     up = project.processors.get(inp.name)
     if up is None:
-        raise ConfigError(f"unknown input processor '{inp.name}'", inp.location)
+        raise ConfigError(f"unknown input processor '{inp.name}'", inp.location,
+                          did_you_mean(inp.name, project.processors) or "use a processor name from processors.yaml (`pipectl validate` lists all such problems)")
     if up.output is None:
-        raise ConfigError(f"input '{inp.name}' has no output table", inp.location)
+        raise ConfigError(f"input '{inp.name}' has no output table", inp.location,
+                          f"declare 'output' on processor '{inp.name}', or read its table as a source")
     return up.output, up.entity
 
 
@@ -81,7 +85,9 @@ def find_mapping(project: Project, inp: Input, source_kind: str, target_kind: st
         for m in project.entity_mappings:
             if m.name == inp.mapping:
                 return m
-        raise ConfigError(f"input '{inp.name}' uses unknown entity mapping '{inp.mapping}'", inp.location)
+        raise ConfigError(f"input '{inp.name}' uses unknown entity mapping '{inp.mapping}'", inp.location,
+                          did_you_mean(inp.mapping, [m.name for m in project.entity_mappings if m.name])
+                          or "declare it under 'entity_mappings' in processors.yaml")
     found = [m for m in project.entity_mappings if m.source == source_kind and m.target == target_kind]
     if len(found) > 1:
         names = ", ".join(m.name for m in found)
@@ -89,12 +95,15 @@ def find_mapping(project: Project, inp: Input, source_kind: str, target_kind: st
     return found[0] if found else None
 
 
-def _mapping_table(project: Project, via: str) -> Table:
+def _mapping_table(project: Project, mapping: EntityMapping) -> Table:
+    via = mapping.via
     if via in project.processors and project.processors[via].output is not None:
         return project.processors[via].output  # type: ignore[return-value]
     if via in project.sources:
         return project.sources[via].table
-    raise ConfigError(f"entity mapping via unknown processor or source '{via}'")
+    known = [n for n, p in project.processors.items() if p.output is not None] + list(project.sources)
+    raise ConfigError(f"entity mapping {mapping.name or f'{mapping.source} -> {mapping.target}'} reads its keys via unknown processor or source '{via}'",
+                      mapping.location, did_you_mean(via, known) or "set 'via' to a processor with an output table or a declared source")
 
 
 def input_spec(project: Project, processor: Processor, inp: Input) -> InputSpec:
@@ -109,7 +118,7 @@ def input_spec(project: Project, processor: Processor, inp: Input) -> InputSpec:
     if target is not None and kind is not None and kind in project.entity_kinds:
         mapping = find_mapping(project, inp, kind, target.name)
         if mapping is not None:
-            via = _mapping_table(project, mapping.via)
+            via = _mapping_table(project, mapping)
             src_key = project.entity_kinds[kind].key
             return InputSpec(
                 **base,

@@ -162,3 +162,24 @@ def test_ident_quotes_and_escapes_names_that_are_not_plain_identifiers():
     assert duck.ident('a"b') == '"a""b"'
     assert bq.ident("a`b") == "`a\\`b`" and bq.ident("a\\b") == "`a\\\\b`"
     assert duck.ident("x) VALUES (1); DROP TABLE t; --") == '"x) VALUES (1); DROP TABLE t; --"'
+
+
+def test_input_errors_name_the_fix(project_dir):
+    """Called outside validate (the runner renders directly), a broken reference still says
+    what to change: the closest name, or where to declare it."""
+    import dataclasses
+
+    project = load(project_dir)
+    team = project.processors["team_summary"]
+    (mapping,) = [m for m in project.entity_mappings if m.name == "roster"]
+    broken = dataclasses.replace(project, entity_mappings=tuple(
+        dataclasses.replace(m, via="roster") if m is mapping else m for m in project.entity_mappings))
+    with pytest.raises(ConfigError) as err:
+        input_specs(broken, team)
+    assert "roster -> team" not in err.value.message and "entity mapping roster" in err.value.message
+    assert err.value.hint == "did you mean 'rosters'?"
+    bad_input = dataclasses.replace(team, inputs=tuple(dataclasses.replace(i, mapping="rooster") if i.name == "rosters" else i
+                                                       for i in team.inputs))
+    with pytest.raises(ConfigError) as err:
+        input_specs(project, bad_input)
+    assert err.value.hint == "did you mean 'roster'?"
