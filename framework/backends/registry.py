@@ -7,7 +7,8 @@ the extra to install (``pip install 'pipectl[gcp]'``).
 
 Constructors receive the backend section's keys as keyword arguments (``path`` resolved
 against the project root for embedded backends), plus the target-level ``project`` and
-``location`` when the constructor accepts them. An unknown key is a located ConfigError.
+``location`` when the constructor accepts them, and ``project_root`` (so the project's
+template overrides apply) when it accepts that. An unknown key is a located ConfigError.
 """
 from __future__ import annotations
 
@@ -95,6 +96,8 @@ def build_backend(spec: Any, project_root: str | Path, settings: dict[str, Any] 
     for key, value in (settings or {}).items():
         if key not in kwargs and (takes_any or key in params):
             kwargs[key] = value
+    if "project_root" in params and "project_root" not in kwargs:
+        kwargs["project_root"] = Path(project_root)  # the project's template overrides (ddl.sql.j2, ...)
     unknown = [k for k in kwargs if not takes_any and k not in params]
     if unknown:
         accepted = [p for p in params if params[p].kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]

@@ -203,3 +203,18 @@ def test_loading_config_imports_no_backend_or_cloud_module(tmp_path):
             "print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_embedded_warehouse_uses_the_project_template_overrides(tmp_path):
+    """A project's templates/ddl.sql.j2 replaces the built-in one (docs: 'a user project can
+    replace any template'); the warehouse opened from the target must see it too."""
+    from framework.manifest.model import Column, Table
+
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "ddl.sql.j2").write_text(
+        "CREATE SCHEMA IF NOT EXISTS {{ table.dataset }};\n"
+        "CREATE TABLE IF NOT EXISTS {{ table.fqn }} (from_override INTEGER);\n")
+    with open_backends(tmp_path) as backends:
+        wh = backends.warehouse
+        wh.create_table(Table("raw", "games", (Column("game_date", "DATE"),)))
+        assert [c.name for c in wh.table_schema("raw.games")] == ["from_override"]
