@@ -364,12 +364,17 @@ class LocalBus:
         rows = self._read(sql + (" WHERE topic = ? ORDER BY id" if topic else " ORDER BY id"), (topic,) if topic else ())
         return [DeadLetter(r[0], r[1], r[2], r[3], bytes(r[4]), json.loads(r[5]), r[6], r[7], r[8], r[9]) for r in rows]
 
-    def purge_dead_letters(self, topic: str | None = None) -> int:
-        """Forget dead letters (of one topic, or all); returns how many were removed."""
+    def purge_dead_letters(self, topic: str | None = None, up_to: int | None = None) -> int:
+        """Forget dead letters (of one topic, or all); returns how many were removed.
+        ``up_to``: only those with ``id <= up_to`` (the last one listed), so a letter that
+        arrives between listing and purging is kept rather than lost unseen."""
+        sql, params = "DELETE FROM dead_letters WHERE 1 = 1", []
+        if topic:
+            sql, params = sql + " AND topic = ?", params + [topic]
+        if up_to is not None:
+            sql, params = sql + " AND id <= ?", params + [up_to]
         with self._write() as conn:
-            if topic:
-                return conn.execute("DELETE FROM dead_letters WHERE topic = ?", (topic,)).rowcount
-            return conn.execute("DELETE FROM dead_letters").rowcount
+            return conn.execute(sql, params).rowcount
 
     # ----------------------------------------------------------------- consuming
     def dispatch(self, subscription: str, handler: Callable[[ReceivedMessage], Any], max_messages: int = 10) -> Any:

@@ -84,8 +84,8 @@ def dead_letters_cmd(ctx: click.Context, topic: str | None, purge: bool, as_json
         if not hasattr(bus, "dead_letters"):
             raise BackendError(f"{type(bus).__name__} does not keep dead letters itself", hint="pull the dead-letter topic's subscription")
         letters = bus.dead_letters(topic)
-        if purge:
-            bus.purge_dead_letters(topic)
+        if purge and letters:  # only what was listed: a letter arriving meanwhile is kept
+            bus.purge_dead_letters(topic, up_to=max(d.id for d in letters))
     finally:
         bus.close()
     if as_json:

@@ -323,3 +323,18 @@ def test_write_keeps_the_original_error_when_sqlite_already_rolled_back(bus):
             conn.execute("ROLLBACK")
             raise RuntimeError("the real cause")
     bus.create_topic(TopicConfig("after"))  # the connection is usable again
+
+
+def test_purge_up_to_keeps_dead_letters_that_arrived_after_the_listing(bus):
+    """`pipectl bus dead-letters --purge` prints, then purges: a letter dead-lettered in
+    between must survive (it was never shown to anyone)."""
+    for data in (b"a", b"b"):
+        bus.publish("events", data)
+        for _ in range(3):
+            [msg] = bus.pull("work")
+            bus.nack("work", [msg.ack_id])
+        if data == b"a":
+            listed = bus.dead_letters()
+    assert len(listed) == 1 and len(bus.dead_letters()) == 2
+    assert bus.purge_dead_letters(up_to=max(d.id for d in listed)) == 1
+    assert [d.data for d in bus.dead_letters()] == [b"b"]
