@@ -15,6 +15,12 @@ from framework.commands import project_dir, target_name
 DEFAULT_UPDATE = ("points=41", "fg_made=16")
 
 
+def phase_table(report: Any, baseline: dict[str, float] | None = None) -> str:
+    from framework.runtime.reports import phase_table as render
+
+    return render(report, baseline)
+
+
 def _session(ctx: click.Context, aggregate_alerts: bool = False):
     from framework.runtime.session import Session
 
@@ -65,27 +71,6 @@ def _entities(values: tuple[str, ...]) -> list[str] | None:
     if not values:
         return None
     return [v.partition("=")[2] if "=" in v else v for v in values]
-
-
-def phase_table(report: Any, baseline: dict[str, float] | None = None) -> str:
-    """Per phase: distinct entities, entity-runs processed of total, efficiency, time (and
-    the full-batch time of the same phase, when known)."""
-    head = f"{'PHASE':<12} {'STATUS':<8} {'ENTITIES':<20} {'PROCESSED':>15} {'EFFICIENCY':>10} {'TIME':>9}"
-    lines = [head + ("  FULL BATCH" if baseline is not None else "")]
-    for ph in report.phases:
-        eff = f"{ph.efficiency_pct:.1f}%" if ph.efficiency_pct is not None else "-"
-        kinds = ", ".join(f"{len(v)} {k}" + ("s" if len(v) != 1 else "") for k, v in ph.distinct_entities().items()) or "-"
-        done = f"{ph.entities_processed} of {ph.entities_total}"
-        row = f"{ph.phase:<12} {ph.status:<8} {kinds:<20} {done:>15} {eff:>10} {ph.seconds:>8.3f}s"
-        if baseline is not None:
-            full = baseline.get(ph.phase)
-            row += f"  {full:>8.3f}s" if full is not None else "       n/a"
-            if full and ph.seconds and any(r.status in ("success", "partial") for r in ph.runs):
-                row += f"  ({full / ph.seconds:.1f}x)"
-        lines.append(row)
-    lines.append(f"total {report.seconds:.3f}s, status {report.status}, correlation id {report.correlation_id}")
-    lines += [f"waiting: {w}" for w in report.waiting]
-    return "\n".join(lines)
 
 
 @click.command("run")

@@ -43,9 +43,9 @@ class DemoOutcome:
 def run_demo(project_root: str | Path = ".", target: str | None = None, *, date: str | None = None,
              player: str = "lebronjames", progress: Progress | None = None,
              say: Callable[[str], None] | None = None) -> DemoOutcome:
-    from framework.commands.run import phase_table
     from framework.config import resolve_target
     from framework.runtime import session as s
+    from framework.runtime.reports import phase_table
 
     tell = say or (lambda text: None)
     chosen = resolve_target(project_root, target)

@@ -158,13 +158,15 @@ class PipelineDriver:
             if moved:
                 idle_sweeps = 0
                 continue
-            if self._finished(ctx, report):
+            if self._finished(ctx, report) and not self._open_rounds(ctx):
                 break
             if idle_sweeps >= 4:
                 break
             idle_sweeps += 1
             report.fast_forward_seconds += self._fast_forward(ctx)
         report.seconds = time.perf_counter() - wall
+        order = {name: i for i, name in enumerate(names)}
+        report.phases.sort(key=lambda ph: order.get(ph.phase, 0))  # a late round may run a phase early
         report.waiting = list(dict.fromkeys(ctx.blocked)) + self._waiting(ctx, report)
         self.progress("end", report.to_dict())
         return report
@@ -219,9 +221,15 @@ class PipelineDriver:
         return handled
 
     def _run_phase(self, phase: str, env: dict[str, Any], msg: Any, ctx: "_RunContext", report: PipelineReport) -> None:
-        rep = report.phase(phase) or PhaseReport(phase)
-        if report.phase(phase) is None:
-            report.phases.append(rep)
+        corr = env.get("root_correlation_id") or env.get("correlation_id") or report.correlation_id
+        own = corr == report.correlation_id
+        if own:
+            rep = report.phase(phase) or PhaseReport(phase)
+            if report.phase(phase) is None:
+                report.phases.append(rep)
+        else:
+            rep = PhaseReport(phase)
+            report.other_rounds.append(rep)
         rep.trigger_id = env.get("trigger_id")
         last_completion = ctx.last_completion_at.get(_prev(self.project, phase))
         if last_completion is not None:
@@ -236,21 +244,23 @@ class PipelineDriver:
         order = self.graph.topological_order(procs)
         self.progress("phase_start", {"phase": phase, "processors": order, "trigger_id": rep.trigger_id})
         t0 = time.perf_counter()
-        corr = env.get("root_correlation_id") or env.get("correlation_id") or report.correlation_id
         if ctx.selected is not None:
             for name in dispatched_names:
                 if name not in ctx.selected:
                     self.runner.report_not_run(name, ctx.partition, corr, env, "not selected (--select)")
         for name in order:
-            req = RunRequest(name, ctx.partition, entities=ctx.entities, full=ctx.full, correlation_id=corr,
+            # --full applies to the first round; a later round (a late completion's changes)
+            # detects what it has to redo, which after a full round is usually nothing
+            req = RunRequest(name, ctx.partition, entities=ctx.entities, full=ctx.full and env.get("round") in (None, 1), correlation_id=corr,
                              parent_id=env.get("execution_id"), trigger_id=env.get("trigger_id"), mode=ctx.mode,
                              publish=True)
             res = self.runner.run(req)
             rep.runs.append(res)
             self.progress("processor_done", {"phase": phase, **_brief(res)})
         rep.seconds += time.perf_counter() - t0
-        ctx.done_phases.add(phase)
-        ctx.last_completion_at[phase] = time.time()
+        if own:
+            ctx.done_phases.add(phase)
+            ctx.last_completion_at[phase] = time.time()
         self.progress("phase_done", rep.to_dict())
 
     def _pump_completions(self, ctx: "_RunContext") -> int:
@@ -284,6 +294,13 @@ class PipelineDriver:
 
     def _finished(self, ctx: "_RunContext", report: PipelineReport) -> bool:
         return all(p in ctx.done_phases for p in ctx.phases)
+
+    def _open_rounds(self, ctx: "_RunContext") -> bool:
+        """A round of this partition is still open (e.g. a completion that arrived after its
+        transition fired): settle it now rather than leave it to the next command."""
+        names = set(ctx.phases)
+        return any(getattr(st, "state", "") == "open" and getattr(st, "next_check_at", None)
+                   and st.transition.split("->")[0] in names for st in self.orchestrator.status(ctx.partition))
 
     def _fast_forward(self, ctx: "_RunContext") -> float:
         """Move the clock to the orchestrator's next check (debounce end, tier boundary,

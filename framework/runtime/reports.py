@@ -70,6 +70,9 @@ class PipelineReport:
     seconds: float = 0.0
     waiting: list[str] = field(default_factory=list)  # transitions that never fired, with reasons
     fast_forward_seconds: float = 0.0
+    # phases this driver ran for triggers of *other* correlation ids (a late round of an
+    # earlier run reaching the bus now): executed, but not counted in this run's figures
+    other_rounds: list[PhaseReport] = field(default_factory=list)
 
     @property
     def status(self) -> str:
@@ -86,4 +89,29 @@ class PipelineReport:
     def to_dict(self) -> dict[str, Any]:
         return {"partition": self.partition, "correlation_id": self.correlation_id, "mode": self.mode,
                 "status": self.status, "seconds": round(self.seconds, 4), "waiting": self.waiting,
-                "phases": [p.to_dict() for p in self.phases]}
+                "phases": [p.to_dict() for p in self.phases],
+                "other_rounds": [p.to_dict() for p in self.other_rounds]}
+
+
+def phase_table(report: Any, baseline: dict[str, float] | None = None) -> str:
+    """Per phase: distinct entities, entity-runs processed of total, efficiency, time (and
+    the full-batch time of the same phase, when known)."""
+    head = f"{'PHASE':<12} {'STATUS':<8} {'ENTITIES':<20} {'PROCESSED':>15} {'EFFICIENCY':>10} {'TIME':>9}"
+    lines = [head + ("  FULL BATCH" if baseline is not None else "")]
+    for ph in report.phases:
+        eff = f"{ph.efficiency_pct:.1f}%" if ph.efficiency_pct is not None else "-"
+        kinds = ", ".join(f"{len(v)} {k}" + ("s" if len(v) != 1 else "") for k, v in ph.distinct_entities().items()) or "-"
+        done = f"{ph.entities_processed} of {ph.entities_total}"
+        row = f"{ph.phase:<12} {ph.status:<8} {kinds:<20} {done:>15} {eff:>10} {ph.seconds:>8.3f}s"
+        if baseline is not None:
+            full = baseline.get(ph.phase)
+            row += f"  {full:>8.3f}s" if full is not None else "       n/a"
+            if full and ph.seconds and any(r.status in ("success", "partial") for r in ph.runs):
+                row += f"  ({full / ph.seconds:.1f}x)"
+        lines.append(row)
+    lines.append(f"total {report.seconds:.3f}s, status {report.status}, correlation id {report.correlation_id}")
+    for ph in report.other_rounds:
+        lines.append(f"also ran: {ph.phase} for an earlier run's late round (trigger {ph.trigger_id}, "
+                     f"{len(ph.runs)} processor(s), {ph.seconds:.3f}s)")
+    lines += [f"waiting: {w}" for w in report.waiting]
+    return "\n".join(lines)
