@@ -214,6 +214,47 @@ class BigQueryWarehouse:
             raise BackendError(f"cannot create dataset {dataset} in project {self.project}: {getattr(exc, 'message', exc)}",
                                hint="dataset names: letters, digits and underscores; check permissions (bigquery.datasets.create)") from exc
 
+    def dataset_exists(self, dataset: str) -> bool:
+        try:
+            self._client.get_dataset(f"{self.project}.{dataset}", timeout=self.timeout)
+            return True
+        except self._exc.NotFound:
+            return False
+        except self._exc.GoogleAPICallError as exc:
+            raise self._translate(exc) from exc
+
+    def drop_dataset(self, dataset: str) -> None:
+        """Delete a dataset and its tables (plan/apply with --prune --allow-destructive only)."""
+        try:
+            self._client.delete_dataset(f"{self.project}.{dataset}", delete_contents=True, not_found_ok=True, timeout=self.timeout)
+        except self._exc.GoogleAPICallError as exc:
+            raise self._translate(exc) from exc
+
+    def add_column(self, fqn: str, column: Column) -> None:
+        """Append a NULLABLE/REPEATED column through the API (BigQuery cannot add REQUIRED ones)."""
+        if column.mode == "REQUIRED":
+            raise BackendError(f"table {fqn}: BigQuery cannot add the REQUIRED column '{column.name}' to an existing table",
+                               hint="declare it NULLABLE, or recreate the table with --allow-destructive")
+        table = self.get_table(fqn)
+        if table is None:
+            raise BackendError(f"table {fqn} does not exist", hint="run `pipectl plan` again")
+        table.schema = list(table.schema) + self.schema_fields([column])
+        try:
+            self._client.update_table(table, ["schema"], timeout=self.timeout)
+        except self._exc.GoogleAPICallError as exc:
+            raise self._translate(exc, table=fqn) from exc
+
+    def set_clustering(self, fqn: str, columns: Sequence[str]) -> None:
+        """Change a table's clustering columns in place (applies to newly written data)."""
+        table = self.get_table(fqn)
+        if table is None:
+            raise BackendError(f"table {fqn} does not exist", hint="run `pipectl plan` again")
+        table.clustering_fields = list(columns)[:4] or None
+        try:
+            self._client.update_table(table, ["clustering_fields"], timeout=self.timeout)
+        except self._exc.GoogleAPICallError as exc:
+            raise self._translate(exc, table=fqn) from exc
+
     def schema_fields(self, columns: Sequence[Column]) -> list[Any]:
         return [self._bq.SchemaField(c.name, c.type, mode=c.mode or "NULLABLE", description=c.description or None)
                 for c in columns]
