@@ -33,6 +33,11 @@ def package_cmd(ctx: click.Context, out_dir: str, gcp_project: str | None, regio
     config = load_config(root)
     if gcp_project is None and target in config.targets:
         gcp_project = config.targets[target].settings.get("project")
+    if execute and gcp_project is None:  # never deploy to the printed placeholder
+        from framework.errors import ConfigError
+
+        raise ConfigError(f"--execute needs a Google Cloud project: target '{target}' sets no 'project'",
+                          hint="pass --gcp-project, or set 'project:' on the target in pipectl.yaml")
     bundle = build_bundle(root, out_dir)
     commands = deploy_commands(bundle, gcp_project or "YOUR_PROJECT", region, service_account, runtime, target)
     if as_json:
