@@ -66,19 +66,24 @@ def _number(text: str) -> Any:
     return text
 
 
+def _flat(values: tuple[str, ...]) -> list[str]:
+    """``--x a --x b`` and ``--x a,b`` alike."""
+    return [part.strip() for v in values for part in v.split(",") if part.strip()]
+
+
 def _entities(values: tuple[str, ...]) -> list[str] | None:
     """``player_lookup=lebronjames`` or bare ids -> ids (the key name is documentation)."""
     if not values:
         return None
-    return [v.partition("=")[2] if "=" in v else v for v in values]
+    return [v.partition("=")[2] if "=" in v else v for v in _flat(values)]
 
 
 @click.command("run")
 @click.option("--date", "date", required=True, help="Partition (game date) to run, YYYY-MM-DD.")
 @click.option("--select", "-s", "selectors", multiple=True, help="Limit processors: name, +name, name+, phase:NAME.")
 @click.option("--from-phase", default=None, help="Start at this phase (replays need it).")
-@click.option("--entities", "entities", multiple=True, help="Replay these entities (KEY=ID or ID), skipping detection.")
-@click.option("--changed", "changed", multiple=True, help="Edit these players' raw rows (sample update), then run incrementally.")
+@click.option("--entities", "entities", multiple=True, help="Replay these entities (KEY=ID or ID; repeat or comma-separate), skipping detection.")
+@click.option("--changed", "changed", multiple=True, help="Edit these players' raw rows (sample update; repeat or comma-separate), then run incrementally.")
 @click.option("--full", is_flag=True, help="Full batch: every entity, no change detection.")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
@@ -88,6 +93,7 @@ def run_cmd(ctx: click.Context, date: str, selectors: tuple[str, ...], from_phas
     """Run every phase for a date through the bus and the orchestrator."""
     from framework.runtime import session as s
 
+    changed = tuple(_flat(changed))
     with _session(ctx) as sess:
         if changed:
             changes = _parse_pairs(DEFAULT_UPDATE, "--changed")
