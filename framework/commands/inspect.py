@@ -50,7 +50,9 @@ def graph_cmd(ctx: click.Context, fmt: str, phases: bool, selectors: tuple[str, 
 def ls_cmd(ctx: click.Context, selectors: tuple[str, ...], as_json: bool) -> None:
     """List processors in topological order with phase, entity, output and inputs."""
     graph = _load_graph(ctx)
-    names = _select(graph, selectors) or graph.topological_order()
+    names = _select(graph, selectors)
+    if names is None:  # no --select; an empty selection stays empty
+        names = graph.topological_order()
     p = graph.project
     rows = []
     for n in names:

@@ -125,3 +125,14 @@ def test_a_command_exiting_with_a_message_prints_it_and_exits_1(monkeypatch, cap
     monkeypatch.setitem(framework.cli.COMMANDS, "boom", "_pipectl_test_commands:boom_cmd")
     code, _, err = run(["boom"], capsys)
     assert code == 1 and "stopped: the reason" in err
+
+
+def test_ls_selection_that_matches_nothing_lists_nothing(tmp_path, capsys):
+    """A known entity kind no processor uses selects nothing; ls used to fall back to
+    listing every processor, as if no --select had been given."""
+    from projects import PROCESSORS
+
+    write_project(tmp_path, PROCESSORS.replace("  store: {key: store_id, type: STRING}\n",
+                                               "  store: {key: store_id, type: STRING}\n  product: {key: product_id, type: STRING}\n"))
+    code, out, _ = run(["-p", str(tmp_path), "ls", "--select", "entity:product", "--json"], capsys)
+    assert code == 0 and json.loads(out) == []
