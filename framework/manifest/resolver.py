@@ -130,12 +130,16 @@ def resolve(root: Path, pf: LoadedFile, tf: LoadedFile | None, diags: Diagnostic
 
     aliases: dict[str, str] = {}
     tables: dict[str, str] = {}
+    ambiguous: set[str] = set()
     for proc in processors.values():
         for alias in proc.aliases:
             aliases.setdefault(alias, proc.name)
         if proc.output is not None:
             tables.setdefault(proc.output.fqn, proc.name)
-            tables.setdefault(proc.output.name, proc.name)
+            if tables.setdefault(proc.output.name, proc.name) != proc.name:
+                ambiguous.add(proc.output.name)
+    for name in ambiguous:  # a bare table name written in two datasets identifies neither (FM 2)
+        del tables[name]
 
     return Project(
         root=root,

@@ -53,6 +53,18 @@ def test_unknown_identity_is_none_not_a_guess(tmp_path):
     assert project.resolve_processor("OrdersRawProcesor") is None
 
 
+def test_bare_table_name_shared_by_two_datasets_resolves_to_neither(tmp_path):
+    """Two processors writing `totals` in different datasets: a completion published as
+    bare `totals` is ambiguous and must be reported unknown, not credited to the first."""
+    text = (PROCESSORS.replace("      table: customer_totals\n", "      table: shop_x.totals\n")
+            .replace("      table: store_totals\n", "      table: shop_y.totals\n"))
+    write_project(tmp_path, text)
+    project, _ = load_project(tmp_path)
+    assert project.resolve_processor("totals") is None
+    assert project.resolve_processor("shop_x.totals").name == "customer_totals"
+    assert project.resolve_processor("shop_y.totals").name == "store_totals"
+
+
 def test_duplicate_yaml_key_is_an_error_not_last_wins(tmp_path, monkeypatch):
     text = PROCESSORS.replace("    phase: analytics\n    entity: customer\n", "    phase: analytics\n    phase: raw\n    entity: customer\n", 1)
     write_project(tmp_path, text)
