@@ -19,8 +19,8 @@ class UnknownProcessor(EnvelopeError):
 def resolve(project: Project, identity: str) -> Processor:
     """The declared processor behind a published name, or UnknownProcessor naming the fix."""
     proc = project.resolve_processor(identity)
-    if proc is None and "." in identity:  # `project.dataset.table` from a fully qualified publisher
-        proc = project.resolve_processor(identity.split(".", 1)[1])
+    if proc is None and identity.count(".") == 2:  # `project.dataset.table` from a fully qualified publisher
+        proc = project.resolve_processor(identity.split(".", 1)[1])  # only the project id is dropped
     if proc is None:
         from framework.manifest.diagnostics import did_you_mean
 
