@@ -232,5 +232,6 @@ def query_params(project: Project, names: Sequence[str], partition: Any = None, 
         elif name in values:
             out.append(QueryParam(name, values[name], "STRING"))
         else:
-            raise ConfigError(f"no value for query parameter '{name}'")
+            raise ConfigError(f"no value for query parameter '{name}' of the rendered statement",
+                              hint=f"pass {name}=... to query_params (the statement's parameters: {', '.join(names)})")
     return out

@@ -183,3 +183,12 @@ def test_input_errors_name_the_fix(project_dir):
     with pytest.raises(ConfigError) as err:
         input_specs(project, bad_input)
     assert err.value.hint == "did you mean 'roster'?"
+
+
+def test_missing_query_parameter_names_it_and_the_fix(project_dir):
+    from framework.sql.render import query_params
+
+    project = load(project_dir)
+    with pytest.raises(ConfigError) as err:
+        query_params(project, ["processor", "run_id"], processor="x")
+    assert "'run_id'" in err.value.message and err.value.hint and "run_id=..." in err.value.hint
