@@ -99,8 +99,13 @@ class LocalBus:
                 if self._conn.in_transaction:  # SQLite may have rolled back already (disk full, I/O error)
                     self._conn.execute("ROLLBACK")
                 raise
-            else:
+            try:
                 self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:  # never leave the connection inside a dead transaction
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise BackendError(f"local bus {self.path}: commit failed, nothing was written: {exc}",
+                                   hint="check free disk space and that the file is writable") from exc
 
     def _retry_busy(self, fn: Callable[[], Any]) -> Any:
         """Run ``fn`` until it gets past SQLITE_BUSY or ``busy_timeout`` seconds pass

@@ -338,3 +338,31 @@ def test_purge_up_to_keeps_dead_letters_that_arrived_after_the_listing(bus):
     assert len(listed) == 1 and len(bus.dead_letters()) == 2
     assert bus.purge_dead_letters(up_to=max(d.id for d in listed)) == 1
     assert [d.data for d in bus.dead_letters()] == [b"b"]
+
+
+class _FailingCommit:
+    """Delegates to a sqlite3 connection; the first COMMIT fails as on a full disk."""
+
+    def __init__(self, conn):
+        self._conn, self.failed = conn, False
+
+    def execute(self, sql, *args):
+        if sql == "COMMIT" and not self.failed:
+            self.failed = True
+            raise sqlite3.OperationalError("database or disk is full")
+        return self._conn.execute(sql, *args)
+
+    def __getattr__(self, name):
+        return getattr(self._conn, name)
+
+
+def test_a_failed_commit_is_a_backend_error_and_leaves_the_bus_usable(bus):
+    """A COMMIT that fails used to leave the connection inside the transaction: every later
+    BEGIN failed with 'cannot start a transaction within a transaction'."""
+    real = bus._conn
+    bus._conn = _FailingCommit(real)
+    with pytest.raises(BackendError, match="disk is full") as err:
+        bus.publish("events", b"lost")
+    assert str(bus.path) in err.value.message
+    bus.publish("events", b"kept")
+    assert [m.data for m in bus.pull("work")] == [b"kept"]
