@@ -89,3 +89,17 @@ def test_message_data_of_a_pubsub_cloud_event() -> None:
     assert message_data(event) == (b'{"a": 1}', {"k": "v"})
     with pytest.raises(ConfigError, match="messagePublished"):
         message_data({"id": "1", "data": {"nope": 1}})
+
+
+def test_function_without_target_or_project_fails_with_the_fix(example: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from framework.deploy import function
+
+    (example / "pipectl.yaml").unlink()
+    monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
+    monkeypatch.delenv("GCP_PROJECT", raising=False)
+    function.configure(example)
+    try:
+        with pytest.raises(ConfigError, match="GOOGLE_CLOUD_PROJECT"):
+            function.orchestrator()
+    finally:
+        function.reset()
