@@ -163,7 +163,11 @@ class Orchestrator:
             if self.gate_checker is None:
                 failures.append(f"{gate.name}: no gate checker configured to count rows of {gate.processor}")
                 continue
-            rows = int(self.gate_checker(gate, ctx.partition))
+            try:
+                rows = int(self.gate_checker(gate, ctx.partition))
+            except BackendError as exc:  # an unverifiable gate blocks (fail closed), alerted as a gate failure
+                failures.append(f"{gate.name}: rows of {gate.processor} for {ctx.partition} could not be checked: {exc.message}")
+                continue
             if rows < gate.min_rows:
                 proc = self.project.resolve_processor(gate.processor)
                 table = proc.output_table if proc else gate.processor

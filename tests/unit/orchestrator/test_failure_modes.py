@@ -163,3 +163,21 @@ def test_fm24_with_a_deadline_and_missing_critical_the_round_expires_loudly(make
     assert d.action == "expired" and bus.published == []
     assert any("deadline_expired" in s for s in alerts.signatures())
     assert orch.status()[0].verdict == "expired"
+
+
+def test_fm22_a_gate_that_cannot_be_checked_blocks_loudly(make_orch, bus, alerts, clock):
+    """The gate's row count fails (table missing, warehouse down): the trigger is held as a
+    failed gate, alerted and shown in status; the sweep used to file it under
+    'publish_failed' with no alert at all."""
+    def broken(gate, partition):
+        raise BackendError("table shop_raw.r1 does not exist")
+
+    orch = make_orch({"quality_gates": [{"name": "upstream_rows", "processor": "r1", "min_rows": 1}]}, gate_checker=broken)
+    deliver(orch, RAW[:4])
+    with pytest.raises(QualityGateError, match="upstream_rows.*could not be checked.*shop_raw.r1 does not exist"):
+        orch.handle_completion(completion("r5", execution_id="e-r5"))
+    assert bus.published == []
+    assert any("quality_gate" in s for s in alerts.signatures())
+    assert orch.status()[0].verdict == "gate_failed"
+    with pytest.raises(QualityGateError):
+        orch.sweep(clock.t + 60)
