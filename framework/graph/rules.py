@@ -221,6 +221,11 @@ def check_key_types(ctx: Context) -> None:
                 col = proc.output.column(kind.key)
                 if col is not None and col.type != kind.type:
                     ctx.diags.error("key-type-mismatch", f"processor '{proc.name}': key '{kind.key}' is {col.type} but entity kind '{kind.name}' declares {kind.type}", col.location, f"make it {kind.type}")
+    for src in p.sources.values():  # where the ids enter: a numeric key here joins nothing downstream
+        kind = p.entity_kinds.get(src.entity) if src.entity else None
+        col = src.table.column(kind.key) if kind else None
+        if kind and col is not None and col.type != kind.type:
+            ctx.diags.error("key-type-mismatch", f"source '{src.name}': key '{kind.key}' is {col.type} but entity kind '{kind.name}' declares {kind.type}", col.location, f"make it {kind.type}")
 
 
 def _key_columns(p: Project) -> list[str]:

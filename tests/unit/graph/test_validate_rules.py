@@ -66,6 +66,12 @@ CASES = {
         ["processors.yaml:53:14: error: processor 'customer_totals': key 'customer_id' is INT64 but input 'orders_raw' has it as STRING (declare the same type on both sides; numeric and string ids never join)",
          "processors.yaml:58:11: error: processor 'customer_totals': key 'customer_id' is INT64 but entity kind 'customer' declares STRING (make it STRING)"],
     ),
+    "key-type-mismatch-source": (
+        P.replace("      - {name: customer_id, type: STRING, mode: REQUIRED}\n      - {name: store_id, type: STRING}\n      - {name: amount",
+                  "      - {name: customer_id, type: INT64, mode: REQUIRED}\n      - {name: store_id, type: STRING}\n      - {name: amount", 1), T,
+        ["processors.yaml:15:9: error: source 'orders_landing': key 'customer_id' is INT64 but entity kind 'customer' declares STRING (make it STRING)",
+         "processors.yaml:40:9: error: processor 'orders_raw': key 'customer_id' is STRING but input 'orders_landing' has it as INT64 (declare the same type on both sides; numeric and string ids never join)"],
+    ),
     "expected-unknown": (
         P.replace("critical: [orders_raw]", "expected: [orders_raw, order_rawz]\n      critical: [orders_raw]"), T,
         ["processors.yaml:25:30: error: phase 'raw' expected processor 'order_rawz' does not exist (did you mean 'orders_raw'?)"],
