@@ -8,6 +8,7 @@ simple; the side table lets every diagnostic point at the exact line.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -84,21 +85,25 @@ def _position_table(text: str, display: str):
     return build
 
 
-def _fast_parse(text: str) -> Any:
-    """Parse with the Rust parser when installed (10x faster than PyYAML's C binding for
-    large manifests); returns _NO_FAST when unavailable or on any problem so the located
-    PyYAML path reports it."""
+def _fast_parse(text: str) -> tuple[Any, str | None]:
+    """Parse with the Rust parser (a core dependency; 10x faster than PyYAML's C binding
+    for large manifests). Returns ``(data, None)``, ``(None, error)``, or ``(_NO_FAST,
+    None)`` when it is not installed.
+
+    The data of a manifest always comes from one parser (YAML 1.2 semantics: ``yes`` and
+    ``on`` are strings); PyYAML is used only to locate nodes and problems."""
     try:
         import yaml_rs
-    except ImportError:  # optional accelerator
-        return _NO_FAST
+    except ImportError:  # a broken install: fall back to PyYAML for everything
+        return _NO_FAST, None
     try:
-        return yaml_rs.loads(text, parse_datetime=False)
-    except yaml_rs.YAMLDecodeError:
-        return _NO_FAST  # the PyYAML path below reports it with a location
+        return yaml_rs.loads(text, parse_datetime=False), None
+    except yaml_rs.YAMLDecodeError as exc:
+        return None, str(exc)
 
 
 _NO_FAST = object()
+_LINE_COL = re.compile(r"line (\d+),? column (\d+)")
 
 
 def load_yaml(path: Path, display: str, diags: Diagnostics) -> LoadedFile | None:
@@ -108,9 +113,10 @@ def load_yaml(path: Path, display: str, diags: Diagnostics) -> LoadedFile | None
     except FileNotFoundError:
         diags.error("missing-file", f"{path.name} not found", Location(display), f"create {display} (see README: 'Manifests')")
         return None
-    data = _fast_parse(text)
-    if data is not _NO_FAST and data is not None:
+    data, fast_error = _fast_parse(text)
+    if fast_error is None and data is not _NO_FAST and data is not None:
         return LoadedFile(display, data, LineIndex(_position_table(text, display)))
+    before = len(diags.items)
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
@@ -122,8 +128,14 @@ def load_yaml(path: Path, display: str, diags: Diagnostics) -> LoadedFile | None
         diags.error("empty-file", f"{path.name} is empty", Location(display, 1, 1), "add 'version: 1' and the required sections")
         return None
     table: dict = {}
-    data = _convert(node, (), table, display, diags)
-    return LoadedFile(display, data, LineIndex(lambda: table))
+    converted = _convert(node, (), table, display, diags)
+    if fast_error is not None:
+        if len(diags.items) == before:  # PyYAML accepted what the YAML 1.2 parser refused
+            found = _LINE_COL.search(fast_error)
+            loc = Location(display, int(found.group(1)), int(found.group(2))) if found else Location(display, 1, 1)
+            diags.error("yaml-syntax", f"YAML error: {fast_error}", loc, "fix the YAML at this position")
+        return None
+    return LoadedFile(display, converted, LineIndex(lambda: table))
 
 
 @lru_cache(maxsize=None)

@@ -103,3 +103,23 @@ def test_durations(text, seconds):
 def test_bad_duration_is_rejected():
     with pytest.raises(ValueError, match="not a duration"):
         parse_duration("soon")
+
+
+def test_yaml_is_read_as_yaml_1_2_everywhere(tmp_path, monkeypatch):
+    """`enabled: yes` is the string "yes" (YAML 1.2), so the schema rejects it instead of one
+    install reading a boolean and another a string."""
+    write_project(tmp_path, PROCESSORS.replace("    aliases: [OrdersRawProcessor]\n", "    aliases: [OrdersRawProcessor]\n    enabled: yes\n"))
+    monkeypatch.chdir(tmp_path)
+    project, diags = load_project(tmp_path)
+    assert project is None
+    (d,) = diags.items
+    assert d.code == "schema" and "'yes' is not of type 'boolean'" in d.message
+
+
+def test_an_unknown_anchor_is_a_located_error(tmp_path, monkeypatch):
+    write_project(tmp_path, PROCESSORS.replace("inputs: [orders_raw]", "inputs: [*orders]"))
+    monkeypatch.chdir(tmp_path)
+    project, diags = load_project(tmp_path)
+    assert project is None
+    (d,) = diags.items
+    assert d.code == "yaml-syntax" and d.location.line == line_of(PROCESSORS, "inputs: [orders_raw]")
