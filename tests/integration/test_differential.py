@@ -15,7 +15,7 @@ import pytest
 from framework.runtime.session import Session, generate_sample, run_date
 from tests.integration.pipeline_support import copy_example
 
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.timeout(900), pytest.mark.slow]
 
 START, DAYS = "2025-01-06", 2
 DATES = ["2025-01-06", "2025-01-07"]
