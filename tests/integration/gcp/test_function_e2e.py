@@ -180,3 +180,35 @@ def test_raw_to_analytics_triggers_exactly_once_through_the_cloud_function(funct
         bus.close()
         wh.close()
         store.close()
+
+
+def test_invalid_envelope_goes_to_the_reject_topic(tmp_path: Path, uid: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In process (no server): a message that is not an envelope is alerted and published to
+    PIPECTL_REJECT_TOPIC (the completion topic's dead-letter topic), never dropped."""
+    import base64
+
+    from framework.deploy import function
+
+    project_dir = _example_copy(tmp_path / "project", f"{uid}_")
+    reject = f"{uid}-rejects"
+    bus = PubSubBus(EMULATOR_PROJECT)
+    bus.create_topic(TopicConfig(reject))
+    bus.create_subscription(SubscriptionConfig(f"{uid}-rejects-ops", reject, ack_deadline_seconds=30))
+    monkeypatch.setenv("PIPECTL_REJECT_TOPIC", reject)
+    monkeypatch.setenv("PIPECTL_TARGET", "gcp")
+    function.configure(project_dir)
+    try:
+        event = {"id": "evt-1", "data": {"message": {"data": base64.b64encode(b'{"processor_name": "x"}').decode(),
+                                                     "attributes": {"processor": "x"}}}}
+        decision = function.handle_completion(event)
+        assert decision["action"] == "rejected" and "invalid envelope" in decision["reason"]
+        got: list = []
+        deadline = time.monotonic() + 20
+        while not got and time.monotonic() < deadline:
+            got = bus.pull(f"{uid}-rejects-ops")
+            time.sleep(0.2)
+        assert [m.data for m in got] == [b'{"processor_name": "x"}']
+        assert got[0].attributes["rejected_by"] == "orchestrator"
+    finally:
+        function.reset()
+        bus.close()
