@@ -11,7 +11,8 @@ to ``projects/{project}/topics/{name}``. Semantics match the local bus where Pub
   ``list_subscriptions`` (and the plan) read back what the manifest declared.
 * ``delivery_attempt`` is reported by Pub/Sub only on subscriptions with a dead-letter
   policy; elsewhere it is reported as 1.
-* ``nack`` is ``modify_ack_deadline(0)``; ``pull`` returns what is available now.
+* ``nack`` is ``modify_ack_deadline(0)``; ``pull`` returns what is available now (on the
+  service: waits up to ``pull_wait`` seconds for a first message).
 * A subscription filter cannot change on Pub/Sub: ``update_subscription`` refuses with the fix.
 * Push: :func:`parse_push_body` turns the JSON a push subscription POSTs into a
   :class:`ReceivedMessage`.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import warnings
 from datetime import datetime
 from typing import Any, Callable, Mapping, Sequence
@@ -71,10 +73,12 @@ class PubSubBus:
 
     supports_push = True
 
-    def __init__(self, project: str, credentials: Any = None, timeout: float = 30.0):
+    def __init__(self, project: str, credentials: Any = None, timeout: float = 30.0, pull_wait: float = 2.0):
         pubsub = require("google.cloud.pubsub_v1")
         self.project = project
         self.timeout = timeout
+        self.pull_wait = pull_wait
+        self.emulated = bool(os.environ.get("PUBSUB_EMULATOR_HOST"))
         credentials = anonymous_credentials_if_emulated("PUBSUB_EMULATOR_HOST", credentials)
         self._publisher = pubsub.PublisherClient(credentials=credentials)
         self._subscriber = pubsub.SubscriberClient(credentials=credentials)
@@ -271,12 +275,16 @@ class PubSubBus:
         """Lease up to ``max_messages`` messages available now (empty list if none)."""
         if max_messages <= 0:
             return []
+        # The emulator answers at once with return_immediately (deprecated, but exactly "what is
+        # available now"); the service may return nothing that way, so there a pull waits up
+        # to ``pull_wait`` seconds for the first message instead.
         request = {"subscription": self.subscription_path(subscription), "max_messages": int(max_messages),
-                   "return_immediately": True}
+                   "return_immediately": self.emulated}
         try:
-            with warnings.catch_warnings():  # return_immediately is deprecated but is exactly "what is available now"
+            with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)
-                response = self._subscriber.pull(request=request, timeout=self.timeout, retry=None)
+                response = self._subscriber.pull(request=request, timeout=self.timeout if self.emulated else self.pull_wait,
+                                                 retry=None)
         except self._exc.DeadlineExceeded:
             return []
         except self._exc.NotFound as exc:
