@@ -131,7 +131,9 @@ def ensure_state_tables(warehouse: Any, project: Project) -> None:
 
 
 def _fallback(proc: Processor, partition: Any, reason: str) -> ChangeSet:
-    log.warning("change detection for %s at %s: full batch: %s", proc.name, _partition_key(partition), reason)
+    # disabled on purpose in the manifest: say so quietly; any other fallback is a warning
+    level = logging.INFO if not proc.change_detection.enabled else logging.WARNING
+    log.log(level, "change detection for %s at %s: full batch: %s", proc.name, _partition_key(partition), reason)
     return ChangeSet(proc.name, partition, proc.entity, [], 0, True, reason)
 
 

@@ -240,9 +240,20 @@ def record_processed_and_changes(warehouse: Any, project: Project, proc: Process
         keys = [e for e in partition_entities(warehouse, project, proc, partition) if e not in skip]
         record_processed(warehouse, project, proc, partition, run_id, keys)
     else:
-        record_processed(warehouse, project, proc, partition, run_id, None if entity_ids is None else list(entity_ids))
+        keys = None if entity_ids is None else [str(e) for e in entity_ids]
+        record_processed(warehouse, project, proc, partition, run_id, keys, change_set=_detected_for(decision.change_set, keys))
     if decision.change_set is not None:
         record_change_set(warehouse, project, decision.change_set, run_id, correlation_id)
+
+
+def _detected_for(change_set: Any, keys: list[str] | None) -> Any:
+    """The change-set whose fingerprints may be recorded for ``keys``: only when every key
+    came from that detection (not forced with --entities). Recording what detection saw,
+    rather than re-reading inputs, keeps an input change that landed during the transform
+    pending for the next run instead of marking it processed unseen."""
+    if change_set is None or change_set.full_batch or keys is None:
+        return None
+    return change_set if set(keys) <= set(change_set.changed_keys) else None
 
 
 # ------------------------------------------------------------------ bus
