@@ -44,8 +44,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _example_copy(dest: Path, prefix: str) -> Path:
-    """The repository's example project with a gcp target of its own (unique Firestore prefix)."""
+def _example_copy(dest: Path, prefix: str, gcp_project: str = EMULATOR_PROJECT) -> Path:
+    """The repository's example project with a gcp target of its own (unique Firestore prefix,
+    its own GCP project on the shared emulators so its nba_raw tables are its own)."""
     dest.mkdir()
     for name in ("processors.yaml", "topics.yaml"):
         shutil.copy2(REPO / name, dest / name)
@@ -58,14 +59,15 @@ def _example_copy(dest: Path, prefix: str) -> Path:
     assert n == 1, "the raw transition of processors.yaml is no longer tiered; update this test"
     (dest / "processors.yaml").write_text(text)
     (dest / "pipectl.yaml").write_text(
-        "targets:\n  gcp:\n    project: test-project\n    warehouse: {type: bigquery, timeout: 60}\n"
+        f"targets:\n  gcp:\n    project: {gcp_project}\n    warehouse: {{type: bigquery, timeout: 60}}\n"
         f"    bus: {{type: pubsub}}\n    state: {{type: firestore, prefix: {prefix}}}\n")
     return dest
 
 
 @pytest.fixture
 def function_server(tmp_path: Path, uid: str) -> Iterator[dict]:
-    project_dir = _example_copy(tmp_path / "project", f"{uid}_")
+    gcp_project = f"e2e-{uid}"
+    project_dir = _example_copy(tmp_path / "project", f"{uid}_", gcp_project)
     bundle = build_bundle(project_dir, tmp_path / "dist")
     port = _free_port()
     log_path = tmp_path / "function.log"
@@ -88,7 +90,8 @@ def function_server(tmp_path: Path, uid: str) -> Iterator[dict]:
                 if time.monotonic() > deadline:
                     pytest.fail(f"functions-framework did not listen on {port}:\n{log_path.read_text()[-3000:]}")
                 time.sleep(0.2)
-        yield {"port": port, "log": log_path, "bundle": bundle, "project": load(project_dir), "prefix": f"{uid}_"}
+        yield {"port": port, "log": log_path, "bundle": bundle, "project": load(project_dir), "prefix": f"{uid}_",
+               "gcp_project": gcp_project}
     finally:
         proc.terminate()
         try:
@@ -116,9 +119,10 @@ def test_raw_to_analytics_triggers_exactly_once_through_the_cloud_function(funct
     project = function_server["project"]
     transition = project.phase("raw").transition
     game_date = f"20{40 + zlib.crc32(uid.encode()) % 50}-0{1 + zlib.crc32(uid.encode()) % 9}-15"
-    bus = PubSubBus(EMULATOR_PROJECT)
-    wh = BigQueryWarehouse(EMULATOR_PROJECT, timeout=60)
-    store = FirestoreStateStore(EMULATOR_PROJECT, prefix=function_server["prefix"])
+    gcp_project = function_server["gcp_project"]
+    bus = PubSubBus(gcp_project)
+    wh = BigQueryWarehouse(gcp_project, timeout=60)
+    store = FirestoreStateStore(gcp_project, prefix=function_server["prefix"])
     try:
         completion, trigger = transition.completion_topic, transition.trigger_topic
         dlq = project.topics[completion].dead_letter_topic
@@ -126,7 +130,7 @@ def test_raw_to_analytics_triggers_exactly_once_through_the_cloud_function(funct
             bus.create_topic(TopicConfig(name))
         observer = f"{uid}-analytics-observer"
         bus.create_subscription(SubscriptionConfig(observer, trigger, ack_deadline_seconds=60))
-        endpoint = f"http://127.0.0.1:{function_server['port']}/projects/{EMULATOR_PROJECT}/topics/{completion}"
+        endpoint = f"http://127.0.0.1:{function_server['port']}/projects/{gcp_project}/topics/{completion}"
         bus.create_subscription(SubscriptionConfig(f"{uid}-orchestrator-push", completion, ack_deadline_seconds=60,
                                                    max_delivery_attempts=10, dead_letter_topic=dlq, push_endpoint=endpoint))
         _gate_rows(wh, project, game_date, 120)
