@@ -11,6 +11,7 @@ Only the embedded target is allowed: the demo deletes local state before it star
 """
 from __future__ import annotations
 
+import datetime as _dt
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -42,7 +43,9 @@ class DemoOutcome:
 
 def run_demo(project_root: str | Path = ".", target: str | None = None, *, date: str | None = None,
              player: str = "lebronjames", progress: Progress | None = None,
-             say: Callable[[str], None] | None = None) -> DemoOutcome:
+             say: Callable[[str], None] | None = None, history_days: int = 3) -> DemoOutcome:
+    """``history_days`` earlier game days are generated and run first, so that rolling
+    averages (and therefore predictions) have history on the demo day."""
     from framework.config import resolve_target
     from framework.runtime import session as s
     from framework.runtime.reports import phase_table
@@ -56,10 +59,19 @@ def run_demo(project_root: str | Path = ".", target: str | None = None, *, date:
     folder = s.reset_local_state(project_root)
     tell(f"reset {folder}")
     with s.Session.open(project_root, target) as sess:
-        day = date or s.default_sample_date(sess.project)
-        counts = s.generate_sample(sess, day, days=1)
-        tell(f"generated sample game day {day}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
-        tell("\n== full game day: every processor, every entity ==")
+        first = _dt.date.fromisoformat(date or s.default_sample_date(sess.project))
+        day = (first + _dt.timedelta(days=history_days)).isoformat()
+        counts = s.generate_sample(sess, first.isoformat(), days=history_days + 1)
+        tell(f"generated {history_days + 1} sample game days {first.isoformat()}..{day}: "
+             + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+        for k in range(history_days):
+            earlier = (first + _dt.timedelta(days=k)).isoformat()
+            report = s.run_date(sess, earlier, full=True, mode="full", progress=None)
+            tell(f"history {earlier}: {report.status} in {report.seconds:.2f}s")
+            if report.status == "failed":
+                tell("a history day failed; see `pipectl history` and `pipectl status`")
+                return DemoOutcome(earlier, report)
+        tell(f"\n== full game day {day}: every processor, every entity ==")
         full = s.run_date(sess, day, full=True, mode="full", progress=progress)
         tell(phase_table(full))
         outcome = DemoOutcome(day, full)
@@ -72,6 +84,9 @@ def run_demo(project_root: str | Path = ".", target: str | None = None, *, date:
         tell(f"\n== 2 PM update of one player, {outcome.player} ({what}) ==")
         outcome.update = s.simulate_update(sess, day, outcome.player, progress=progress, edits=DEFAULT_EDITS)
         tell(phase_table(outcome.update.report, outcome.update.baseline))
+        summary = _summary_hook(sess.project)
+        if summary is not None:
+            tell(summary(sess.warehouse, day, outcome.player))
         for note in outcome.notes:
             tell(note)
         tell(f"\ntrace it: pipectl trace {outcome.update.report.correlation_id}    list runs: pipectl history")
@@ -99,3 +114,13 @@ def _pick_player(sess: Any, day: str, wanted: str, apply_update: Callable[..., A
             notes.append(f"note: {wanted} did not play on {day}; updated {name} instead")
         return name
     raise ConfigError(f"no player of {day} could be updated", hint="generate sample data first (`pipectl sample`)")
+
+
+def _summary_hook(project: Any) -> Callable[..., str] | None:
+    """The project's optional ``demo_summary(warehouse, date, entity) -> str`` hook."""
+    from framework.runtime import session as s
+
+    try:
+        return s.sample_module(project, "demo_summary")
+    except ConfigError:
+        return None

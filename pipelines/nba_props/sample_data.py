@@ -197,6 +197,25 @@ def _play(rng: random.Random, day: date, game_id: str, home: Team, away: Team, s
                                                      "fg_attempted": att, "fg_made": made})
 
 
+def demo_summary(warehouse: Any, game_date: date | str, player_lookup: str) -> str:
+    """``pipectl demo``'s closing lines: the day's picks and the updated player's prediction."""
+    from framework.backends.protocols import QueryParam
+
+    day = QueryParam("game_date", str(game_date), "DATE")
+    at = "@" if warehouse.dialect == "bigquery" else "$"  # named-parameter marker of the dialect
+    picks = warehouse.query(
+        "SELECT recommendation, COUNT(*) AS n FROM nba_predictions.player_prop_predictions "
+        f"WHERE game_date = {at}game_date GROUP BY recommendation ORDER BY recommendation", [day])
+    mine = warehouse.query(
+        "SELECT predicted_points, points_line, edge, recommendation, confidence FROM nba_predictions.player_prop_predictions "
+        f"WHERE game_date = {at}game_date AND player_lookup = {at}player", [day, QueryParam("player", player_lookup)])
+    lines = ["", f"predictions for {game_date}: " + ", ".join(f"{r['recommendation']} {r['n']}" for r in picks)]
+    for r in mine:
+        lines.append(f"{player_lookup}: predicted {r['predicted_points']:.1f} points vs line {r['points_line']} "
+                     f"(edge {r['edge']:+.1f}) -> {r['recommendation']} (confidence {r['confidence']:.2f})")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m pipelines.nba_props.sample_data --db FILE --start DATE --days N``."""
     import duckdb

@@ -35,6 +35,10 @@ def test_demo_runs_the_game_day_then_one_player_through_every_phase(tmp_path) ->
         assert phases[name]["efficiency_pct"] > 99.0
     runs = {r["processor"]: r for p in update["pipeline"]["phases"] for r in p["runs"]}
     assert runs["player_prop_predictions"]["entities"] == 1 and runs["player_prop_predictions"]["status"] == "success"
+    # with history days behind it, the model makes real calls, not only PASS
+    recommendations = {p["recommendation"] for p in json.loads(
+        (root / ".pipectl" / "exports" / f"predictions_{out['date']}.json").read_text())["picks"]}
+    assert {"OVER", "UNDER", "PASS"} <= recommendations
     exported = json.loads((root / ".pipectl" / "exports" / f"predictions_{out['date']}.json").read_text())
     pick = next(p for p in exported["picks"] if p["player_lookup"] == player)
     from framework.backends.duckdb import DuckDBWarehouse
@@ -42,7 +46,8 @@ def test_demo_runs_the_game_day_then_one_player_through_every_phase(tmp_path) ->
 
     with DuckDBWarehouse(root / ".pipectl" / "warehouse.duckdb") as wh:
         lines = [r["points_line"] for t in ("odds_api_player_points_props", "bettingpros_player_points_props")
-                 for r in wh.query(f"SELECT points_line FROM nba_raw.{t} WHERE player_lookup = $p", [QueryParam("p", player)])]
+                 for r in wh.query(f"SELECT points_line FROM nba_raw.{t} WHERE player_lookup = $p AND game_date = $d",
+                                   [QueryParam("p", player), QueryParam("d", out["date"], "DATE")])]
     assert 31.5 in lines and pick["points_line"] == round(sum(lines) / len(lines), 2)  # the 2 PM line move reached the export
     # the trace of the update names every phase's runs under one correlation id
     trace = _invoke(root, "trace", update["pipeline"]["correlation_id"])
@@ -51,7 +56,8 @@ def test_demo_runs_the_game_day_then_one_player_through_every_phase(tmp_path) ->
         assert f"-> {name}" in trace.output
     assert "run player_prop_predictions [predictions] success 1 player" in trace.output
     history = _invoke(root, "history", "--processor", "player_prop_predictions", "--json")
-    assert [r["status"] for r in json.loads(history.stdout)] == ["success", "success"]
+    # 3 history days + the full game day + the update
+    assert [r["status"] for r in json.loads(history.stdout)] == ["success"] * 5
 
 
 def test_replay_entities_from_a_phase_and_resumable_backfill(tmp_path) -> None:
