@@ -77,9 +77,9 @@ def evaluate(transition: Transition, view: RoundView, now: float) -> Verdict:
 
     n, k = len(expected), len(done)
     rule = transition.rule
+    if expected and not missing:  # every rule fires at once when everything is complete
+        return Verdict("fire", f"all {n} expected processor(s) complete", missing)
     if rule.type == "all" or not expected:
-        if expected and not missing:
-            return Verdict("fire", f"all {n} expected processor(s) complete", missing)
         wait_reason = f"{k} of {n} complete; waiting for {_names(set(missing))}"
     elif rule.type == "quorum":
         need = math.ceil((rule.quorum or 1.0) * n - 1e-9)

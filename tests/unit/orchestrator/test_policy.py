@@ -49,6 +49,15 @@ def test_tiered_timeouts_relax_with_time_since_first_completion():
     assert evaluate(t, one, T0 + 14400).fires
 
 
+def test_tiered_fires_at_once_when_everything_is_complete_even_without_a_zero_tier():
+    """Tiers relax the rule as time passes; they never make a complete round wait
+    (the example's raw phase has tiers at 30 min and 2 h only)."""
+    rule = TriggerRule("tiered", tiers=(Tier(1800, 4), Tier(7200, 3)))
+    v = evaluate(tr(rule), view(set(FIVE)), T0)
+    assert v.fires and v.reason == "all 5 expected processor(s) complete"
+    assert evaluate(tr(rule), view({"a", "b", "c", "d"}), T0).outcome == "wait"
+
+
 def test_tiered_still_requires_critical_processors():
     rule = TriggerRule("tiered", tiers=(Tier(0, 5), Tier(60, 1)))
     assert evaluate(tr(rule, critical=("e",)), view({"a"}), T0 + 100).outcome == "wait"
