@@ -235,6 +235,27 @@ def _insert_detected(warehouse: Any, proc: Processor, partition: Any, run_id: st
         warehouse.insert_rows(STATE_TABLE, rows)
 
 
+def forget_processed(warehouse: Any, project: Project, processor: Processor | str, partition: Any, run_id: str) -> None:
+    """Drop the fingerprints ``run_id`` recorded as processed, so the entities it touched
+    look new to the next detection and are reprocessed.
+
+    Why: a run that wrote and recorded its entities but then failed (its completion could not
+    be built or published, FM 17) is retried; without this the retry would detect no change,
+    publish ``no_data`` and downstream phases would never hear of those entities."""
+    from framework.backends.protocols import QueryParam
+    from framework.sql.context import STATE_TABLE
+
+    proc = _resolve(project, processor)
+    if not proc.inputs or not proc.change_detection.enabled:
+        return
+    sigil = "@" if warehouse.dialect == "bigquery" else "$"
+    sql = (f"DELETE FROM {STATE_TABLE} WHERE processor = {sigil}processor AND partition_key = {sigil}partition_key "
+           f"AND run_id = {sigil}run_id")
+    warehouse.execute_script(sql, [QueryParam("processor", proc.name), QueryParam("partition_key", _partition_key(partition)),
+                                   QueryParam("run_id", run_id)],
+                             labels={"pipectl_processor": proc.name, "pipectl_job": "forget"})
+
+
 def record_change_set(warehouse: Any, project: Project, change_set: ChangeSet, run_id: str, correlation_id: str | None) -> None:
     """Append the change-set to ``_pipectl.change_sets``: one row per changed entity plus one
     ``summary`` row (totals, full_batch, fallback_reason), so history is queryable."""
@@ -256,4 +277,4 @@ def record_change_set(warehouse: Any, project: Project, change_set: ChangeSet, r
     warehouse.insert_rows(CHANGESET_TABLE, rows)
 
 
-__all__ = ["EntityChange", "ChangeSet", "detect_changes", "record_processed", "record_change_set", "ensure_state_tables"]
+__all__ = ["EntityChange", "ChangeSet", "detect_changes", "record_processed", "forget_processed", "record_change_set", "ensure_state_tables"]

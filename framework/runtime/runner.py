@@ -135,15 +135,27 @@ class ProcessorRunner:
                 self.alerts.alert(f"processor_failed:{proc.name}", "error", res.error,
                                   {"processor": proc.name, "partition": str(request.partition), "run_id": run_id})
         res.duration_seconds = round(time.perf_counter() - started, 6)
-        if request.publish:
-            self._publish(proc, request, res)
-        if record is not None and self.history is not None:
-            self.history.finish(record, res.status, duration_seconds=res.duration_seconds, durations=res.durations,
-                                rows_written=res.record_count, entities_processed=res.entities_processed,
-                                entities_total=res.entities_total, efficiency_pct=res.efficiency_pct,
-                                full_batch=res.full_batch, fallback_reason=res.fallback_reason, entity_kind=proc.entity,
-                                entities=res.entity_ids[:50], error=res.error,
-                                metadata={"failed_entities": res.failed_entities, "message_id": res.message_id})
+        try:
+            if request.publish:
+                self._publish(proc, request, res)
+        except BaseException as exc:
+            # even the minimal failed completion could not be published (bus down): the run
+            # is failed, and the error propagates so the trigger is redelivered; the finally
+            # below still records it, else it would stay 'running' holding its claim (FM 20)
+            res.status, res.error_type = "failed", type(exc).__name__
+            res.error = (res.error or _describe(exc, after_write=False)) + \
+                f"; the failed completion could not be published either: {_describe(exc, after_write=False)}"
+            raise
+        finally:
+            if res.status == "failed" and "record" in res.durations:
+                self._forget_processed(proc, request, res)
+            if record is not None and self.history is not None:
+                self.history.finish(record, res.status, duration_seconds=res.duration_seconds, durations=res.durations,
+                                    rows_written=res.record_count, entities_processed=res.entities_processed,
+                                    entities_total=res.entities_total, efficiency_pct=res.efficiency_pct,
+                                    full_batch=res.full_batch, fallback_reason=res.fallback_reason,
+                                    entity_kind=proc.entity, entities=res.entity_ids[:50], error=res.error,
+                                    metadata={"failed_entities": res.failed_entities, "message_id": res.message_id})
         return res
 
     # ------------------------------------------------------------------ the work
@@ -193,6 +205,20 @@ class ProcessorRunner:
         else:
             res.efficiency_pct = 0.0
         return True
+
+    def _forget_processed(self, proc: Processor, request: RunRequest, res: RunResult) -> None:
+        """A run that recorded its entities as processed and then failed (FM 17) un-records
+        them, so its retry reprocesses them instead of publishing ``no_data`` downstream."""
+        from framework.runtime.changes import forget_processed
+
+        try:
+            with self.lock:
+                forget_processed(self.warehouse, self.project, proc, request.partition, res.run_id)
+        except Exception as exc:  # noqa: BLE001 - reported in the run's error and the log, never silent
+            text = _describe(exc, after_write=False)
+            log.error("run %s of %s: could not un-record its processed entities: %s", res.run_id, proc.name, text)
+            res.error = f"{res.error}; its entities could not be marked unprocessed ({text}): " \
+                        f"re-run with --full to make sure downstream sees them"
 
     def _run_fanout(self, proc: Processor, request: RunRequest, res: RunResult, ids: list[str] | None) -> None:
         from framework.runtime.fanout import run_fanout

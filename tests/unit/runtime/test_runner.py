@@ -208,3 +208,44 @@ def test_fanned_out_processor_completes_partial_naming_the_failed_entities(tmp_p
         again = runner.run(RunRequest("customer_totals", DAY))
         assert again.entity_ids == ["c2"] and again.status == "failed"
         bus.close()
+
+
+def test_bus_down_run_is_recorded_failed_and_releases_its_claim(env) -> None:
+    """FM 20: a completion that cannot be published at all (bus down) must not leave the run
+    'running' holding its claim (every retry would be skipped as 'already running' until the
+    claim went stale); the error propagates so the trigger is redelivered."""
+    from framework.errors import BackendError
+
+    project, wh, bus, runner = env
+    _insert(wh, [("c1", "s1", 10.0)])
+
+    class DownBus:
+        def publish(self, topic, data, attributes=None):
+            raise BackendError(f"publish to {topic} failed: bus down")
+
+    runner.bus = DownBus()
+    with pytest.raises(BackendError, match="bus down"):
+        runner.run(RunRequest("orders_raw", DAY, run_id="run-down"))
+    run = runner.history.get("run-down")
+    assert run.status == "failed" and "bus down" in run.error
+    runner.bus = bus
+    retry = runner.run(RunRequest("orders_raw", DAY))
+    assert retry.status == "success"
+
+
+def test_retry_after_a_failure_after_the_write_reprocesses_the_entities(env, monkeypatch) -> None:
+    """FM 17: the first run wrote and recorded c1, then its completion failed; the retry must
+    process c1 again and publish it downstream, not detect 'no change' and publish no_data."""
+    from framework.runtime import runner_io
+
+    project, wh, bus, runner = env
+    _insert(wh, [("c1", "s1", 10.0), ("c2", "s1", 5.0)])
+    runner.run(RunRequest("orders_raw", DAY))
+    wh.query("UPDATE landing.orders SET amount = 11.0 WHERE customer_id = 'c1'")
+    real = runner_io.completion_metadata
+    monkeypatch.setattr(runner_io, "completion_metadata", lambda res: {"not_serializable": object()})
+    assert runner.run(RunRequest("orders_raw", DAY)).status == "failed"
+    monkeypatch.setattr(runner_io, "completion_metadata", real)
+    retry = runner.run(RunRequest("orders_raw", DAY))
+    assert (retry.status, retry.entity_ids) == ("success", ["c1"])
+    assert _completions(bus)[-1]["entities_changed"] == {"customer": ["c1"]}
