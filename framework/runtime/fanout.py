@@ -106,6 +106,19 @@ class TaskTracker:
         self._update(entity, {"status": "failed" if final else "retrying", "attempts": attempt, "error": error,
                               "updated_at": self.clock()})
 
+    def orphaned(self, entity: str, attempt: int) -> bool:
+        """Mark a task of a coordinator that is gone as failed, if its document still exists.
+        Returns False when the run already ended (documents purged: a late duplicate)."""
+        def txn(t: Any) -> bool:
+            doc = t.get(TASKS, self.key(entity))
+            if doc is None or doc.get("status") in TASK_ENDED:
+                return False
+            t.update(TASKS, self.key(entity), {"status": "failed", "attempts": attempt, "updated_at": self.clock(),
+                                               "error": "orphaned: its coordinator is no longer running"})
+            return True
+
+        return bool(self.store.run_transaction(txn))
+
     def purge(self) -> int:
         """Delete this run's task documents once its result is recorded in the run history
         (so the collection holds only live runs and polling stays cheap)."""
@@ -171,11 +184,15 @@ def run_fanout(bus: Bus, store: Any, *, run_id: str, processor: str, partition: 
     def handle(msg: ReceivedMessage) -> None:
         task = json.loads(msg.data)
         if task.get("run_id") != run_id:
-            # A task of another (crashed) coordinator: record it failed there, never loop on it.
-            log.warning("fan-out worker of run %s dropped task of run %s (entity %s): its coordinator is gone",
-                        run_id, task.get("run_id"), task.get("entity"))
-            TaskTracker(store, task.get("run_id", "?"), clock).failed(task.get("entity", "?"), msg.delivery_attempt,
-                                                                     "orphaned: its coordinator is no longer running", True)
+            # A task of another coordinator: crashed (record it failed there) or already ended
+            # (a late duplicate: at-least-once delivery). Never loop on it, never die on it.
+            other = TaskTracker(store, str(task.get("run_id", "?")), clock)
+            if other.orphaned(str(task.get("entity", "?")), msg.delivery_attempt):
+                log.warning("fan-out worker of run %s dropped task of run %s (entity %s): its coordinator is gone",
+                            run_id, task.get("run_id"), task.get("entity"))
+            else:
+                log.info("fan-out worker of run %s dropped a duplicate task of ended run %s (entity %s)",
+                         run_id, task.get("run_id"), task.get("entity"))
             bus.ack(subscription, [msg.ack_id])
             return
         entity = task["entity"]

@@ -90,3 +90,19 @@ def test_all_failed_is_failed_and_timeout_names_unfinished(bus, memory_store) ->
     tracker.create(["y"], "p", "d")
     res = tracker.result(timed_out=True)
     assert res.status == "failed" and res.failed["y"].startswith("timed out in state 'pending'")
+
+
+def test_late_duplicate_of_an_ended_runs_task_does_not_kill_a_worker(bus, memory_store) -> None:
+    """At-least-once delivery: a duplicate of a task whose run already ended (task documents
+    purged) reaches the next run's worker. It must be dropped and acked, not raise (a raising
+    worker died, and with one worker the whole run then waited for its timeout)."""
+    import json
+
+    first = run_fanout(bus, memory_store, run_id="old", processor="p", partition="d", entities=["a"], task_topic="tasks",
+                       subscription="tasks-workers", execute=lambda e, a: 1, workers=1, timeout=30)
+    assert first.status == "success" and TaskTracker(memory_store, "old").tasks() == []
+    bus.publish("tasks", json.dumps({"run_id": "old", "processor": "p", "partition": "d", "entity": "a"}).encode(), {})
+    res = run_fanout(bus, memory_store, run_id="new", processor="p", partition="d", entities=["b"], task_topic="tasks",
+                     subscription="tasks-workers", execute=lambda e, a: 1, workers=1, timeout=30)
+    assert (res.status, res.worker_errors, res.timed_out) == ("success", [], False)
+    assert bus.pending_count("tasks-workers") == 0
