@@ -184,15 +184,17 @@ class Alerts:
             self._deliver(item)
         return outcome
 
-    def flush(self) -> int:
+    def flush(self, final: bool = False) -> int:
         """Send the pending summaries (windows that ended, or everything in aggregate mode).
-        Returns the number of summaries sent. Call at the end of a command or from the sweeper."""
+        Returns the number of summaries sent. The sweeper calls it periodically; a command
+        calls it with ``final=True`` when it ends: the limiter lives in the process, so a window
+        still open at exit would otherwise take its suppressed count with it, unreported."""
         now = self.clock()
         to_send: list[AlertMessage] = []
         with self._lock:
             for sig in list(self._windows):
                 win = self._windows[sig]
-                if self.aggregate or now - win.started >= self.window_seconds:
+                if final or self.aggregate or now - win.started >= self.window_seconds:
                     summary = self._summary(sig, win, now)
                     if summary:
                         to_send.append(summary)

@@ -48,7 +48,7 @@ class Session:
                    alerts_from_config(load_alerts_config(project.root), clock=clock, aggregate=aggregate_alerts))
 
     def close(self) -> None:
-        self.alerts.flush()
+        self.alerts.flush(final=True)  # the process ends: report every suppressed alert now
         self.backends.close()
 
     def __enter__(self) -> "Session":

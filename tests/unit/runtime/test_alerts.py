@@ -141,3 +141,21 @@ def test_unknown_severity_is_sent_as_error_not_dropped(caplog: pytest.LogCapture
     with caplog.at_level("WARNING", logger="pipectl.alerts"):
         assert Alerts([sink], clock=Clock()).alert("s", "page-me", "m") == "sent"
     assert sink.sent[0].severity == "error" and "unknown severity" in caplog.text
+
+
+def test_closing_a_session_reports_alerts_suppressed_in_an_open_window() -> None:
+    """FM 21 without silence: a command that ends inside the rate-limit window must still say
+    how many alerts it suppressed (the limiter dies with the process)."""
+    from framework.runtime.session import Session
+
+    class Backends:
+        def close(self) -> None:
+            pass
+
+    clock, sink = Clock(), MemorySink()
+    alerts = Alerts([sink], max_per_window=2, window_seconds=300, clock=clock)
+    for i in range(5):
+        alerts.alert("processor_failed:x", "error", f"boom {i}")
+    assert alerts.flush() == 0  # the sweeper's periodic flush: window still open
+    Session(project=None, backends=Backends(), alerts=alerts).close()  # type: ignore[arg-type]
+    assert len(sink.sent) == 3 and sink.sent[-1].suppressed == 3 and "boom 4" in sink.sent[-1].message
