@@ -250,13 +250,20 @@ def backfill(session: Session, start: str, end: str, *, select: Sequence[str] | 
         if trigger_downstream:
             first = _first_phase(session.project, names)
             report = run_date(session, date, select=None, from_phase=first, full=full, progress=None, mode="backfill")
+            results = [r for p in report.phases for r in p.runs]
             status = report.status
-            errors = [r.error for p in report.phases for r in p.runs if r.error] + report.waiting
+            errors = [r.error for r in results if r.error] + report.waiting
         else:
             results = run_processors(session.project, runner, date, names or session.project.processors.keys(),
                                      mode="backfill", full=full, publish=False)
             status = "failed" if any(r.status == "failed" for r in results) else "success"
             errors = [f"{r.processor}: {r.error}" for r in results if r.status == "failed"]
+        # a run skipped because another holds its claim (e.g. the run a crash left 'running')
+        # did not process the date: never checkpoint it as done, or resuming would skip it
+        not_run = [f"{r.processor}: skipped: {r.error}" for r in results if r.status == "skipped"]
+        if not_run:
+            status = "failed"
+            errors = list(errors) + not_run
         if status == "failed":
             rep.failed[date] = "; ".join(e for e in errors if e)[:500] or "failed"
         else:
