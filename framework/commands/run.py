@@ -41,6 +41,9 @@ def _progress(quiet: bool):
             err = f"  error: {data['error']}" if data.get("error") else ""
             click.echo(f"  {data['processor']:<36} {data['status']:<8} {data['entities']:>4}/{data['total']:<4} entities "
                        f"{data['rows']:>6} rows {data['seconds']:>8.3f}s{err}", err=True)
+        elif event == "foreign_trigger":
+            click.echo(f"  note: a trigger of phase {data['phase']} for {data['partition']} was left on the bus; "
+                       f"run `pipectl run --date {data['partition']} --from-phase {data['phase']}` to process it", err=True)
         elif event == "backfill_date":
             click.echo(f"[{data['index']}/{data['total']}] {data['date']} {data['status']}", err=True)
 

@@ -204,7 +204,14 @@ class PipelineDriver:
                     log.info("phase %s: dropped duplicate trigger %s", phase, trigger_id)
                     self.bus.ack(sub, [msg.ack_id])
                     continue
-                if env.get("partition", env.get("game_date")) not in (None, ctx.partition):
+                other = env.get("partition", env.get("game_date"))
+                if other not in (None, ctx.partition):
+                    # another partition's trigger (left by an earlier command that stopped):
+                    # this command only drives its own partition, so say how to run that one
+                    log.warning("phase %s: trigger %s is for partition %s, not %s; it was not run here: "
+                                "run `pipectl run --date %s --from-phase %s` to process it",
+                                phase, trigger_id, other, ctx.partition, other, phase)
+                    self.progress("foreign_trigger", {"phase": phase, "trigger_id": trigger_id, "partition": other})
                     self.bus.ack(sub, [msg.ack_id])
                     continue
                 from framework.runtime.trace import record_trigger

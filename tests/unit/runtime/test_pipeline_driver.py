@@ -144,3 +144,20 @@ def test_a_phase_worker_crash_unclaims_the_trigger_so_redelivery_runs_it(driver,
     msgs = drv.bus.pull("shop-raw-trigger-sub", max_messages=10)
     assert len(msgs) == 1 and msgs[0].delivery_attempt == 2
     assert drv.dedup.first_time(json.loads(msgs[0].data)["trigger_id"])
+
+
+def test_another_partitions_trigger_is_not_dropped_silently(driver, caplog) -> None:
+    """A trigger left on the bus for another date is not this command's work, but dropping it
+    without a word lost that date's phase: it is logged with the command that runs it."""
+    import logging
+
+    from framework.orchestrator.envelope import encode, make_envelope
+
+    drv, wh, events = driver
+    env = make_envelope(kind="trigger", processor_name="orchestrator:raw", phase="analytics", partition="2026-01-14",
+                        status="success", trigger_id="left-over", round=1)
+    drv.bus.publish("shop-analytics-trigger", encode(env), {"trigger_id": "left-over"})
+    with caplog.at_level(logging.WARNING, logger="framework.runtime.pipeline"):
+        drv.run(DAY, full=True)
+    assert "pipectl run --date 2026-01-14 --from-phase analytics" in caplog.text
+    assert ("foreign_trigger", {"phase": "analytics", "trigger_id": "left-over", "partition": "2026-01-14"}) in events
