@@ -60,7 +60,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="1000,10000")
     ap.add_argument("--sql", action="store_true", help="also measure with SQL render+parse checks")
     args = ap.parse_args()
-    print(f"{'processors':>10} {'mode':>8} {'lib s':>8} {'peak MB':>8} {'cli s':>8} {'x yaml-only':>11}")
+    print(f"{'processors':>10} {'mode':>8} {'lib s':>8} {'peak MB':>8} {'cli s':>8} {'x PyYAML':>11}")
     for n in [int(x) for x in args.sizes.split(",")]:
         with tempfile.TemporaryDirectory() as tmp:
             root = generate(Path(tmp) / "proj", n)
