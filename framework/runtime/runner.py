@@ -244,6 +244,10 @@ class ProcessorRunner:
         if out.failed:
             names = ", ".join(sorted(out.failed)[:20]) + (" ..." if len(out.failed) > 20 else "")
             res.error = f"{len(out.failed)} of {out.total} fan-out task(s) failed: {names}"
+            if out.timed_out:
+                res.error += f" (tasks still unfinished after the {self.fanout_timeout:.0f}s fan-out timeout)"
+            if out.worker_errors:  # why tasks were left unfinished: a worker died
+                res.error += "; worker(s) stopped: " + "; ".join(out.worker_errors[:5])
             if self.alerts is not None:
                 self.alerts.alert(f"fanout_partial:{proc.name}", "error" if out.status == "failed" else "warning",
                                   res.error, {"processor": proc.name, "partition": str(request.partition)})

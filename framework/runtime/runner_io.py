@@ -289,7 +289,9 @@ def build_envelope(project: Project, proc: Processor, request: Any, res: Any, mi
         partition_column=project.partition_column, output_dataset=out.dataset if out else None,
         output_table=out.name if out else None, status=res.status, record_count=int(res.record_count),
         duration_seconds=float(res.duration_seconds), entities_changed=entities,
-        error_type=res.error_type if res.status == "failed" else None, error_message=res.error,
+        # a failure that is not an exception (every fan-out task failed) still needs a type:
+        # the schema requires one, and without it the completion itself was rejected
+        error_type=(res.error_type or "ProcessorFailed") if res.status == "failed" else None, error_message=res.error,
     )
     if not minimal:
         fields["metadata"] = completion_metadata(res)

@@ -249,3 +249,42 @@ def test_retry_after_a_failure_after_the_write_reprocesses_the_entities(env, mon
     retry = runner.run(RunRequest("orders_raw", DAY))
     assert (retry.status, retry.entity_ids) == ("success", ["c1"])
     assert _completions(bus)[-1]["entities_changed"] == {"customer": ["c1"]}
+
+
+def test_a_fanout_whose_workers_died_says_why_in_the_run_error(tmp_path, memory_store, monkeypatch) -> None:
+    """Tasks left unfinished because every worker stopped were reported only as 'timed out in
+    state pending': the workers' errors (the cause) must reach the run's error and history."""
+    from framework.backends.duckdb import DuckDBWarehouse
+    from framework.backends.localbus import LocalBus
+    from framework.runtime import fanout
+    from framework.runtime.bus_setup import ensure_topology
+    from tests.projects import TOPICS
+
+    text = PROCESSORS.replace("    transform: {sql: sql/customer_totals.sql}\n",
+                              "    transform: {sql: sql/customer_totals.sql}\n"
+                              "    fanout: {task_topic: shop-tasks, workers: 1, max_attempts: 2}\n")
+    topics = TOPICS + ("  - name: shop-tasks\n    contract: task\n    producers: [processor:customer_totals]\n"
+                       "    consumers: [processor:customer_totals]\n    dead_letter_topic: shop-dead-letter\n"
+                       "    subscriptions:\n      - {name: shop-tasks-workers, consumer: processor:customer_totals, max_delivery_attempts: 5}\n")
+    project = load(write_project(tmp_path / "shop", processors=text, topics=topics))
+
+    def broken_fanout(bus, store, **kw):
+        res = fanout.FanOutResult(kw["run_id"], 2, timed_out=True, worker_errors=["worker 0: OSError: disk full"])
+        res.failed = {e: "timed out in state 'pending' after 0 attempt(s)" for e in kw["entities"]}
+        return res
+
+    monkeypatch.setattr(fanout, "run_fanout", broken_fanout)
+    with DuckDBWarehouse(":memory:") as wh:
+        wh.create_dataset("landing")
+        wh.create_table(project.sources["orders_landing"].table)
+        _insert(wh, [("c1", "s1", 1.0), ("c2", "s1", 2.0)])
+        bus = LocalBus(tmp_path / "bus.sqlite")
+        ensure_topology(bus, project)
+        runner = ProcessorRunner(project, wh, bus=bus, store=memory_store)
+        runner.run(RunRequest("orders_raw", DAY))
+        res = runner.run(RunRequest("customer_totals", DAY, full=True))
+        assert res.status == "failed" and "worker 0: OSError: disk full" in res.error and "timeout" in res.error
+        assert "disk full" in runner.history.get(res.run_id).error
+        env = json.loads(bus.pull("shop-analytics-complete-orch", max_messages=10)[-1].data)
+        assert env["status"] == "failed" and "disk full" in env["error_message"]
+        bus.close()
