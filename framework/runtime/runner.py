@@ -125,26 +125,28 @@ class ProcessorRunner:
             record = claim.run
         written = False
         try:
-            written = self._execute(proc, request, res)
-        except Exception as exc:  # noqa: BLE001 - recorded, alerted and published as failed; never swallowed
-            res.status, res.error_type = "failed", type(exc).__name__
-            res.error = _describe(exc, after_write=written or res.durations.get("write") is not None)
-            log.error("processor %s failed for %s: %s", proc.name, request.partition, res.error)
-            log.debug("traceback of %s:\n%s", proc.name, traceback.format_exc())
-            if self.alerts is not None:
-                self.alerts.alert(f"processor_failed:{proc.name}", "error", res.error,
-                                  {"processor": proc.name, "partition": str(request.partition), "run_id": run_id})
-        res.duration_seconds = round(time.perf_counter() - started, 6)
-        try:
+            try:
+                written = self._execute(proc, request, res)
+            except Exception as exc:  # noqa: BLE001 - recorded, alerted and published as failed; never swallowed
+                res.status, res.error_type = "failed", type(exc).__name__
+                res.error = _describe(exc, after_write=written or res.durations.get("write") is not None)
+                log.error("processor %s failed for %s: %s", proc.name, request.partition, res.error)
+                log.debug("traceback of %s:\n%s", proc.name, traceback.format_exc())
+                if self.alerts is not None:
+                    self.alerts.alert(f"processor_failed:{proc.name}", "error", res.error,
+                                      {"processor": proc.name, "partition": str(request.partition), "run_id": run_id})
+            res.duration_seconds = round(time.perf_counter() - started, 6)
             if request.publish:
                 self._publish(proc, request, res)
         except BaseException as exc:
-            # even the minimal failed completion could not be published (bus down): the run
-            # is failed, and the error propagates so the trigger is redelivered; the finally
-            # below still records it, else it would stay 'running' holding its claim (FM 20)
+            # something failed outside the handled path (the bus is down so even the minimal
+            # failed completion could not be published, an alert sink broke, an interrupt):
+            # the run is failed and the error propagates (a trigger is then redelivered); the
+            # finally below still records it, else it would stay 'running' holding its claim (FM 20)
+            first = res.error if res.status == "failed" else None
             res.status, res.error_type = "failed", type(exc).__name__
-            res.error = (res.error or _describe(exc, after_write=False)) + \
-                f"; the failed completion could not be published either: {_describe(exc, after_write=False)}"
+            text = _describe(exc, after_write=False)
+            res.error = f"{first}; then: {text}" if first else text
             raise
         finally:
             if res.status == "failed" and "record" in res.durations:

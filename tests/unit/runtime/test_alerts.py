@@ -159,3 +159,19 @@ def test_closing_a_session_reports_alerts_suppressed_in_an_open_window() -> None
     assert alerts.flush() == 0  # the sweeper's periodic flush: window still open
     Session(project=None, backends=Backends(), alerts=alerts).close()  # type: ignore[arg-type]
     assert len(sink.sent) == 3 and sink.sent[-1].suppressed == 3 and "boom 4" in sink.sent[-1].message
+
+
+def test_a_sink_raising_anything_is_recorded_and_the_other_sinks_still_get_the_alert() -> None:
+    """A sink bug (not only a network error) must not escape into the run that alerted, nor
+    starve the sinks after it (the run escaped and stayed 'running')."""
+    class Broken:
+        name = "broken"
+
+        def send(self, alert) -> None:
+            raise RuntimeError("template bug")
+
+    sink = MemorySink()
+    alerts = Alerts([Broken(), sink], clock=Clock())
+    assert alerts.alert("processor_failed:x", "error", "boom") == "sent"
+    assert [a.message for a in sink.sent] == ["boom"]
+    assert "alert sink 'broken' failed for processor_failed:x: template bug" in alerts.sink_errors[0]

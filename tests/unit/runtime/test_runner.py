@@ -288,3 +288,19 @@ def test_a_fanout_whose_workers_died_says_why_in_the_run_error(tmp_path, memory_
         env = json.loads(bus.pull("shop-analytics-complete-orch", max_messages=10)[-1].data)
         assert env["status"] == "failed" and "disk full" in env["error_message"]
         bus.close()
+
+
+def test_a_run_that_breaks_while_alerting_is_still_recorded_failed(env) -> None:
+    """Whatever escapes the handled path (here the alerter itself) must not leave the run
+    'running' holding its claim (FM 20): recorded failed, error propagated."""
+    project, wh, bus, runner = env
+
+    class BrokenAlerts:
+        def alert(self, *args, **kwargs):
+            raise RuntimeError("alerter down")
+
+    runner.alerts = BrokenAlerts()
+    with pytest.raises(RuntimeError, match="alerter down"):
+        runner.run(RunRequest("orders_raw", DAY, full=True, run_id="run-alert"))  # no rows: critical input fails
+    run = runner.history.get("run-alert")
+    assert run.status == "failed" and "critical input" in run.error and "alerter down" in run.error
