@@ -15,7 +15,12 @@ parsed once.
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import os
 import re
+from pathlib import Path
 from typing import Any
 
 from framework.errors import ConfigError, Location
@@ -23,17 +28,19 @@ from framework.manifest.diagnostics import Diagnostics
 from framework.manifest.model import Processor, Project
 from framework.sql.dialects import DIALECTS, get_dialect
 
+log = logging.getLogger(__name__)
+
 
 class _Checker:
-    def __init__(self, project: Project, diags: Diagnostics):
+    def __init__(self, project: Project, diags: Diagnostics, cache: "ParseCache | None" = None):
         import sqlglot  # heavy: only when SQL checks run
 
         self.sqlglot = sqlglot
         self.project = project
         self.diags = diags
+        self.cache = cache if cache is not None else ParseCache(None)
         self.shapes: dict[tuple, str | None] = {}
-        self.parsed: dict[tuple, tuple[str | None, tuple[str, ...] | None]] = {}
-        self.reported: set[tuple[str, str, str]] = set()
+        self.reported: set[tuple[str, ...]] = set()
         self.bad_transforms: set[str] = set()
 
     # ---------------------------------------------------------------- reporting
@@ -43,21 +50,33 @@ class _Checker:
             self.reported.add(key)
             self.diags.error(code, message, location, hint)
 
-    def _parse(self, sql: str, dialect: str) -> tuple[str | None, tuple[str, ...] | None]:
-        """(error message or None, named columns of the last SELECT or None if unknown)."""
+    def _parse(self, sql: str, dialect: str, reads: bool = False) -> tuple[str | None, tuple[str, ...] | None, tuple]:
+        """(error message or None, named columns of the last SELECT or None if unknown,
+        columns read through ref()'d tables when ``reads``). Results are cached by the
+        statement's text, in memory and across runs (see ParseCache)."""
+        key = self.cache.key(dialect, sql, reads)
+        hit = self.cache.get(key)
+        if hit is not None:
+            return hit
+        result = self._parse_uncached(sql, dialect, reads)
+        self.cache.put(key, result)
+        return result
+
+    def _parse_uncached(self, sql: str, dialect: str, reads: bool) -> tuple[str | None, tuple[str, ...] | None, tuple]:
         from sqlglot import exp
         from sqlglot.errors import SqlglotError
 
         try:
             trees = [t for t in self.sqlglot.parse(sql, read=get_dialect(dialect).sqlglot) if t is not None]
         except SqlglotError as exc:
-            return _first_line(str(exc)), None
+            return _first_line(str(exc)), None, ()
         if not trees:
-            return "renders no SQL statement", None
+            return "renders no SQL statement", None, ()
+        read_columns = _qualified_reads(trees) if reads else ()
         last = trees[-1]
         if isinstance(last, exp.Query) and not any(isinstance(s, exp.Star) or s.find(exp.Star) for s in last.selects):
-            return None, tuple(last.named_selects)
-        return None, None
+            return None, tuple(last.named_selects), read_columns
+        return None, None, read_columns
 
     # ---------------------------------------------------------------- template shapes
     def _shape(self, proc: Processor, signature: tuple, render: Any, what: str, dialect: str) -> None:
@@ -71,7 +90,7 @@ class _Checker:
             self.shapes[signature] = msg = f"{what} ({dialect}) does not render: {_first_line(str(exc))}"
             self._error(proc, "sql-render", f"processor '{proc.name}': {msg}", proc.location, "fix the template override or the manifest; see `pipectl render`")
             return
-        error, _ = self._parse(sql, dialect)
+        error = self._parse(sql, dialect)[0]
         self.shapes[signature] = error
         if error:
             self._error(proc, "sql-parse", f"processor '{proc.name}': {what} ({dialect}) renders SQL that does not parse: {error}",
@@ -136,10 +155,8 @@ class _Checker:
         normalized = sql
         for i, table in enumerate(sorted(set(used), key=len, reverse=True)):
             normalized = normalized.replace(table, f"__ref{i}.__t")  # stays an identifier even inside a longer name
-        cache_key = (dialect, normalized)
-        if cache_key not in self.parsed:
-            self.parsed[cache_key] = self._parse(normalized, dialect)
-        error, named = self.parsed[cache_key]
+        deployed = dialect == "bigquery"  # uncompared reads: once per processor, in the dialect users deploy
+        error, named, reads = self._parse(normalized, dialect, reads=deployed)
         if error:
             if proc.name in self.bad_transforms:
                 return  # one parse error per transform is enough (the other dialect usually agrees)
@@ -147,8 +164,8 @@ class _Checker:
             self._error(proc, "sql-parse", f"processor '{proc.name}': transform {proc.transform.sql} is not valid {dialect} SQL: {error}",
                         loc, f"see it with `pipectl render {proc.name} --kind transform --dialect {dialect}`")
             return
-        if dialect == "bigquery":  # once per processor; BigQuery is the dialect users deploy
-            self._uncompared_reads(proc, normalized, sorted(set(used), key=len, reverse=True), dialect)
+        if deployed:
+            self._uncompared_reads(proc, reads, sorted(set(used), key=len, reverse=True))
         if named is not None and proc.output is not None:
             missing = [c for c in proc.output.column_names if c not in named]
             if missing:
@@ -157,14 +174,10 @@ class _Checker:
                             loc, "the SELECT must return every output column by name (alias with AS)")
 
 
-    def _uncompared_reads(self, proc: Processor, normalized: str, tables: list[str], dialect: str) -> None:
+    def _uncompared_reads(self, proc: Processor, reads: tuple, tables: list[str]) -> None:
         """Warn when a transform reads an upstream column that the upstream's change
         detection ignores: an edit there never reaches this processor, so an incremental
         run would silently differ from a full recompute."""
-        key = ("reads", dialect, normalized)
-        if key not in self.parsed:
-            self.parsed[key] = (None, _qualified_reads(self.sqlglot, normalized, get_dialect(dialect).sqlglot))
-        reads = self.parsed[key][1] or ()
         p = self.project
         inputs = {i.name: i for i in proc.inputs if i.kind == "processor"}
         for index, column in reads:
@@ -193,15 +206,10 @@ class _Checker:
                                    f"add '{col}' to {up.name}'s change_detection.columns or to this input's compare")
 
 
-def _qualified_reads(sqlglot: Any, sql: str, dialect: str) -> tuple[tuple[int, str], ...]:
+def _qualified_reads(trees: list) -> tuple[tuple[int, str], ...]:
     """(placeholder index, column) for every column read through an alias of a ref()'d table."""
     from sqlglot import exp
-    from sqlglot.errors import SqlglotError
 
-    try:
-        trees = [t for t in sqlglot.parse(sql, read=dialect) if t is not None]
-    except SqlglotError:
-        return ()
     reads: set[tuple[int, str]] = set()
     for tree in trees:
         for table in tree.find_all(exp.Table):
@@ -240,9 +248,73 @@ def _first_line(text: str) -> str:
     return re.sub(r"\x1b\[[0-9;]*m", "", line)
 
 
-def check_rendered_sql(project: Project, diags: Diagnostics) -> None:
+class ParseCache:
+    """Parse results by statement text, kept across runs in ``.pipectl/cache/``.
+
+    Parsing is most of validate's time; a statement's result depends only on its text, its
+    dialect and the sqlglot version (part of the file name), so a repeated validate (a
+    pre-commit hook, an editor) re-parses only what changed. A missing, unreadable or
+    unwritable cache only costs speed: reads fall back to parsing, writes are skipped
+    (read-only checkouts). ``PIPECTL_NO_CACHE=1`` disables it.
+    """
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        self.entries: dict[str, list] = {}
+        self.dirty = False
+        if path is not None and path.is_file():
+            try:
+                loaded = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                log.info("ignoring SQL parse cache %s: %s", path, exc)
+            else:
+                if isinstance(loaded, dict):
+                    self.entries = loaded
+
+    @staticmethod
+    def key(dialect: str, sql: str, reads: bool) -> str:
+        return hashlib.sha1(f"{dialect}\0{int(reads)}\0{sql}".encode()).hexdigest()
+
+    def get(self, key: str) -> tuple | None:
+        hit = self.entries.get(key)
+        if hit is None:
+            return None
+        error, named, reads = hit
+        return error, (tuple(named) if named is not None else None), tuple((int(i), str(c)) for i, c in reads)
+
+    def put(self, key: str, result: tuple) -> None:
+        error, named, reads = result
+        self.entries[key] = [error, list(named) if named is not None else None, [list(r) for r in reads]]
+        self.dirty = True
+
+    def save(self) -> None:
+        if self.path is None or not self.dirty:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            ignore = self.path.parent.parent / ".gitignore"
+            if not ignore.exists():
+                ignore.write_text("*\n", encoding="utf-8")
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.entries), encoding="utf-8")
+            tmp.replace(self.path)
+        except OSError as exc:  # a read-only checkout: validation results are unaffected
+            log.info("not writing SQL parse cache %s: %s", self.path, exc)
+
+
+def parse_cache_for(project: Project) -> ParseCache:
+    import sqlglot
+
+    if os.environ.get("PIPECTL_NO_CACHE"):
+        return ParseCache(None)
+    return ParseCache(project.root / ".pipectl" / "cache" / f"sqlcheck-{sqlglot.__version__}.json")
+
+
+def check_rendered_sql(project: Project, diags: Diagnostics, cache: ParseCache | None = None) -> None:
     """Render every processor's statements in every dialect and parse them with sqlglot."""
-    checker = _Checker(project, diags)
+    cache = cache if cache is not None else parse_cache_for(project)
+    checker = _Checker(project, diags, cache)
     for proc in project.processors.values():
         for dialect in DIALECTS:
             checker.processor(proc, dialect)
+    cache.save()
