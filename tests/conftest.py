@@ -6,6 +6,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Property tests run on a shared 2-core CI machine: per-example deadlines would only
+# measure load. print_blob lets a CI failure be replayed locally.
+settings.register_profile("pipectl", deadline=None, print_blob=True)
+settings.load_profile("pipectl")
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
