@@ -126,5 +126,39 @@ topics_schema = {
                                       "subscriptions": {"type": "array", "items": {"$ref": "#/$defs/subscription"}}}}}},
     "$defs": {"duration": duration, "subscription": sub},
 }
+
+# Descriptions shown by editors (YAML language server) on hover and completion.
+DESCRIBE = [
+    ((proc_schema, ("properties", "project")), "Project name (snake_case); prefixes resources and finds pipelines/<project>/ hooks."),
+    ((proc_schema, ("properties", "partition")), "The column every table is partitioned by (e.g. game_date); runs are per partition."),
+    ((proc_schema, ("properties", "entity_kinds")), "Kinds of entity that change detection counts, each with its key column and type."),
+    ((proc_schema, ("properties", "entity_mappings")), "A change to an entity of one kind marks entities of another kind changed, via a table holding both keys."),
+    ((proc_schema, ("properties", "sources")), "External tables the first phase reads (scraper landing zone)."),
+    ((proc_schema, ("properties", "phases")), "Ordered stages; each declares the policy of its transition to the next."),
+    ((proc_schema, ("properties", "processors")), "Units of work: inputs, output table, entity kind, change detection, transform."),
+    ((proc_schema, ("$defs", "phase", "properties", "order")), "Position of the phase; phases run in increasing order."),
+    ((proc_schema, ("$defs", "phase", "properties", "dataset")), "Default dataset of the phase's output tables."),
+    ((proc_schema, ("$defs", "transition", "properties", "mode")), "trigger: publish the next phase's trigger; monitor: record and report only."),
+    ((proc_schema, ("$defs", "transition", "properties", "expected")), "Processors the transition waits for (default: every enabled processor of the phase)."),
+    ((proc_schema, ("$defs", "transition", "properties", "critical")), "Processors that must succeed; a failure blocks the transition and alerts."),
+    ((proc_schema, ("$defs", "transition", "properties", "rule")), "all | {type: quorum, quorum: 0.8} | {type: tiered, tiers: [{after: 1h, min_complete: 4}]}."),
+    ((proc_schema, ("$defs", "transition", "properties", "deadline")), "Hard deadline from the first completion; enforced by `pipectl sweep`."),
+    ((proc_schema, ("$defs", "transition", "properties", "debounce")), "Window that closes an update round of the first phase."),
+    ((proc_schema, ("$defs", "transition", "properties", "quality_gates")), "Blocking checks (minimum rows of a processor's output) before triggering."),
+    ((proc_schema, ("$defs", "processor", "properties", "name")), "Identity everywhere (messages, expected lists, run history)."),
+    ((proc_schema, ("$defs", "processor", "properties", "aliases")), "Legacy names this processor may publish under (class names, table names)."),
+    ((proc_schema, ("$defs", "processor", "properties", "entity")), "Entity kind of the output rows; change detection runs per entity of this kind."),
+    ((proc_schema, ("$defs", "processor", "properties", "inputs")), "Upstream processors (by name) or {source: NAME}; {critical: true} refuses to run on zero upstream rows."),
+    ((proc_schema, ("$defs", "processor", "properties", "output")), "The output table: name (or dataset.table), columns, partitioning, clustering."),
+    ((proc_schema, ("$defs", "processor", "properties", "change_detection")), "Which output columns downstream processors compare (default: all)."),
+    ((proc_schema, ("$defs", "processor", "properties", "transform")), "{sql: path/to/file.sql} (Jinja: ref, source, partition, entity_filter) or {python: module:function}."),
+    ((proc_schema, ("$defs", "processor", "properties", "fanout")), "Split a run into one task per entity on a task topic, executed by workers."),
+    ((topics_schema, ("properties", "topics")), "Topics with their producers, consumers, message contract and subscriptions."),
+]
+for (schema, path), text in DESCRIBE:
+    node = schema
+    for part in path:
+        node = node[part]
+    node.setdefault("description", text)
 json.dump(proc_schema, open("framework/schemas/processors.schema.json", "w"), indent=2)
 json.dump(topics_schema, open("framework/schemas/topics.schema.json", "w"), indent=2)
