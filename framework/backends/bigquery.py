@@ -72,6 +72,11 @@ class BigQueryWarehouse:
         self.project = project
         self.location = location
         self.timeout = timeout
+        # Every API call's retries end with the timeout too: the client's default retry keeps
+        # retrying a connection error for 600 s whatever per-request timeout is given, so an
+        # unreachable endpoint hung each call for ten minutes.
+        self._retry = self._bq.DEFAULT_RETRY.with_timeout(timeout)
+        self._errors = (self._exc.GoogleAPICallError, self._exc.RetryError, TimeoutError)
         self.default_labels = {"pipectl": "true", **dict(labels or {})}
         api_endpoint = api_endpoint or os.environ.get(EMULATOR_ENV) or None
         self.emulated = bool(api_endpoint) and "googleapis.com" not in str(api_endpoint)
@@ -131,7 +136,13 @@ class BigQueryWarehouse:
                     if re.search(r"Unrecognized name|not found|Binder Error", text, re.I)
                     else "the rendered SQL or the rows are invalid for BigQuery: see the SQL with `pipectl render`")
             return BackendError(f"{text}{where}" + (f" [table {table}]" if table else ""), hint=hint)
-        if isinstance(exc, TimeoutError) or isinstance(exc, self._exc.DeadlineExceeded):
+        if isinstance(exc, self._exc.RetryError):  # connection errors retried until the timeout
+            cause = getattr(exc, "cause", None)
+            return BackendError(f"BigQuery did not answer within {self.timeout}s" + (f" for table {table}" if table else "")
+                                + f"{where}; last error: {cause or text}",
+                                hint="check connectivity and the endpoint (BIGQUERY_EMULATOR_HOST, credentials), "
+                                     "or raise the warehouse timeout in pipectl.yaml")
+        if isinstance(exc, (TimeoutError, self._exc.DeadlineExceeded)):
             return BackendError(f"BigQuery job did not finish within {self.timeout}s{where}",
                                 hint="raise the warehouse timeout in pipectl.yaml or make the statement cheaper")
         return BackendError(f"{text}{where}")
@@ -139,17 +150,21 @@ class BigQueryWarehouse:
     def _run(self, sql: str, params: Sequence[QueryParam], labels: Mapping[str, str] | None, **config: Any) -> Any:
         job_config = self._bq.QueryJobConfig(query_parameters=self._params(sql, params), labels=self._labels(labels), **config)
         try:
-            job = self._client.query(sql, job_config=job_config, location=self.location, timeout=self.timeout)
+            job = self._client.query(sql, job_config=job_config, location=self.location, retry=self._retry,
+                                     timeout=self.timeout)
             if config.get("dry_run"):
                 return job
-            return job, job.result(timeout=self.timeout)
-        except (self._exc.GoogleAPICallError, TimeoutError, self._exc.RetryError) as exc:
+            return job, job.result(retry=self._retry, timeout=self.timeout)
+        except self._errors as exc:
             raise self._translate(exc, sql) from exc
 
     # ------------------------------------------------------------------ protocol
     def query(self, sql: str, params: Sequence[QueryParam] = (), labels: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
         _, rows = self._run(sql, params, labels)
-        return [dict(row.items()) for row in rows]
+        try:  # later result pages are fetched while iterating: their errors are translated too
+            return [dict(row.items()) for row in rows]
+        except self._errors as exc:
+            raise self._translate(exc, sql) from exc
 
     def execute_script(self, sql: str, params: Sequence[QueryParam] = (), labels: Mapping[str, str] | None = None) -> None:
         """One BigQuery script; several DML statements run inside one transaction."""
@@ -185,49 +200,49 @@ class BigQueryWarehouse:
     def get_table(self, fqn: str) -> Any | None:
         """The google.cloud.bigquery Table (schema, partitioning, clustering), or None."""
         try:
-            return self._client.get_table(self._table_id(fqn), timeout=self.timeout)
+            return self._client.get_table(self._table_id(fqn), retry=self._retry, timeout=self.timeout)
         except self._exc.NotFound:
             return None
-        except self._exc.GoogleAPICallError as exc:
+        except self._errors as exc:
             raise self._translate(exc, table=fqn) from exc
 
     def list_datasets(self) -> list[str]:
         try:
-            return sorted(d.dataset_id for d in self._client.list_datasets(timeout=self.timeout))
-        except self._exc.GoogleAPICallError as exc:
+            return sorted(d.dataset_id for d in self._client.list_datasets(retry=self._retry, timeout=self.timeout))
+        except self._errors as exc:
             raise self._translate(exc) from exc
 
     def list_tables(self, dataset: str) -> list[str]:
         try:
-            return sorted(t.table_id for t in self._client.list_tables(f"{self.project}.{dataset}", timeout=self.timeout))
+            return sorted(t.table_id for t in self._client.list_tables(f"{self.project}.{dataset}", retry=self._retry, timeout=self.timeout))
         except self._exc.NotFound:
             return []
-        except self._exc.GoogleAPICallError as exc:
+        except self._errors as exc:
             raise self._translate(exc) from exc
 
     def create_dataset(self, dataset: str) -> None:
         ds = self._bq.Dataset(f"{self.project}.{dataset}")
         ds.location = self.location
         try:
-            self._client.create_dataset(ds, exists_ok=True, timeout=self.timeout)
-        except self._exc.GoogleAPICallError as exc:
+            self._client.create_dataset(ds, exists_ok=True, retry=self._retry, timeout=self.timeout)
+        except self._errors as exc:
             raise BackendError(f"cannot create dataset {dataset} in project {self.project}: {getattr(exc, 'message', exc)}",
                                hint="dataset names: letters, digits and underscores; check permissions (bigquery.datasets.create)") from exc
 
     def dataset_exists(self, dataset: str) -> bool:
         try:
-            self._client.get_dataset(f"{self.project}.{dataset}", timeout=self.timeout)
+            self._client.get_dataset(f"{self.project}.{dataset}", retry=self._retry, timeout=self.timeout)
             return True
         except self._exc.NotFound:
             return False
-        except self._exc.GoogleAPICallError as exc:
+        except self._errors as exc:
             raise self._translate(exc) from exc
 
     def drop_dataset(self, dataset: str) -> None:
         """Delete a dataset and its tables (plan/apply with --prune --allow-destructive only)."""
         try:
-            self._client.delete_dataset(f"{self.project}.{dataset}", delete_contents=True, not_found_ok=True, timeout=self.timeout)
-        except self._exc.GoogleAPICallError as exc:
+            self._client.delete_dataset(f"{self.project}.{dataset}", delete_contents=True, not_found_ok=True, retry=self._retry, timeout=self.timeout)
+        except self._errors as exc:
             raise self._translate(exc) from exc
 
     def add_column(self, fqn: str, column: Column) -> None:
@@ -240,8 +255,8 @@ class BigQueryWarehouse:
             raise BackendError(f"table {fqn} does not exist", hint="run `pipectl plan` again")
         table.schema = list(table.schema) + self.schema_fields([column])
         try:
-            self._client.update_table(table, ["schema"], timeout=self.timeout)
-        except self._exc.GoogleAPICallError as exc:
+            self._client.update_table(table, ["schema"], retry=self._retry, timeout=self.timeout)
+        except self._errors as exc:
             raise self._translate(exc, table=fqn) from exc
 
     def set_clustering(self, fqn: str, columns: Sequence[str]) -> None:
@@ -251,8 +266,8 @@ class BigQueryWarehouse:
             raise BackendError(f"table {fqn} does not exist", hint="run `pipectl plan` again")
         table.clustering_fields = list(columns)[:4] or None
         try:
-            self._client.update_table(table, ["clustering_fields"], timeout=self.timeout)
-        except self._exc.GoogleAPICallError as exc:
+            self._client.update_table(table, ["clustering_fields"], retry=self._retry, timeout=self.timeout)
+        except self._errors as exc:
             raise self._translate(exc, table=fqn) from exc
 
     def schema_fields(self, columns: Sequence[Column]) -> list[Any]:
@@ -271,14 +286,14 @@ class BigQueryWarehouse:
         if table.cluster_by:
             bq_table.clustering_fields = list(table.cluster_by)[:4]
         try:
-            self._client.create_table(bq_table, exists_ok=True, timeout=self.timeout)
-        except self._exc.GoogleAPICallError as exc:
+            self._client.create_table(bq_table, exists_ok=True, retry=self._retry, timeout=self.timeout)
+        except self._errors as exc:
             raise self._translate(exc, table=table.fqn) from exc
 
     def delete_table(self, fqn: str) -> None:
         try:
-            self._client.delete_table(self._table_id(fqn), not_found_ok=True, timeout=self.timeout)
-        except self._exc.GoogleAPICallError as exc:
+            self._client.delete_table(self._table_id(fqn), not_found_ok=True, retry=self._retry, timeout=self.timeout)
+        except self._errors as exc:
             raise self._translate(exc, table=fqn) from exc
 
     def insert_rows(self, fqn: str, rows: Iterable[Mapping[str, Any]], labels: Mapping[str, str] | None = None) -> int:
@@ -292,8 +307,8 @@ class BigQueryWarehouse:
         try:
             job = self._client.load_table_from_file(io.BytesIO(payload), self._table_id(fqn), job_config=config,
                                                     location=self.location, timeout=self.timeout)
-            job.result(timeout=self.timeout)
-        except (self._exc.GoogleAPICallError, TimeoutError, self._exc.RetryError) as exc:
+            job.result(retry=self._retry, timeout=self.timeout)
+        except self._errors as exc:
             raise self._translate(exc, table=fqn) from exc
         return int(job.output_rows if job.output_rows is not None else len(rows))
 

@@ -88,3 +88,26 @@ def test_missing_sdk_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "google.cloud.bigquery", None)
     with pytest.raises(MissingDependencyError, match=r"pipectl\[gcp\]"):
         BigQueryWarehouse(EMULATOR_PROJECT)
+
+
+def test_an_unreachable_endpoint_fails_within_the_timeout_naming_the_table() -> None:
+    """The client's default retry kept retrying connection errors for 600 s whatever the
+    per-call timeout: a dead endpoint hung every call for ten minutes. The retries now end
+    with the warehouse timeout (the thread join bound is generous, not a timing assertion)."""
+    import threading
+
+    dead = BigQueryWarehouse(EMULATOR_PROJECT, api_endpoint="http://127.0.0.1:9", timeout=2)
+    outcome: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            dead.table_schema("nba_raw.gamebook")
+        except BaseException as exc:  # noqa: BLE001 - inspected below
+            outcome.append(exc)
+
+    worker = threading.Thread(target=call, daemon=True)
+    worker.start()
+    worker.join(120)
+    assert not worker.is_alive(), "table_schema still retrying after 120 s with a 2 s timeout"
+    assert isinstance(outcome[0], BackendError) and "did not answer within 2" in str(outcome[0])
+    assert "nba_raw.gamebook" in str(outcome[0])
