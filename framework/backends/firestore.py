@@ -29,7 +29,7 @@ import time
 from typing import Any, Callable, Iterator, Mapping
 from urllib.parse import quote, unquote
 
-from framework.backends.gcp_common import anonymous_credentials_if_emulated, require
+from framework.backends.gcp_common import anonymous_credentials_if_emulated, bounded_retry, require
 from framework.errors import BackendError
 
 _NESTED = "pipectl~nested_list"
@@ -82,7 +82,7 @@ class FirestoreTransaction:
                 hint="Firestore requires every read of a transaction before its first write; read first",
             )
         ref = self._store._ref(collection, key)
-        snap = self._store._call(lambda: ref.get(transaction=self._txn), f"read {collection}/{key}")
+        snap = self._store._call(lambda: ref.get(transaction=self._txn, retry=self._store._retry, timeout=self._store.timeout), f"read {collection}/{key}")
         return _decode_value(snap.to_dict()) if snap.exists else None
 
     def set(self, collection: str, key: str, value: Mapping[str, Any]) -> None:
@@ -128,7 +128,7 @@ class OptimisticTransaction:
             raise BackendError(f"read of {collection}/{key} after a write in the same transaction",
                                hint="Firestore requires every read of a transaction before its first write; read first")
         ref = self._store._ref(collection, key)
-        snap = self._store._call(lambda: ref.get(timeout=self._store.timeout), f"read {collection}/{key}")
+        snap = self._store._call(lambda: ref.get(retry=self._store._retry, timeout=self._store.timeout), f"read {collection}/{key}")
         self._reads.setdefault(ref._document_path, (ref, snap.update_time if snap.exists else None))
         return _decode_value(snap.to_dict()) if snap.exists else None
 
@@ -183,14 +183,14 @@ class OptimisticTransaction:
                                                   current_document=types.Precondition(update_time=update_time))])
         exc_mod = store._exceptions
         try:
-            batch.commit(timeout=store.timeout)
+            batch.commit(retry=store._retry, timeout=store.timeout)
         except (exc_mod.FailedPrecondition, exc_mod.AlreadyExists, exc_mod.Aborted) as exc:
             raise _Conflict() from exc
         except exc_mod.NotFound as exc:
             raise BackendError(f"{store._where()}: update of a missing document: {exc.message}",
                                hint="set() creates a document; update() needs an existing one") from exc
-        except exc_mod.GoogleAPICallError as exc:
-            raise BackendError(f"{store._where()}: commit failed: {exc.message}",
+        except (exc_mod.GoogleAPICallError, exc_mod.RetryError) as exc:
+            raise BackendError(f"{store._where()}: commit failed: {getattr(exc, 'message', exc)}",
                                hint="check the values written (1 MiB per document) and FIRESTORE_EMULATOR_HOST/credentials") from exc
 
 
@@ -208,6 +208,7 @@ class FirestoreStateStore:
         credentials = anonymous_credentials_if_emulated("FIRESTORE_EMULATOR_HOST", credentials)
         self._client = client or firestore.Client(project=project, database=database, credentials=credentials)
         self._exceptions = require("google.api_core.exceptions")
+        self._retry = bounded_retry(timeout)  # the SDK's default retries outlast the timeout
         if concurrency not in ("pessimistic", "optimistic"):
             raise BackendError(f"Firestore state store: unknown concurrency '{concurrency}'", hint="use pessimistic or optimistic")
         self.concurrency = concurrency
@@ -244,7 +245,7 @@ class FirestoreStateStore:
             return fn()
         except exc_mod.Aborted:
             raise  # contention: handled by run_transaction's retry loop
-        except exc_mod.GoogleAPICallError as exc:
+        except (exc_mod.GoogleAPICallError, exc_mod.RetryError) as exc:
             raise BackendError(
                 f"{self._where()}: {what} failed: {exc.message if hasattr(exc, 'message') else exc}",
                 hint="check FIRESTORE_EMULATOR_HOST / credentials and that the database exists",
@@ -330,7 +331,7 @@ class FirestoreStateStore:
 
     def get(self, collection: str, key: str) -> dict[str, Any] | None:
         ref = self._ref(collection, key)
-        snap = self._call(lambda: ref.get(timeout=self.timeout), f"read {collection}/{key}")
+        snap = self._call(lambda: ref.get(retry=self._retry, timeout=self.timeout), f"read {collection}/{key}")
         return _decode_value(snap.to_dict()) if snap.exists else None
 
     def query(self, collection: str, where: Mapping[str, Any] | None = None,
@@ -342,7 +343,7 @@ class FirestoreStateStore:
             q = q.where(filter=field_filter(field_path(name).to_api_repr(), "==", _encode_value(value)))
         if limit is not None:
             q = q.limit(limit)
-        docs = self._call(lambda: list(q.stream(timeout=self.timeout)), f"query {collection}")
+        docs = self._call(lambda: list(q.stream(retry=self._retry, timeout=self.timeout)), f"query {collection}")
         out = [(unquote(d.id), _decode_value(d.to_dict())) for d in docs]
         out.sort(key=lambda item: item[0])
         return out
@@ -350,9 +351,9 @@ class FirestoreStateStore:
     def delete_collection(self, collection: str) -> int:
         """Delete every document of ``collection`` (tests, resets); returns how many."""
         coll = self._client.collection(self._collection_id(collection))
-        refs = self._call(lambda: list(coll.list_documents()), f"list {collection}")
+        refs = self._call(lambda: list(coll.list_documents(retry=self._retry, timeout=self.timeout)), f"list {collection}")
         for ref in refs:
-            self._call(ref.delete, f"delete {collection}/{unquote(ref.id)}")
+            self._call(lambda ref=ref: ref.delete(retry=self._retry, timeout=self.timeout), f"delete {collection}/{unquote(ref.id)}")
         return len(refs)
 
     def close(self) -> None:

@@ -52,6 +52,22 @@ def sanitize_labels(labels: Mapping[str, str] | None) -> dict[str, str]:
     return out
 
 
+def bounded_retry(timeout: float) -> object:
+    """A client retry policy whose retries end after ``timeout`` seconds in all.
+
+    Why: the SDKs' default retries keep retrying an unreachable endpoint for 60-600 s
+    whatever per-request ``timeout`` is passed, so one Pub/Sub or Firestore outage hung every
+    call (and the Cloud Function invocation) far past the configured timeout. Only transient
+    errors are retried; Firestore contention (``Aborted``) is left to the store's own loop.
+    Exhaustion raises ``google.api_core.exceptions.RetryError``: callers translate it."""
+    retry = require("google.api_core.retry")
+    exc = require("google.api_core.exceptions")
+    transient = retry.if_exception_type(exc.ServiceUnavailable, exc.InternalServerError, exc.TooManyRequests,
+                                        exc.DeadlineExceeded)
+    return retry.Retry(predicate=transient, initial=0.1, maximum=min(5.0, max(0.1, timeout / 4)), multiplier=2.0,
+                       timeout=timeout)
+
+
 def anonymous_credentials_if_emulated(env_var: str, credentials: object | None) -> object | None:
     """Emulators accept any credentials; use anonymous ones so no ADC lookup happens offline."""
     if credentials is not None or not os.environ.get(env_var):

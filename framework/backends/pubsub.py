@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import Any, Callable, Mapping, Sequence
 
 from framework.backends.bus_filter import compile_filter
-from framework.backends.gcp_common import anonymous_credentials_if_emulated, require, sanitize_labels
+from framework.backends.gcp_common import anonymous_credentials_if_emulated, bounded_retry, require, sanitize_labels
 from framework.backends.protocols import ReceivedMessage, SubscriptionConfig, TopicConfig
 from framework.errors import BackendError
 
@@ -83,6 +83,8 @@ class PubSubBus:
         self._publisher = pubsub.PublisherClient(credentials=credentials)
         self._subscriber = pubsub.SubscriberClient(credentials=credentials)
         self._exc = require("google.api_core.exceptions")
+        self._retry = bounded_retry(timeout)  # the SDK's default retries outlast the timeout
+        self._errors = (self._exc.GoogleAPICallError, self._exc.RetryError)
         self._filters: dict[str, Callable[[Mapping[str, str]], bool]] = {}
 
     # ----------------------------------------------------------------- helpers
@@ -96,7 +98,7 @@ class PubSubBus:
         """Run one RPC; translate API errors into BackendError naming the topic/subscription."""
         try:
             return fn()
-        except self._exc.GoogleAPICallError as exc:
+        except self._errors as exc:
             raise BackendError(f"Pub/Sub project {self.project}: {what} failed: {getattr(exc, 'message', exc)}",
                                hint=hint or "check PUBSUB_EMULATOR_HOST / credentials and the resource names") from exc
 
@@ -105,29 +107,31 @@ class PubSubBus:
         labels = sanitize_labels(config.labels)
         path = self.topic_path(config.name)
         try:
-            self._publisher.create_topic(request={"name": path, "labels": labels}, timeout=self.timeout)
+            self._publisher.create_topic(request={"name": path, "labels": labels}, retry=self._retry, timeout=self.timeout)
             return
         except self._exc.AlreadyExists:
             pass
-        except self._exc.GoogleAPICallError as exc:
+        except self._errors as exc:
             raise BackendError(f"Pub/Sub: cannot create topic {config.name}: {getattr(exc, 'message', exc)}",
-                               hint="topic names: 3-255 chars, letters, digits, - _ . ~ + %, starting with a letter") from exc
-        current = self._call(lambda: self._publisher.get_topic(request={"topic": path}, timeout=self.timeout), f"read topic {config.name}")
+                               hint="check PUBSUB_EMULATOR_HOST / credentials and connectivity"
+                               if isinstance(exc, self._exc.RetryError)
+                               else "topic names: 3-255 chars, letters, digits, - _ . ~ + %, starting with a letter") from exc
+        current = self._call(lambda: self._publisher.get_topic(request={"topic": path}, retry=self._retry, timeout=self.timeout), f"read topic {config.name}")
         if dict(current.labels) != labels:
             self._call(lambda: self._publisher.update_topic(
-                request={"topic": {"name": path, "labels": labels}, "update_mask": {"paths": ["labels"]}}, timeout=self.timeout),
+                request={"topic": {"name": path, "labels": labels}, "update_mask": {"paths": ["labels"]}}, retry=self._retry, timeout=self.timeout),
                 f"update labels of topic {config.name}", hint="the Pub/Sub emulator cannot update topic labels; recreate the topic")
 
     def delete_topic(self, name: str) -> None:
         try:
-            self._publisher.delete_topic(request={"topic": self.topic_path(name)}, timeout=self.timeout)
+            self._publisher.delete_topic(request={"topic": self.topic_path(name)}, retry=self._retry, timeout=self.timeout)
         except self._exc.NotFound:
             return
-        except self._exc.GoogleAPICallError as exc:
+        except self._errors as exc:
             raise BackendError(f"Pub/Sub: cannot delete topic {name}: {getattr(exc, 'message', exc)}") from exc
 
     def list_topics(self) -> list[TopicConfig]:
-        topics = self._call(lambda: list(self._publisher.list_topics(request={"project": f"projects/{self.project}"}, timeout=self.timeout)),
+        topics = self._call(lambda: list(self._publisher.list_topics(request={"project": f"projects/{self.project}"}, retry=self._retry, timeout=self.timeout)),
                             "list topics")
         return sorted((TopicConfig(_short(t.name), dict(t.labels)) for t in topics), key=lambda t: t.name)
 
@@ -158,10 +162,10 @@ class PubSubBus:
 
     def _get_subscription(self, name: str) -> Any | None:
         try:
-            return self._subscriber.get_subscription(request={"subscription": self.subscription_path(name)}, timeout=self.timeout)
+            return self._subscriber.get_subscription(request={"subscription": self.subscription_path(name)}, retry=self._retry, timeout=self.timeout)
         except self._exc.NotFound:
             return None
-        except self._exc.GoogleAPICallError as exc:
+        except self._errors as exc:
             raise BackendError(f"Pub/Sub: cannot read subscription {name}: {getattr(exc, 'message', exc)}") from exc
 
     def create_subscription(self, config: SubscriptionConfig) -> None:
@@ -171,7 +175,7 @@ class PubSubBus:
         compile_filter(config.filter)  # a bad filter fails here, located, as on the local bus
         self._filters.pop(config.name, None)
         try:
-            self._subscriber.create_subscription(request=self._subscription_body(config), timeout=self.timeout)
+            self._subscriber.create_subscription(request=self._subscription_body(config), retry=self._retry, timeout=self.timeout)
             return
         except self._exc.AlreadyExists:
             existing = self._get_subscription(config.name)
@@ -182,7 +186,7 @@ class PubSubBus:
             raise BackendError(f"cannot create subscription {config.name}: topic {config.topic} "
                                f"(or dead-letter topic {config.dead_letter_topic}) does not exist",
                                hint="create the topics first (pipectl apply)") from exc
-        except self._exc.GoogleAPICallError as exc:
+        except self._errors as exc:
             raise BackendError(f"Pub/Sub: cannot create subscription {config.name}: {getattr(exc, 'message', exc)}",
                                hint="check the filter syntax, push endpoint URL and names") from exc
 
@@ -215,7 +219,7 @@ class PubSubBus:
         if not paths:
             return
         self._call(lambda: self._subscriber.update_subscription(
-            request={"subscription": body, "update_mask": {"paths": paths}}, timeout=self.timeout),
+            request={"subscription": body, "update_mask": {"paths": paths}}, retry=self._retry, timeout=self.timeout),
             f"update subscription {config.name} ({', '.join(paths)})",
             hint="the Pub/Sub emulator cannot update labels (max_delivery_attempts without a dead-letter topic)"
             if "labels" in paths else None)
@@ -223,10 +227,10 @@ class PubSubBus:
     def delete_subscription(self, name: str) -> None:
         self._filters.pop(name, None)
         try:
-            self._subscriber.delete_subscription(request={"subscription": self.subscription_path(name)}, timeout=self.timeout)
+            self._subscriber.delete_subscription(request={"subscription": self.subscription_path(name)}, retry=self._retry, timeout=self.timeout)
         except self._exc.NotFound:
             return
-        except self._exc.GoogleAPICallError as exc:
+        except self._errors as exc:
             raise BackendError(f"Pub/Sub: cannot delete subscription {name}: {getattr(exc, 'message', exc)}") from exc
 
     def _config_of(self, sub: Any) -> SubscriptionConfig:
@@ -247,7 +251,7 @@ class PubSubBus:
 
     def list_subscriptions(self) -> list[SubscriptionConfig]:
         subs = self._call(lambda: list(self._subscriber.list_subscriptions(request={"project": f"projects/{self.project}"},
-                                                                            timeout=self.timeout)), "list subscriptions")
+                                                                            retry=self._retry, timeout=self.timeout)), "list subscriptions")
         return sorted((self._config_of(s) for s in subs), key=lambda c: c.name)
 
     # ----------------------------------------------------------------- messages
@@ -266,7 +270,7 @@ class PubSubBus:
         except self._exc.NotFound as exc:
             raise BackendError(f"cannot publish: topic {topic} does not exist in project {self.project}",
                                hint="declare it in topics.yaml and run `pipectl apply`") from exc
-        except self._exc.GoogleAPICallError as exc:
+        except self._errors as exc:
             raise BackendError(f"publish to {topic} failed: {getattr(exc, 'message', exc)}") from exc
         except TimeoutError as exc:
             raise BackendError(f"publish to {topic} timed out after {self.timeout}s", hint="check connectivity to Pub/Sub") from exc
@@ -290,7 +294,7 @@ class PubSubBus:
         except self._exc.NotFound as exc:
             raise BackendError(f"subscription {subscription} does not exist in project {self.project}",
                                hint="declare it in topics.yaml and run `pipectl apply`") from exc
-        except self._exc.GoogleAPICallError as exc:
+        except self._errors as exc:
             raise BackendError(f"pull from {subscription} failed: {getattr(exc, 'message', exc)}") from exc
         messages = [ReceivedMessage(ack_id=r.ack_id, message_id=r.message.message_id, data=bytes(r.message.data),
                                     attributes=dict(r.message.attributes), delivery_attempt=max(1, int(r.delivery_attempt)),
@@ -317,14 +321,14 @@ class PubSubBus:
     def ack(self, subscription: str, ack_ids: Sequence[str]) -> None:
         if ack_ids:
             self._call(lambda: self._subscriber.acknowledge(
-                request={"subscription": self.subscription_path(subscription), "ack_ids": list(ack_ids)}, timeout=self.timeout),
+                request={"subscription": self.subscription_path(subscription), "ack_ids": list(ack_ids)}, retry=self._retry, timeout=self.timeout),
                 f"ack on {subscription}")
 
     def modify_ack_deadline(self, subscription: str, ack_ids: Sequence[str], seconds: float) -> None:
         if ack_ids:
             self._call(lambda: self._subscriber.modify_ack_deadline(
                 request={"subscription": self.subscription_path(subscription), "ack_ids": list(ack_ids),
-                         "ack_deadline_seconds": int(seconds)}, timeout=self.timeout),
+                         "ack_deadline_seconds": int(seconds)}, retry=self._retry, timeout=self.timeout),
                 f"modify ack deadline on {subscription}")
 
     def nack(self, subscription: str, ack_ids: Sequence[str]) -> None:

@@ -81,3 +81,28 @@ def test_many_concurrent_increments_on_one_document(optimistic: FirestoreStateSt
     assert not errors, errors
     assert optimistic.get("c", "n") == {"n": 36}
     assert optimistic.stats["retries"] > 0  # there was real contention
+
+
+def test_an_unreachable_emulator_fails_within_the_timeout_naming_the_document(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SDK's default retries outlasted the per-call timeout (a read of a dead endpoint was
+    still retrying after 25 s with timeout=2): reads, queries and optimistic transactions now
+    end with the store's timeout (a generous thread bound, not a timing assertion)."""
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", "127.0.0.1:9")
+    dead = FirestoreStateStore(EMULATOR_PROJECT, timeout=2, concurrency="optimistic")
+    calls = ((lambda: dead.get("orch_ledger", "raw|2026-01-15"), "orch_ledger/raw|2026-01-15"),
+             (lambda: dead.query("orch_triggers"), "orch_triggers"),
+             (lambda: dead.run_transaction(lambda t: t.get("orch_ledger", "k1")), "orch_ledger/k1"))
+    for fn, name in calls:
+        out: list[BaseException] = []
+
+        def call(fn: Any = fn) -> None:
+            try:
+                fn()
+            except BaseException as exc:  # noqa: BLE001 - inspected below
+                out.append(exc)
+
+        worker = threading.Thread(target=call, daemon=True)
+        worker.start()
+        worker.join(120)
+        assert not worker.is_alive(), f"{name}: still retrying after 120 s with a 2 s timeout"
+        assert isinstance(out[0], BackendError) and name in str(out[0]), out[0]

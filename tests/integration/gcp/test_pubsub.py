@@ -97,3 +97,36 @@ def test_parse_push_body() -> None:
     assert msg.publish_time == pytest.approx(1768485600.123)
     with pytest.raises(BackendError, match="push body"):
         parse_push_body(b"{}")
+
+
+def _bounded(fn) -> BaseException:
+    """Run ``fn`` in a thread; it must end (generous bound, not a timing assertion) by raising."""
+    import threading
+
+    out: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            fn()
+        except BaseException as exc:  # noqa: BLE001 - returned for inspection
+            out.append(exc)
+
+    worker = threading.Thread(target=call, daemon=True)
+    worker.start()
+    worker.join(120)
+    assert not worker.is_alive(), "still retrying after 120 s with a 2 s timeout"
+    return out[0]
+
+
+def test_an_unreachable_emulator_fails_within_the_timeout_naming_the_resource(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SDK's default retries kept retrying a dead endpoint for 60 s and more whatever the
+    per-call timeout (create_topic, ack): every call now ends with the bus timeout."""
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", "127.0.0.1:9")
+    dead = PubSubBus(PROJECT, timeout=2)
+    try:
+        for fn, name in ((lambda: dead.create_topic(TopicConfig("orders-complete")), "orders-complete"),
+                         (lambda: dead.ack("orders-orch", ["a1"]), "orders-orch")):
+            exc = _bounded(fn)
+            assert isinstance(exc, BackendError) and name in str(exc), exc
+    finally:
+        dead.close()
