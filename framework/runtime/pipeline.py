@@ -79,7 +79,14 @@ class PipelineDriver:
         self.warehouse, self.bus, self.store, self.alerts = warehouse, bus, store, alerts
         self.clock = clock or VirtualClock(store=store)
         self.progress = progress or (lambda event, data: None)
-        ensure_topology(bus, project)
+        topology = ensure_topology(bus, project)
+        if topology.orphan_subscriptions:  # FM 18: each one delivers every message a second time
+            text = (f"subscription(s) {', '.join(topology.orphan_subscriptions)} on topics of this project are not "
+                    f"declared in topics.yaml: each receives every message a second time; delete them "
+                    f"(`pipectl plan` shows them, `pipectl apply --prune` removes them) or declare them")
+            log.warning("%s", text)
+            if alerts is not None:
+                alerts.alert("orphan_subscriptions", "warning", text, {"subscriptions": ", ".join(topology.orphan_subscriptions)})
         self.runner = ProcessorRunner(project, warehouse, bus, store, alerts=alerts)  # history on wall time
         self.orchestrator = Orchestrator(project, store, bus, alerts=alerts, clock=self.clock,
                                          gate_checker=self._gate_rows)

@@ -161,3 +161,26 @@ def test_another_partitions_trigger_is_not_dropped_silently(driver, caplog) -> N
         drv.run(DAY, full=True)
     assert "pipectl run --date 2026-01-14 --from-phase analytics" in caplog.text
     assert ("foreign_trigger", {"phase": "analytics", "trigger_id": "left-over", "partition": "2026-01-14"}) in events
+
+
+def test_an_orphan_subscription_on_a_managed_topic_is_alerted(tmp_path) -> None:
+    """FM 18: ensure_topology found orphans but the driver dropped its report: nobody heard."""
+    from framework.backends.localbus import LocalBus
+    from framework.backends.protocols import SubscriptionConfig
+    from framework.backends.sqlite_state import SQLiteStateStore
+    from framework.backends.duckdb import DuckDBWarehouse
+    from framework.runtime.alerts import Alerts, MemorySink
+    from framework.runtime.bus_setup import ensure_topology
+
+    project = load(write_project(tmp_path / "shop", topics=TOPICS_WITH_START))
+    bus = LocalBus(tmp_path / "bus.sqlite")
+    ensure_topology(bus, project)
+    bus.create_subscription(SubscriptionConfig("shop-raw-complete-old-orch", "shop-raw-complete"))
+    store = SQLiteStateStore(tmp_path / "ledger.sqlite")
+    sink = MemorySink()
+    with DuckDBWarehouse(":memory:") as wh:
+        PipelineDriver(project, wh, bus, store, alerts=Alerts([sink]))
+    assert [a.signature for a in sink.sent] == ["orphan_subscriptions"]
+    assert "shop-raw-complete-old-orch" in sink.sent[0].message
+    bus.close()
+    store.close()
