@@ -231,6 +231,9 @@ class ProcessorRunner:
             if ids is None:
                 io.delete_except(self.warehouse, self.project, proc, request.partition, entities)
         subscription = io.task_subscription(self.project, proc)
+        # the bus dead-letters a task after the subscription's max_delivery_attempts: a larger
+        # fanout.max_attempts would leave it 'retrying' until the fan-out timeout, its error lost
+        max_attempts = min(proc.fanout.max_attempts, io.task_delivery_limit(self.project, proc))
 
         def execute(entity: str, attempt: int) -> int:
             with self.lock:
@@ -238,7 +241,7 @@ class ProcessorRunner:
 
         out = run_fanout(self.bus, self.store, run_id=res.run_id, processor=proc.name, partition=str(request.partition),
                          entities=list(entities), task_topic=proc.fanout.task_topic, subscription=subscription,
-                         execute=execute, workers=proc.fanout.workers, max_attempts=proc.fanout.max_attempts,
+                         execute=execute, workers=proc.fanout.workers, max_attempts=max_attempts,
                          timeout=self.fanout_timeout, correlation_id=res.correlation_id, clock=self.clock)
         res.record_count = out.rows
         res.failed_entities = dict(out.failed)

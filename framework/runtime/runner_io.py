@@ -271,6 +271,13 @@ def task_subscription(project: Project, proc: Processor) -> str:
     return topic.subscriptions[0].name
 
 
+def task_delivery_limit(project: Project, proc: Processor) -> int:
+    """Deliveries the task subscription allows before it dead-letters a task."""
+    assert proc.fanout is not None
+    topic = project.topics[proc.fanout.task_topic]
+    return int(topic.subscriptions[0].max_delivery_attempts)
+
+
 def build_envelope(project: Project, proc: Processor, request: Any, res: Any, minimal: bool = False) -> dict[str, Any]:
     """The completion envelope (validated by the orchestrator's schema when it is built)."""
     from framework.orchestrator.envelope import make_envelope

@@ -304,3 +304,35 @@ def test_a_run_that_breaks_while_alerting_is_still_recorded_failed(env) -> None:
         runner.run(RunRequest("orders_raw", DAY, full=True, run_id="run-alert"))  # no rows: critical input fails
     run = runner.history.get("run-alert")
     assert run.status == "failed" and "critical input" in run.error and "alerter down" in run.error
+
+
+def test_fanout_retries_stop_at_the_task_subscriptions_delivery_limit(tmp_path, memory_store) -> None:
+    """fanout.max_attempts 10 > the subscription's max_delivery_attempts 5: the bus dead-letters
+    the task after 5 deliveries, so the 6th never comes; the task must end failed with its
+    error at attempt 5, not sit 'retrying' until the fan-out timeout."""
+    from framework.backends.duckdb import DuckDBWarehouse
+    from framework.backends.localbus import LocalBus
+    from framework.runtime.bus_setup import ensure_topology
+    from tests.projects import TOPICS
+
+    text = PROCESSORS.replace("    transform: {sql: sql/customer_totals.sql}\n",
+                              "    transform: {python: \"shop_boom:totals\"}\n"
+                              "    fanout: {task_topic: shop-tasks, workers: 1, max_attempts: 10}\n")
+    topics = TOPICS + ("  - name: shop-tasks\n    contract: task\n    producers: [processor:customer_totals]\n"
+                       "    consumers: [processor:customer_totals]\n    dead_letter_topic: shop-dead-letter\n"
+                       "    subscriptions:\n      - {name: shop-tasks-workers, consumer: processor:customer_totals, max_delivery_attempts: 5}\n")
+    root = write_project(tmp_path / "shop", processors=text, topics=topics)
+    (root / "shop_boom.py").write_text("def totals(ctx):\n    raise RuntimeError('no model for ' + ','.join(ctx.entity_ids or ()))\n")
+    project = load(root)
+    with DuckDBWarehouse(":memory:") as wh:
+        wh.create_dataset("landing")
+        wh.create_table(project.sources["orders_landing"].table)
+        _insert(wh, [("c1", "s1", 1.0)])
+        bus = LocalBus(tmp_path / "bus.sqlite")
+        ensure_topology(bus, project)
+        runner = ProcessorRunner(project, wh, bus=bus, store=memory_store, fanout_timeout=60)
+        runner.run(RunRequest("orders_raw", DAY))
+        res = runner.run(RunRequest("customer_totals", DAY, entities=["c1"]))
+        assert res.status == "failed" and "no model for c1" in res.failed_entities["c1"], res.failed_entities
+        assert not res.failed_entities["c1"].startswith("timed out") and "fan-out timeout" not in res.error
+        bus.close()
