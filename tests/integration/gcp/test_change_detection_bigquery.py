@@ -80,3 +80,8 @@ def test_detect_record_merge_on_bigquery(bq_project):
     rows = wh.query(f"SELECT team_abbr, team_points FROM {uid}_analytics.team_summary WHERE game_date = @game_date ORDER BY 1", p)
     assert rows == [{"team_abbr": "BOS", "team_points": 30}, {"team_abbr": "LAL", "team_points": 11}]
     assert [run(n) for n in ORDER] == [{}, {}, {}, {}]
+    # a run that failed after recording un-records its fingerprints: its entities look new again
+    from framework.runtime.changes import forget_processed
+
+    forget_processed(wh, project, "player_boxscores", day, "run")
+    assert run("player_boxscores") == {"a": "insert", "c": "insert"}
