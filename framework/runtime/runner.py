@@ -149,7 +149,7 @@ class ProcessorRunner:
             res.error = f"{first}; then: {text}" if first else text
             raise
         finally:
-            if res.status == "failed" and "record" in res.durations:
+            if res.status == "failed" and "transform_write" in res.durations:  # may have recorded (partly)
                 self._forget_processed(proc, request, res)
             if record is not None and self.history is not None:
                 self.history.finish(record, res.status, duration_seconds=res.duration_seconds, durations=res.durations,

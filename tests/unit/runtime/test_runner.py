@@ -336,3 +336,24 @@ def test_fanout_retries_stop_at_the_task_subscriptions_delivery_limit(tmp_path, 
         assert res.status == "failed" and "no model for c1" in res.failed_entities["c1"], res.failed_entities
         assert not res.failed_entities["c1"].startswith("timed out") and "fan-out timeout" not in res.error
         bus.close()
+
+
+def test_a_failure_between_recording_fingerprints_and_the_change_set_is_retried_exactly(env, monkeypatch) -> None:
+    """record_processed succeeded, record_change_set failed: the run is failed, and its
+    recorded fingerprints must be forgotten too, or the retry sees no change (no_data)."""
+    from framework.runtime import changes
+
+    project, wh, bus, runner = env
+    _insert(wh, [("c1", "s1", 10.0), ("c2", "s1", 5.0)])
+    runner.run(RunRequest("orders_raw", DAY))
+    wh.query("UPDATE landing.orders SET amount = 12.0 WHERE customer_id = 'c2'")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("change_sets table unavailable")
+
+    real = changes.record_change_set
+    monkeypatch.setattr(changes, "record_change_set", broken)
+    assert runner.run(RunRequest("orders_raw", DAY)).status == "failed"
+    monkeypatch.setattr(changes, "record_change_set", real)
+    retry = runner.run(RunRequest("orders_raw", DAY))
+    assert (retry.status, retry.entity_ids) == ("success", ["c2"])
