@@ -81,6 +81,8 @@ class PipelineReport:
             return "failed"
         if "partial" in statuses:
             return "partial"
+        if "skipped" in statuses:  # a processor did not run (another live run holds its claim): not a success
+            return "skipped"
         return "success"
 
     def phase(self, name: str) -> PhaseReport | None:

@@ -184,3 +184,14 @@ def test_an_orphan_subscription_on_a_managed_topic_is_alerted(tmp_path) -> None:
     assert "shop-raw-complete-old-orch" in sink.sent[0].message
     bus.close()
     store.close()
+
+
+def test_a_run_with_a_skipped_processor_is_not_reported_as_success(driver) -> None:
+    """A processor skipped because another live run holds its claim did not run for this
+    command: the pipeline report must not say 'success'."""
+    drv, wh, _ = driver
+    drv.runner.history.start("customer_totals", DAY, run_id="other-live-run")
+    rep = drv.run(DAY, full=True)
+    runs = {r.processor: r for p in rep.phases for r in p.runs}
+    assert runs["customer_totals"].status == "skipped" and "other-live-run" in runs["customer_totals"].error
+    assert rep.status == "skipped"
