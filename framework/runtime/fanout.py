@@ -182,7 +182,25 @@ def run_fanout(bus: Bus, store: Any, *, run_id: str, processor: str, partition: 
                 stop.set()
 
     def handle(msg: ReceivedMessage) -> None:
-        task = json.loads(msg.data)
+        try:
+            task = json.loads(msg.data)
+            if not isinstance(task, dict) or "entity" not in task:
+                raise ValueError("not a task object with an 'entity'")
+        except ValueError as exc:
+            # not a task of this protocol: never let it stop a worker. Like a failing task it
+            # is retried up to max_attempts deliveries, then acked (logged as an error, with
+            # its content) so it cannot starve the workers of real tasks.
+            text = f"malformed fan-out task message {msg.message_id} on {subscription}: {exc}"
+            if msg.delivery_attempt >= max_attempts:
+                log.error("%s; dropped after %d deliveries: %r", text, msg.delivery_attempt, msg.data[:500])
+                bus.ack(subscription, [msg.ack_id])
+                return
+            log.error("%s (delivery %d, will retry)", text, msg.delivery_attempt)
+            if getattr(bus, "records_errors", False):
+                bus.nack(subscription, [msg.ack_id], error=text)  # type: ignore[call-arg]
+            else:
+                bus.nack(subscription, [msg.ack_id])
+            return
         if task.get("run_id") != run_id:
             # A task of another coordinator: crashed (record it failed there) or already ended
             # (a late duplicate: at-least-once delivery). Never loop on it, never die on it.

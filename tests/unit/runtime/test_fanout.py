@@ -106,3 +106,13 @@ def test_late_duplicate_of_an_ended_runs_task_does_not_kill_a_worker(bus, memory
                      subscription="tasks-workers", execute=lambda e, a: 1, workers=1, timeout=30)
     assert (res.status, res.worker_errors, res.timed_out) == ("success", [], False)
     assert bus.pending_count("tasks-workers") == 0
+
+
+def test_a_malformed_task_message_does_not_stop_the_workers(bus, memory_store) -> None:
+    """Garbage on the task topic raised in the worker (json error): the worker died, and with
+    one worker the run's tasks were never done. It is nacked (dead-lettered at the
+    subscription's limit) and the workers go on."""
+    bus.publish("tasks", b"not json", {})
+    res = run_fanout(bus, memory_store, run_id="r9", processor="p", partition="d", entities=["a", "b"], task_topic="tasks",
+                     subscription="tasks-workers", execute=lambda e, a: 1, workers=1, timeout=30)
+    assert (res.status, res.worker_errors, sorted(res.succeeded)) == ("success", [], ["a", "b"])
