@@ -44,6 +44,8 @@ def _progress(quiet: bool):
         elif event == "foreign_trigger":
             click.echo(f"  note: a trigger of phase {data['phase']} for {data['partition']} was left on the bus; "
                        f"run `pipectl run --date {data['partition']} --from-phase {data['phase']}` to process it", err=True)
+        elif event == "rejected_trigger":
+            click.echo(f"  error: {data['error']}", err=True)
         elif event == "backfill_date":
             click.echo(f"[{data['index']}/{data['total']}] {data['date']} {data['status']}", err=True)
 

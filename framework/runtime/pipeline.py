@@ -27,7 +27,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
-from framework.errors import PipectlError, QualityGateError
+from framework.errors import EnvelopeError, PipectlError, QualityGateError
 from framework.graph.graph import PipelineGraph
 from framework.manifest.model import Project
 from framework.runtime.reports import PhaseReport, PipelineReport
@@ -205,7 +205,11 @@ class PipelineDriver:
                 continue
             for msg in self.bus.pull(sub, max_messages=10):
                 handled += 1
-                env = decode(msg.data)
+                try:
+                    env = decode(msg.data)
+                except EnvelopeError as exc:  # FM 5: a poison trigger must not crash every run
+                    self._reject_trigger(phase, sub, msg, exc)
+                    continue
                 trigger_id = env.get("trigger_id") or msg.attributes.get("trigger_id") or msg.message_id
                 if not self.dedup.first_time(trigger_id):
                     log.info("phase %s: dropped duplicate trigger %s", phase, trigger_id)
@@ -233,6 +237,26 @@ class PipelineDriver:
                     raise
                 self.bus.ack(sub, [msg.ack_id])
         return handled
+
+    def _reject_trigger(self, phase: str, sub: str, msg: Any, exc: EnvelopeError) -> None:
+        """An invalid trigger cannot be run: it goes to its topic's dead-letter topic (kept
+        for inspection, as Pub/Sub would after the delivery limit), is logged and alerted,
+        and acked. Raising instead crashed this command and every next one until the bus
+        dead-lettered it."""
+        topic = self.trigger_topic(phase)
+        dlq = self.project.topics[topic].dead_letter_topic if topic in self.project.topics else None
+        text = f"invalid trigger message {msg.message_id} on {sub} (phase {phase}): {exc.render()}"
+        if dlq:
+            self.bus.publish(dlq, msg.data, {**dict(msg.attributes), "rejected_by": "pipectl run",
+                                             "rejected_from": sub, "error": str(exc)[:1000]})
+            text += f"; moved to dead-letter topic {dlq}"
+        else:
+            text += "; dropped (declare a dead_letter_topic on the topic to keep such messages)"
+        log.error("%s", text)
+        if self.alerts is not None:
+            self.alerts.alert(f"invalid_trigger:{phase}", "error", text, {"subscription": sub})
+        self.progress("rejected_trigger", {"phase": phase, "subscription": sub, "error": text})
+        self.bus.ack(sub, [msg.ack_id])
 
     def _run_phase(self, phase: str, env: dict[str, Any], msg: Any, ctx: "_RunContext", report: PipelineReport) -> None:
         corr = env.get("root_correlation_id") or env.get("correlation_id") or report.correlation_id

@@ -195,3 +195,19 @@ def test_a_run_with_a_skipped_processor_is_not_reported_as_success(driver) -> No
     runs = {r.processor: r for p in rep.phases for r in p.runs}
     assert runs["customer_totals"].status == "skipped" and "other-live-run" in runs["customer_totals"].error
     assert rep.status == "skipped"
+
+
+def test_an_invalid_trigger_is_dead_lettered_and_the_run_goes_on(driver) -> None:
+    """FM 5: a trigger missing required fields raised out of the driver, crashing this run and
+    every next one until the bus gave up on it. It now goes to the dead-letter topic."""
+    from framework.backends.protocols import SubscriptionConfig
+
+    drv, wh, events = driver
+    drv.bus.create_subscription(SubscriptionConfig("dlq-inspect", "shop-dead-letter"))
+    drv.bus.publish("shop-analytics-trigger", b'{"kind": "trigger", "phase": "analytics"}', {"trigger_id": "bad"})
+    rep = drv.run(DAY, full=True)
+    assert rep.status == "success"
+    kept = drv.bus.pull("dlq-inspect", max_messages=10)
+    assert [m.data for m in kept] == [b'{"kind": "trigger", "phase": "analytics"}']
+    assert kept[0].attributes["rejected_from"] == "shop-analytics-trigger-sub"
+    assert any(e == "rejected_trigger" and "shop-dead-letter" in d["error"] for e, d in events)
