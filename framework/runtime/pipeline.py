@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterable, Sequence
 from framework.errors import EnvelopeError, PipectlError, QualityGateError
 from framework.graph.graph import PipelineGraph
 from framework.manifest.model import Project
-from framework.runtime.reports import PhaseReport, PipelineReport
+from framework.runtime.reports import PhaseReport, PipelineReport, brief as _brief, decision_text as _decision_text
 from framework.runtime.runner import ProcessorRunner, RunRequest, RunResult, count_partition_rows
 
 log = logging.getLogger(__name__)
@@ -393,20 +393,6 @@ def _prev(project: Project, phase: str) -> str | None:
     names = project.phase_names()
     idx = names.index(phase)
     return names[idx - 1] if idx > 0 else None
-
-
-def _brief(res: RunResult) -> dict[str, Any]:
-    return {"processor": res.processor, "status": res.status, "entities": res.entities_processed,
-            "total": res.entities_total, "rows": res.record_count, "seconds": round(res.duration_seconds, 4),
-            "error": res.error}
-
-
-def _decision_text(decision: Any) -> str:
-    for attr in ("summary", "reason", "action"):
-        value = getattr(decision, attr, None)
-        if value:
-            return str(value)
-    return str(decision)
 
 
 def run_processors(project: Project, runner: ProcessorRunner, partition: str, names: Iterable[str], *,

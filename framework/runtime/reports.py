@@ -117,3 +117,19 @@ def phase_table(report: Any, baseline: dict[str, float] | None = None) -> str:
                      f"{len(ph.runs)} processor(s), {ph.seconds:.3f}s)")
     lines += [f"waiting: {w}" for w in report.waiting]
     return "\n".join(lines)
+
+
+def brief(res: Any) -> dict[str, Any]:
+    """One processor run as a progress event (the CLI's progress line)."""
+    return {"processor": res.processor, "status": res.status, "entities": res.entities_processed,
+            "total": res.entities_total, "rows": res.record_count, "seconds": round(res.duration_seconds, 4),
+            "error": res.error}
+
+
+def decision_text(decision: Any) -> str:
+    """The orchestrator decision's most telling text, for a progress event."""
+    for attr in ("summary", "reason", "action"):
+        value = getattr(decision, attr, None)
+        if value:
+            return str(value)
+    return str(decision)
