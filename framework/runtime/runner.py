@@ -263,7 +263,8 @@ class ProcessorRunner:
         not run (deselected), so the orchestrator is not left waiting for it (FM 24)."""
         proc = self.project.resolve_processor(processor)
         if proc is None:
-            raise PipectlError(f"unknown processor '{processor}'")
+            raise PipectlError(f"unknown processor '{processor}' in a trigger's dispatched list",
+                               hint="see `pipectl ls`; the trigger's metadata.expected names it")
         res = RunResult(uuid.uuid4().hex[:16], proc.name, proc.phase, str(partition), "no_data", correlation_id,
                         trigger.get("execution_id"), entity_kind=proc.entity, efficiency_pct=100.0)
         req = RunRequest(proc.name, partition, correlation_id=correlation_id, parent_id=trigger.get("execution_id"),
@@ -316,7 +317,10 @@ def count_partition_rows(warehouse: Any, project: Project, processor: str, parti
     """Rows of a processor's output for a partition: the orchestrator's quality-gate check."""
     proc = project.resolve_processor(processor)
     if proc is None or proc.output is None:
-        raise PipectlError(f"quality gate names processor '{processor}' without an output table")
+        what = "an unknown processor" if proc is None else "a processor without an output table"
+        raise PipectlError(f"quality gate of processors.yaml counts rows of '{processor}', {what}",
+                           hint="point quality_gates[].processor at a processor that declares an output table "
+                                "(see `pipectl ls`)")
     return io.count_rows(warehouse, project, proc.output, partition)
 
 

@@ -357,3 +357,14 @@ def test_a_failure_between_recording_fingerprints_and_the_change_set_is_retried_
     monkeypatch.setattr(changes, "record_change_set", real)
     retry = runner.run(RunRequest("orders_raw", DAY))
     assert (retry.status, retry.entity_ids) == ("success", ["c2"])
+
+
+def test_a_quality_gate_on_a_processor_without_output_names_it_and_the_fix(env) -> None:
+    from framework.errors import PipectlError
+    from framework.runtime.runner import count_partition_rows
+
+    project, wh, bus, runner = env
+    with pytest.raises(PipectlError) as err:
+        count_partition_rows(wh, project, "no_such_processor", DAY)
+    assert "'no_such_processor', an unknown processor" in err.value.render()
+    assert "quality_gates[].processor" in err.value.render()
