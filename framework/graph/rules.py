@@ -385,6 +385,14 @@ def check_topics(ctx: Context) -> None:
     for proc in p.processors.values():
         if proc.fanout:
             need(proc.fanout.task_topic, f"processor '{proc.name}' fanout", proc.fanout.location)
+            task_topic = topics.get(proc.fanout.task_topic)
+            for sub in task_topic.subscriptions if task_topic else ():
+                if proc.fanout.max_attempts > sub.max_delivery_attempts:
+                    ctx.diags.warning(
+                        "fanout-attempts",
+                        f"processor '{proc.name}': fanout.max_attempts {proc.fanout.max_attempts} exceeds subscription "
+                        f"'{sub.name}' max_delivery_attempts {sub.max_delivery_attempts}; the bus dead-letters a task first",
+                        proc.fanout.location, f"set fanout.max_attempts to at most {sub.max_delivery_attempts} or raise the subscription's")
 
     dead_letter_targets = set()
     for topic in topics.values():

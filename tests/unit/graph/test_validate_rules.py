@@ -186,3 +186,22 @@ def test_more_than_four_cluster_columns_is_refused(tmp_path, monkeypatch):
     (d,) = validate(tmp_path, check_sql=False).items
     assert str(d) == ("processors.yaml:55:14: error: processor 'customer_totals': 5 cluster columns; BigQuery clusters by at most 4 "
                       "(keep the 4 most selective: day, customer_id, total, day2)")
+
+
+def test_fanout_attempts_above_the_task_subscription_limit_warn(tmp_path, monkeypatch):
+    processors = P.replace("    transform: {sql: sql/store_totals.sql}\n",
+                           "    transform: {sql: sql/store_totals.sql}\n    fanout: {task_topic: shop-tasks, workers: 2, max_attempts: 8}\n")
+    topics = T + """  - name: shop-tasks
+    contract: task
+    producers: [processor:store_totals]
+    consumers: [fanout:store_totals]
+    dead_letter_topic: shop-dead-letter
+    subscriptions:
+      - {name: shop-tasks-workers, consumer: 'fanout:store_totals', max_delivery_attempts: 5}
+"""
+    write_project(tmp_path, processors, topics)
+    monkeypatch.chdir(tmp_path)
+    (d,) = validate(tmp_path, check_sql=False).items
+    assert str(d) == ("processors.yaml:74:13: warning: processor 'store_totals': fanout.max_attempts 8 exceeds subscription "
+                      "'shop-tasks-workers' max_delivery_attempts 5; the bus dead-letters a task first "
+                      "(set fanout.max_attempts to at most 5 or raise the subscription's)")
