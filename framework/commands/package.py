@@ -25,7 +25,7 @@ def package_cmd(ctx: click.Context, out_dir: str, gcp_project: str | None, regio
     and print one `gcloud functions deploy` per phase transition (trigger topic, --retry,
     service account). Exit 0 on success, 1 on errors."""
     from framework.config import load_config
-    from framework.deploy.package import build_bundle, deploy_commands
+    from framework.deploy.package import build_bundle, deploy_commands, invoker_commands
     from framework.deploy.package import execute as run_commands
 
     root = project_dir(ctx)
@@ -40,14 +40,18 @@ def package_cmd(ctx: click.Context, out_dir: str, gcp_project: str | None, regio
                           hint="pass --gcp-project, or set 'project:' on the target in pipectl.yaml")
     bundle = build_bundle(root, out_dir)
     commands = deploy_commands(bundle, gcp_project or "YOUR_PROJECT", region, service_account, runtime, target)
+    grants = invoker_commands(bundle, gcp_project or "YOUR_PROJECT", region, service_account)
     if as_json:
-        click.echo(json.dumps({"bundle": bundle.to_dict(), "commands": commands}, indent=2, default=str))
+        click.echo(json.dumps({"bundle": bundle.to_dict(), "commands": commands, "invoker_commands": grants}, indent=2, default=str))
     else:
         click.echo(f"bundle: {bundle.path} ({bundle.files} files, content hash {bundle.content_hash})")
         for fn, cmd in zip(bundle.functions, commands):
             click.echo(f"\n# {fn.transition}: triggered by {fn.trigger_topic}")
             parts = [" ".join(shlex.quote(p) for p in cmd[:4])] + [shlex.quote(p) for p in cmd[4:]]
             click.echo(" \\\n    ".join(parts))
+        click.echo("\n# the trigger's service account may invoke each function (re-asserted on every deploy)")
+        for cmd in grants:
+            click.echo(" ".join(shlex.quote(p) for p in cmd))
     if execute:
-        run_commands(commands)
-        click.echo(f"deployed {len(commands)} function(s)")
+        run_commands(commands + grants)
+        click.echo(f"deployed {len(commands)} function(s) and granted their invoker role")

@@ -143,9 +143,21 @@ def deploy_commands(bundle: Bundle, gcp_project: str, region: str = "us-central1
             "gcloud", "functions", "deploy", fn.name, "--gen2", f"--project={gcp_project}", f"--region={region}",
             f"--runtime={runtime}", f"--source={bundle.path}", f"--entry-point={ENTRY_POINT}",
             f"--trigger-topic={fn.trigger_topic}", "--retry", f"--service-account={account}",
+            f"--trigger-service-account={account}",
             f"--memory={memory}", "--max-instances=10", f"--set-env-vars={','.join(env)}",
         ])
     return commands
+
+
+def invoker_commands(bundle: Bundle, gcp_project: str, region: str = "us-central1",
+                     service_account: str | None = None) -> list[list[str]]:
+    """Grant the trigger's service account the invoker role on each function, after every
+    deploy. A redeploy that dropped this permission once gave a silent 403 for days
+    (FAILURE-MODES 19); re-asserting it on each deploy is idempotent and makes it loud
+    (the command fails) instead."""
+    account = service_account or f"pipectl-orchestrator@{gcp_project}.iam.gserviceaccount.com"
+    return [["gcloud", "functions", "add-invoker-policy-binding", fn.name, f"--project={gcp_project}",
+             f"--region={region}", f"--member=serviceAccount:{account}"] for fn in bundle.functions]
 
 
 def execute(commands: list[list[str]]) -> None:

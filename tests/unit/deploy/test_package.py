@@ -103,3 +103,18 @@ def test_function_without_target_or_project_fails_with_the_fix(example: Path, mo
             function.orchestrator()
     finally:
         function.reset()
+
+
+def test_every_deploy_reasserts_the_invoker_permission(example: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """FAILURE-MODES 19: a redeploy dropped the invoker permission; a silent 403 for days."""
+    from framework.deploy.package import invoker_commands
+
+    bundle = build_bundle(example, tmp_path / "dist")
+    account = "orch@nba-prod.iam.gserviceaccount.com"
+    deploys = deploy_commands(bundle, "nba-prod", region="us-west2", service_account=account)
+    assert all(f"--trigger-service-account={account}" in c for c in deploys)
+    grants = invoker_commands(bundle, "nba-prod", region="us-west2", service_account=account)
+    assert [g[3] for g in grants] == [fn.name for fn in bundle.functions]
+    assert all(g[:3] == ["gcloud", "functions", "add-invoker-policy-binding"] and f"--member=serviceAccount:{account}" in g for g in grants)
+    assert main(["--project", str(example), "package", "--out", "dist"]) == 0
+    assert "gcloud functions add-invoker-policy-binding pipectl-orch-raw" in capsys.readouterr().out
