@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "demo": "framework.commands.run:demo_cmd",
     "graph": "framework.commands.inspect:graph_cmd",
     "history": "framework.commands.run:history_cmd",
+    "init": "framework.commands.init:init_cmd",
     "ls": "framework.commands.inspect:ls_cmd",
     "package": "framework.commands.package:package_cmd",
     "plan": "framework.commands.plan:plan_cmd",
