@@ -42,7 +42,9 @@ def open_orchestrator(project_root: str | Path = ".", target: str | None = None,
     finally:
         try:
             if alerts is not None:
-                alerts.flush()
+                # the command ends with this process: report windows still open too, or
+                # their suppressed alerts would vanish unreported (FAILURE-MODES 21)
+                alerts.flush(final=True)
         finally:
             backends.close()
 
