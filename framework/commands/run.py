@@ -38,7 +38,7 @@ def _progress(quiet: bool):
         elif event == "phase_start":
             click.echo(f"[{data['phase']}] triggered ({len(data['processors'])} processors)", err=True)
         elif event == "processor_done":
-            err = f"  error: {data['error']}" if data.get("error") else ""
+            err = f"  error: {data['error']}" if data.get("error") else (f"  ({data['reason']})" if data.get("reason") else "")
             click.echo(f"  {data['processor']:<36} {data['status']:<8} {data['entities']:>4}/{data['total']:<4} entities "
                        f"{data['rows']:>6} rows {data['seconds']:>8.3f}s{err}", err=True)
         elif event == "foreign_trigger":
@@ -76,18 +76,27 @@ def _flat(values: tuple[str, ...]) -> list[str]:
     return [part.strip() for v in values for part in v.split(",") if part.strip()]
 
 
-def _entities(values: tuple[str, ...]) -> list[str] | None:
-    """``player_lookup=lebronjames`` or bare ids -> ids (the key name is documentation)."""
+def _entities(project: Any, values: tuple[str, ...]) -> dict[str, list[str]] | None:
+    """``player_lookup=lebronjames`` -> ``{"player": ["lebronjames"]}``; an unknown key is a
+    usage error (exit 2) naming the known keys."""
+    from framework.errors import ConfigError
+    from framework.runtime.replay import parse_entity_args
+
     if not values:
         return None
-    return [v.partition("=")[2] if "=" in v else v for v in _flat(values)]
+    try:
+        return parse_entity_args(project, _flat(values))
+    except ConfigError as exc:
+        raise click.BadParameter(exc.render(), param_hint="--entities") from exc
 
 
 @click.command("run")
 @click.option("--date", "date", required=True, help="Partition (game date) to run, YYYY-MM-DD.")
 @click.option("--select", "-s", "selectors", multiple=True, help="Limit processors: name, +name, name+, phase:NAME.")
 @click.option("--from-phase", default=None, help="Start at this phase (replays need it).")
-@click.option("--entities", "entities", multiple=True, help="Replay these entities (KEY=ID or ID; repeat or comma-separate), skipping detection.")
+@click.option("--entities", "entities", multiple=True,
+              help="Replay these entities, skipping detection: KEY=ID with KEY an entity kind's key column "
+                   "(player_lookup=lebronjames); other kinds get the ids mapped by entity_mappings. Repeat or comma-separate.")
 @click.option("--changed", "changed", multiple=True, help="Edit these players' raw rows (sample update; repeat or comma-separate), then run incrementally.")
 @click.option("--full", is_flag=True, help="Full batch: every entity, no change detection.")
 @click.option("--json", "as_json", is_flag=True)
@@ -100,13 +109,14 @@ def run_cmd(ctx: click.Context, date: str, selectors: tuple[str, ...], from_phas
 
     changed = tuple(_flat(changed))
     with _session(ctx) as sess:
+        replay = _entities(sess.project, entities)
         if changed:
             changes = _parse_pairs(DEFAULT_UPDATE, "--changed")
             for player in changed:
                 s.sample_module(sess.project, "apply_update")(sess.warehouse, date, player, **changes)
         baseline = s.full_batch_baseline(sess, date) if changed else None
         kind = next(iter(sess.project.entity_kinds), None)
-        report = s.run_date(sess, date, select=selectors or None, from_phase=from_phase, entities=_entities(entities),
+        report = s.run_date(sess, date, select=selectors or None, from_phase=from_phase, entities=replay,
                             full=full, progress=_progress(quiet or as_json),
                             changed={kind: list(changed)} if changed and kind else None)
     click.echo(json.dumps(report.to_dict(), indent=2) if as_json else phase_table(report, baseline))

@@ -16,8 +16,11 @@ they would happen in production, through the real bus and ledger:
   ``sweep()``, as the scheduled sweeper would in production. The bus has already delivered
   everything, so waiting in real time would only add idle minutes.
 
-Replay (``entities=...``) passes the same entities to every processor of every phase from
-``from_phase`` on; otherwise each processor detects its own changes.
+Replay (``entities=...``) reprocesses the given entities in every phase from ``from_phase``
+on: processors of the given kind get exactly those ids, processors of another kind the ids
+mapped through the declared entity mappings, and a processor whose kind nothing maps to is
+reported not run with the reason (:mod:`framework.runtime.replay`); otherwise each processor
+detects its own changes.
 """
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from framework.errors import EnvelopeError, PipectlError, QualityGateError
 from framework.graph.graph import PipelineGraph
@@ -136,10 +139,17 @@ class PipelineDriver:
 
     # ------------------------------------------------------------------ the run
     def run(self, partition: str, *, select: Sequence[str] | None = None, from_phase: str | None = None,
-            entities: Sequence[str] | None = None, full: bool = False, mode: str | None = None,
-            correlation_id: str | None = None, trigger_downstream: bool = True, timeout: float = 900.0,
-            changed: dict[str, list[str]] | None = None) -> PipelineReport:
-        """Publish the first phase's trigger and pump the bus until the last phase is done."""
+            entities: Sequence[str] | Mapping[str, Sequence[str]] | None = None, full: bool = False,
+            mode: str | None = None, correlation_id: str | None = None, trigger_downstream: bool = True,
+            timeout: float = 900.0, changed: dict[str, list[str]] | None = None,
+            entity_kind: str | None = None) -> PipelineReport:
+        """Publish the first phase's trigger and pump the bus until the last phase is done.
+
+        ``entities``: replay ids, ``{kind: [ids]}`` or a list of ``entity_kind`` ids (default
+        kind: the first declared)."""
+        from framework.runtime.replay import plan_from
+
+        replay = plan_from(self.project, entities, entity_kind)
         names = self.project.phase_names()
         selected = set(self.graph.select(select)) if select else None
         first_selected = next((n for n in names if selected and any(self.project.processors[p].phase == n for p in selected)), None)
@@ -154,7 +164,7 @@ class PipelineDriver:
         corr = correlation_id or uuid.uuid4().hex[:16]
         report = PipelineReport(str(partition), corr, mode)
         wall = time.perf_counter()
-        ctx = _RunContext(partition=str(partition), selected=selected, phases=phases, entities=entities, full=full,
+        ctx = _RunContext(partition=str(partition), selected=selected, phases=phases, replay=replay, full=full,
                           mode=mode, trigger_downstream=trigger_downstream)
         self.progress("start", {"partition": str(partition), "correlation_id": corr, "mode": mode, "phases": phases})
         self._publish_start(start, ctx, corr, changed)
@@ -274,7 +284,7 @@ class PipelineDriver:
             rep.trigger_latency_seconds = round(max(0.0, time.time() - last_completion), 6)
         procs = [p.name for p in self.project.processors_in(phase)]
         dispatched = (env.get("metadata") or {}).get("expected")
-        if env.get("kind") == "trigger" and isinstance(dispatched, list) and ctx.entities is None:
+        if env.get("kind") == "trigger" and isinstance(dispatched, list) and ctx.replay is None:
             procs = [p for p in procs if p in set(dispatched)]  # the orchestrator's round: only what it dispatched
         dispatched_names = list(procs)
         if ctx.selected is not None:
@@ -287,9 +297,17 @@ class PipelineDriver:
                 if name not in ctx.selected:
                     self.runner.report_not_run(name, ctx.partition, corr, env, "not selected (--select)")
         for name in order:
+            with self.runner.lock:
+                target = ctx.replay.for_processor(self.warehouse, self.project.processors[name], ctx.partition) if ctx.replay else None
+            if target is not None and target.skip_reason:  # never silently: reported, and counted by the orchestrator
+                res = self.runner.report_not_run(name, ctx.partition, corr, env, target.skip_reason)
+                rep.runs.append(res)
+                report.notes.append(f"{name} [{phase}]: {target.skip_reason}")
+                self.progress("processor_done", {"phase": phase, **_brief(res)})
+                continue
             # --full applies to the first round; a later round (a late completion's changes)
             # detects what it has to redo, which after a full round is usually nothing
-            req = RunRequest(name, ctx.partition, entities=ctx.entities, full=ctx.full and env.get("round") in (None, 1), correlation_id=corr,
+            req = RunRequest(name, ctx.partition, entities=target.ids if target else None, reason=target.note if target else None, full=ctx.full and env.get("round") in (None, 1), correlation_id=corr,
                              parent_id=env.get("execution_id"), trigger_id=env.get("trigger_id"), mode=ctx.mode,
                              publish=True)
             res = self.runner.run(req)
@@ -379,7 +397,7 @@ class _RunContext:
     partition: str
     selected: set[str] | None
     phases: list[str]
-    entities: Sequence[str] | None
+    replay: Any  # framework.runtime.replay.ReplayPlan | None
     full: bool
     mode: str
     trigger_downstream: bool

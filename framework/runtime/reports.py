@@ -58,7 +58,8 @@ class PhaseReport:
                 "efficiency_pct": self.efficiency_pct, "trigger_id": self.trigger_id,
                 "trigger_latency_seconds": self.trigger_latency_seconds,
                 "runs": [{"processor": r.processor, "status": r.status, "entities": r.entities_processed,
-                          "rows": r.record_count, "seconds": r.duration_seconds, "error": r.error} for r in self.runs]}
+                          "rows": r.record_count, "seconds": r.duration_seconds, "error": r.error,
+                          "reason": r.fallback_reason} for r in self.runs]}
 
 
 @dataclass
@@ -73,6 +74,7 @@ class PipelineReport:
     # phases this driver ran for triggers of *other* correlation ids (a late round of an
     # earlier run reaching the bus now): executed, but not counted in this run's figures
     other_rounds: list[PhaseReport] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # processors a replay did not run, and why
 
     @property
     def status(self) -> str:
@@ -90,7 +92,7 @@ class PipelineReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"partition": self.partition, "correlation_id": self.correlation_id, "mode": self.mode,
-                "status": self.status, "seconds": round(self.seconds, 4), "waiting": self.waiting,
+                "status": self.status, "seconds": round(self.seconds, 4), "waiting": self.waiting, "notes": self.notes,
                 "phases": [p.to_dict() for p in self.phases],
                 "other_rounds": [p.to_dict() for p in self.other_rounds]}
 
@@ -115,6 +117,7 @@ def phase_table(report: Any, baseline: dict[str, float] | None = None) -> str:
     for ph in report.other_rounds:
         lines.append(f"also ran: {ph.phase} for an earlier run's late round (trigger {ph.trigger_id}, "
                      f"{len(ph.runs)} processor(s), {ph.seconds:.3f}s)")
+    lines += [f"note: {n}" for n in getattr(report, "notes", [])]
     lines += [f"waiting: {w}" for w in report.waiting]
     return "\n".join(lines)
 
@@ -123,7 +126,7 @@ def brief(res: Any) -> dict[str, Any]:
     """One processor run as a progress event (the CLI's progress line)."""
     return {"processor": res.processor, "status": res.status, "entities": res.entities_processed,
             "total": res.entities_total, "rows": res.record_count, "seconds": round(res.duration_seconds, 4),
-            "error": res.error}
+            "error": res.error, "reason": res.fallback_reason}
 
 
 def decision_text(decision: Any) -> str:

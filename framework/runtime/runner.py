@@ -39,8 +39,10 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class RunRequest:
-    """What to run. ``entities`` (ids of the processor's entity kind, e.g. from a replay)
-    bypass change detection; ``full`` forces a full batch of the partition."""
+    """What to run. ``entities`` (ids of the processor's entity kind, e.g. from a replay,
+    already mapped to that kind by :mod:`framework.runtime.replay`) bypass change detection;
+    ``full`` forces a full batch of the partition; ``reason`` says where explicit entities
+    came from (recorded as the run's reason)."""
 
     processor: str
     partition: str
@@ -52,6 +54,7 @@ class RunRequest:
     mode: str = "incremental"
     publish: bool = True
     run_id: str | None = None
+    reason: str | None = None
 
 
 @dataclass

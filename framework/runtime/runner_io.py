@@ -36,7 +36,7 @@ def decide_entities(warehouse: Any, project: Project, proc: Processor, request: 
     """Explicit entities (replay), forced full batch, or change detection."""
     if request.entities is not None and proc.entity is not None:
         ids = sorted({str(e) for e in request.entities})
-        return EntityDecision(False, ids, total=len(ids))
+        return EntityDecision(False, ids, total=len(ids), fallback_reason=getattr(request, "reason", None))
     if request.full or not proc.inputs:
         return EntityDecision(True, [], fallback_reason="full batch requested" if request.full else "processor has no inputs")
     from framework.runtime.changes import detect_changes

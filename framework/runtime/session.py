@@ -20,7 +20,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from framework.errors import ConfigError
 from framework.manifest.model import Project
@@ -132,9 +132,13 @@ def reset_local_state(project_root: str | Path) -> Path:
 
 # ------------------------------------------------------------------ runs
 def run_date(session: Session, date: str, *, select: Sequence[str] | None = None, from_phase: str | None = None,
-             entities: Sequence[str] | None = None, full: bool = False, progress: Progress | None = None,
+             entities: Sequence[str] | Mapping[str, Sequence[str]] | None = None, full: bool = False,
+             progress: Progress | None = None,
              changed: dict[str, list[str]] | None = None, trigger_downstream: bool = True,
              mode: str | None = None) -> PipelineReport:
+    """Run ``date`` through the bus. ``entities`` replays ids per entity kind
+    (``{"player": ["lebronjames"]}``, from ``framework.runtime.replay.parse_entity_args``);
+    a plain list means ids of the project's first declared kind."""
     return session.driver(progress).run(date, select=select, from_phase=from_phase, entities=entities, full=full,
                                         changed=changed, trigger_downstream=trigger_downstream, mode=mode)
 
