@@ -33,40 +33,13 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from framework.errors import EnvelopeError, PipectlError, QualityGateError
 from framework.graph.graph import PipelineGraph
 from framework.manifest.model import Project
+from framework.runtime.clock import VirtualClock
 from framework.runtime.reports import PhaseReport, PipelineReport, brief as _brief, decision_text as _decision_text
 from framework.runtime.runner import ProcessorRunner, RunRequest, RunResult, count_partition_rows
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, dict[str, Any]], None]
-
-
-class VirtualClock:
-    """Wall time plus an offset the driver moves forward when only timers are pending.
-
-    The orchestrator's ledger lives on this clock; the offset is kept in the StateStore
-    (``pipectl_clock/virtual``) so that it never runs backwards between two commands."""
-
-    COLLECTION, KEY = "pipectl_clock", "virtual"
-
-    def __init__(self, base: Callable[[], float] = time.time, store: Any = None):
-        self.base = base
-        self.store = store
-        doc = store.get(self.COLLECTION, self.KEY) if store is not None else None
-        self.offset = float(doc["offset"]) if doc else 0.0
-
-    def __call__(self) -> float:
-        return self.base() + self.offset
-
-    def advance(self, seconds: float) -> None:
-        self.offset += seconds
-        if self.store is not None:
-            offset = self.offset
-
-            def txn(t: Any) -> None:
-                t.set(self.COLLECTION, self.KEY, {"offset": offset})
-
-            self.store.run_transaction(txn)
 
 
 class PipelineDriver:

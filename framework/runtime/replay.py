@@ -97,7 +97,7 @@ class ReplayPlan:
             given = ", ".join(sorted(self.given))
             return ReplayTarget(None, skip_reason=f"replay of {given}: no entity mapping from {given} to {kind} "
                                                   f"in processors.yaml (entity_mappings), so not run")
-        return ReplayTarget(sorted(ids), note="replay: mapped " + "; ".join(used) + f" ({len(ids)} {kind})")
+        return ReplayTarget(sorted(ids), note="replay: mapped " + "; ".join(used) + f" -> {len(ids)} {kind} id(s)")
 
 
 def mappings_between(project: Project, source: str, target: str) -> list[EntityMapping]:

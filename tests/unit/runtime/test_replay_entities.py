@@ -14,6 +14,7 @@ from framework.errors import ConfigError
 from framework.manifest import load
 from framework.runtime.pipeline import PipelineDriver
 from framework.runtime.replay import parse_entity_args
+from framework.runtime.reports import phase_table
 from tests.projects import PROCESSORS, SQL, write_project
 from tests.unit.runtime.test_pipeline_driver import TOPICS_WITH_START
 
@@ -118,7 +119,7 @@ def test_replay_of_one_customer_maps_to_its_store_and_skips_unmapped_kinds(shop)
     assert region.status == "no_data" and region.entities_processed == 0
     assert "no entity mapping from customer to region" in region.fallback_reason
     assert any(n.startswith("region_totals [analytics]: ") for n in rep.notes)
-    assert "note: region_totals [analytics]" in __import__("framework.runtime.reports", fromlist=["x"]).phase_table(rep)
+    assert "note: region_totals [analytics]" in phase_table(rep)
     done = {d["processor"]: d for e, d in events if e == "processor_done" and d.get("phase") == "analytics"}
     assert "no entity mapping" in done["region_totals"]["reason"]
     # a processor without an entity kind keeps change detection: its input changed -> full batch
