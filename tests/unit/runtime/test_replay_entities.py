@@ -169,3 +169,54 @@ def test_cli_unknown_entity_key_is_a_usage_error(shop, capsys, monkeypatch) -> N
     err = capsys.readouterr().err
     assert code == 2
     assert "unknown entity key 'player_lookup'" in err and "customer_id" in err and "store_id" in err
+
+
+def test_given_kinds_are_exact_even_when_another_given_kind_maps_to_them(shop) -> None:
+    drv = shop[0]
+    rep = drv.run(DAY, from_phase="analytics", entities={"customer": ["c1"], "store": ["s0"]})
+    runs = _runs(rep, "analytics")
+    assert runs["customer_totals"].entity_ids == ["c1"]
+    assert runs["store_totals"].entity_ids == ["s0"]  # given: not widened by c1 -> s1
+
+
+def test_example_project_replay_of_one_player_from_analytics(tmp_path) -> None:
+    """The README's replay on the example project: player processors get the player only,
+    team processors exactly the teams his declared mappings name (his team, his opponent)."""
+    from framework.runtime.session import Session, default_sample_date, generate_sample, run_date
+    from framework.runtime.replay import map_ids, mappings_between
+    from tests.integration.pipeline_support import copy_example
+
+    root = copy_example(tmp_path / "nba")
+    with Session.open(root) as sess:
+        date = default_sample_date(sess.project)
+        generate_sample(sess, date)
+        assert run_date(sess, date, full=True).status == "success"
+        player = "lebronjames"
+        teams = sorted({t for m in mappings_between(sess.project, "player", "team")
+                        for t in map_ids(sess.warehouse, sess.project, m, [player], date)})
+        # independently: his roster team and his opponent in the gamebook, read directly
+        from framework.backends.protocols import QueryParam
+
+        params = [QueryParam("p", player), QueryParam("d", date, "DATE")]
+        gamebook = sess.project.processors["nbac_gamebook_player_stats"].output.fqn
+        roster = sess.project.processors["br_rosters_current"].output.fqn
+        expected = {r["t"] for r in sess.warehouse.query(
+            f"SELECT team_abbr AS t FROM {roster} WHERE player_lookup = $p AND game_date = $d UNION "
+            f"SELECT opponent_team_abbr FROM {gamebook} WHERE player_lookup = $p AND game_date = $d", params)}
+        assert teams == sorted(expected) and len(teams) == 2
+        rep = run_date(sess, date, from_phase="analytics", entities={"player": [player]})
+    assert rep.status == "success" and rep.mode == "replay", rep.to_dict()
+    assert rep.phases[0].phase == "analytics"
+    seen = {"player": 0, "team": 0}
+    for ph in rep.phases:
+        for r in ph.runs:
+            kind = sess.project.processors[r.processor].entity
+            if kind == "player":
+                assert r.entity_ids == [player], r.processor
+            elif kind == "team":
+                assert r.entity_ids == teams, r.processor
+                assert r.entities_processed == len(teams)
+            if kind in seen:
+                seen[kind] += 1
+    assert seen["player"] and seen["team"]
+    assert rep.phase("analytics").distinct_entities() == {"player": [player], "team": teams}
