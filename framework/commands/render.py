@@ -20,5 +20,6 @@ def render_cmd(ctx: click.Context, processor: str, dialect: str, kind: str, full
 
     rendered = render_statement(load(project_dir(ctx)), processor, kind, dialect, full_batch=full_batch)
     click.echo(rendered.sql, nl=False)
-    prefix = "@" if dialect == "bigquery" else "$"
-    click.echo(f"-- parameters: {', '.join(prefix + p for p in rendered.params) or '(none)'}")
+    from framework.sql.dialects import get_dialect
+
+    click.echo(f"-- parameters: {', '.join(get_dialect(dialect).param(p) for p in rendered.params) or '(none)'}")

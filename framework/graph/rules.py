@@ -356,7 +356,6 @@ def check_topics(ctx: Context) -> None:
     """Topics must be declared, produced and consumed (FM 4, 18); DLQs must exist."""
     p = ctx.project
     topics = p.topics
-    any_loc = next(iter(p.processors.values())).location if p.processors else None
 
     def need(name: str | None, what: str, loc) -> None:
         if name and name not in topics:
@@ -427,7 +426,6 @@ def check_topics(ctx: Context) -> None:
     for topic in topics.values():
         if topic.contract == "dead_letter" and topic.name not in dead_letter_targets:
             ctx.diags.warning("unused-dead-letter", f"dead-letter topic '{topic.name}' is not used by any subscription", topic.location)
-    del any_loc
 
 
 def _check_filters(ctx: Context) -> None:

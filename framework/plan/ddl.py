@@ -156,8 +156,9 @@ def dataset_exists(warehouse: Any, dataset: str) -> bool:
     if hasattr(warehouse, "list_datasets"):
         return dataset in warehouse.list_datasets()
     from framework.backends.protocols import QueryParam
+    from framework.sql.dialects import get_dialect
 
-    marker = "@name" if warehouse.dialect == "bigquery" else "$name"
+    marker = get_dialect(warehouse.dialect).param("name")
     rows = warehouse.query(f"SELECT schema_name FROM information_schema.schemata WHERE schema_name = {marker}",
                            [QueryParam("name", dataset)])
     return bool(rows)

@@ -22,6 +22,7 @@ from typing import Any
 from framework.errors import BackendError, ConfigError
 from framework.manifest.model import Processor, Project
 from framework.sql.context import CHANGESET_TABLE, PARTITION_SENTINEL, input_specs
+from framework.sql.dialects import get_dialect
 
 log = logging.getLogger(__name__)
 OPERATIONS = ("insert", "update", "delete")
@@ -248,9 +249,9 @@ def forget_processed(warehouse: Any, project: Project, processor: Processor | st
     proc = _resolve(project, processor)
     if not proc.inputs or not proc.change_detection.enabled:
         return
-    sigil = "@" if warehouse.dialect == "bigquery" else "$"
-    sql = (f"DELETE FROM {STATE_TABLE} WHERE processor = {sigil}processor AND partition_key = {sigil}partition_key "
-           f"AND run_id = {sigil}run_id")
+    ph = get_dialect(warehouse.dialect).param
+    sql = (f"DELETE FROM {STATE_TABLE} WHERE processor = {ph('processor')} AND partition_key = {ph('partition_key')} "
+           f"AND run_id = {ph('run_id')}")
     warehouse.execute_script(sql, [QueryParam("processor", proc.name), QueryParam("partition_key", _partition_key(partition)),
                                    QueryParam("run_id", run_id)],
                              labels={"pipectl_processor": proc.name, "pipectl_job": "forget"})

@@ -22,6 +22,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from framework.errors import ConfigError
 from framework.manifest.model import EntityMapping, Processor, Project
+from framework.sql.dialects import get_dialect
 
 log = logging.getLogger(__name__)
 
@@ -124,13 +125,13 @@ def map_ids(warehouse: Any, project: Project, mapping: EntityMapping, ids: Seque
             raise ConfigError(f"entity mapping {mapping.name or mapping.source + ' -> ' + mapping.target}: "
                               f"table {via.fqn} (via {mapping.via}) has no column '{col}'", mapping.location,
                               "set source_column/target_column on the mapping")
-    ph = (lambda n: f"@{n}") if warehouse.dialect == "bigquery" else (lambda n: f"${n}")
+    dialect = get_dialect(warehouse.dialect)
     src_type = project.entity_kinds[mapping.source].type
     params = [QueryParam("replay_ids", [str(i) for i in ids], src_type, array=True)]
-    where = [f"{src_col} IN (SELECT UNNEST({ph('replay_ids')}))", f"{dst_col} IS NOT NULL"]
+    where = [dialect.in_array(src_col, "replay_ids"), f"{dst_col} IS NOT NULL"]
     pc = project.partition_column
     if via.column(pc) is not None:
-        where.insert(0, f"{pc} = {ph(pc)}")
+        where.insert(0, f"{pc} = {dialect.param(pc)}")
         params.append(partition_param(project, partition))
     sql = f"SELECT DISTINCT {dst_col} AS k FROM {via.fqn} WHERE " + " AND ".join(where) + " ORDER BY 1"
     return [str(r["k"]) for r in warehouse.query(sql, params)]

@@ -11,6 +11,7 @@ from typing import Any, Iterable, Sequence
 
 from framework.errors import ConfigError, PipectlError
 from framework.manifest.model import Processor, Project, Table
+from framework.sql.dialects import get_dialect
 from framework.runtime.transform import TransformContext, bind_params, entity_type, partition_param, run_python_transform
 
 STAGE_DATASET = "_pipectl_stage"
@@ -104,7 +105,7 @@ def ensure_tables(warehouse: Any, tables: Iterable[Table]) -> set[str]:
 
 
 def _ph(warehouse: Any, name: str) -> str:
-    return f"@{name}" if warehouse.dialect == "bigquery" else f"${name}"
+    return get_dialect(warehouse.dialect).param(name)
 
 
 def _merge_params(warehouse: Any, project: Project, proc: Processor, rendered: Any, partition: Any,
@@ -162,7 +163,7 @@ def _write_python(warehouse: Any, project: Project, proc: Processor, partition: 
             partition_in_output=proc.output.column(project.partition_column) is not None,
             key=key if key and proc.output.column(key) is not None else None,
             transform_sql=f"SELECT {cols} FROM {stage.fqn}",
-            entity_filter=lambda column: "TRUE" if full else f"{column} IN (SELECT UNNEST({_ph(warehouse, 'entity_ids')}))",
+            entity_filter=lambda column: "TRUE" if full else get_dialect(warehouse.dialect).in_array(column, "entity_ids"),
             full_batch=full)
         rendered = _finish(rendered.sql, project)
         warehouse.execute_script(rendered.sql, _merge_params(warehouse, project, proc, rendered, partition, entity_ids, run_id))
@@ -181,7 +182,7 @@ def count_entity_rows(warehouse: Any, project: Project, proc: Processor, partiti
     if entity_ids is not None and key:
         from framework.backends.protocols import QueryParam
 
-        where.append(f"{key} IN (SELECT UNNEST({_ph(warehouse, 'entity_ids')}))")
+        where.append(get_dialect(warehouse.dialect).in_array(key, "entity_ids"))
         params.append(QueryParam("entity_ids", list(entity_ids), entity_type(project, proc), array=True))
     sql = f"SELECT COUNT(*) AS n FROM {proc.output.fqn}" + (" WHERE " + " AND ".join(where) if where else "")
     return int(warehouse.query(sql, params)[0]["n"])

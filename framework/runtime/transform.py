@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from framework.backends.protocols import QueryParam
 from framework.errors import ConfigError, PipectlError
 from framework.manifest.model import Processor, Project
+from framework.sql.dialects import get_dialect
 
 ENTITY_IDS_PARAM = "entity_ids"
 
@@ -50,7 +51,7 @@ class TransformContext:
         return self.project.partition_column
 
     def placeholder(self, name: str) -> str:
-        return f"@{name}" if self.dialect == "bigquery" else f"${name}"
+        return get_dialect(self.dialect).param(name)
 
     @property
     def partition_placeholder(self) -> str:
@@ -74,7 +75,7 @@ class TransformContext:
     def entity_filter(self, column: str) -> str:
         if self.full_batch:
             return "TRUE"
-        return f"{column} IN (SELECT UNNEST({self.placeholder(ENTITY_IDS_PARAM)}))"
+        return get_dialect(self.dialect).in_array(column, ENTITY_IDS_PARAM)
 
     def params(self) -> list[QueryParam]:
         """The partition parameter and, for a selective run, the entity id array."""
@@ -112,8 +113,7 @@ def entity_type(project: Project, processor: Processor) -> str:
 
 def bind_params(sql: str, params: Sequence[QueryParam], dialect: str) -> list[QueryParam]:
     """Keep the parameters the statement references: DuckDB rejects unused named parameters."""
-    sigil = "@" if dialect == "bigquery" else "$"
-    used = set(re.findall(re.escape(sigil) + r"([A-Za-z_][A-Za-z0-9_]*)", sql))
+    used = set(re.findall(re.escape(get_dialect(dialect).param_prefix) + r"([A-Za-z_][A-Za-z0-9_]*)", sql))
     seen: set[str] = set()
     out = []
     for p in params:

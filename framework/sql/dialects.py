@@ -46,6 +46,15 @@ class Dialect:
     reverse_types: Mapping[str, str] = field(default_factory=dict)
     # (character, replacement) pairs applied inside a quoted identifier
     quote_escapes: tuple[tuple[str, str], ...] = ()
+    param_prefix: str = "$"  # named query parameters: $name (DuckDB), @name (BigQuery)
+
+    def param(self, name: str) -> str:
+        """The placeholder of the named query parameter ``name`` (values never go in SQL text)."""
+        return f"{self.param_prefix}{name}"
+
+    def in_array(self, column: str, param: str) -> str:
+        """``column`` is one of the ARRAY parameter ``param``'s values."""
+        return f"{column} IN (SELECT UNNEST({self.param(param)}))"
 
     def column_type(self, type_name: str, mode: str = "NULLABLE") -> str:
         base = self.types.get(type_name.upper())
@@ -114,6 +123,7 @@ DUCKDB = Dialect(
 
 BIGQUERY = Dialect(
     name="bigquery",
+    param_prefix="@",
     sqlglot="bigquery",
     quote="`",
     types={t: t for t in ("STRING", "INT64", "FLOAT64", "NUMERIC", "BOOL", "DATE", "TIMESTAMP", "DATETIME", "JSON", "BYTES")},

@@ -66,8 +66,10 @@ def _prepare(target: Any, table: Any, first: date, last: date) -> None:
         target.create_dataset(table.dataset)
         if target.table_schema(table.fqn) is None:
             target.create_table(table)
-        sigil = "@" if target.dialect == "bigquery" else "$"
-        target.query(f"DELETE FROM {table.fqn} WHERE day BETWEEN {sigil}a AND {sigil}b",
+        from framework.sql.dialects import get_dialect
+
+        ph = get_dialect(target.dialect).param
+        target.query(f"DELETE FROM {table.fqn} WHERE day BETWEEN {ph('a')} AND {ph('b')}",
                      [QueryParam("a", first, "DATE"), QueryParam("b", last, "DATE")])
         return
     target.execute(f"CREATE SCHEMA IF NOT EXISTS {table.dataset}")

@@ -45,7 +45,9 @@ def _dialect(target: Any) -> str:
 
 def placeholder(target: Any, name: str) -> str:
     """How a named parameter is spelled for ``target`` (``$name`` DuckDB, ``@name`` BigQuery)."""
-    return f"@{name}" if _dialect(target) == "bigquery" else f"${name}"
+    from framework.sql.dialects import get_dialect
+
+    return get_dialect(_dialect(target)).param(name)
 
 
 def ensure_tables(target: Any, tables: Iterable[Table]) -> None:

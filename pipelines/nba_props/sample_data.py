@@ -202,13 +202,15 @@ def demo_summary(warehouse: Any, game_date: date | str, player_lookup: str) -> s
     from framework.backends.protocols import QueryParam
 
     day = QueryParam("game_date", str(game_date), "DATE")
-    at = "@" if warehouse.dialect == "bigquery" else "$"  # named-parameter marker of the dialect
+    from framework.sql.dialects import get_dialect
+
+    ph = get_dialect(warehouse.dialect).param
     picks = warehouse.query(
         "SELECT recommendation, COUNT(*) AS n FROM nba_predictions.player_prop_predictions "
-        f"WHERE game_date = {at}game_date GROUP BY recommendation ORDER BY recommendation", [day])
+        f"WHERE game_date = {ph('game_date')} GROUP BY recommendation ORDER BY recommendation", [day])
     mine = warehouse.query(
         "SELECT predicted_points, points_line, edge, recommendation, confidence FROM nba_predictions.player_prop_predictions "
-        f"WHERE game_date = {at}game_date AND player_lookup = {at}player", [day, QueryParam("player", player_lookup)])
+        f"WHERE game_date = {ph('game_date')} AND player_lookup = {ph('player')}", [day, QueryParam("player", player_lookup)])
     lines = ["", f"predictions for {game_date}: " + ", ".join(f"{r['recommendation']} {r['n']}" for r in picks)]
     for r in mine:
         lines.append(f"{player_lookup}: predicted {r['predicted_points']:.1f} points vs line {r['points_line']} "
