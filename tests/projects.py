@@ -5,7 +5,10 @@ Kept as YAML text so a test can apply a textual edit and assert the exact diagno
 """
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
 
 PROCESSORS = """\
 version: 1
@@ -142,3 +145,16 @@ def line_of(text: str, needle: str, occurrence: int = 1) -> int:
             if count == occurrence:
                 return number
     raise AssertionError(f"{needle!r} not found")
+
+
+def copy_example(dest: Path, templates: bool = False, pipectl_yaml: str | None = None) -> Path:
+    """The repository's example project (manifests and pipelines/, optionally templates/ and
+    a pipectl.yaml) in ``dest``, so runs write their .pipectl/ there, not in the repository."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("processors.yaml", "topics.yaml"):
+        shutil.copy2(REPO / name, dest / name)
+    for name in ("pipelines", "templates") if templates else ("pipelines",):
+        shutil.copytree(REPO / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+    if pipectl_yaml is not None:
+        (dest / "pipectl.yaml").write_text(pipectl_yaml)
+    return dest

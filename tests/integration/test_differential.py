@@ -13,7 +13,7 @@ import math
 import pytest
 
 from framework.runtime.session import Session, generate_sample, run_date
-from tests.integration.pipeline_support import copy_example
+from projects import copy_example
 
 pytestmark = [pytest.mark.timeout(900), pytest.mark.slow]
 

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from framework.cli import cli
-from tests.integration.pipeline_support import copy_example
+from projects import copy_example
 
 pytestmark = pytest.mark.timeout(600)
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -33,8 +31,8 @@ from framework.backends.pubsub import PubSubBus
 from framework.deploy.package import build_bundle
 from framework.manifest import load
 from framework.orchestrator import encode, make_envelope
+from projects import copy_example
 
-REPO = Path(__file__).resolve().parents[3]
 TIMEOUT = 180.0
 
 
@@ -46,22 +44,11 @@ def _free_port() -> int:
 
 def _example_copy(dest: Path, prefix: str, gcp_project: str = EMULATOR_PROJECT) -> Path:
     """The repository's example project with a gcp target of its own (unique Firestore prefix,
-    its own GCP project on the shared emulators so its nba_raw tables are its own)."""
-    dest.mkdir()
-    for name in ("processors.yaml", "topics.yaml"):
-        shutil.copy2(REPO / name, dest / name)
-    for name in ("pipelines", "templates"):
-        shutil.copytree(REPO / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-    text = (dest / "processors.yaml").read_text()
-    # The raw transition is tiered (10 of 12 after 30m, 8 after 2h). This test delivers all
-    # 12 at once, which the tiers express as a tier after 0s needing all of them.
-    text, n = re.subn(r"(\n(\s+)tiers:\n)", r"\1\2  - {after: 0s, min_complete: 12}\n", text, count=1)
-    assert n == 1, "the raw transition of processors.yaml is no longer tiered; update this test"
-    (dest / "processors.yaml").write_text(text)
-    (dest / "pipectl.yaml").write_text(
+    its own GCP project on the shared emulators so its nba_raw tables are its own). Its raw
+    transition is tiered (30 min / 2 h tiers); all 12 completing fires it at once."""
+    return copy_example(dest, templates=True, pipectl_yaml=(
         f"targets:\n  gcp:\n    project: {gcp_project}\n    warehouse: {{type: bigquery, timeout: 60}}\n"
-        f"    bus: {{type: pubsub}}\n    state: {{type: firestore, prefix: {prefix}}}\n")
-    return dest
+        f"    bus: {{type: pubsub}}\n    state: {{type: firestore, prefix: {prefix}}}\n"))
 
 
 @pytest.fixture

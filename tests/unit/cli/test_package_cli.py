@@ -1,26 +1,18 @@
 """`pipectl package --execute` never deploys to a placeholder project."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from framework.cli import main
-
-REPO = Path(__file__).resolve().parents[3]
+from projects import copy_example
 
 
 @pytest.fixture
 def example(tmp_path: Path) -> Path:
-    dest = tmp_path / "project"
-    dest.mkdir()
-    for name in ("processors.yaml", "topics.yaml"):
-        shutil.copy2(REPO / name, dest / name)
-    for name in ("pipelines", "templates"):
-        shutil.copytree(REPO / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-    (dest / "pipectl.yaml").write_text("targets:\n  gcp:\n    bus: {type: pubsub}\n    state: {type: firestore}\n")
-    return dest
+    return copy_example(tmp_path / "project", templates=True,
+                        pipectl_yaml="targets:\n  gcp:\n    bus: {type: pubsub}\n    state: {type: firestore}\n")
 
 
 def test_execute_without_a_project_is_refused_before_running_gcloud(example, monkeypatch, capsys):

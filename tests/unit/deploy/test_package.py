@@ -3,29 +3,21 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
 from framework.cli import main
+from projects import copy_example
 from framework.deploy.function import message_data
 from framework.deploy.package import build_bundle, deploy_commands, function_name, requirements
 from framework.errors import ConfigError
 
-REPO = Path(__file__).resolve().parents[3]
-
 
 @pytest.fixture
 def example(tmp_path: Path) -> Path:
-    dest = tmp_path / "project"
-    dest.mkdir()
-    for name in ("processors.yaml", "topics.yaml"):
-        shutil.copy2(REPO / name, dest / name)
-    for name in ("pipelines", "templates"):
-        shutil.copytree(REPO / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-    (dest / "pipectl.yaml").write_text("targets:\n  gcp:\n    project: nba-prod\n    bus: {type: pubsub}\n    state: {type: firestore}\n")
-    return dest
+    return copy_example(tmp_path / "project", templates=True,
+                        pipectl_yaml="targets:\n  gcp:\n    project: nba-prod\n    bus: {type: pubsub}\n    state: {type: firestore}\n")
 
 
 def test_bundle_holds_entry_point_source_manifests_and_requirements(example: Path, tmp_path: Path) -> None:

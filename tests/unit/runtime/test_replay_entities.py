@@ -184,7 +184,7 @@ def test_example_project_replay_of_one_player_from_analytics(tmp_path) -> None:
     team processors exactly the teams his declared mappings name (his team, his opponent)."""
     from framework.runtime.session import Session, default_sample_date, generate_sample, run_date
     from framework.runtime.replay import map_ids, mappings_between
-    from tests.integration.pipeline_support import copy_example
+    from projects import copy_example
 
     root = copy_example(tmp_path / "nba")
     with Session.open(root) as sess:
