@@ -263,16 +263,12 @@ def test_retype_relax_tighten_and_required_add_converge_on_duckdb(capsys, root: 
         assert b.warehouse.query("SELECT total FROM shop_analytics.customer_totals") == [{"total": "3.5"}]
 
 
-def test_after_a_demo_run_plan_only_adds_pipectl_records_then_converges(capsys, tmp_path: Path, repo_root: Path):
+def test_after_a_demo_run_plan_only_adds_pipectl_records_then_converges(capsys, tmp_path: Path):
     """The runtime creates tables, topics and subscriptions on first use; plan must agree
     with what it created (no diff on them) and apply must converge on top of it."""
-    import shutil
+    from projects import copy_example
 
-    root = tmp_path / "nba"
-    root.mkdir()
-    for name in ("processors.yaml", "topics.yaml"):
-        shutil.copy(repo_root / name, root / name)
-    shutil.copytree(repo_root / "pipelines", root / "pipelines", ignore=shutil.ignore_patterns("__pycache__"))
+    root = copy_example(tmp_path / "nba")
     code, _, err = cli(capsys, root, "demo", "-q")
     assert code == 0, err
     doc = plan_json(capsys, root)
