@@ -14,4 +14,24 @@ def validate(root: str | Path = ".", check_sql: bool = True, check_files: bool =
         from framework.graph.rules import validate_project
 
         validate_project(project, diags, check_sql=check_sql and not diags.errors, check_files=check_files)
+    check_config_secrets(Path(root), diags)
     return diags
+
+
+def check_config_secrets(root: Path, diags: Diagnostics) -> None:
+    """Warn on a credential written inline in pipectl.yaml (a webhook URL, an SMTP password):
+    ``pipectl package`` copies the file into the function bundle, so it would ship there."""
+    from framework.config import CONFIG_FILE
+    from framework.manifest.loader import load_yaml
+    from framework.runtime.secrets import inline_secrets
+
+    path = root / CONFIG_FILE
+    if not path.is_file():
+        return
+    found = Diagnostics()
+    loaded = load_yaml(path, CONFIG_FILE, found)
+    if loaded is None or not isinstance(loaded.data, dict) or not isinstance(loaded.data.get("alerts"), dict):
+        return  # shape errors are reported by the commands that read the file
+    for json_path, message in inline_secrets(loaded.data["alerts"]):
+        diags.warning("inline-secret", message, loaded.loc(*json_path),
+                      "write {env: VAR} or {secret: projects/P/secrets/S/versions/latest} instead (docs/runtime.md#secrets)")

@@ -29,7 +29,8 @@ _SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "*.duckdb", "*.sqlite", "
 ENTRY_POINT = "handle_completion"
 FALLBACK_REQUIREMENTS = ("pyyaml>=6.0", "jsonschema>=4.20", "jinja2>=3.1", "networkx>=3.0", "click>=8.1", "duckdb>=1.1",
                          "sqlglot>=25", "filelock>=3.12", "google-cloud-bigquery>=3.20", "google-cloud-pubsub>=2.20",
-                         "google-cloud-firestore>=2.15", "functions-framework>=3.5")
+                         "google-cloud-firestore>=2.15", "google-cloud-scheduler>=2.13",
+                         "google-cloud-secret-manager>=2.16", "functions-framework>=3.5")
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,7 @@ def build_bundle(project_root: str | Path, out_dir: str | Path = "dist", prefix:
 
     root = Path(project_root).resolve()
     project = load(root)  # a broken manifest must never be packaged
+    _refuse_inline_secrets(root)
     functions = functions_of(project, prefix)
     if not functions:
         raise ConfigError(f"{root}: no phase transition declares a completion_topic, so there is nothing to deploy",
@@ -128,6 +130,19 @@ def build_bundle(project_root: str | Path, out_dir: str | Path = "dist", prefix:
     bundle = Bundle(out, content_hash, reqs, functions, files + 1, {"project": project.name, "entry_point": ENTRY_POINT})
     (out / "bundle.json").write_text(json.dumps(bundle.to_dict(), indent=2, sort_keys=True) + "\n")
     return bundle
+
+
+def _refuse_inline_secrets(root: Path) -> None:
+    """The bundle copies pipectl.yaml: a credential written inline in it would be deployed
+    (and readable by anyone who can read the function's source). Refuse, naming the line."""
+    from framework.manifest.diagnostics import Diagnostics
+    from framework.validation import check_config_secrets
+
+    diags = Diagnostics()
+    check_config_secrets(root, diags)
+    if diags.warnings:
+        where = "; ".join(f"{d.location}: {d.message}" for d in diags.warnings)
+        raise ConfigError(f"refusing to package: {where}", hint=diags.warnings[0].hint)
 
 
 def deploy_commands(bundle: Bundle, gcp_project: str, region: str = "us-central1", service_account: str | None = None,

@@ -7,8 +7,10 @@ signature are sent; the rest are counted and, when the window ends, replaced by 
 ("suppressed K similar alerts"). Backfill mode (``aggregate=True``) sends nothing until
 :meth:`Alerts.flush`, which sends one summary per signature.
 
-Sinks are small objects with ``send(AlertMessage)``: a log sink and a Slack-style webhook
-sink are built in and configured from ``pipectl.yaml`` (``alerts:``, see docs/runtime.md).
+Sinks are small objects with ``send(AlertMessage)``: a log sink, a Slack-style webhook sink
+and an SMTP email sink (:mod:`framework.runtime.alert_email`) are built in and configured
+from ``pipectl.yaml`` (``alerts:``, see docs/runtime.md); their credentials come by reference
+(:mod:`framework.runtime.secrets`).
 A sink that fails is logged at ERROR and counted in :attr:`Alerts.sink_errors`; it never
 breaks the pipeline run that raised the alert, and it never fails silently.
 """
@@ -23,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Protocol
 
 from framework.errors import ConfigError
+from framework.runtime.secrets import redact_url, sink_field
 
 log = logging.getLogger("pipectl.alerts")
 
@@ -92,9 +95,9 @@ class WebhookSink:
     name = "webhook"
 
     def __init__(self, url: str, timeout: float = 5.0, channel: str | None = None, username: str = "pipectl"):
-        if not url.startswith(("http://", "https://")):
-            raise ConfigError(f"alerts webhook url must start with http:// or https://, got {url!r}",
-                              hint="set alerts.sinks[].url (or url_env) in pipectl.yaml")
+        if not url.startswith(("http://", "https://")):  # the url is a credential: never printed
+            raise ConfigError("alerts webhook url must start with http:// or https:// (the value is not shown: it is a secret)",
+                              hint="check the variable or secret alerts.sinks[].url refers to")
         self.url = url
         self.timeout = timeout
         self.channel = channel
@@ -118,9 +121,14 @@ class WebhookSink:
 
         data = json.dumps(self.payload(alert), default=str).encode()
         req = urllib.request.Request(self.url, data=data, method="POST", headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 (url validated above)
+        try:
+            resp_cm = urllib.request.urlopen(req, timeout=self.timeout)  # noqa: S310 (url validated above)
+        except OSError as exc:  # urllib errors may quote the url: say which host only
+            raise OSError(f"alert webhook {redact_url(self.url)} failed: {type(exc).__name__}: "
+                          f"{str(exc).replace(self.url, redact_url(self.url))}") from None
+        with resp_cm as resp:
             if not 200 <= resp.status < 300:
-                raise OSError(f"alert webhook {self.url} answered HTTP {resp.status}")
+                raise OSError(f"alert webhook {redact_url(self.url)} answered HTTP {resp.status}")
 
 
 @dataclass
@@ -226,7 +234,9 @@ def alerts_from_config(config: Mapping[str, Any] | None, clock: Callable[[], flo
                        aggregate: bool = False) -> Alerts:
     """Build :class:`Alerts` from the ``alerts:`` mapping of pipectl.yaml.
 
-    ``{max_per_window: 5, window: 5m, sinks: [{type: log}, {type: webhook, url: ..., url_env: VAR}]}``.
+    ``{max_per_window: 5, window: 5m, sinks: [{type: log}, {type: webhook, url: {env: VAR}},
+    {type: email, host: ..., to: [...], password: {secret: projects/P/secrets/S/versions/latest}}]}``.
+    Credentials are resolved here (env or Secret Manager, :mod:`framework.runtime.secrets`).
     With no config: a log sink, 5 per 5 minutes.
     """
     cfg = dict(config or {})
@@ -237,17 +247,18 @@ def alerts_from_config(config: Mapping[str, Any] | None, clock: Callable[[], flo
     window = cfg.get("window_seconds", cfg.get("window", 300))
     sinks: list[AlertSink] = []
     for i, spec in enumerate(cfg.get("sinks") or [{"type": "log"}]):
-        kind = spec.get("type")
+        kind, where = spec.get("type"), f"pipectl.yaml alerts.sinks[{i}]"
         if kind == "log":
             sinks.append(LogSink())
         elif kind == "webhook":
-            url = spec.get("url") or (os.environ.get(spec["url_env"], "") if spec.get("url_env") else "")
-            if not url:
-                raise ConfigError(f"pipectl.yaml alerts.sinks[{i}]: webhook needs 'url' or 'url_env' naming a set variable",
-                                  hint=f"export {spec.get('url_env')}=https://hooks.slack.com/..." if spec.get("url_env") else None)
+            url = sink_field(spec, "url", where) or ""
             sinks.append(WebhookSink(url, timeout=float(spec.get("timeout", 5)), channel=spec.get("channel")))
+        elif kind == "email":
+            from framework.runtime.alert_email import email_sink_from_config
+
+            sinks.append(email_sink_from_config(spec, where))
         else:
-            raise ConfigError(f"pipectl.yaml alerts.sinks[{i}]: unknown sink type {kind!r}", hint="use 'log' or 'webhook'")
+            raise ConfigError(f"{where}: unknown sink type {kind!r}", hint="use 'log', 'webhook' or 'email'")
     return Alerts(sinks, max_per_window=int(cfg.get("max_per_window", 5)), window_seconds=parse_seconds(window),
                   clock=clock, aggregate=aggregate)
 

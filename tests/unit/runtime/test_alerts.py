@@ -125,7 +125,7 @@ def test_webhook_to_a_closed_port_is_recorded_as_sink_error() -> None:
 
 def test_config_errors_name_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigError, match="unknown sink type"):
-        alerts_from_config({"sinks": [{"type": "email"}]})
+        alerts_from_config({"sinks": [{"type": "pagerduty"}]})
     with pytest.raises(ConfigError, match="url_env"):
         alerts_from_config({"sinks": [{"type": "webhook", "url_env": "NOPE_NOT_SET_X"}]})
     with pytest.raises(ConfigError, match="unknown key"):
