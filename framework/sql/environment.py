@@ -2,13 +2,16 @@
 
 Templates are found by a ChoiceLoader, most specific first::
 
-    <project>/templates/<dialect>/   a project's dialect override
-    <project>/templates/             a project's generic override
-    <builtin>/<dialect>/             pipectl's dialect override
-    <builtin>/                       pipectl's generic template
+    <project>/templates/<dialect>/              a project's dialect override
+    <project>/templates/                        a project's generic override
+    framework.sql: templates/<dialect>/         pipectl's dialect override (package data)
+    framework.sql: templates/                   pipectl's generic template (package data)
 
 so a dialect difference is one file in ``templates/<dialect>/`` and a user project can
-replace any template without forking pipectl (dbt's ``adapter.dispatch`` idea).
+replace any template without forking pipectl (dbt's ``adapter.dispatch`` idea). The
+built-in templates are package data, found through the package (``importlib.resources``,
+Jinja's ``PackageLoader``), never through a path relative to a source checkout: pipectl
+installed from a wheel renders the same SQL as pipectl run from its repository.
 ``StrictUndefined`` turns a misspelt variable into an error instead of an empty string:
 a template that silently renders ``WHERE  = @game_date`` is worse than one that fails.
 """
@@ -17,37 +20,49 @@ from __future__ import annotations
 import os
 import re
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jinja2
 
-import framework
 from framework.sql.dialects import get_dialect
 
+if TYPE_CHECKING:
+    from importlib.abc import Traversable
+
 _NAME = re.compile(r"[A-Za-z0-9_.\-]+")
-BUILTIN_TEMPLATES = Path(framework.__file__).resolve().parents[1] / "templates"
+BUILTIN_PACKAGE = "framework.sql"
+BUILTIN_FOLDER = "templates"
+BUILTIN_TEMPLATES: "Traversable" = resources.files(BUILTIN_PACKAGE) / BUILTIN_FOLDER
+PROJECT_FOLDER = "templates"  # a project's overrides: <project>/templates/[<dialect>/]
 
 
-def search_path(project_root: Path | str | None, dialect: str) -> list[Path]:
-    """The template folders, most specific first (duplicates removed, order kept)."""
-    dirs: list[Path] = []
-    if project_root is not None:
-        root = Path(project_root).resolve() / "templates"
-        dirs += [root / dialect, root]
-    dirs += [BUILTIN_TEMPLATES / dialect, BUILTIN_TEMPLATES]
-    seen: set[Path] = set()
-    unique = []
-    for d in dirs:
-        if d not in seen:
-            seen.add(d)
-            unique.append(d)
-    return unique
+def project_template_dirs(project_root: Path | str | None, dialect: str) -> list[Path]:
+    """A project's override folders, most specific first (they need not exist)."""
+    if project_root is None:
+        return []
+    root = Path(project_root).resolve() / PROJECT_FOLDER
+    return [root / dialect, root]
+
+
+def search_path(project_root: Path | str | None, dialect: str) -> list[Path | "Traversable"]:
+    """Every template folder, most specific first: the project's, then the package's."""
+    return [*project_template_dirs(project_root, dialect), BUILTIN_TEMPLATES / dialect, BUILTIN_TEMPLATES]
+
+
+def _loaders(project_root: str | None, dialect: str) -> list[jinja2.BaseLoader]:
+    loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(str(p)) for p in project_template_dirs(project_root, dialect)]
+    if (BUILTIN_TEMPLATES / dialect).is_dir():
+        loaders.append(jinja2.PackageLoader(BUILTIN_PACKAGE, f"{BUILTIN_FOLDER}/{dialect}"))
+    loaders.append(jinja2.PackageLoader(BUILTIN_PACKAGE, BUILTIN_FOLDER))
+    return loaders
 
 
 @lru_cache(maxsize=32)
 def _environment(root_key: str | None, dialect: str) -> jinja2.Environment:
     d = get_dialect(dialect)
-    loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(p)) for p in search_path(root_key, dialect)])
+    loader = jinja2.ChoiceLoader(_loaders(root_key, dialect))
     env = jinja2.Environment(
         loader=loader,
         undefined=jinja2.StrictUndefined,
@@ -77,6 +92,13 @@ def environment(project_root: Path | str | None, dialect: str) -> jinja2.Environ
 @lru_cache(maxsize=32)
 def _macros(env: jinja2.Environment) -> object:
     return env.get_template("_dialect.sql.j2").module
+
+
+def reset_template_cache() -> None:
+    """Forget compiled templates (they are read once per process, for speed): a long-lived
+    process that lets users edit ``templates/`` calls this to see the edits."""
+    _environment.cache_clear()
+    _macros.cache_clear()
 
 
 def dialect_macros(project_root: Path | str | None, dialect: str):
