@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import importlib
 import json
 import shutil
 import sys
@@ -95,23 +94,34 @@ def load_alerts_config(project_root: Path) -> dict[str, Any] | None:
 
 
 # ------------------------------------------------------------------ sample data hooks
+SAMPLE_MODULES = ("sample_data", "sample_edits")
+
+
+def sample_hook_modules(project: Project) -> list[str]:
+    """Where a project's sample-data hooks may live, in lookup order: the package of its
+    pipeline (``pipelines/<project>/sample_data.py``, the NBA example's layout) or the
+    project root itself (``sample_data.py`` beside processors.yaml, the IoT example's)."""
+    return [f"pipelines.{project.name}.{m}" for m in SAMPLE_MODULES] + list(SAMPLE_MODULES)
+
+
 def sample_module(project: Project, attr: str) -> Callable[..., Any]:
-    """``attr`` from ``pipelines/<project>/sample_data.py`` (or ``sample_edits.py``)."""
-    root = str(project.root)
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    for mod in (f"pipelines.{project.name}.sample_data", f"pipelines.{project.name}.sample_edits"):
-        try:
-            module = importlib.import_module(mod)
-        except ModuleNotFoundError as exc:
-            if exc.name and mod.startswith(exc.name):
-                continue
-            raise
-        fn = getattr(module, attr, None)
+    """``attr`` from the project's sample-data module, imported from the project folder
+    (no PYTHONPATH needed: :func:`framework.manifest.code.import_project_module`)."""
+    from framework.manifest.code import import_project_module, module_file
+
+    looked = []
+    for mod in sample_hook_modules(project):
+        path = module_file(project.root, mod)
+        if path is None:
+            continue
+        looked.append(str(path.relative_to(project.root)))
+        fn = getattr(import_project_module(project.root, mod), attr, None)
         if callable(fn):
             return fn
-    raise ConfigError(f"project '{project.name}' has no sample-data hook '{attr}'",
-                      hint=f"add {attr}() to pipelines/{project.name}/sample_data.py (see docs/runtime.md)")
+    where = f"looked in {', '.join(looked)}" if looked else "the project has no sample_data.py"
+    raise ConfigError(f"project '{project.name}' has no sample-data hook '{attr}' ({where})",
+                      hint=f"add {attr}() to pipelines/{project.name}/sample_data.py or to sample_data.py beside "
+                           "processors.yaml (see docs/runtime.md#sample-data-hooks)")
 
 
 def generate_sample(session: Session, start: str, days: int = 1, seed: int = 42) -> dict[str, int]:

@@ -9,9 +9,7 @@ returns an iterable of row dicts. Values always travel as query parameters.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import re
-import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -136,11 +134,11 @@ def load_python_transform(project: Project, processor: Processor) -> Callable[[T
     if not module_name or not attr:
         raise TransformError(f"{processor.name}: transform.python must be 'module.path:function', got {spec!r}",
                              processor.transform.location)
+    from framework.manifest.code import import_project_module
+
     root = str(project.root)
-    if root not in sys.path:
-        sys.path.insert(0, root)
     try:
-        module = importlib.import_module(module_name)
+        module = import_project_module(root, module_name)
     except ImportError as exc:
         raise TransformError(f"{processor.name}: cannot import transform module '{module_name}' from {root}: {exc}",
                              processor.transform.location, hint="module paths are relative to the project root") from exc
