@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "render": "framework.commands.render:render_cmd",
     "run": "framework.commands.run:run_cmd",
     "sample": "framework.commands.run:sample_cmd",
+    "schema": "framework.commands.init:schema_cmd",
     "simulate": "framework.commands.run:simulate_cmd",
     "status": "framework.commands.orchestrator:status_cmd",
     "sweep": "framework.commands.orchestrator:sweep_cmd",

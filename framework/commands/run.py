@@ -247,8 +247,10 @@ def sample_cmd(ctx: click.Context, date: str | None, days: int, seed: int) -> No
     from framework.runtime.session import default_sample_date, generate_sample
 
     with _session(ctx) as sess:
-        counts = generate_sample(sess, date or default_sample_date(sess.project), days=days, seed=seed)
-    click.echo(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
+        start = date or default_sample_date(sess.project)
+        counts = generate_sample(sess, start, days=days, seed=seed)
+    dates = start if days == 1 else f"{start} and the {days - 1} days after it"
+    click.echo(f"sample rows for {dates}: " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
 
 
 @click.command("demo")
