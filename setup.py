@@ -10,6 +10,7 @@ examples in the checkout (``framework.scaffold.example_source``).
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import sys
 from pathlib import Path
 
@@ -42,6 +43,7 @@ class BuildPyWithExamples(build_py):
                 raise SystemExit(f"example '{example.name}': no processors.yaml under {source}; "
                                  "build the wheel from a full checkout (or its sdist)")
             target = Path(self.build_lib) / "framework" / examples.PACKAGE_FOLDER / example.name
+            shutil.rmtree(target, ignore_errors=True)  # a file deleted from the example must not linger from an older build
             for path, rel in files:
                 self.mkpath(str((target / rel).parent))
                 self.copy_file(str(path), str(target / rel))

@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "graph": "framework.commands.inspect:graph_cmd",
     "history": "framework.commands.run:history_cmd",
     "init": "framework.commands.init:init_cmd",
+    "load": "framework.commands.run:load_cmd",
     "ls": "framework.commands.inspect:ls_cmd",
     "package": "framework.commands.package:package_cmd",
     "plan": "framework.commands.plan:plan_cmd",

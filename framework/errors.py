@@ -122,8 +122,31 @@ class MissingDependencyError(BackendError):
     def __init__(self, module: str, extra: str):
         super().__init__(
             f"the Python package '{module}' is required for this backend but is not installed",
-            hint=f"pip install 'pipectl[{extra}]'",
+            hint=install_hint(extra),
         )
+
+
+def install_hint(extra: str) -> str:
+    """How to add ``extra`` to *this* installation. The name ``pipectl`` on PyPI belongs to
+    another project, so the hint names where this pipectl came from (PEP 610's
+    ``direct_url.json``: a checkout, a wheel file or a git URL)."""
+    import json
+    from importlib import metadata
+
+    try:
+        direct = json.loads(metadata.distribution("pipectl").read_text("direct_url.json") or "null")
+    except (metadata.PackageNotFoundError, ValueError):
+        direct = None
+    url = direct.get("url") if isinstance(direct, dict) else None
+    if url:
+        if (direct.get("dir_info") or {}).get("editable") and url.startswith("file://"):
+            return f"pip install -e '{url[len('file://'):]}[{extra}]'"
+        vcs = direct.get("vcs_info")
+        if isinstance(vcs, dict):
+            url = f"{vcs.get('vcs', 'git')}+{url}@{vcs.get('requested_revision') or vcs.get('commit_id')}"
+        return f"pip install 'pipectl[{extra}] @ {url}'"
+    return (f"install pipectl with its [{extra}] extra from where it came from: pip install '/path/to/pipectl[{extra}]' "
+            f"or pip install 'pipectl[{extra}] @ git+<repository URL>' (the name pipectl on PyPI is another project)")
 
 
 class EnvelopeError(PipectlError):

@@ -3,7 +3,7 @@
 Why strings: choosing the embedded target must never import a cloud SDK (slow, maybe not
 installed), and the core must not depend on any backend module. A backend is imported only
 when a command first touches it; a missing SDK raises :class:`MissingDependencyError` naming
-the extra to install (``pip install 'pipectl[gcp]'``).
+the extra to install (``framework.errors.install_hint``: pipectl's own source, never the PyPI name).
 
 Constructors receive the backend section's keys as keyword arguments (``path`` resolved
 against the project root for embedded backends), plus the target-level ``project`` and

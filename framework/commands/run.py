@@ -1,4 +1,4 @@
-"""`pipectl run`, `simulate update`, `backfill`, `trace`, `history`, `sample`, `demo`.
+"""`pipectl run`, `simulate update`, `backfill`, `trace`, `history`, `sample`, `demo`, `load`.
 
 Thin: parse options, call one function of :mod:`framework.runtime.session`, print. Progress
 lines go to stderr so ``--json`` output on stdout stays machine-readable.
@@ -256,16 +256,62 @@ def sample_cmd(ctx: click.Context, date: str | None, days: int, seed: int) -> No
 @click.command("demo")
 @click.option("--date", "date", default=None, help="Game date (default: the sample's first date).")
 @click.option("--player", default="lebronjames", show_default=True, help="Player of the 2 PM update.")
+@click.option("--yes", "-y", is_flag=True, help="Run in a project pipectl did not make for the demo (resets its .pipectl/).")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--quiet", "-q", is_flag=True)
 @click.pass_context
-def demo_cmd(ctx: click.Context, date: str | None, player: str, as_json: bool, quiet: bool) -> None:
-    """Reset .pipectl/, generate a game day, run it end to end, then a 2 PM update of one player."""
-    from framework.runtime.demo import run_demo
+def demo_cmd(ctx: click.Context, date: str | None, player: str, yes: bool, as_json: bool, quiet: bool) -> None:
+    """Run the NBA example end to end: sample days, a full game day, a 2 PM update of one player.
 
-    out = run_demo(project_dir(ctx), target_name(ctx), date=date, player=player, progress=_progress(quiet or as_json),
+    In a folder without manifests the demo uses ./pipectl-demo/ (a copy of the example it
+    makes, or reuses); in its own example copies it just runs; in any other project it resets
+    that project's .pipectl/ only after a yes (a prompt, or --yes).
+    """
+    import sys
+
+    from framework import __version__
+    from framework.errors import ConfigError
+    from framework.runtime import demo_place
+    from framework.runtime.demo import check_demo, run_demo
+
+    place = demo_place.choose(project_dir(ctx))
+    if place.kind in ("example", "project"):
+        check_demo(place.root, target_name(ctx))  # before asking, and before touching anything
+    if place.needs_consent and not yes:
+        question = (f"{place.root} is a project pipectl demo did not make; the demo deletes its .pipectl/ "
+                    "(local warehouse, bus, ledger) and fills it with sample data. Continue?")
+        if not sys.stdin.isatty():
+            raise ConfigError(question.replace(" Continue?", ""), hint="pass --yes to run it there, or run "
+                              "`pipectl demo` in an empty folder (it makes ./pipectl-demo/)")
+        click.confirm(question, abort=True, err=True)
+    for line in demo_place.prepare(place, __version__):
+        click.echo(line, err=as_json)
+    out = run_demo(place.root, target_name(ctx), date=date, player=player, progress=_progress(quiet or as_json),
                    say=None if as_json else (lambda text: click.echo(text)))
     if as_json:
         click.echo(json.dumps(out.to_dict(), indent=2, default=str))
     if out.failed:
         raise SystemExit(1)
+
+
+@click.command("load")
+@click.argument("source")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--replace", is_flag=True, help="First delete the rows of the partitions the file holds.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def load_cmd(ctx: click.Context, source: str, file: str, replace: bool, as_json: bool) -> None:
+    """Load rows from FILE (.csv with a header, .jsonl, .json) into SOURCE's landing table.
+
+    Every row is checked against the source's declared columns before anything is written.
+    """
+    from framework.runtime.landing import load_source
+
+    with _session(ctx) as sess:
+        result = load_source(sess, source, file, replace=replace)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    parts = ", ".join(f"{k}: {v}" for k, v in sorted(result.partitions.items()))
+    click.echo(f"loaded {result.rows} rows into {result.table}" + (" (created)" if result.created else "")
+               + (" replacing those partitions" if result.replaced else "") + (f" ({parts})" if parts else ""))

@@ -1,5 +1,7 @@
 """``pipectl demo``: the README's first command, end to end on the embedded backends.
 
+0. check everything it needs (embedded target, the project loads, the sample-data hooks
+   ``generate`` and ``apply_update`` exist) before it touches anything;
 1. reset the project's local state (``.pipectl/``: warehouse, bus, ledger);
 2. generate one deterministic sample game day (the project's ``sample_data.generate``);
 3. run the full game day through every phase (bus + orchestrator, full batch);
@@ -7,7 +9,9 @@
    runs incrementally: every phase processes that one player (and what maps from him),
    printed next to the full-batch time of the same phase.
 
-Only the embedded target is allowed: the demo deletes local state before it starts.
+Only the embedded target is allowed: the demo deletes local state before it starts. Which
+folder the demo may run in (an example copy it made, or a user's project after a yes) is
+decided by :mod:`framework.runtime.demo_place`.
 """
 from __future__ import annotations
 
@@ -41,21 +45,32 @@ class DemoOutcome:
                 "update": self.update.to_dict() if self.update else None, "notes": self.notes}
 
 
-def run_demo(project_root: str | Path = ".", target: str | None = None, *, date: str | None = None,
-             player: str = "lebronjames", progress: Progress | None = None,
-             say: Callable[[str], None] | None = None, history_days: int = 3) -> DemoOutcome:
-    """``history_days`` earlier game days are generated and run first, so that rolling
-    averages (and therefore predictions) have history on the demo day."""
+def check_demo(project_root: str | Path = ".", target: str | None = None) -> None:
+    """Raise unless the demo can run in ``project_root``; reads, never writes."""
     from framework.config import resolve_target
+    from framework.manifest import load
     from framework.runtime import session as s
-    from framework.runtime.reports import phase_table
 
-    tell = say or (lambda text: None)
     chosen = resolve_target(project_root, target)
     for role, kind in EMBEDDED.items():
         if chosen.spec(role).type != kind:
             raise ConfigError(f"pipectl demo resets local state and runs only on embedded backends; target "
                               f"'{chosen.name}' uses {role} type '{chosen.spec(role).type}'", hint="run it without --target")
+    project = load(project_root)
+    for hook in ("generate", "apply_update"):
+        s.sample_module(project, hook)  # raises, naming where it looked
+
+
+def run_demo(project_root: str | Path = ".", target: str | None = None, *, date: str | None = None,
+             player: str = "lebronjames", progress: Progress | None = None,
+             say: Callable[[str], None] | None = None, history_days: int = 3) -> DemoOutcome:
+    """``history_days`` earlier game days are generated and run first, so that rolling
+    averages (and therefore predictions) have history on the demo day."""
+    from framework.runtime import session as s
+    from framework.runtime.reports import phase_table
+
+    tell = say or (lambda text: None)
+    check_demo(project_root, target)
     folder = s.reset_local_state(project_root)
     tell(f"reset {folder}")
     with s.Session.open(project_root, target) as sess:

@@ -19,9 +19,13 @@ def _invoke(root, *args: str):
 
 
 def test_demo_runs_the_game_day_then_one_player_through_every_phase(tmp_path) -> None:
-    root = copy_example(tmp_path / "nba")
-    result = _invoke(root, "demo", "--json", "-q")
+    """In a folder without manifests the demo makes ./pipectl-demo/ (a marked example copy)."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = _invoke(empty, "demo", "--json", "-q")
     assert result.exit_code == 0, result.output
+    root = empty / "pipectl-demo"
+    assert json.loads((root / ".pipectl-example").read_text())["made_by"] == "pipectl demo"
     out = json.loads(result.stdout[result.stdout.index("{"):])
     full, update = out["full"], out["update"]
     assert full["status"] == "success"

@@ -269,7 +269,7 @@ def test_after_a_demo_run_plan_only_adds_pipectl_records_then_converges(capsys, 
     from projects import copy_example
 
     root = copy_example(tmp_path / "nba")
-    code, _, err = cli(capsys, root, "demo", "-q")
+    code, _, err = cli(capsys, root, "demo", "--yes", "-q")
     assert code == 0, err
     doc = plan_json(capsys, root)
     assert {c["type"] for c in doc["changes"] if c["action"] != "no-op"} <= {"ledger", "orchestrator_config", "deployment"}

@@ -13,7 +13,7 @@ def test_missing_sdk_names_the_gcp_extra(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setitem(sys.modules, "google.cloud.firestore", None)  # makes the import fail
     with pytest.raises(MissingDependencyError) as err:
         require("google.cloud.firestore")
-    assert "google.cloud.firestore" in str(err.value) and "pipectl[gcp]" in str(err.value)
+    assert "google.cloud.firestore" in str(err.value) and "[gcp]" in str(err.value)
 
 
 def test_firestore_store_without_sdk_raises_missing_dependency(monkeypatch: pytest.MonkeyPatch) -> None:
