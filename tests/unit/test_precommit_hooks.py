@@ -3,6 +3,7 @@ in any folder, template overrides, Python transforms), not on unrelated files.""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 import yaml
@@ -14,9 +15,12 @@ MATCH = ["processors.yaml", "topics.yaml", "pipectl.yaml", "sql/orders_raw.sql",
 SKIP = ["README.md", "src/app.py", "my_processors.yaml", "schemas/processors.schema.json", ".github/workflows/ci.yml"]
 
 
+REPO = Path(__file__).resolve().parents[2]
+
+
 @pytest.fixture(scope="module")
-def hooks(repo_root):
-    return yaml.safe_load((repo_root / ".pre-commit-hooks.yaml").read_text())
+def hooks():
+    return yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
 
 
 def test_hooks_run_pipectl_validate_without_filenames(hooks):
