@@ -115,7 +115,15 @@ def build_bundle(project_root: str | Path, out_dir: str | Path = "dist", prefix:
     out.mkdir(parents=True)
     import framework
 
-    shutil.copytree(Path(framework.__file__).resolve().parent, out / "framework", ignore=_SKIP)
+    package = Path(framework.__file__).resolve().parent
+
+    def _skip_in_package(folder: str, names: list[str]) -> set[str]:
+        skipped = set(_SKIP(folder, names))
+        if Path(folder) == package:
+            skipped.add("examples")  # the shipped example projects: not needed by a deployed function
+        return skipped
+
+    shutil.copytree(package, out / "framework", ignore=_skip_in_package)
     shutil.copy2(Path(__file__).with_name("main.py"), out / "main.py")
     for name in PROJECT_FILES:
         if (root / name).is_file():

@@ -25,6 +25,7 @@ def test_bundle_holds_entry_point_source_manifests_and_requirements(example: Pat
     root = bundle.path
     assert "def handle_completion" in (root / "main.py").read_text()
     for rel in ("framework/orchestrator/engine.py", "framework/deploy/function.py", "processors.yaml", "topics.yaml",
+                "framework/sql/templates/detect.sql.j2", "framework/sql/templates/bigquery/_dialect.sql.j2",
                 "pipectl.yaml", "requirements.txt", "bundle.json"):
         assert (root / rel).is_file(), rel
     assert not list(root.rglob("__pycache__"))
