@@ -10,9 +10,9 @@ from typing import Iterable
 from framework.manifest.diagnostics import Diagnostic
 
 
-def diagnostics_text(diags: Iterable[Diagnostic], summary: bool = True) -> str:
+def diagnostics_text(diags: Iterable[Diagnostic], summary: bool = True, notes: Iterable[Diagnostic] = ()) -> str:
     items = list(diags)
-    lines = [str(d) for d in items]
+    lines = [str(d) for d in items] + [str(n) for n in notes]
     if summary:
         errors = sum(1 for d in items if d.severity == "error")
         warnings = len(items) - errors

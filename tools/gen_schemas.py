@@ -8,6 +8,8 @@ column = {"type": "object", "additionalProperties": False, "required": ["name", 
           "properties": {"name": ident, "type": {"enum": col_types}, "mode": {"enum": ["NULLABLE", "REQUIRED", "REPEATED"]},
                          "description": {"type": "string"}}}
 names = {"type": "array", "items": {"type": "string"}, "uniqueItems": True}
+input_key = {"type": "string", "minLength": 1,
+             "description": "SQL expression of the entity key the transform writes for these rows, e.g. UPPER(TRIM(team_abbr)); change detection renders it too"}
 table = {"type": "object", "additionalProperties": False, "required": ["table", "columns"],
          "properties": {"table": {"type": "string", "pattern": r"^([A-Za-z_][A-Za-z0-9_]*\.)?[A-Za-z_][A-Za-z0-9_]*$",
                                   "description": "'table' (dataset of the phase) or 'dataset.table'"},
@@ -78,9 +80,11 @@ proc_schema = {
         "input": {"oneOf": [
             {"type": "string", "description": "name of an upstream processor"},
             {"type": "object", "additionalProperties": False, "required": ["processor"],
-             "properties": {"processor": {"type": "string"}, "critical": {"type": "boolean"}, "compare": names, "mapping": {"type": "string"}}},
+             "properties": {"processor": {"type": "string"}, "critical": {"type": "boolean"}, "compare": names, "mapping": {"type": "string"},
+                            "key": input_key}},
             {"type": "object", "additionalProperties": False, "required": ["source"],
-             "properties": {"source": {"type": "string"}, "critical": {"type": "boolean"}, "compare": names, "mapping": {"type": "string"}}}]},
+             "properties": {"source": {"type": "string"}, "critical": {"type": "boolean"}, "compare": names, "mapping": {"type": "string"},
+                            "key": input_key}}]},
         "processor": {"type": "object", "additionalProperties": False, "required": ["name", "phase", "transform"],
                       "properties": {
                           "name": ident, "phase": {"type": "string"}, "description": {"type": "string"},

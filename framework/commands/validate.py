@@ -34,13 +34,13 @@ def validate_cmd(ctx: click.Context, fmt: str, strict: bool, no_sql: bool, dry_r
                 diags.error("dry-run", f"processor '{r.processor}' {r.kind} rejected by the warehouse: {r.error}", r.location)
     items = diags.sorted()
     if fmt == "json":
-        out = console.diagnostics_json(items)
+        out = console.diagnostics_json(items, {"notes": [n.to_dict() for n in diags.notes]})
     elif fmt == "junit":
         out = console.diagnostics_junit(items)
     elif fmt == "sarif":
         out = console.diagnostics_sarif(items, __version__)
     else:
-        out = console.diagnostics_text(items)
+        out = console.diagnostics_text(items, notes=diags.notes)
     click.echo(out)
     failed = bool(diags.errors) or (strict and bool(diags.warnings))
     sys.exit(1 if failed else 0)

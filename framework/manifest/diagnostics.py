@@ -44,6 +44,12 @@ class Diagnostic:
 @dataclass
 class Diagnostics:
     items: list[Diagnostic] = field(default_factory=list)
+    # What validation could not check (e.g. the column lineage of a Python transform): shown,
+    # never counted as a problem (``--strict`` ignores notes).
+    notes: list[Diagnostic] = field(default_factory=list)
+
+    def note(self, code: str, message: str, location: Location, hint: str | None = None) -> None:
+        self.notes.append(Diagnostic("note", code, message, location, hint))
 
     def error(self, code: str, message: str, location: Location, hint: str | None = None) -> None:
         self.items.append(Diagnostic(ERROR, code, message, location, hint))

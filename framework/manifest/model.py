@@ -112,6 +112,9 @@ class Input:
     compare: tuple[str, ...] | None = None
     mapping: str | None = None  # name of the entity mapping used when kinds differ
     location: Location = NO_LOCATION
+    # SQL expression of the entity key over the input's columns (``UPPER(TRIM(team_abbr))``)
+    # when the transform normalises the key: detection renders the same expression.
+    key: str | None = None
 
 
 @dataclass(frozen=True)

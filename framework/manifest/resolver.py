@@ -168,7 +168,7 @@ def _processor(p: dict, i: int, pf: LoadedFile, phase_datasets: dict, partition_
         else:
             kind = "source" if "source" in raw else "processor"
             compare = tuple(raw["compare"]) if raw.get("compare") else None
-            inputs.append(Input(raw[kind], kind, bool(raw.get("critical", False)), compare, raw.get("mapping"), iloc))
+            inputs.append(Input(raw[kind], kind, bool(raw.get("critical", False)), compare, raw.get("mapping"), iloc, raw.get("key")))
 
     output = None
     if p.get("output"):

@@ -29,6 +29,8 @@ from framework.manifest.model import Processor, Project
 from framework.sql.dialects import DIALECTS, get_dialect
 
 log = logging.getLogger(__name__)
+# Part of every cache key: bump it when the lineage facts change shape.
+LINEAGE_VERSION = 1
 
 
 class _Checker:
@@ -50,33 +52,40 @@ class _Checker:
             self.reported.add(key)
             self.diags.error(code, message, location, hint)
 
-    def _parse(self, sql: str, dialect: str, reads: bool = False) -> tuple[str | None, tuple[str, ...] | None, tuple]:
+    def _parse(self, sql: str, dialect: str, reads: bool = False, schema: dict | None = None) -> tuple:
         """(error message or None, named columns of the last SELECT or None if unknown,
-        columns read through ref()'d tables when ``reads``). Results are cached by the
-        statement's text, in memory and across runs (see ParseCache)."""
-        key = self.cache.key(dialect, sql, reads)
+        columns read through ref()'d tables when ``reads``, lineage facts when ``schema``
+        is given: see framework.sql.lineage). Results are cached by the statement's text
+        (and the schema of the tables it reads), in memory and across runs (ParseCache)."""
+        key = self.cache.key(dialect, sql, reads, schema)
         hit = self.cache.get(key)
         if hit is not None:
             return hit
-        result = self._parse_uncached(sql, dialect, reads)
+        result = self._parse_uncached(sql, dialect, reads, schema)
         self.cache.put(key, result)
         return result
 
-    def _parse_uncached(self, sql: str, dialect: str, reads: bool) -> tuple[str | None, tuple[str, ...] | None, tuple]:
+    def _parse_uncached(self, sql: str, dialect: str, reads: bool, schema: dict | None = None) -> tuple:
         from sqlglot import exp
         from sqlglot.errors import SqlglotError
 
         try:
             trees = [t for t in self.sqlglot.parse(sql, read=get_dialect(dialect).sqlglot) if t is not None]
         except SqlglotError as exc:
-            return _first_line(str(exc)), None, ()
+            return _first_line(str(exc)), None, (), None
         if not trees:
-            return "renders no SQL statement", None, ()
+            return "renders no SQL statement", None, (), None
         read_columns = _qualified_reads(trees) if reads else ()
         last = trees[-1]
+        named = None
         if isinstance(last, exp.Query) and not any(isinstance(s, exp.Star) or s.find(exp.Star) for s in last.selects):
-            return None, tuple(last.named_selects), read_columns
-        return None, None, read_columns
+            named = tuple(last.named_selects)
+        facts = None
+        if schema is not None:  # last: lineage rewrites the tree in place (one parse per transform)
+            from framework.sql.lineage import analyze
+
+            facts = analyze(last, get_dialect(dialect).sqlglot, schema)
+        return None, named, read_columns, facts
 
     # ---------------------------------------------------------------- template shapes
     def _shape(self, proc: Processor, signature: tuple, render: Any, what: str, dialect: str) -> None:
@@ -109,7 +118,7 @@ class _Checker:
                             exc.location or proc.location, exc.hint)
                 specs = None
             if specs is not None:
-                scopes = tuple((s.scope, s.mapping_partitioned, bool(s.row_columns)) for s in specs)
+                scopes = tuple((s.scope, s.mapping_partitioned, bool(s.row_columns), s.key_sql) for s in specs)
                 for kind in ("detect", "filter"):
                     self._shape(proc, (kind, dialect, scopes), lambda k=kind: render_statement(p, proc, k, dialect).sql, f"{kind}.sql.j2", dialect)
                 for selective in (False, True):
@@ -152,11 +161,13 @@ class _Checker:
             self._error(proc, "sql-render", f"processor '{proc.name}': transform {proc.transform.sql} does not render: {_first_line(str(exc))}",
                         loc, "ref() takes a processor name, source() a declared source; see docs/change-detection.md")
             return
+        tables = sorted(set(used), key=len, reverse=True)
         normalized = sql
-        for i, table in enumerate(sorted(set(used), key=len, reverse=True)):
+        for i, table in enumerate(tables):
             normalized = normalized.replace(table, f"__ref{i}.__t")  # stays an identifier even inside a longer name
-        deployed = dialect == "bigquery"  # uncompared reads: once per processor, in the dialect users deploy
-        error, named, reads = self._parse(normalized, dialect, reads=deployed)
+        deployed = dialect == "bigquery"  # uncompared reads and lineage: once per processor, in the dialect users deploy
+        schema = _schema_of(p, tables) if deployed else None
+        error, named, reads, facts = self._parse(normalized, dialect, reads=deployed, schema=schema)
         if error:
             if proc.name in self.bad_transforms:
                 return  # one parse error per transform is enough (the other dialect usually agrees)
@@ -164,15 +175,18 @@ class _Checker:
             self._error(proc, "sql-parse", f"processor '{proc.name}': transform {proc.transform.sql} is not valid {dialect} SQL: {error}",
                         loc, f"see it with `pipectl render {proc.name} --kind transform --dialect {dialect}`")
             return
-        if deployed:
-            self._uncompared_reads(proc, reads, sorted(set(used), key=len, reverse=True))
-        if named is not None and proc.output is not None:
-            missing = [c for c in proc.output.column_names if c not in named]
-            if missing:
-                self._error(proc, "transform-columns",
-                            f"processor '{proc.name}': transform {proc.transform.sql} does not return output column(s) {', '.join(missing)}",
-                            loc, "the SELECT must return every output column by name (alias with AS)")
+        if not deployed:
+            return
+        self._uncompared_reads(proc, reads, tables)
+        from framework.sql.lineage_rules import LineageRules, check_output_columns
 
+        rules = LineageRules(p, proc, facts or {}, tables, lambda code, msg, where, hint: self._error(proc, code, msg, where, hint))
+        check_output_columns(rules, named)
+        if facts is None or "error" in facts:
+            why = facts["error"] if facts else "the SELECT uses *"
+            self.diags.note("lineage", f"processor '{proc.name}': column lineage not analysed: {why}", loc)
+            return
+        rules.run()
 
     def _uncompared_reads(self, proc: Processor, reads: tuple, tables: list[str]) -> None:
         """Warn when a transform reads an upstream column that the upstream's change
@@ -228,6 +242,18 @@ def _qualified_reads(trees: list) -> tuple[tuple[int, str], ...]:
     return tuple(sorted(reads))
 
 
+def _schema_of(project: Project, tables: list[str]) -> dict[str, dict[str, str]]:
+    """Declared columns and types of every placeholder table (``"0"`` -> {column: type})."""
+    out: dict[str, dict[str, str]] = {}
+    by_fqn = {s.table.fqn: s.table for s in project.sources.values()}
+    for i, fqn in enumerate(tables):
+        up = project.resolve_processor(fqn)
+        table = up.output if up is not None and up.output is not None and up.output.fqn == fqn else by_fqn.get(fqn)
+        if table is not None:
+            out[str(i)] = {c.name: c.type for c in table.columns}
+    return out
+
+
 def _recording(globals_: dict[str, Any], used: list[str]) -> dict[str, Any]:
     """Wrap ref()/source() so the checker learns which table names the transform pasted."""
     wrapped = dict(globals_)
@@ -272,19 +298,20 @@ class ParseCache:
                     self.entries = loaded
 
     @staticmethod
-    def key(dialect: str, sql: str, reads: bool) -> str:
-        return hashlib.sha1(f"{dialect}\0{int(reads)}\0{sql}".encode()).hexdigest()
+    def key(dialect: str, sql: str, reads: bool, schema: dict | None = None) -> str:
+        shape = json.dumps(schema, sort_keys=True) if schema is not None else ""
+        return hashlib.sha1(f"{LINEAGE_VERSION}\0{dialect}\0{int(reads)}\0{shape}\0{sql}".encode()).hexdigest()
 
     def get(self, key: str) -> tuple | None:
         hit = self.entries.get(key)
-        if hit is None:
+        if hit is None or len(hit) != 4:
             return None
-        error, named, reads = hit
-        return error, (tuple(named) if named is not None else None), tuple((int(i), str(c)) for i, c in reads)
+        error, named, reads, facts = hit
+        return error, (tuple(named) if named is not None else None), tuple((int(i), str(c)) for i, c in reads), facts
 
     def put(self, key: str, result: tuple) -> None:
-        error, named, reads = result
-        self.entries[key] = [error, list(named) if named is not None else None, [list(r) for r in reads]]
+        error, named, reads, facts = result
+        self.entries[key] = [error, list(named) if named is not None else None, [list(r) for r in reads], facts]
         self.dirty = True
 
     def save(self) -> None:
@@ -317,4 +344,7 @@ def check_rendered_sql(project: Project, diags: Diagnostics, cache: ParseCache |
     for proc in project.processors.values():
         for dialect in DIALECTS:
             checker.processor(proc, dialect)
+        if proc.transform.python and proc.enabled:
+            diags.note("lineage", f"processor '{proc.name}': column lineage not analysed: Python transform "
+                       f"({proc.transform.python}); its inputs are what it declares", proc.transform.location)
     cache.save()

@@ -7,6 +7,7 @@ templates stay free of manifest logic.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from framework.errors import ConfigError
@@ -28,6 +29,8 @@ class InputSpec:
     (the input has another kind's key ``key``, mapped through ``mapping_table``) or
     ``partition`` (no usable key: any change affects every entity of the partition).
     ``row_columns`` are the columns hashed per row (templates prefix them with the alias ``i``).
+    ``key_sql``: the input's declared key expression (``UPPER(TRIM(i.team_abbr))``): the
+    transform normalises the key, so detection groups and filters by the same expression.
     """
 
     name: str
@@ -41,6 +44,7 @@ class InputSpec:
     mapping_from: str | None = None
     mapping_to: str | None = None
     mapping_partitioned: bool = False
+    key_sql: str | None = None  # the declared key expression with its columns on alias ``i``
 
 
 def input_table(project: Project, inp: Input) -> tuple[Table, str | None]:
@@ -113,6 +117,8 @@ def input_spec(project: Project, processor: Processor, inp: Input) -> InputSpec:
     base = dict(name=inp.name, kind=inp.kind, table=table.fqn, columns=columns)
     # An input naming a mapping uses it even between entities of the same kind (a team's
     # defence row changes when its *opponent's* box score changes: team -> opponent team).
+    if inp.key:
+        base["key_sql"] = qualify_key(inp.key, table)
     if target is not None and not inp.mapping and (kind == target.name or (kind is None and table.column(target.key) is not None)):
         return InputSpec(**base, scope="entity", key=target.key, row_columns=columns or (target.key,))
     if target is not None and kind is not None and kind in project.entity_kinds:
@@ -131,7 +137,24 @@ def input_spec(project: Project, processor: Processor, inp: Input) -> InputSpec:
                 mapping_partitioned=via.column(project.partition_column) is not None,
             )
     all_cols = tuple(c for c in table.column_names if c != project.partition_column)
+    base.pop("key_sql", None)
     return InputSpec(**base, scope="partition", key=None, row_columns=columns or all_cols)
+
+
+_TOKEN = re.compile(r"'(?:[^'\\]|\\.|'')*'|\"[^\"]*\"|`[^`]*`|(?<![\w.])([A-Za-z_][A-Za-z0-9_]*)(?!\s*\()(?![\w.])")
+
+
+def qualify_key(expression: str, table: Table, alias: str = "i") -> str:
+    """Put the input's columns of a declared key expression on ``alias``, leaving string
+    literals, function names and unknown words (SQL keywords) alone. Validation checks the
+    expression with sqlglot (lineage rules); this stays a pure function for rendering."""
+    names = set(table.column_names)
+
+    def sub(m: re.Match) -> str:
+        word = m.group(1)
+        return f"{alias}.{word}" if word is not None and word in names else m.group(0)
+
+    return _TOKEN.sub(sub, expression)
 
 
 def input_specs(project: Project, processor: Processor) -> list[InputSpec]:

@@ -1,8 +1,15 @@
 -- A sensor is compared with its own site: more than 4 degrees above or below the site's mean
 -- is hot/cold (a radiator, an open window, or a broken sensor); under half coverage is
 -- offline; a battery under 2.6 V will die within days.
-WITH site AS (
-  -- site rows are reached through the site -> sensor mapping: joined on the sensor's site
+WITH registry AS (
+  SELECT g.sensor_id, g.site_id
+  FROM {{ ref('sensor_registry') }} AS g
+  WHERE g.day = {{ partition }}
+    AND {{ entity_filter('g.sensor_id') }}
+),
+site AS (
+  -- site rows reach a sensor through the registry (the site_to_sensor mapping): joined on
+  -- the site the registry names for the sensor
   SELECT t.site_id, t.temp_avg
   FROM {{ ref('site_daily_summary') }} AS t
   WHERE t.day = {{ partition }}
@@ -22,6 +29,7 @@ SELECT
     ELSE 'ok'
   END AS flag
 FROM {{ ref('sensor_daily_stats') }} AS s
-LEFT JOIN site AS t ON t.site_id = s.site_id
+LEFT JOIN registry AS g ON g.sensor_id = s.sensor_id
+LEFT JOIN site AS t ON t.site_id = g.site_id
 WHERE s.day = {{ partition }}
   AND {{ entity_filter('s.sensor_id') }}

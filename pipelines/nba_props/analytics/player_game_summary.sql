@@ -51,8 +51,15 @@ lines AS (
   ) AS x
   GROUP BY x.player_lookup
 ),
+roster AS (
+  SELECT r.player_lookup, r.team_abbr
+  FROM {{ ref('br_rosters_current') }} AS r
+  WHERE r.game_date = {{ partition }}
+    AND {{ entity_filter('r.player_lookup') }}
+),
 team AS (
-  -- team rows are reached through the team -> player mapping: joined on the player's team
+  -- team rows reach a player through the roster of the day (the input's team_to_player
+  -- mapping): joined on his roster team, not the gamebook's team_abbr
   SELECT t.team_abbr, t.possessions_used
   FROM {{ ref('team_offense_game_summary') }} AS t
   WHERE t.game_date = {{ partition }}
@@ -104,7 +111,8 @@ SELECT
   END AS data_quality_tier,
   CAST(CURRENT_TIMESTAMP AS TIMESTAMP) AS processed_at
 FROM box AS b
-LEFT JOIN team AS t ON t.team_abbr = b.team_abbr
+LEFT JOIN roster AS r ON r.player_lookup = b.player_lookup
+LEFT JOIN team AS t ON t.team_abbr = r.team_abbr
 LEFT JOIN zones AS z ON z.player_lookup = b.player_lookup
 LEFT JOIN tracking AS tr ON tr.player_lookup = b.player_lookup
 LEFT JOIN lines AS l ON l.player_lookup = b.player_lookup

@@ -1,16 +1,25 @@
 -- Team offence per game. possessions = FGA - OREB + TOV + 0.44 FTA (the standard estimate);
 -- possessions_used = FGA + 0.44 FTA + TOV is the denominator of each player's usage rate.
-WITH zones AS (
+-- Play-by-play rows are player rows: they reach a team through the roster of the day (the
+-- input's player_to_team mapping), never through the row's own team_abbr, so that change
+-- detection and this SQL agree on which team a shot belongs to.
+WITH roster AS (
+  SELECT r.player_lookup, r.team_abbr
+  FROM {{ ref('br_rosters_current') }} AS r
+  WHERE r.game_date = {{ partition }}
+    AND {{ entity_filter('r.team_abbr') }}
+),
+zones AS (
   SELECT
-    p.team_abbr,
+    r.team_abbr,
     CAST(SUM(CASE WHEN p.shot_zone = 'rim' THEN p.fg_attempted ELSE 0 END) AS BIGINT) AS rim_fg_attempted,
     CAST(SUM(CASE WHEN p.shot_zone = 'rim' THEN p.fg_made ELSE 0 END) AS BIGINT) AS rim_fg_made,
     CAST(SUM(CASE WHEN p.shot_zone = 'mid_range' THEN p.fg_attempted ELSE 0 END) AS BIGINT) AS mid_fg_attempted,
     CAST(SUM(CASE WHEN p.shot_zone = 'mid_range' THEN p.fg_made ELSE 0 END) AS BIGINT) AS mid_fg_made
   FROM {{ ref('nbac_play_by_play') }} AS p
+  JOIN roster AS r ON r.player_lookup = p.player_lookup
   WHERE p.game_date = {{ partition }}
-    AND {{ entity_filter('p.team_abbr') }}
-  GROUP BY p.team_abbr
+  GROUP BY r.team_abbr
 )
 SELECT
   b.game_date,

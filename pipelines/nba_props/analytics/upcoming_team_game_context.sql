@@ -26,15 +26,23 @@ lines AS (
     AND {{ entity_filter('l.team_abbr') }}
   GROUP BY l.team_abbr
 ),
+-- injury rows are player rows: counted for the team the roster of the day names (the input's
+-- player_to_team mapping), not the report's own team_abbr
+roster AS (
+  SELECT r.player_lookup, r.team_abbr
+  FROM {{ ref('br_rosters_current') }} AS r
+  WHERE r.game_date = {{ partition }}
+    AND {{ entity_filter('r.team_abbr') }}
+),
 injuries AS (
   SELECT
-    i.team_abbr,
+    r.team_abbr,
     CAST(SUM(CASE WHEN i.injury_status = 'Out' THEN 1 ELSE 0 END) AS BIGINT) AS players_out,
     CAST(SUM(CASE WHEN i.injury_status IN ('Questionable', 'Doubtful') THEN 1 ELSE 0 END) AS BIGINT) AS players_questionable
   FROM {{ ref('nbac_injury_report') }} AS i
+  JOIN roster AS r ON r.player_lookup = i.player_lookup
   WHERE i.game_date = {{ partition }}
-    AND {{ entity_filter('i.team_abbr') }}
-  GROUP BY i.team_abbr
+  GROUP BY r.team_abbr
 )
 SELECT
   g.game_date,

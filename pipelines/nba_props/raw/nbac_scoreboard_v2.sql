@@ -1,4 +1,5 @@
--- Line scores by quarter; points derived from the quarters.
+-- Line scores by quarter; points derived from the quarters. The team code is normalised, and
+-- the input declares the same key expression so detection agrees (see nbac_team_boxscore.sql).
 SELECT
   s.game_date,
   s.game_id,
@@ -16,4 +17,4 @@ SELECT
   CAST(CURRENT_TIMESTAMP AS TIMESTAMP) AS processed_at
 FROM {{ source('landing_scoreboard') }} AS s
 WHERE s.game_date = {{ partition }}
-  AND {{ entity_filter('s.team_abbr') }}
+  AND {{ entity_filter('UPPER(TRIM(s.team_abbr))') }}

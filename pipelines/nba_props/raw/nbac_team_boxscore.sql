@@ -1,4 +1,6 @@
--- Team box score per game, rebounds derived.
+-- Team box score per game, rebounds derived. Scrapers send team codes in any case and with
+-- stray spaces: the key is normalised here and declared on the input (key: UPPER(TRIM(team_abbr)))
+-- so change detection groups and selects landing rows by the same normalised code.
 SELECT
   t.game_date,
   t.game_id,
@@ -23,4 +25,4 @@ SELECT
   CAST(CURRENT_TIMESTAMP AS TIMESTAMP) AS processed_at
 FROM {{ source('landing_team_boxscore') }} AS t
 WHERE t.game_date = {{ partition }}
-  AND {{ entity_filter('t.team_abbr') }}
+  AND {{ entity_filter('UPPER(TRIM(t.team_abbr))') }}

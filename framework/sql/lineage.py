@@ -1,0 +1,237 @@
+"""Column-level lineage of a transform's SQL: what it reads, groups and joins by, and where
+every output column comes from.
+
+Why: pipectl's promise is that an incremental run equals a full recompute. Change detection
+works from the manifest (inputs, mappings, keys); the transform's SQL does what it does.
+When the two disagree (the SQL groups rows by a column the mapping does not use, normalises
+the key, reads a column that does not exist, joins columns of different types), incremental
+runs silently diverge. This module extracts *facts* from the SQL with sqlglot's optimizer
+(``qualify`` against the declared input schemas, then scope traversal); the rules that
+compare those facts with the manifest live in :mod:`framework.sql.lineage_rules`.
+
+Facts depend only on the SQL text, the dialect and the schemas of the tables it reads, so
+they are JSON data cached with the parse results (``ParseCache``): a repeated validate, and
+the 10,000 generated processors that differ only in table names, analyse once.
+
+Tables are labelled by the checker's placeholders (``__ref<i>.__t`` -> ``i``); a column
+reference is ``[label, column]``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+# The entity filter, once parsed, is replaced by ``<column> = '<marker>'`` so that it stays in
+# its scope (and can be traced) while qualify never sees the dialect's UNNEST spelling.
+_FILTER_MARK = "__pipectl_entity_filter__"
+_PLACEHOLDER = "__pipectl_key__"
+
+
+def analyze(tree: Any, dialect: str, schema: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """Lineage facts of one parsed transform (the last statement's query).
+
+    The tree is modified in place (the entity filter is rewritten): pass a tree nobody
+    else reads. ``schema`` maps a placeholder index (``"0"``) to the declared columns and types of the
+    table ``__ref<i>.__t``. Returns a JSON-able dict; ``{"error": ...}`` when sqlglot
+    cannot qualify the query (the caller reports the processor as not analysed).
+    """
+    from sqlglot import exp
+    from sqlglot.errors import SqlglotError
+    from sqlglot.optimizer.qualify import qualify
+    from sqlglot.optimizer.scope import build_scope
+
+    if not isinstance(tree, exp.Query):
+        return {"error": "the transform's last statement is not a query"}
+    for node in list(tree.find_all(exp.In)):
+        if node.args.get("unnest") is not None or (isinstance(node.args.get("query"), exp.Subquery)
+                                                   and node.args["query"].find(exp.Unnest) is not None
+                                                   and node.args["query"].find(exp.Placeholder, exp.Parameter) is not None):
+            node.replace(exp.EQ(this=node.this.copy(), expression=exp.Literal.string(_FILTER_MARK)))
+    sg_schema = {f"__ref{i}": {"__t": dict(cols)} for i, cols in schema.items()}
+    try:
+        qualify(tree, schema=sg_schema, dialect=dialect, validate_qualify_columns=False,
+                quote_identifiers=False, identify=False, expand_stars=True,
+                allow_partial_qualification=True)  # unknown columns are facts to report, not exceptions
+        root = build_scope(tree)
+    except (SqlglotError, KeyError, ValueError, AttributeError) as exc:  # sqlglot raises these on shapes it cannot qualify
+        return {"error": f"sqlglot cannot qualify it: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"}
+    if root is None:
+        return {"error": "no query scope"}
+    return _Facts(exp, dialect, schema).collect(root)
+
+
+class _Facts:
+    def __init__(self, exp: Any, dialect: str, schema: dict[str, dict[str, str]]):
+        self.exp = exp
+        self.dialect = dialect
+        self.schema = schema
+        self.memo: dict[tuple[int, str], list] = {}
+        self.forms: dict[tuple[int, str], Any] = {}
+
+    # ---------------------------------------------------------------- helpers
+    def label(self, table: Any) -> str:
+        if table.db.startswith("__ref") and table.name == "__t":
+            return table.db[len("__ref"):]
+        return table.sql(dialect=self.dialect)
+
+    def branches(self, scope: Any) -> list:
+        """The SELECT scopes of a scope (several for UNION ALL)."""
+        if scope.set_operation_scopes:
+            return [b for s in scope.set_operation_scopes for b in self.branches(s)]
+        return [scope]
+
+    def projections(self, scope: Any, name: str) -> list[tuple[Any, Any]]:
+        branches = self.branches(scope)
+        first = branches[0].expression
+        names = list(first.named_selects)
+        if name not in names:
+            return []
+        i = names.index(name)
+        return [(b, b.expression.selects[i]) for b in branches if i < len(b.expression.selects)]
+
+    def own(self, node: Any):
+        """Nodes of ``node`` that belong to its own scope (not nested queries)."""
+        exp = self.exp
+        for n in node.walk(prune=lambda x: x is not node and isinstance(x, (exp.Select, exp.Subquery, exp.SetOperation))):
+            yield n
+
+    def columns(self, node: Any) -> list:
+        return [n for n in self.own(node) if isinstance(n, self.exp.Column) and not isinstance(n.this, self.exp.Star)]
+
+    # ---------------------------------------------------------------- tracing
+    def trace_column(self, scope: Any, col: Any) -> list:
+        src = scope.sources.get(col.table)
+        if isinstance(src, self.exp.Table):
+            return [[self.label(src), col.name]]
+        if src is not None and hasattr(src, "expression"):
+            return self.trace_output(src, col.name)
+        return []
+
+    def trace_output(self, scope: Any, name: str) -> list:
+        key = (id(scope), name)
+        if key not in self.memo:
+            self.memo[key] = []
+            out: list = []
+            for branch, proj in self.projections(scope, name):
+                for ref in self.trace_expr(branch, proj):
+                    if ref not in out:
+                        out.append(ref)
+            self.memo[key] = out
+        return self.memo[key]
+
+    def trace_expr(self, scope: Any, node: Any) -> list:
+        out: list = []
+        for col in self.columns(node):
+            for ref in self.trace_column(scope, col):
+                if ref not in out:
+                    out.append(ref)
+        return out
+
+    def direct(self, scope: Any, node: Any) -> list | None:
+        """The base column an expression passes through unchanged (aliases and CTEs only)."""
+        exp = self.exp
+        node = node.this if isinstance(node, exp.Alias) else node
+        if not isinstance(node, exp.Column):
+            return None
+        src = scope.sources.get(node.table)
+        if isinstance(src, exp.Table):
+            return [self.label(src), node.name]
+        if src is None or not hasattr(src, "expression"):
+            return None
+        found = {tuple(d) if d else None for d in (self.direct(b, p) for b, p in self.projections(src, node.name))}
+        return list(found.pop()) if len(found) == 1 and None not in found else None
+
+    def form(self, scope: Any, node: Any) -> list | None:
+        """``[base ref, expression over the bare column]`` when the expression reads exactly
+        one base column (``UPPER(TRIM(team_abbr))``), composed through CTEs; else None."""
+        exp = self.exp
+        node = node.this if isinstance(node, exp.Alias) else node
+        cols = self.columns(node)
+        if len(cols) != 1:
+            return None
+        col = cols[0]
+        src = scope.sources.get(col.table)
+        if isinstance(src, exp.Table):
+            inner = [[self.label(src), col.name], col.name]
+        elif src is not None and hasattr(src, "expression"):
+            key = (id(src), col.name)
+            if key not in self.forms:
+                forms = {(tuple(f[0]), f[1]) if f else None for f in (self.form(b, p) for b, p in self.projections(src, col.name))}
+                self.forms[key] = None if len(forms) != 1 or None in forms else next(iter(forms))
+            found = self.forms[key]
+            if found is None:
+                return None
+            inner = [list(found[0]), found[1]]
+        else:
+            return None
+        if isinstance(node, exp.Column):
+            return inner
+        copy = node.copy()
+        for c in self.columns(copy):
+            c.replace(exp.column(_PLACEHOLDER))
+        return [inner[0], copy.sql(dialect=self.dialect).replace(_PLACEHOLDER, inner[1])]
+
+    def describe(self, scope: Any, node: Any) -> dict[str, Any]:
+        return {"bases": self.trace_expr(scope, node), "direct": self.direct(scope, node), "form": self.form(scope, node)}
+
+    # ---------------------------------------------------------------- collection
+    def collect(self, root: Any) -> dict[str, Any]:
+        exp = self.exp
+        unknown: list = []
+        groups: list = []
+        equalities: list = []
+        filters: list = []
+        for scope in root.traverse():
+            select = scope.expression
+            if not isinstance(select, exp.Select):
+                continue
+            for col in scope.columns:
+                if isinstance(col.this, exp.Star):
+                    continue
+                src = scope.sources.get(col.table)
+                if isinstance(src, exp.Table):
+                    label = self.label(src)
+                    known = self.schema.get(label)
+                    if known is not None and col.name not in known:
+                        unknown.append([label, col.table, col.name, sorted(known)])
+                elif src is not None and hasattr(src, "expression"):
+                    names = list(self.branches(src)[0].expression.named_selects)
+                    if col.name not in names:
+                        unknown.append([None, col.table, col.name, names])
+                elif not col.table and col.name not in select.named_selects:
+                    unknown.append([None, "", col.name, []])
+            for g in (select.args.get("group") or exp.Group()).expressions:
+                groups.append({**self.describe(scope, g), "sql": g.sql(dialect=self.dialect)})
+            conditions = [j.args.get("on") for j in select.args.get("joins") or [] if j.args.get("on") is not None]
+            if select.args.get("where") is not None:
+                conditions.append(select.args["where"].this)
+            for cond in conditions:
+                for node in self.own(cond):
+                    if not isinstance(node, exp.EQ):
+                        continue
+                    if isinstance(node.expression, exp.Literal) and node.expression.this == _FILTER_MARK:
+                        filters.append({**self.describe(scope, node.this), "sql": node.this.sql(dialect=self.dialect)})
+                        continue
+                    left, right = self.describe(scope, node.this), self.describe(scope, node.expression)
+                    if left["bases"] and right["bases"]:
+                        equalities.append({"left": left, "right": right, "sql": node.sql(dialect=self.dialect)})
+        top = self.branches(root)
+        outputs = list(top[0].expression.named_selects)
+        star = any(isinstance(s, exp.Star) or s.find(exp.Star) for b in top for s in b.expression.selects)
+        columns: dict[str, Any] = {}
+        for name in outputs:
+            descs = [self.describe(b, p) for b, p in self.projections(root, name)]
+            bases: list = []
+            for d in descs:
+                bases += [r for r in d["bases"] if r not in bases]
+            directs = {tuple(d["direct"]) if d["direct"] else None for d in descs}
+            forms = {(tuple(d["form"][0]), d["form"][1]) if d["form"] else None for d in descs}
+            volatile = any(p.find(exp.CurrentTimestamp, exp.CurrentDate, exp.CurrentDatetime, exp.CurrentTime, exp.Rand)
+                           is not None for _, p in self.projections(root, name))
+            columns[name] = {
+                "bases": bases,
+                "direct": list(directs.pop()) if len(directs) == 1 and None not in directs else None,
+                "form": [list(f[0]), f[1]] if len(forms) == 1 and None not in forms and (f := next(iter(forms))) else None,
+                "volatile": volatile,
+            }
+        return {"outputs": None if star else outputs, "columns": columns, "unknown": unknown,
+                "groups": groups, "equalities": equalities, "filters": filters}
