@@ -39,6 +39,7 @@ COMMANDS: dict[str, str] = {
     "sweep": "framework.commands.orchestrator:sweep_cmd",
     "trace": "framework.commands.run:trace_cmd",
     "validate": "framework.commands.validate:validate_cmd",
+    "verify": "framework.commands.verify:verify_cmd",
 }
 
 

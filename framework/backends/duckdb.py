@@ -145,6 +145,10 @@ class DuckDBWarehouse:
     def create_dataset(self, dataset: str) -> None:
         self.execute_script(f"CREATE SCHEMA IF NOT EXISTS {DUCKDB.ident(dataset)}")
 
+    def drop_dataset(self, dataset: str) -> None:
+        """Drop a schema and its tables (``pipectl verify`` scratch data)."""
+        self.execute_script(f"DROP SCHEMA IF EXISTS {DUCKDB.ident(dataset)} CASCADE")
+
     def create_table(self, table: Table) -> None:
         from framework.sql.render import render_table_ddl
 

@@ -61,7 +61,10 @@ def analyze(tree: Any, dialect: str, schema: dict[str, dict[str, str]]) -> dict[
 
 class _Facts:
     def __init__(self, exp: Any, dialect: str, schema: dict[str, dict[str, str]]):
+        from sqlglot.optimizer.scope import Scope
+
         self.exp = exp
+        self.Scope = Scope
         self.dialect = dialect
         self.schema = schema
         self.memo: dict[tuple[int, str], list] = {}
@@ -102,7 +105,7 @@ class _Facts:
         src = scope.sources.get(col.table)
         if isinstance(src, self.exp.Table):
             return [[self.label(src), col.name]]
-        if src is not None and hasattr(src, "expression"):
+        if src is not None and isinstance(src, self.Scope):
             return self.trace_output(src, col.name)
         return []
 
@@ -135,7 +138,7 @@ class _Facts:
         src = scope.sources.get(node.table)
         if isinstance(src, exp.Table):
             return [self.label(src), node.name]
-        if src is None or not hasattr(src, "expression"):
+        if src is None or not isinstance(src, self.Scope):
             return None
         found = {tuple(d) if d else None for d in (self.direct(b, p) for b, p in self.projections(src, node.name))}
         return list(found.pop()) if len(found) == 1 and None not in found else None
@@ -152,7 +155,7 @@ class _Facts:
         src = scope.sources.get(col.table)
         if isinstance(src, exp.Table):
             inner = [[self.label(src), col.name], col.name]
-        elif src is not None and hasattr(src, "expression"):
+        elif src is not None and isinstance(src, self.Scope):
             key = (id(src), col.name)
             if key not in self.forms:
                 forms = {(tuple(f[0]), f[1]) if f else None for f in (self.form(b, p) for b, p in self.projections(src, col.name))}
@@ -193,7 +196,7 @@ class _Facts:
                     known = self.schema.get(label)
                     if known is not None and col.name not in known:
                         unknown.append([label, col.table, col.name, sorted(known)])
-                elif src is not None and hasattr(src, "expression"):
+                elif src is not None and isinstance(src, self.Scope):
                     names = list(self.branches(src)[0].expression.named_selects)
                     if col.name not in names:
                         unknown.append([None, col.table, col.name, names])
@@ -225,7 +228,7 @@ class _Facts:
                 bases += [r for r in d["bases"] if r not in bases]
             directs = {tuple(d["direct"]) if d["direct"] else None for d in descs}
             forms = {(tuple(d["form"][0]), d["form"][1]) if d["form"] else None for d in descs}
-            volatile = any(p.find(exp.CurrentTimestamp, exp.CurrentDate, exp.CurrentDatetime, exp.CurrentTime, exp.Rand)
+            volatile = any(p.find(*(getattr(exp, k) for k in _VOLATILE if hasattr(exp, k)))
                            is not None for _, p in self.projections(root, name))
             columns[name] = {
                 "bases": bases,
@@ -235,3 +238,44 @@ class _Facts:
             }
         return {"outputs": None if star else outputs, "columns": columns, "unknown": unknown,
                 "groups": groups, "equalities": equalities, "filters": filters}
+
+
+_VOLATILE = ("CurrentTimestamp", "CurrentDate", "CurrentDatetime", "CurrentTime", "Rand", "Uuid")
+
+
+def volatile_outputs(sql: str, dialect: str) -> list[str]:
+    """Output columns of a query computed from the clock or randomness (``processed_at``),
+    followed through CTEs and subqueries: two runs of the same SQL never agree on them."""
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import SqlglotError
+    from sqlglot.optimizer.scope import build_scope
+
+    try:
+        tree = [t for t in sqlglot.parse(sql, read=dialect) if t is not None][-1]
+        root = build_scope(tree)
+    except (SqlglotError, IndexError):
+        return []
+    if root is None:
+        return []
+    kinds = tuple(getattr(exp, k) for k in _VOLATILE if hasattr(exp, k))
+    facts = _Facts(exp, dialect, {})
+    seen: dict[tuple[int, str], bool] = {}
+
+    def volatile(scope: Any, node: Any) -> bool:
+        if node.find(*kinds) is not None:
+            return True
+        for col in facts.columns(node):
+            src = scope.sources.get(col.table)
+            if not isinstance(src, facts.Scope):
+                continue
+            key = (id(src), col.name)
+            if key not in seen:
+                seen[key] = False
+                seen[key] = any(volatile(b, p) for b, p in facts.projections(src, col.name))
+            if seen[key]:
+                return True
+        return False
+
+    names = list(facts.branches(root)[0].expression.named_selects)
+    return [n for n in names if any(volatile(b, p) for b, p in facts.projections(root, n))]
