@@ -114,6 +114,7 @@ class LineageRules:
         self.output_types()
         self.join_types()
         self.mapped_keys()
+        self.declared_keys()
         self.key_normalisation()
 
     def undeclared_reads(self) -> None:
@@ -242,6 +243,30 @@ class LineageRules:
                 else:
                     continue
                 break
+
+    def declared_keys(self) -> None:
+        """An input's ``key:`` expression parses and reads only the input's own columns."""
+        import sqlglot
+        from sqlglot.errors import SqlglotError
+
+        from framework.sql.context import input_table
+
+        for inp in self.proc.inputs:
+            if not inp.key:
+                continue
+            try:
+                table, _ = input_table(self.p, inp)
+                tree = sqlglot.parse_one(inp.key, read="bigquery")
+            except ConfigError:
+                continue  # reported by the input rules
+            except SqlglotError as exc:
+                self.error("input-key", f"input '{inp.name}': key {inp.key!r} is not a SQL expression: {str(exc).splitlines()[0]}",
+                           inp.location, "write it over the input's columns, e.g. UPPER(TRIM(team_abbr))")
+                continue
+            for col in tree.find_all(sqlglot.exp.Column):
+                if table.column(col.name) is None:
+                    self.error("input-key", f"input '{inp.name}': key {inp.key!r} reads '{col.name}', which {table.fqn} does not declare",
+                               inp.location, did_you_mean(col.name, table.column_names) or "use the input's own columns")
 
     def key_normalisation(self) -> None:
         from framework.sql.context import input_spec

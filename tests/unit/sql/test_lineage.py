@@ -123,6 +123,14 @@ def test_class4_declared_key_but_raw_entity_filter(example):
     assert err.location.file == rel and "filters it with entity_filter(team_abbr)" in err.message
 
 
+def test_declared_key_with_a_typo(example):
+    text = _edit(example, "processors.yaml", 'key: "UPPER(TRIM(team_abbr))"}', 'key: "UPPER(TRIM(team_abrr))"}', count=2)
+    errors = _errors(example, "input-key")
+    assert [e.hint for e in errors] == ["did you mean 'team_abbr'?"] * 2
+    assert errors[0].location.line == line_of(text, 'key: "UPPER(TRIM(team_abrr))"')
+    assert _errors(example, "key-normalisation")  # and the SQL no longer matches what is declared
+
+
 def test_declared_key_is_rendered_by_detection():
     from framework.manifest import load
     from framework.sql.render import render_statement
