@@ -44,6 +44,15 @@ proc_schema = {
                            "columns": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/column"}}}}},
         "phases": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/phase"}},
         "processors": {"type": "array", "items": {"$ref": "#/$defs/processor"}},
+        "sweep": {"type": "object", "additionalProperties": False,
+                  "description": "The scheduled sweep (deadlines, tiered timeouts, debounce, pending triggers without a "
+                                 "new message). On Google Cloud `pipectl apply` manages a Cloud Scheduler job publishing "
+                                 "to `topic` on this schedule; the function bundle's handle_sweep runs it.",
+                  "properties": {"schedule": {"type": "string", "description": "unix cron, 5 fields; default '* * * * *' (every minute)"},
+                                 "time_zone": {"type": "string", "description": "IANA time zone of the schedule; default Etc/UTC"},
+                                 "topic": {"type": "string", "pattern": r"^[A-Za-z][A-Za-z0-9._~%+-]{2,254}$",
+                                           "description": "topic the scheduler publishes to; default pipectl-sweep-<project>"},
+                                 "enabled": {"type": "boolean", "description": "false: no scheduler job (run `pipectl sweep` yourself)"}}},
     },
     "$defs": {
         "duration": duration,

@@ -18,7 +18,9 @@ Semantics (the same as Pub/Sub, so code tested locally behaves the same on Googl
   ``source_subscription``, ``source_topic``, ``delivery_attempt``, ``last_error`` and the
   Pub/Sub names ``CloudPubSubDeadLetterSourceSubscription`` /
   ``CloudPubSubDeadLetterSourceDeliveryCount``) and removes it from the subscription. Every
-  dead letter is also kept in a ``dead_letters`` table, listed by :meth:`dead_letters`.
+  dead letter is also kept in a ``dead_letters`` table, listed by :meth:`dead_letters`, as is
+  a message a consumer *rejected* (published straight to a dead-letter topic with a
+  ``rejected_by`` attribute); :meth:`replay_dead_letter` republishes one exactly once.
   Without a dead-letter topic a message is redelivered forever, as on Pub/Sub.
 * available messages are delivered oldest publish first.
 
@@ -48,6 +50,7 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 DELETED_TOPIC = "_deleted-topic_"  # what Pub/Sub shows as the topic of a detached subscription
 DEAD_LETTER_REASON = "max_delivery_attempts_exceeded"
+REJECTED_REASON = "rejected"
 MAX_ERROR_CHARS = 2000
 
 class LocalBus:
@@ -244,7 +247,27 @@ class LocalBus:
             if not conn.execute("SELECT 1 FROM topics WHERE name = ?", (topic,)).fetchone():
                 raise BackendError(f"cannot publish: topic {topic} does not exist on the local bus {self.path}",
                                    hint="declare it in topics.yaml and run `pipectl apply` (or ensure_topology)")
-            return self._publish_in(conn, topic, bytes(data), attrs, self.clock())
+            now = self.clock()
+            msg_id = self._publish_in(conn, topic, bytes(data), attrs, now)
+            if attrs.get("rejected_by"):
+                self._keep_rejected(conn, topic, msg_id, bytes(data), attrs, now)
+            return msg_id
+
+    def _keep_rejected(self, conn: sqlite3.Connection, topic: str, msg_id: str, data: bytes, attrs: dict[str, str], now: float) -> None:
+        """A consumer that cannot handle a message at all (an invalid trigger or envelope)
+        publishes it straight to the dead-letter topic with ``rejected_by`` and ``error``
+        attributes: keep it in ``dead_letters`` too, with that reason, so it is listed and
+        replayable like one that used every delivery attempt."""
+        source = attrs.get("rejected_from") or ""
+        row = conn.execute("SELECT topic FROM subscriptions WHERE name = ?", (source,)).fetchone() if source else None
+        if row and "source_topic" not in attrs:
+            attrs = {**attrs, "source_topic": row[0]}
+        conn.execute(
+            "INSERT INTO dead_letters (topic, source_subscription, message_id, data, attributes, reason, delivery_attempt, last_error, dead_lettered_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (topic, source, msg_id, data, json.dumps(attrs, sort_keys=True), REJECTED_REASON, int(attrs.get("delivery_attempt") or 1),
+             (attrs.get("error") or "")[:MAX_ERROR_CHARS] or None, now),
+        )
 
     def _publish_in(self, conn: sqlite3.Connection, topic: str, data: bytes, attrs: Mapping[str, str], now: float) -> str:
         cur = conn.execute("INSERT INTO messages (topic, data, attributes, publish_time) VALUES (?, ?, ?, ?)",
@@ -381,6 +404,18 @@ class LocalBus:
         with self._write() as conn:
             return conn.execute(sql, params).rowcount
 
+    def replay_dead_letter(self, letter_id: int, topic: str, attributes: Mapping[str, str]) -> str | None:
+        """Publish dead letter ``letter_id`` to ``topic`` and forget it, in one transaction:
+        replayed exactly once. Returns the new message id, or None if it is gone already."""
+        with self._write() as conn:
+            row = conn.execute("DELETE FROM dead_letters WHERE id = ? RETURNING data", (int(letter_id),)).fetchone()
+            if row is None:
+                return None
+            if not conn.execute("SELECT 1 FROM topics WHERE name = ?", (topic,)).fetchone():
+                raise BackendError(f"cannot replay dead letter {letter_id}: topic {topic} does not exist on the local bus {self.path}",
+                                   hint="create it with `pipectl apply`")
+            return self._publish_in(conn, topic, bytes(row[0]), dict(attributes), self.clock())
+
     # ----------------------------------------------------------------- consuming
     def dispatch(self, subscription: str, handler: Callable[[ReceivedMessage], Any], max_messages: int = 10) -> Any:
         """Pull once and run ``handler`` on each message: ack on success, nack with the
@@ -406,4 +441,4 @@ class LocalBus:
                 for mid, attempts, avail, err, attrs, ptime in rows]
 
 
-__all__ = ["LocalBus", "PendingMessage", "DeadLetter", "DEAD_LETTER_REASON", "DELETED_TOPIC"]
+__all__ = ["LocalBus", "PendingMessage", "DeadLetter", "DEAD_LETTER_REASON", "REJECTED_REASON", "DELETED_TOPIC"]

@@ -73,9 +73,13 @@ class PubSubBus:
 
     supports_push = True
 
-    def __init__(self, project: str, credentials: Any = None, timeout: float = 30.0, pull_wait: float = 2.0):
+    def __init__(self, project: str, credentials: Any = None, timeout: float = 30.0, pull_wait: float = 2.0,
+                 scheduler_region: str = "us-central1", scheduler_endpoint: str | None = None):
         pubsub = require("google.cloud.pubsub_v1")
         self.project = project
+        self.scheduler_region, self.scheduler_endpoint = scheduler_region, scheduler_endpoint
+        self._scheduler: Any = None
+        self._credentials = credentials
         self.timeout = timeout
         self.pull_wait = pull_wait
         self.emulated = bool(os.environ.get("PUBSUB_EMULATOR_HOST"))
@@ -86,6 +90,19 @@ class PubSubBus:
         self._retry = bounded_retry(timeout)  # the SDK's default retries outlast the timeout
         self._errors = (self._exc.GoogleAPICallError, self._exc.RetryError)
         self._filters: dict[str, Callable[[Mapping[str, str]], bool]] = {}
+
+    def scheduler(self) -> Any:
+        """The Cloud Scheduler jobs that publish to this bus (the sweep's tick), for plan/apply.
+        None on the Pub/Sub emulator unless ``scheduler_endpoint`` names a stand-in: Cloud
+        Scheduler has no emulator, and an emulated project must never reach the real service."""
+        if self.emulated and not self.scheduler_endpoint:
+            return None
+        if self._scheduler is None:
+            from framework.backends.scheduler import CloudScheduler
+
+            self._scheduler = CloudScheduler(self.project, self.scheduler_region, self.scheduler_endpoint,
+                                             None if self.emulated else self._credentials, timeout=self.timeout)
+        return self._scheduler
 
     # ----------------------------------------------------------------- helpers
     def topic_path(self, name: str) -> str:
@@ -338,3 +355,5 @@ class PubSubBus:
     def close(self) -> None:
         self._publisher.stop()
         self._subscriber.close()
+        if self._scheduler is not None:
+            self._scheduler.close()

@@ -72,29 +72,74 @@ def status_cmd(ctx: click.Context, subscription: str | None, as_json: bool) -> N
 
 @bus_cmd.command("dead-letters")
 @click.option("--topic", default=None, help="Only this dead-letter topic.")
-@click.option("--purge", is_flag=True, help="Forget the listed dead letters after printing them.")
+@click.option("--purge", is_flag=True, help="Forget the listed dead letters after printing them (local bus).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def dead_letters_cmd(ctx: click.Context, topic: str | None, purge: bool, as_json: bool) -> None:
-    """List messages that used every delivery attempt (local bus)."""
-    from framework.errors import BackendError
+    """List dead letters with their attributes, delivery count and reason.
 
-    bus = _open(ctx)
-    try:
-        if not hasattr(bus, "dead_letters"):
-            raise BackendError(f"{type(bus).__name__} does not keep dead letters itself", hint="pull the dead-letter topic's subscription")
-        letters = bus.dead_letters(topic)
+    Local bus: its dead_letters table (messages that used every delivery attempt, and
+    messages a consumer rejected). Pub/Sub: the messages on each dead-letter topic's
+    `<topic>-pipectl` subscription (managed by `pipectl apply`), left in place."""
+    from framework.backends.registry import open_backends
+    from framework.errors import ConfigError
+    from framework.manifest import load
+    from framework.runtime.dead_letters import list_dead_letters
+
+    project = load(project_dir(ctx))
+    with open_backends(project_dir(ctx), target_name(ctx)) as backends:
+        bus = backends.bus
+        local = hasattr(bus, "dead_letters")
+        if purge and not local:
+            raise ConfigError("--purge works on the local bus only", hint="on Pub/Sub, replay them or seek the -pipectl subscription")
+        unreadable: list[str] = []
+        letters = list_dead_letters(bus, project, None if local else backends.state, topic, unreadable)
         if purge and letters:  # only what was listed: a letter arriving meanwhile is kept
-            bus.purge_dead_letters(topic, up_to=max(d.id for d in letters))
-    finally:
-        bus.close()
+            bus.purge_dead_letters(topic, up_to=max(int(d.id) for d in letters))
+    _warn_unreadable(unreadable)
     if as_json:
-        click.echo(json.dumps([{"id": d.id, "topic": d.topic, "source_subscription": d.source_subscription, "message_id": d.message_id,
-                                "attributes": dict(d.attributes), "data": d.data.decode("utf-8", "replace"), "reason": d.reason,
-                                "delivery_attempt": d.delivery_attempt, "last_error": d.last_error,
-                                "dead_lettered_at": d.dead_lettered_at} for d in letters], indent=2))
+        click.echo(json.dumps([d.to_dict() for d in letters], indent=2))
         return
     for d in letters:
-        first = (d.last_error or "no error recorded (lease expired)").splitlines()[0]
-        click.echo(f"{d.topic}: message {d.message_id} from {d.source_subscription} after {d.delivery_attempt} attempts: {first}")
-    click.echo(f"{len(letters)} dead letter(s){' purged' if purge else ''}")
+        src = f"from {d.source_subscription}" if d.source_subscription else f"to {d.dead_letter_topic}"
+        click.echo(f"{d.dead_letter_topic}: [{d.id}] message {d.message_id} {src}: {d.reason}")
+        attrs = {k: v for k, v in d.attributes.items() if not k.startswith("CloudPubSub")}
+        if attrs:
+            click.echo("    attributes: " + ", ".join(f"{k}={v}" for k, v in sorted(attrs.items()))[:500])
+    click.echo(f"{len(letters)} dead letter(s){' purged' if purge else ''}"
+               + ("; replay them after the fix with `pipectl bus replay-dead-letters`" if letters and not purge else ""))
+
+
+@bus_cmd.command("replay-dead-letters")
+@click.option("--subscription", default=None, help="Only those this subscription gave up on (or of this -pipectl subscription).")
+@click.option("--id", "letter_id", default=None, help="Only this dead letter (the id `pipectl bus dead-letters` shows).")
+@click.option("--topic", default=None, help="Only this dead-letter topic.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def replay_dead_letters_cmd(ctx: click.Context, subscription: str | None, letter_id: str | None, topic: str | None, as_json: bool) -> None:
+    """Republish dead letters to the topic they came from, each exactly once (after the fix)."""
+    from framework.backends.registry import open_backends
+    from framework.manifest import load
+    from framework.runtime.dead_letters import replay_dead_letters
+
+    project = load(project_dir(ctx))
+    with open_backends(project_dir(ctx), target_name(ctx)) as backends:
+        bus = backends.bus
+        state = None if hasattr(bus, "dead_letters") else backends.state
+        unreadable: list[str] = []
+        done = replay_dead_letters(bus, project, state, subscription=subscription, letter_id=letter_id, topic=topic,
+                                   unreadable=unreadable)
+    _warn_unreadable(unreadable)
+    if as_json:
+        click.echo(json.dumps([r.__dict__ for r in done], indent=2))
+        return
+    for r in done:
+        click.echo(f"replayed [{r.id}] to {r.to_topic} as message {r.new_message_id}" if r.new_message_id
+                   else f"[{r.id}] was replayed before; acknowledged")
+    click.echo(f"{sum(1 for r in done if r.new_message_id)} dead letter(s) replayed")
+
+
+def _warn_unreadable(topics: list[str]) -> None:
+    for name in topics:  # stderr: --json output stays machine-readable
+        click.echo(f"warning: dead-letter topic {name} has no subscription {name}-pipectl, so its dead letters cannot be read; "
+                   "run `pipectl apply` (it manages one per dead-letter topic)", err=True)

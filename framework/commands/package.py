@@ -46,7 +46,8 @@ def package_cmd(ctx: click.Context, out_dir: str, gcp_project: str | None, regio
     else:
         click.echo(f"bundle: {bundle.path} ({bundle.files} files, content hash {bundle.content_hash})")
         for fn, cmd in zip(bundle.functions, commands):
-            click.echo(f"\n# {fn.transition}: triggered by {fn.trigger_topic}")
+            what = fn.transition or "sweep (deadlines, timeouts, pending triggers; ticked by the Cloud Scheduler job of `pipectl apply`)"
+            click.echo(f"\n# {what}: triggered by {fn.trigger_topic}")
             parts = [" ".join(shlex.quote(p) for p in cmd[:4])] + [shlex.quote(p) for p in cmd[4:]]
             click.echo(" \\\n    ".join(parts))
         click.echo("\n# the trigger's service account may invoke each function (re-asserted on every deploy)")

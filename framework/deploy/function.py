@@ -7,8 +7,24 @@ so the same bundle is deployed once per completion topic with no per-phase code.
 Delivery semantics: an exception makes the function return an error, so Pub/Sub redelivers
 the message (deploy with ``--retry``); the orchestrator is idempotent, so a redelivered or
 duplicated completion changes nothing, and a pending trigger is published by the retry.
-Invalid envelopes go to ``PIPECTL_REJECT_TOPIC`` when set (the completion topic's
-dead-letter topic), otherwise they raise and reach the subscription's dead-letter policy.
+Before raising, the error is recorded per message (``pipectl_delivery_errors``, keyed by a
+hash of the payload) so ``pipectl bus dead-letters`` can say why a message it lists was
+dead-lettered. A blocking quality gate is *not* an error of the delivery: the completion is
+recorded, the gate failure alerted and kept in the ledger (the transition stays blocked)
+and the message acknowledged; the scheduled sweep re-checks the gate, exactly as the local
+driver does. Raising there would redeliver an already-recorded completion until the
+delivery limit. Invalid envelopes go to ``PIPECTL_REJECT_TOPIC`` when set (the completion
+topic's dead-letter topic), otherwise they raise and reach the subscription's dead-letter
+policy.
+
+``handle_sweep`` is the second entry point: a Cloud Scheduler job publishes to the sweep
+topic every minute (``pipectl apply`` manages the job) and the function runs one sweeper
+pass: deadlines, tiered timeouts, debounce windows, gates re-checked, and pending triggers
+whose publish lease expired (a crash between commit and publish).
+
+Alerts go through the rate-limited sinks of the bundled ``pipectl.yaml`` (``alerts:``;
+credentials by reference), one limiter per function instance; each sweep flushes the
+windows that ended.
 
 Environment: ``PIPECTL_TARGET`` (default ``gcp``) picks the backends from the bundled
 ``pipectl.yaml``; without that target, Firestore and Pub/Sub in ``GOOGLE_CLOUD_PROJECT``.
@@ -23,10 +39,10 @@ import threading
 from pathlib import Path
 from typing import Any, Mapping
 
-from framework.errors import ConfigError, PipectlError
+from framework.errors import ConfigError, PipectlError, QualityGateError
 
 _LOCK = threading.Lock()
-_STATE: dict[str, Any] = {"project_dir": None, "orchestrator": None, "backends": None}
+_STATE: dict[str, Any] = {"project_dir": None, "orchestrator": None, "backends": None, "alerts": None}
 
 
 def configure(project_dir: str | Path) -> None:
@@ -88,9 +104,20 @@ def orchestrator() -> Any:
             factories = _backend_factories(Path(project_dir))
             store, bus = factories["state"](), factories["bus"]()
             _STATE["backends"] = (store, bus)
-            _STATE["orchestrator"] = Orchestrator(project, store, bus, gate_checker=_GateRows(project, factories["warehouse"]),
+            _STATE["alerts"] = alerts = _alerts(Path(project_dir))
+            _STATE["orchestrator"] = Orchestrator(project, store, bus, alerts=alerts,
+                                                  gate_checker=_GateRows(project, factories["warehouse"]),
                                                   dead_letter_topic=os.environ.get("PIPECTL_REJECT_TOPIC") or None)
         return _STATE["orchestrator"]
+
+
+def _alerts(project_dir: Path) -> Any:
+    """The rate-limited alerts of the bundled pipectl.yaml (a log sink by default: the
+    function's log is Cloud Logging, where log-based alerts can pick them up)."""
+    from framework.runtime.alerts import alerts_from_config
+    from framework.runtime.session import load_alerts_config
+
+    return alerts_from_config(load_alerts_config(project_dir))
 
 
 def message_data(cloud_event: Any) -> tuple[bytes, Mapping[str, str]]:
@@ -109,17 +136,61 @@ def message_data(cloud_event: Any) -> tuple[bytes, Mapping[str, str]]:
 def handle_completion(cloud_event: Any) -> dict[str, Any]:
     """Handle one completion; returns the Decision as a dict and logs it as one JSON line.
 
-    Raises on failure (QualityGateError, BackendError, ...) so the message is redelivered."""
+    A blocking quality gate is acknowledged (alerted, recorded, re-checked by the sweep);
+    other failures (BackendError, ...) are recorded for ``pipectl bus dead-letters`` and
+    re-raised so the message is redelivered."""
     payload, attributes = message_data(cloud_event)
     event_id = _event_id(cloud_event)
+    orch = orchestrator()
     try:
-        decision = orchestrator().handle_completion(payload)
+        decision = orch.handle_completion(payload)
+    except QualityGateError as exc:
+        result = {"action": "gate_failed", "reason": exc.message}
+        _log("WARNING", {"event_id": event_id, "decision": result, "acknowledged": True,
+                         "note": "transition blocked until the gate passes; the scheduled sweep re-checks it"})
+        return result
     except PipectlError as exc:
         _log("ERROR", {"event_id": event_id, "error": type(exc).__name__, "message": exc.render(), "attributes": attributes})
+        _record_delivery_error(orch.store, payload, attributes, exc.render(), _source_topic(cloud_event))
         raise
     result = decision.to_dict()
     _log("INFO", {"event_id": event_id, "decision": result})
     return result
+
+
+def handle_sweep(cloud_event: Any = None) -> dict[str, Any]:
+    """One sweeper pass (the Cloud Scheduler tick). Gate failures are alerted and reported
+    in the result, not raised: the next tick re-checks them; a redelivered tick would only
+    repeat the pass."""
+    from framework.orchestrator.sweeper import sweep_report
+
+    orch = orchestrator()
+    report = sweep_report(orch)
+    alerts = _STATE.get("alerts")
+    if alerts is not None:
+        alerts.flush()  # windows that ended: their summaries go out now, not at the next alert
+    _log("WARNING" if report["gate_failures"] else "INFO", {"event_id": _event_id(cloud_event), "sweep": report})
+    return report
+
+
+def _source_topic(cloud_event: Any) -> str | None:
+    """The topic of a Pub/Sub CloudEvent (``//pubsub.googleapis.com/projects/P/topics/T``)."""
+    try:
+        source = cloud_event["source"]
+    except (KeyError, TypeError):
+        return None
+    return source.rsplit("/topics/", 1)[1] if isinstance(source, str) and "/topics/" in source else None
+
+
+def _record_delivery_error(store: Any, payload: bytes, attributes: Mapping[str, str], error: str, topic: str | None) -> None:
+    """Keep why a delivery failed, for ``pipectl bus dead-letters`` (Pub/Sub carries no error
+    with a dead-lettered message). Best effort: never hides the original error."""
+    from framework.runtime.dead_letters import record_delivery_error
+
+    try:
+        record_delivery_error(store, payload, error, topic=topic)
+    except PipectlError as exc:
+        _log("ERROR", {"error": "could not record the delivery error", "message": exc.render()})
 
 
 def _event_id(cloud_event: Any) -> str | None:
@@ -139,6 +210,6 @@ def reset() -> None:
     """Forget the cached orchestrator and close its backends (tests, reconfiguration)."""
     with _LOCK:
         backends = _STATE.get("backends")
-        _STATE.update(orchestrator=None, backends=None)
+        _STATE.update(orchestrator=None, backends=None, alerts=None)
     for backend in backends or ():
         backend.close()

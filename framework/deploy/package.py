@@ -8,7 +8,9 @@ packaged, with a content hash so two builds of the same sources are comparable).
 
 One function is deployed per transition that has a completion topic: the same bundle and
 entry point, triggered by that topic, with ``--retry`` (a failed delivery is redelivered;
-the orchestrator is idempotent) and a dedicated service account.
+the orchestrator is idempotent) and a dedicated service account. One more, ``pipectl-orch-sweep``
+(entry point ``handle_sweep``, one instance, no retry), consumes the sweep topic that the
+Cloud Scheduler job managed by ``pipectl apply`` ticks (``sweep:`` in processors.yaml).
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ PROJECT_FILES = ("processors.yaml", "topics.yaml", "pipectl.yaml")
 PROJECT_DIRS = ("pipelines", "templates")
 _SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "*.duckdb", "*.sqlite", "*.sqlite-*", ".pipectl")
 ENTRY_POINT = "handle_completion"
+SWEEP_ENTRY_POINT = "handle_sweep"
 FALLBACK_REQUIREMENTS = ("pyyaml>=6.0", "jsonschema>=4.20", "jinja2>=3.1", "networkx>=3.0", "click>=8.1", "duckdb>=1.1",
                          "sqlglot>=25", "filelock>=3.12", "google-cloud-bigquery>=3.20", "google-cloud-pubsub>=2.20",
                          "google-cloud-firestore>=2.15", "google-cloud-scheduler>=2.13",
@@ -38,9 +41,11 @@ class FunctionSpec:
     """One deployed function: the transition it serves and its trigger topic."""
 
     name: str
-    transition: str
+    transition: str  # "" for the sweep function
     trigger_topic: str
     reject_topic: str | None
+    entry_point: str = "handle_completion"
+    retry: bool = True  # the sweep is not retried: the next tick comes within the schedule
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,8 @@ def functions_of(project: Any, prefix: str = "pipectl-orch") -> tuple[FunctionSp
         topic = project.topics.get(transition.completion_topic)
         specs.append(FunctionSpec(function_name(transition.source_phase, prefix), transition.name,
                                   transition.completion_topic, topic.dead_letter_topic if topic else None))
+    if specs and project.sweep.enabled:
+        specs.append(FunctionSpec(function_name("sweep", prefix), "", project.sweep.topic, None, SWEEP_ENTRY_POINT, retry=False))
     return tuple(specs)
 
 
@@ -164,10 +171,10 @@ def deploy_commands(bundle: Bundle, gcp_project: str, region: str = "us-central1
             env.append(f"PIPECTL_REJECT_TOPIC={fn.reject_topic}")
         commands.append([
             "gcloud", "functions", "deploy", fn.name, "--gen2", f"--project={gcp_project}", f"--region={region}",
-            f"--runtime={runtime}", f"--source={bundle.path}", f"--entry-point={ENTRY_POINT}",
-            f"--trigger-topic={fn.trigger_topic}", "--retry", f"--service-account={account}",
+            f"--runtime={runtime}", f"--source={bundle.path}", f"--entry-point={fn.entry_point}",
+            f"--trigger-topic={fn.trigger_topic}", *(["--retry"] if fn.retry else []), f"--service-account={account}",
             f"--trigger-service-account={account}",
-            f"--memory={memory}", "--max-instances=10", f"--set-env-vars={','.join(env)}",
+            f"--memory={memory}", f"--max-instances={10 if fn.retry else 1}", f"--set-env-vars={','.join(env)}",
         ])
     return commands
 

@@ -259,6 +259,18 @@ class Topic:
 
 
 @dataclass(frozen=True)
+class SweepSchedule:
+    """When the sweeper runs without a new message (``sweep:`` in processors.yaml). On Google
+    Cloud it becomes a Cloud Scheduler job publishing to ``topic`` (``pipectl apply``)."""
+
+    schedule: str = "* * * * *"
+    time_zone: str = "Etc/UTC"
+    topic: str = ""  # "" = pipectl-sweep-<project>
+    enabled: bool = True
+    location: Location = NO_LOCATION
+
+
+@dataclass(frozen=True)
 class Project:
     """The whole resolved project. Lookups are dictionaries built once at resolve time."""
 
@@ -273,6 +285,7 @@ class Project:
     processors: Mapping[str, Processor]
     topics: Mapping[str, Topic]
     files: tuple[str, ...] = ()
+    sweep: SweepSchedule = field(default_factory=SweepSchedule)
     _aliases: Mapping[str, str] = field(default_factory=dict, repr=False)
     _tables: Mapping[str, str] = field(default_factory=dict, repr=False)
 

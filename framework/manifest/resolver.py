@@ -22,7 +22,9 @@ from framework.manifest.model import (
     FanOut,
     Input,
     Phase,
+    NO_LOCATION,
     Processor,
+    SweepSchedule,
     Project,
     QualityGate,
     Source,
@@ -153,9 +155,27 @@ def resolve(root: Path, pf: LoadedFile, tf: LoadedFile | None, diags: Diagnostic
         processors=processors,
         topics=topics,
         files=tuple(x.path for x in (pf, tf) if x is not None),
+        sweep=_sweep(data, pf, diags),
         _aliases=aliases,
         _tables=tables,
     )
+
+
+_CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,\-]+$")
+
+
+def _sweep(data: dict, pf: LoadedFile, diags: Diagnostics) -> SweepSchedule:
+    """``sweep:`` with defaults; the cron expression is checked here (5 fields), not by the
+    scheduler at apply time."""
+    raw = data.get("sweep") or {}
+    loc = pf.loc("sweep") if "sweep" in data else NO_LOCATION
+    schedule = str(raw.get("schedule", "* * * * *"))
+    fields = schedule.split()
+    if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
+        diags.error("sweep-schedule", f"sweep.schedule {schedule!r} is not a 5-field unix cron expression",
+                    pf.loc("sweep", "schedule"), "e.g. '* * * * *' (every minute) or '*/5 * * * *'")
+    topic = raw.get("topic") or "pipectl-sweep-" + re.sub(r"[^A-Za-z0-9-]", "-", str(data.get("project", "project")))
+    return SweepSchedule(schedule, str(raw.get("time_zone", "Etc/UTC")), topic, bool(raw.get("enabled", True)), loc)
 
 
 def _processor(p: dict, i: int, pf: LoadedFile, phase_datasets: dict, partition_column: str, diags: Diagnostics) -> Processor:

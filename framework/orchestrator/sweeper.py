@@ -5,7 +5,8 @@ stopped reporting waited forever (FAILURE-MODES 14, 24). ``sweep`` visits every 
 ledger (an open round or a pending trigger) and, for each, re-evaluates the rule at ``now``
 (deadlines, tiered timeouts, debounce windows, stall alerts) and publishes pending triggers
 whose publish lease expired (a process died between commit and publish). A scheduler runs
-``pipectl sweep`` every minute or so.
+``pipectl sweep`` every minute or so; on Google Cloud a Cloud Scheduler job managed by
+``pipectl apply`` triggers the function's ``handle_sweep`` entry point.
 
 One partition's failure never stops the sweep of the others; the failures are alerted as
 they happen and, for quality gates, re-raised together at the end so the scheduler's run
@@ -23,6 +24,24 @@ if TYPE_CHECKING:
 
 
 def sweep(orch: "Orchestrator", now: float | None = None) -> list["Decision"]:
+    """One pass; raises the quality-gate failures together at the end (``pipectl sweep``
+    exits 1 so a cron job fails visibly)."""
+    decisions, gate_errors = sweep_pass(orch, now)
+    if gate_errors:
+        raise QualityGateError("; ".join(e.message for e in gate_errors), hint=gate_errors[0].hint)
+    return decisions
+
+
+def sweep_report(orch: "Orchestrator", now: float | None = None) -> dict:
+    """One pass as a JSON-able report, gate failures included rather than raised: what the
+    scheduled Cloud Function logs (they are alerted already; the next tick re-checks them)."""
+    decisions, gate_errors = sweep_pass(orch, now)
+    return {"decisions": [d.to_dict() for d in decisions],
+            "published": sorted(tid for d in decisions for tid in d.published),
+            "gate_failures": [e.message for e in gate_errors]}
+
+
+def sweep_pass(orch: "Orchestrator", now: float | None = None) -> tuple[list["Decision"], list[QualityGateError]]:
     from framework.orchestrator.engine import Decision
 
     now = orch.clock() if now is None else now
@@ -45,6 +64,4 @@ def sweep(orch: "Orchestrator", now: float | None = None) -> list["Decision"]:
             decisions.append(Decision("gate_failed", transition.name, doc["partition"], step.round, reason=exc.message))
         except BackendError as exc:  # publish failed: already alerted, trigger stays pending
             decisions.append(Decision("publish_failed", transition.name, doc["partition"], step.round, step.trigger_id, reason=exc.message))
-    if gate_errors:
-        raise QualityGateError("; ".join(e.message for e in gate_errors), hint=gate_errors[0].hint)
-    return decisions
+    return decisions, gate_errors

@@ -16,7 +16,7 @@ from typing import Any, Iterable, Mapping
 PLAN_FORMAT_VERSION = 1
 
 # Order in which resource kinds are created; deletes run in the reverse order.
-RESOURCE_TYPES = ("dataset", "table", "topic", "subscription", "ledger", "orchestrator_config", "deployment")
+RESOURCE_TYPES = ("dataset", "table", "topic", "subscription", "schedule", "ledger", "orchestrator_config", "deployment")
 
 CREATE, UPDATE, REPLACE, DELETE, NOOP, DRIFT = "create", "update", "replace", "delete", "no-op", "drift"
 ACTIONS = (CREATE, UPDATE, REPLACE, DELETE, NOOP, DRIFT)

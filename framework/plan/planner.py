@@ -102,6 +102,10 @@ def backend_providers(backends: Any, project: Project) -> list[ResourceProvider]
     on Google Cloud). Nothing else changes for a new backend."""
     state = getattr(backends, "state", None)
     providers = {p.type: p for p in embedded_providers(project.name, backends.warehouse, backends.bus, state)}
+    from framework.plan.schedules import schedule_providers
+
+    for provider in schedule_providers(backends, project.name):
+        providers[provider.type] = provider
     for backend in (backends.warehouse, backends.bus, state):
         offer = getattr(backend, "plan_providers", None)
         if callable(offer):

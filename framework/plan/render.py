@@ -28,6 +28,9 @@ def change_lines(change: Change) -> list[str]:
     if change.destructive:
         tags.append("destructive, REFUSED without --allow-destructive" if change.refused else "destructive")
     lines = [head + (f"  ({'; '.join(tags)})" if tags else "")]
+    if change.type == "schedule" and change.action in (CREATE, REPLACE) and change.after is not None:
+        a = change.after.attributes  # a schedule is read at a glance, Terraform style
+        lines.append(f"      + schedule: \"{a.get('schedule')}\" ({a.get('time_zone')}) -> publishes to topic {a.get('topic')}")
     for a in change.attribute_changes:
         lines.append(f"      ~ {a.path}: {_value(a.before)} -> {_value(a.after)}" + ("  # forces replacement" if a.forces_replace else ""))
     if change.destructive:

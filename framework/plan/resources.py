@@ -11,12 +11,18 @@ the plan file never see model objects. Kinds and addresses:
 - ``deployment.processor.<name>``           one per enabled processor: code hash of its transform
 - ``deployment.orchestrator.<phase>``       one per transition: hash of policy + orchestrator code
 
+Cloud targets only (:func:`cloud_resources`):
+
+- ``subscription.<dead-letter topic>-pipectl`` one per dead-letter topic, read by ``pipectl bus dead-letters``
+- ``topic.<sweep topic>`` / ``schedule.pipectl-sweep-<project>`` the Cloud Scheduler job of ``sweep:``
+
 The framework's own tables (processed fingerprints, change sets) come from the SQL templates
 that create them, so plan and runtime can never disagree about their shape.
 """
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +30,7 @@ from framework.manifest.model import Column, Processor, Project, Table, Transiti
 from framework.plan.model import Resource, content_hash
 
 LEDGER_SCHEMA_VERSION = 1
+INSPECT_SUFFIX = "-pipectl"
 
 # The framework's own tables are defined once, by the SQL templates that create them
 # (templates/state_ddl.sql.j2, templates/changeset_ddl.sql.j2). Rendering them with a
@@ -155,6 +162,52 @@ def deployment_resources(project: Project, runtime: str = "local") -> list[Resou
     return out
 
 
+def dead_letter_topics(project: Project) -> dict[str, list[str]]:
+    """Dead-letter topic -> the topics that dead-letter into it (topics.yaml)."""
+    out: dict[str, list[str]] = {}
+    for topic in project.topics.values():
+        for dlq in ({topic.dead_letter_topic} | {s.dead_letter_topic for s in topic.subscriptions}) - {None, ""}:
+            out.setdefault(str(dlq), []).append(topic.name)
+        if topic.contract == "dead_letter":
+            out.setdefault(topic.name, [])
+    return out
+
+
+def inspect_subscription(dead_letter_topic: str) -> str:
+    """pipectl's own subscription on a dead-letter topic (read by `pipectl bus dead-letters`)."""
+    return f"{dead_letter_topic}{INSPECT_SUFFIX}"
+
+
+def sweep_job_name(project: Project) -> str:
+    return "pipectl-sweep-" + re.sub(r"[^A-Za-z0-9_-]", "-", project.name)
+
+
+def sweep_message(project: Project) -> dict[str, Any]:
+    """What the scheduler job publishes (data, attributes): the function needs nothing from
+    it but a tick; the attributes say where it came from in logs and traces."""
+    return {"data": '{"kind": "sweep"}', "attributes": {"kind": "sweep", "pipectl-project": project.name}}
+
+
+def cloud_resources(project: Project) -> list[Resource]:
+    """What a cloud target needs beyond topics.yaml: a subscription of pipectl's own on every
+    dead-letter topic (Pub/Sub keeps dead letters only as messages; without a subscription
+    they are dropped), and the sweep's topic and scheduler job."""
+    out: list[Resource] = []
+    for dlq in sorted(dead_letter_topics(project)):
+        out.append(Resource("subscription", inspect_subscription(dlq), {
+            "topic": dlq, "ack_deadline_seconds": 60, "max_delivery_attempts": 5, "dead_letter_topic": None,
+            "filter": None, "push_endpoint": None,
+        }))
+    sweep = project.sweep
+    if sweep.enabled:
+        if sweep.topic not in project.topics:
+            out.append(Resource("topic", sweep.topic, {}))
+        out.append(Resource("schedule", sweep_job_name(project), {
+            "schedule": sweep.schedule, "time_zone": sweep.time_zone, "topic": sweep.topic, **sweep_message(project),
+        }))
+    return out
+
+
 def desired_resources(project: Project, runtime: str = "local", include_framework_tables: bool = True) -> list[Resource]:
     """Everything the manifests say the backend must have, in no particular order."""
     tables: dict[str, Table] = {}
@@ -176,6 +229,8 @@ def desired_resources(project: Project, runtime: str = "local", include_framewor
                 "max_delivery_attempts": sub.max_delivery_attempts, "dead_letter_topic": sub.dead_letter_topic or None,
                 "filter": sub.filter or None, "push_endpoint": sub.push_endpoint or None,
             }))
+    if runtime != "local":
+        resources += cloud_resources(project)
     resources.append(Resource("ledger", project.name, {"schema_version": LEDGER_SCHEMA_VERSION}))
     resources += [orchestrator_config_resource(t) for t in project.transitions()]
     resources += deployment_resources(project, runtime)

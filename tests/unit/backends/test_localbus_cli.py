@@ -7,6 +7,7 @@ from click.testing import CliRunner
 from projects import write_project
 
 from framework.backends.localbus import LocalBus
+from framework.backends.protocols import SubscriptionConfig
 from framework.cli import cli
 
 
@@ -44,9 +45,11 @@ def test_status_and_dead_letters_show_the_recorded_error(tmp_path):
     bus.close()
     letters = run(root, "bus", "dead-letters", "--json")
     [letter] = json.loads(letters.output)
-    assert (letter["topic"], letter["source_subscription"], letter["delivery_attempt"]) == ("shop-dead-letter", "shop-raw-complete-orch", 5)
+    assert (letter["dead_letter_topic"], letter["source_subscription"], letter["delivery_attempt"]) == ("shop-dead-letter", "shop-raw-complete-orch", 5)
+    assert letter["source_topic"] == "shop-raw-complete" and letter["attributes"]["processor"] == "orders_raw"
     purged = run(root, "bus", "dead-letters", "--purge")
-    assert "after 5 attempts: EnvelopeError: missing game_date" in purged.output and "1 dead letter(s) purged" in purged.output
+    assert "5 delivery attempts failed; last error: EnvelopeError: missing game_date" in purged.output
+    assert "1 dead letter(s) purged" in purged.output
     assert "0 dead letter(s)" in run(root, "bus", "dead-letters").output
 
 
@@ -56,3 +59,43 @@ def test_unknown_subscription_is_an_error(tmp_path):
     from framework.cli import main
 
     assert main(["-p", str(root), "bus", "status", "nope"]) == 1
+
+
+def test_rejected_message_is_listed_with_its_reason_and_replayed_exactly_once(tmp_path):
+    """A consumer that rejects a message (an invalid trigger: `pipectl run` publishes it
+    straight to the dead-letter topic) makes it a dead letter with the reason; after the fix
+    `replay-dead-letters --id` republishes it to its source topic once, without the
+    dead-letter attributes."""
+    root = write_project(tmp_path / "proj")
+    run(root, "bus", "setup")
+    bus = LocalBus(root / ".pipectl" / "bus.sqlite")
+    bus.create_subscription(SubscriptionConfig("observer", "shop-raw-complete"))
+    bus.publish("shop-dead-letter", b'{"bad": 1}', {"processor": "orders_raw", "rejected_by": "pipectl run",
+                                                    "rejected_from": "shop-raw-complete-orch", "error": "missing field partition"})
+    listed = run(root, "bus", "dead-letters")
+    assert "rejected by pipectl run: missing field partition" in listed.output and "1 dead letter(s)" in listed.output
+    [letter] = json.loads(run(root, "bus", "dead-letters", "--json").output)
+    assert (letter["source_subscription"], letter["source_topic"]) == ("shop-raw-complete-orch", "shop-raw-complete")
+    from framework.cli import main
+
+    assert main(["-p", str(root), "bus", "replay-dead-letters", "--id", "999"]) == 1  # unknown id: refused
+    replayed = run(root, "bus", "replay-dead-letters", "--id", letter["id"])
+    assert replayed.exit_code == 0, replayed.output
+    assert "replayed [1] to shop-raw-complete" in replayed.output and "1 dead letter(s) replayed" in replayed.output
+    assert "0 dead letter(s) replayed" in run(root, "bus", "replay-dead-letters").output
+    got = bus.pull("observer")
+    assert [(m.data, m.attributes) for m in got] == [(b'{"bad": 1}', {"processor": "orders_raw", "pipectl_replay_of": f"shop-dead-letter/{letter['message_id']}"})]
+    assert "0 dead letter(s)" in run(root, "bus", "dead-letters").output
+    bus.close()
+
+
+def test_replay_by_source_subscription_keeps_the_others(tmp_path):
+    root = write_project(tmp_path / "proj")
+    run(root, "bus", "setup")
+    bus = LocalBus(root / ".pipectl" / "bus.sqlite")
+    for sub in ("shop-raw-complete-orch", "elsewhere"):
+        bus.publish("shop-dead-letter", sub.encode(), {"rejected_by": "test", "rejected_from": sub, "source_topic": "shop-raw-complete"})
+    out = run(root, "bus", "replay-dead-letters", "--subscription", "shop-raw-complete-orch")
+    assert "1 dead letter(s) replayed" in out.output, out.output
+    assert [d.source_subscription for d in bus.dead_letters()] == ["elsewhere"]
+    bus.close()
