@@ -12,7 +12,9 @@ Documents (collection -> key):
 - ``orch_ledger`` -> ``<transition>|<partition>``: rounds, run keys, pending triggers;
 - ``orch_completions`` -> ``<transition>|<partition>|<processor>|<execution_id>``:
   one immutable record per run (the idempotency key; written only inside the txn);
-- ``orch_triggers`` -> ``<trigger_id>``: the pending/published trigger and what it carries.
+- ``orch_triggers`` -> ``<trigger_id>``: the pending/published trigger and what it carries;
+- ``orch_rounds`` -> ``<transition>|<partition>|<round>``: rounds archived out of the ledger
+  document so it stays small (:mod:`framework.orchestrator.compaction`).
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from framework.manifest.model import Project, Transition
-from framework.orchestrator import policy
+from framework.orchestrator import compaction, policy
 from framework.orchestrator.envelope import COMPLETE_STATUSES
 
 LEDGER = "orch_ledger"
@@ -187,6 +189,7 @@ def evaluate_open_round(ledger: dict[str, Any], ctx: Context, now: float, step: 
 
 def _finish(txn: Any, ledger: dict[str, Any], ctx: Context, step: Step, now: float) -> None:
     ledger["active"] = ledger["open_round"] is not None or bool(ledger["pending"])
+    compaction.compact(txn, ledger, ctx.key)  # old rounds to documents of their own: bounded size
     txn.set(LEDGER, ctx.key, ledger)
     doc = step.trigger_doc
     if doc is not None:
@@ -204,9 +207,11 @@ def record_completion(txn: Any, ctx: Context, env: Mapping[str, Any], processor:
     ledger = txn.get(LEDGER, ctx.key) or new_ledger(ctx)
     existing = txn.get(COMPLETIONS, ckey)
     run_key = f"t:{env['trigger_id']}" if env.get("trigger_id") else f"c:{env['correlation_id']}"
-    dispatch_doc = None
+    dispatch_doc = archived = None
     if existing is None and env.get("trigger_id") and run_key not in ledger["run_keys"]:
         dispatch_doc = txn.get(TRIGGERS, env["trigger_id"])
+    if existing is None and run_key not in ledger["run_keys"] and ledger.get("archived_through"):
+        archived = txn.get(compaction.ARCHIVED_RUN_KEYS, compaction.archived_run_key(ctx.key, run_key))
     step = Step("recorded")
     # -- decide (no more reads below) ---------------------------------------------------
     if existing is not None:
@@ -223,14 +228,17 @@ def record_completion(txn: Any, ctx: Context, env: Mapping[str, Any], processor:
         return step
     ok = env["status"] in COMPLETE_STATUSES
     number = ledger["run_keys"].get(run_key)
-    closed = number is not None and str(number) in ledger["rounds"] and ledger["rounds"][str(number)]["state"] != "open"
+    if number is None and archived is not None:
+        number = int(archived["round"])  # a round archived by compaction: closed long ago
+    known = ledger["rounds"].get(str(number)) if number is not None else None
+    closed = (known is not None and known["state"] != "open") or (known is None and archived is not None)
     late_of = number if closed and ok and changed else None  # late, but its changes must still travel
     if closed and late_of is None:
-        rnd = ledger["rounds"][str(number)]
-        rnd["late"].append(ckey)
+        if known is not None:
+            known["late"].append(ckey)
         step.action, step.round = "late", number
         step.reason = (f"late completion of {processor} for round {number}, which already "
-                       f"{rnd['state']}; recorded (it changed nothing), no new round opened")
+                       f"{known['state'] if known else 'closed (archived)'}; recorded (it changed nothing), no new round opened")
         step.alerts.append((f"orchestrator_late_completion:{ctx.transition.name}", "warning",
                             f"{ctx.transition.name} partition {ctx.partition}: {step.reason}",
                             {"transition": ctx.transition.name, "partition": ctx.partition, "round": number, "processor": processor}))
@@ -273,7 +281,7 @@ def record_completion(txn: Any, ctx: Context, env: Mapping[str, Any], processor:
                                 f"{late_of}, which already fired; its changes go out with round {rnd['number']}",
                                 {"transition": ctx.transition.name, "partition": ctx.partition, "round": rnd["number"],
                                  "late_of": late_of, "processor": processor}))
-    record = {"ledger": ctx.key, "round": rnd["number"], "processor": processor, "execution_id": env["execution_id"],
+    record = {"ledger": ctx.key, "round": number if late else rnd["number"], "processor": processor, "execution_id": env["execution_id"],
               "status": env["status"], "record_count": env.get("record_count", 0), "correlation_id": env["correlation_id"],
               "root_correlation_id": env.get("root_correlation_id"), "trigger_id": env.get("trigger_id"),
               "error_type": env.get("error_type"), "error_message": env.get("error_message"),
