@@ -64,6 +64,7 @@ class BigQueryWarehouse:
     """Warehouse protocol on BigQuery. ``timeout`` bounds every job wait (seconds)."""
 
     dialect = "bigquery"
+    concurrent_jobs = True  # jobs run server-side: fan-out workers need not take turns
 
     def __init__(self, project: str, location: str = "US", api_endpoint: str | None = None, credentials: Any = None,
                  timeout: float = 300.0, labels: Mapping[str, str] | None = None, client: Any = None):

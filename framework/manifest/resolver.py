@@ -174,7 +174,7 @@ def _sweep(data: dict, pf: LoadedFile, diags: Diagnostics) -> SweepSchedule:
     if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
         diags.error("sweep-schedule", f"sweep.schedule {schedule!r} is not a 5-field unix cron expression",
                     pf.loc("sweep", "schedule"), "e.g. '* * * * *' (every minute) or '*/5 * * * *'")
-    topic = raw.get("topic") or "pipectl-sweep-" + re.sub(r"[^A-Za-z0-9-]", "-", str(data.get("project", "project")))
+    topic = raw.get("topic") or "pipectl-sweep-" + re.sub(r"[^A-Za-z0-9_-]", "-", str(data.get("project", "project")))
     return SweepSchedule(schedule, str(raw.get("time_zone", "Etc/UTC")), topic, bool(raw.get("enabled", True)), loc)
 
 

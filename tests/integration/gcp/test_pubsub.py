@@ -130,3 +130,20 @@ def test_an_unreachable_emulator_fails_within_the_timeout_naming_the_resource(mo
             assert isinstance(exc, BackendError) and name in str(exc), exc
     finally:
         dead.close()
+
+
+def test_publish_many_delivers_every_message_once_with_its_attributes(bus: PubSubBus, uid: str) -> None:
+    """The fan-out publishes its task messages in one batch (bench/bench_fanout_gcp.py)."""
+    bus.create_topic(TopicConfig(f"{uid}-tasks"))
+    bus.create_subscription(SubscriptionConfig(f"{uid}-workers", f"{uid}-tasks", ack_deadline_seconds=30))
+    ids = bus.publish_many(f"{uid}-tasks", [(f"task{i}".encode(), {"i": str(i)}) for i in range(25)])
+    assert len(set(ids)) == 25
+    got: dict[bytes, dict] = {}
+    deadline = time.monotonic() + 20
+    while len(got) < 25 and time.monotonic() < deadline:
+        batch = bus.pull(f"{uid}-workers", max_messages=25)
+        bus.ack(f"{uid}-workers", [m.ack_id for m in batch])
+        got.update({m.data: dict(m.attributes) for m in batch})
+    assert got == {f"task{i}".encode(): {"i": str(i)} for i in range(25)}
+    with pytest.raises(BackendError, match="does not exist"):
+        bus.publish_many(f"{uid}-no-such-topic", [(b"x", None)])

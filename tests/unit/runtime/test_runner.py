@@ -368,3 +368,49 @@ def test_a_quality_gate_on_a_processor_without_output_names_it_and_the_fix(env) 
         count_partition_rows(wh, project, "no_such_processor", DAY)
     assert "'no_such_processor', an unknown processor" in err.value.render()
     assert "quality_gates[].processor" in err.value.render()
+
+
+def test_fanout_tasks_hold_the_warehouse_lock_only_on_a_serial_warehouse(tmp_path, memory_store, monkeypatch) -> None:
+    """The runner's lock exists for the embedded DuckDB file's one connection; a warehouse
+    that runs jobs server-side (``concurrent_jobs = True``: BigQuery) is not serialised, so
+    fan-out workers overlap their jobs (bench/bench_fanout_gcp.py)."""
+    from framework.backends.duckdb import DuckDBWarehouse
+    from framework.backends.localbus import LocalBus
+    from framework.runtime import runner_io
+    from framework.runtime.bus_setup import ensure_topology
+    from tests.projects import TOPICS
+
+    text = PROCESSORS.replace("    transform: {sql: sql/customer_totals.sql}\n",
+                              "    transform: {sql: sql/customer_totals.sql}\n"
+                              "    fanout: {task_topic: shop-tasks, workers: 1, max_attempts: 2}\n")
+    topics = TOPICS + ("  - name: shop-tasks\n    contract: task\n    producers: [processor:customer_totals]\n"
+                       "    consumers: [processor:customer_totals]\n    dead_letter_topic: shop-dead-letter\n"
+                       "    subscriptions:\n      - {name: shop-tasks-workers, consumer: processor:customer_totals, max_delivery_attempts: 5}\n")
+    project = load(write_project(tmp_path / "shop", processors=text, topics=topics))
+    held: list[bool] = []
+    real = runner_io.transform_and_write
+
+    class ConcurrentDuckDB(DuckDBWarehouse):
+        concurrent_jobs = True
+
+    for cls, name in ((DuckDBWarehouse, "serial"), (ConcurrentDuckDB, "concurrent")):
+        with cls(":memory:") as wh:
+            wh.create_dataset("landing")
+            wh.create_table(project.sources["orders_landing"].table)
+            _insert(wh, [("c1", "s1", 1.0), ("c2", "s1", 2.0)])
+            bus = LocalBus(tmp_path / f"bus-{name}.sqlite")
+            ensure_topology(bus, project)
+            runner = ProcessorRunner(project, wh, bus=bus, store=memory_store)
+
+            def spy(*args, **kwargs):
+                held.append(runner.lock._is_owned())
+                return real(*args, **kwargs)
+
+            monkeypatch.setattr(runner_io, "transform_and_write", spy)
+            runner.run(RunRequest("orders_raw", DAY))
+            held.clear()
+            res = runner.run(RunRequest("customer_totals", DAY, full=True))
+            monkeypatch.setattr(runner_io, "transform_and_write", real)
+            assert res.status == "success", res.error
+            assert held == [name == "serial"] * 2, (name, held)
+            bus.close()
