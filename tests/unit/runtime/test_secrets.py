@@ -98,7 +98,7 @@ def test_missing_secret_manager_sdk_names_the_extra(monkeypatch: pytest.MonkeyPa
 
     secrets.use_secret_client(None)
     monkeypatch.setattr(builtins, "__import__", no_secretmanager)
-    with pytest.raises(Exception, match=r"pipectl\[gcp\]"):
+    with pytest.raises(Exception, match=r"google.cloud.secretmanager. is required.*\[gcp\]"):
         secrets.resolve({"secret": "projects/p/secrets/s/versions/latest"}, "x")
 
 
