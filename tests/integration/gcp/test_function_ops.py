@@ -189,3 +189,24 @@ def test_delivery_dead_lettered_by_pubsub_shows_its_first_error(tmp_path: Path, 
     finally:
         bus.close()
         store.close()
+
+
+def test_a_failing_delivery_records_its_error_then_raises_for_redelivery(in_process, uid: str) -> None:
+    """The trigger topic does not exist: publishing fails, the function records why (for
+    `bus dead-letters`, should Pub/Sub give up on the message) and raises so it is redelivered."""
+    from framework.errors import BackendError
+    from framework.runtime.dead_letters import DELIVERY_ERRORS, payload_key
+
+    root, gcp_project = in_process
+    project = load(root)
+    pred = project.phase("predictions").transition
+    env = make_envelope(kind="completion", processor_name="player_prop_predictions", phase="predictions",
+                        partition=_date(uid, "fail"), partition_column="game_date", status="success", record_count=1,
+                        correlation_id=f"{uid}-f", entities_changed={"player": ["p1"]})
+    event = _event(env, pred.completion_topic, gcp_project)
+    for _ in range(2):
+        with pytest.raises(BackendError, match="publishing trigger"):
+            function.handle_completion(event)
+    doc = function.orchestrator().store.get(DELIVERY_ERRORS, payload_key(encode(env)))
+    assert doc["failures"] == 2 and doc["topic"] == pred.completion_topic
+    assert "publishing trigger" in doc["first_error"] and pred.trigger_topic in doc["first_error"]
