@@ -30,7 +30,7 @@ from framework.sql.dialects import DIALECTS, get_dialect
 
 log = logging.getLogger(__name__)
 # Part of every cache key: bump it when the lineage facts change shape.
-LINEAGE_VERSION = 1
+LINEAGE_VERSION = 2
 
 
 class _Checker:
@@ -44,6 +44,8 @@ class _Checker:
         self.shapes: dict[tuple, str | None] = {}
         self.reported: set[tuple[str, ...]] = set()
         self.bad_transforms: set[str] = set()
+        # output columns whose expression lineage keeps (entity keys: key normalisation)
+        self.key_columns = frozenset(k.key for k in project.entity_kinds.values())
 
     # ---------------------------------------------------------------- reporting
     def _error(self, proc: Processor, code: str, message: str, location: Location, hint: str | None = None) -> None:
@@ -57,7 +59,7 @@ class _Checker:
         columns read through ref()'d tables when ``reads``, lineage facts when ``schema``
         is given: see framework.sql.lineage). Results are cached by the statement's text
         (and the schema of the tables it reads), in memory and across runs (ParseCache)."""
-        key = self.cache.key(dialect, sql, reads, schema)
+        key = self.cache.key(dialect, sql, reads, schema and {"tables": schema, "keys": sorted(self.key_columns)})
         hit = self.cache.get(key)
         if hit is not None:
             return hit
@@ -84,7 +86,7 @@ class _Checker:
         if schema is not None:  # last: lineage rewrites the tree in place (one parse per transform)
             from framework.sql.lineage import analyze
 
-            facts = analyze(last, get_dialect(dialect).sqlglot, schema)
+            facts = analyze(last, get_dialect(dialect).sqlglot, schema, self.key_columns)
         return None, named, read_columns, facts
 
     # ---------------------------------------------------------------- template shapes

@@ -26,12 +26,13 @@ _FILTER_MARK = "__pipectl_entity_filter__"
 _PLACEHOLDER = "__pipectl_key__"
 
 
-def analyze(tree: Any, dialect: str, schema: dict[str, dict[str, str]]) -> dict[str, Any]:
+def analyze(tree: Any, dialect: str, schema: dict[str, dict[str, str]], keys: frozenset[str] | None = None) -> dict[str, Any]:
     """Lineage facts of one parsed transform (the last statement's query).
 
     The tree is modified in place (the entity filter is rewritten): pass a tree nobody
     else reads. ``schema`` maps a placeholder index (``"0"``) to the declared columns and types of the
-    table ``__ref<i>.__t``. Returns a JSON-able dict; ``{"error": ...}`` when sqlglot
+    table ``__ref<i>.__t``. ``keys``: output columns whose expression form is wanted (the
+    entity keys; None: all), as forms cost an SQL generation each. Returns a JSON-able dict; ``{"error": ...}`` when sqlglot
     cannot qualify the query (the caller reports the processor as not analysed).
     """
     from sqlglot import exp
@@ -56,7 +57,7 @@ def analyze(tree: Any, dialect: str, schema: dict[str, dict[str, str]]) -> dict[
         return {"error": f"sqlglot cannot qualify it: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"}
     if root is None:
         return {"error": "no query scope"}
-    return _Facts(exp, dialect, schema).collect(root)
+    return _Facts(exp, dialect, schema).collect(root, keys)
 
 
 class _Facts:
@@ -173,11 +174,12 @@ class _Facts:
             c.replace(exp.column(_PLACEHOLDER))
         return [inner[0], copy.sql(dialect=self.dialect).replace(_PLACEHOLDER, inner[1])]
 
-    def describe(self, scope: Any, node: Any) -> dict[str, Any]:
-        return {"bases": self.trace_expr(scope, node), "direct": self.direct(scope, node), "form": self.form(scope, node)}
+    def describe(self, scope: Any, node: Any, form: bool = True) -> dict[str, Any]:
+        return {"bases": self.trace_expr(scope, node), "direct": self.direct(scope, node),
+                "form": self.form(scope, node) if form else None}
 
     # ---------------------------------------------------------------- collection
-    def collect(self, root: Any) -> dict[str, Any]:
+    def collect(self, root: Any, keys: frozenset[str] | None = None) -> dict[str, Any]:
         exp = self.exp
         unknown: list = []
         groups: list = []
@@ -203,7 +205,7 @@ class _Facts:
                 elif not col.table and col.name not in select.named_selects:
                     unknown.append([None, "", col.name, []])
             for g in (select.args.get("group") or exp.Group()).expressions:
-                groups.append({**self.describe(scope, g), "sql": g.sql(dialect=self.dialect)})
+                groups.append({**self.describe(scope, g, form=False), "sql": g.sql(dialect=self.dialect)})
             conditions = [j.args.get("on") for j in select.args.get("joins") or [] if j.args.get("on") is not None]
             if select.args.get("where") is not None:
                 conditions.append(select.args["where"].this)
@@ -214,7 +216,7 @@ class _Facts:
                     if isinstance(node.expression, exp.Literal) and node.expression.this == _FILTER_MARK:
                         filters.append({**self.describe(scope, node.this), "sql": node.this.sql(dialect=self.dialect)})
                         continue
-                    left, right = self.describe(scope, node.this), self.describe(scope, node.expression)
+                    left, right = self.describe(scope, node.this, False), self.describe(scope, node.expression, False)
                     if left["bases"] and right["bases"]:
                         equalities.append({"left": left, "right": right, "sql": node.sql(dialect=self.dialect)})
         top = self.branches(root)
@@ -222,7 +224,7 @@ class _Facts:
         star = any(isinstance(s, exp.Star) or s.find(exp.Star) for b in top for s in b.expression.selects)
         columns: dict[str, Any] = {}
         for name in outputs:
-            descs = [self.describe(b, p) for b, p in self.projections(root, name)]
+            descs = [self.describe(b, p, keys is None or name in keys) for b, p in self.projections(root, name)]
             bases: list = []
             for d in descs:
                 bases += [r for r in d["bases"] if r not in bases]
