@@ -146,8 +146,17 @@ class DuckDBWarehouse:
         self.execute_script(f"CREATE SCHEMA IF NOT EXISTS {DUCKDB.ident(dataset)}")
 
     def drop_dataset(self, dataset: str) -> None:
-        """Drop a schema and its tables (``pipectl verify`` scratch data)."""
-        self.execute_script(f"DROP SCHEMA IF EXISTS {DUCKDB.ident(dataset)} CASCADE")
+        """Drop a schema and its tables (``pipectl verify`` scratch data). Runs in cleanup after
+        an interrupt, so a transaction the interrupted statement left open is rolled back first."""
+        duckdb = _duckdb()
+        with self._connection() as con:
+            try:
+                con.execute("BEGIN TRANSACTION")
+            except duckdb.TransactionException:
+                con.execute("ROLLBACK")
+                con.execute("BEGIN TRANSACTION")
+            con.execute(f"DROP SCHEMA IF EXISTS {DUCKDB.ident(dataset)} CASCADE")
+            con.execute("COMMIT")
 
     def create_table(self, table: Table) -> None:
         from framework.sql.render import render_table_ddl

@@ -182,3 +182,58 @@ def _line_move(target, tables, rng, d, players, teams) -> Edit | None:
     row = rng.choice(rows)
     _exec(target, f"UPDATE {t} SET home_spread = home_spread - 1.0, game_total = game_total + 1.5 WHERE game_date = $d AND game_id = $g", d=d, g=row["game_id"])
     return Edit("update", "odds_api_game_lines", "team", row["home_team_abbr"], "spread -1, total +1.5")
+
+
+QUIRKS = ("pbp_off_roster", "injury_off_roster", "gamebook_team", "lowercase_team", "team_stats")
+
+
+def apply_scraper_quirks(target: Any, game_date: date | str, seed: int = 0, n_edits: int = 3,
+                         kinds: tuple[str, ...] | None = None) -> list[Edit]:
+    """Seeded edits real scrapers make that disagree with the roster or the team code's
+    spelling: a play-by-play row and an injury of a player the roster does not list, a
+    gamebook crediting a player to another team than his roster team, a team code landed in
+    lower case, and team stat corrections (whatever spelling the row landed with). Each is
+    what turned a manifest-vs-SQL mismatch into a stale row (issue 13); with the example's
+    transforms reaching other kinds through the declared mappings, incremental runs stay
+    equal to a full recompute (bench/bench_differential.py, tests/integration/test_verify.py).
+    ``kinds`` (names from ``QUIRKS``) replaces the random choice: one edit of each, in order."""
+    game_date = _as_date(game_date)
+    rng = random.Random(f"quirks:{seed}:{game_date.isoformat()}")
+    tables = landing.load_sources()
+    box, pbp, injuries = tables["nbac_team_boxscore"].fqn, tables["nbac_play_by_play"].fqn, tables["nbac_injury_report"].fqn
+    gamebook = tables[GAMEBOOK].fqn
+    q = lambda sql, **p: landing.run(target, sql, {"d": game_date, **p})  # noqa: E731 - tiny local helper
+    teams = [r["team_abbr"] for r in q(f"SELECT DISTINCT team_abbr FROM {box} WHERE game_date = $d ORDER BY team_abbr")]
+    if not teams:
+        raise ValueError(f"no games on {game_date} in {landing.LANDING_DATASET}: generate sample data for that date first")
+    edits: list[Edit] = []
+    unknown = sorted(set(kinds or ()) - set(QUIRKS))
+    if unknown:
+        raise ValueError(f"unknown scraper quirk(s) {unknown}; one of: {', '.join(QUIRKS)}")
+    for kind in kinds or [rng.choice(QUIRKS) for _ in range(n_edits)]:
+        team = rng.choice(teams)
+        ghost = f"ghost{rng.randrange(10 ** 6)}"
+        if kind == "pbp_off_roster":  # a two-way player the roster does not list takes shots
+            q(f"INSERT INTO {pbp} (game_date, game_id, player_lookup, team_abbr, opponent_team_abbr, shot_zone, fg_attempted, fg_made) "
+              f"SELECT game_date, game_id, $g, team_abbr, opponent_team_abbr, 'rim', 6, 3 FROM {box} WHERE game_date = $d AND team_abbr = $t",
+              g=ghost, t=team)
+            edits.append(Edit("insert", "nbac_play_by_play", "player", ghost, f"off-roster shots for {team}"))
+        elif kind == "injury_off_roster":
+            q(f"INSERT INTO {injuries} (game_date, player_lookup, player_name, team_abbr, injury_status, reason) "
+              "VALUES ($d, $g, 'Ghost Player', $t, 'Out', 'illness')", g=ghost, t=team)
+            edits.append(Edit("insert", "nbac_injury_report", "player", ghost, f"off-roster injury for {team}"))
+        elif kind == "gamebook_team":
+            players = [r["player_lookup"] for r in q(f"SELECT player_lookup FROM {gamebook} WHERE game_date = $d AND minutes > 0 "
+                                                      "AND team_abbr <> $t ORDER BY player_lookup", t=team)]
+            if players:
+                p = rng.choice(players)
+                q(f"UPDATE {gamebook} SET team_abbr = $t WHERE game_date = $d AND player_lookup = $p", t=team, p=p)
+                edits.append(Edit("update", GAMEBOOK, "player", p, f"gamebook team -> {team}"))
+        elif kind == "lowercase_team":
+            q(f"UPDATE {box} SET team_abbr = lower(team_abbr) WHERE game_date = $d AND team_abbr = $t", t=team)
+            edits.append(Edit("update", "nbac_team_boxscore", "team", team, "team code landed in lower case"))
+        else:
+            q(f"UPDATE {box} SET turnovers = turnovers + 1, fg_attempted = fg_attempted + 1 "
+              "WHERE game_date = $d AND upper(team_abbr) = upper($t)", t=team)
+            edits.append(Edit("update", "nbac_team_boxscore", "team", team, "+1 turnover, +1 FGA"))
+    return edits
