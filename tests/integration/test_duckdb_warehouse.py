@@ -153,3 +153,14 @@ def test_insert_rows_quotes_table_and_column_names(path):
     with pytest.raises(BackendError):
         wh.insert_rows("raw.order", [{'pts) SELECT 9; DROP TABLE raw."order"; --': 1}])
     assert wh.list_tables("raw") == ["order"]
+
+
+def test_drop_dataset_even_after_an_interrupted_transaction(path):
+    wh = DuckDBWarehouse(path)
+    with wh:
+        wh.create_table(Table("scratch_x", "t", (Column("a", "INT64"),)))
+        with wh._connection() as con:  # what a statement interrupted between BEGIN and COMMIT leaves
+            con.execute("BEGIN TRANSACTION")
+        wh.drop_dataset("scratch_x")
+        assert wh.list_tables("scratch_x") == []
+        wh.drop_dataset("scratch_x")  # idempotent
