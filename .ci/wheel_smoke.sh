@@ -99,8 +99,13 @@ run 0 "bus status" pipectl bus status
 run 0 "backfill" pipectl backfill --from 2025-01-01 --to 2025-01-02
 run 0 "schema" pipectl schema --write
 run 0 "package" pipectl package --out "$WORK/bundle"
-run 1 "sample without a hook" pipectl sample
-expect "no sample-data hook 'generate'" "sample must explain the missing hook"
+run 0 "sample (the skeleton's hook)" pipectl sample --date 2025-01-02
+run 0 "run a sampled day" pipectl run --date 2025-01-02 -q
+run 0 "simulate update" pipectl simulate update --date 2025-01-02 --player c4 --set amount=99 -q
+run 1 "simulate update of nobody" pipectl simulate update --date 2025-01-02 --player nobody --set amount=1 -q
+expect "apply_update refused the edit" "a refused edit must be a clean error"
+run 1 "demo in the user's project" pipectl demo --yes -q
+expect "pipectl demo runs the NBA props example" "demo must refuse another project before touching it"
 
 step "the NBA example: init --example nba_props (run and simulate update: the demo below runs them on the same copy)"
 cd "$USER_DIR"

@@ -15,7 +15,8 @@ _NEXT_SKELETON = ("  pipectl validate        # after every edit of the manifests
                   "  pipectl graph           # the processor graph (Mermaid)\n"
                   "  pipectl render orders_raw --kind detect   # the SQL pipectl runs\n"
                   "  pipectl plan            # what apply would create (tables, topics, subscriptions)\n"
-                  "  pipectl load orders_landing orders.csv    # rows into the landing table, then `pipectl run --date D`")
+                  "  pipectl load orders_landing orders.csv    # your rows into the landing table (or `pipectl sample`)\n"
+                  "  pipectl run --date 2025-01-01             # every phase for that day")
 _NEXT_EXAMPLE = ("  pipectl sample          # deterministic sample rows in the landing tables\n"
                  "  pipectl run --date D    # D: the date `pipectl sample` printed\n"
                  "  pipectl graph --phases  # the phases and their transitions")

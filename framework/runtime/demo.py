@@ -57,6 +57,14 @@ def check_demo(project_root: str | Path = ".", target: str | None = None) -> Non
             raise ConfigError(f"pipectl demo resets local state and runs only on embedded backends; target "
                               f"'{chosen.name}' uses {role} type '{chosen.spec(role).type}'", hint="run it without --target")
     project = load(project_root)
+    tables = {p.output.name for p in project.processors.values() if p.output is not None}
+    tables |= {src.table.name for src in project.sources.values()}
+    missing = sorted({t for t, _ in DEFAULT_EDITS if t} - tables)
+    if missing:  # the 2 PM update edits the NBA example's tables: another project cannot run it
+        raise ConfigError(f"pipectl demo runs the NBA props example; project '{project.name}' has no table "
+                          f"{', '.join(missing)} for its 2 PM update",
+                          hint="run `pipectl demo` in an empty folder (it makes ./pipectl-demo/); on your own project "
+                               "use `pipectl sample`, `pipectl run` and `pipectl simulate update`")
     for hook in ("generate", "apply_update"):
         s.sample_module(project, hook)  # raises, naming where it looked
 

@@ -163,8 +163,6 @@ def _object(path: Path, line: int, item: Any) -> dict[str, Any]:
 
 def load_source(session: Any, source: str, path: str | Path, replace: bool = False) -> LoadResult:
     """Check ``path`` against ``source``'s columns, then write it (see the module docstring)."""
-    from framework.sql.dialects import get_dialect
-
     project: Project = session.project
     table = source_table(project, source)
     rows = read_rows(Path(path), table)  # every check before the first write
@@ -177,15 +175,56 @@ def load_source(session: Any, source: str, path: str | Path, replace: bool = Fal
     elif replace:
         raise ConfigError(f"--replace needs the partition column '{part}' in {table.fqn}",
                           hint="declare it on the source, or load without --replace")
-    wh = session.warehouse
-    if wh.table_schema(table.fqn) is None:
-        wh.create_table(table)
-        result.created = True
-    if replace and rows:
-        d = get_dialect(wh.dialect)
-        values = sorted({row[part] for row in rows if row.get(part) is not None})
-        wh.query(f"DELETE FROM {'.'.join(d.ident(p) for p in table.fqn.split('.'))} WHERE {d.in_array(d.ident(part), 'partitions')}",
-                 [QueryParam("partitions", values, type=table.column(part).type, array=True)])
-    if rows:
-        wh.insert_rows(table.fqn, rows)
+    result.created = write_rows(session.warehouse, table, rows, part if replace else None)
     return result
+
+
+def write_rows(warehouse: Any, table: Table, rows: list[dict[str, Any]], replace_partitions_of: str | None = None) -> bool:
+    """Create ``table`` if missing (returns True then) and insert ``rows``; with
+    ``replace_partitions_of`` (the partition column), first delete the partitions the rows
+    hold. Also the building block of a project's own sample-data hook."""
+    from framework.sql.dialects import get_dialect
+
+    created = False
+    if warehouse.table_schema(table.fqn) is None:
+        warehouse.create_table(table)
+        created = True
+    d = get_dialect(warehouse.dialect)
+    if replace_partitions_of and rows:
+        col = table.column(replace_partitions_of)
+        if col is None:
+            raise ConfigError(f"{table.fqn} has no column '{replace_partitions_of}' to replace partitions by")
+        values = sorted({row[col.name] for row in rows if row.get(col.name) is not None})
+        warehouse.query(f"DELETE FROM {_fqn(d, table)} WHERE {d.in_array(d.ident(col.name), 'partitions')}",
+                        [QueryParam("partitions", values, type=col.type, array=True)])
+    if rows:
+        warehouse.insert_rows(table.fqn, rows)
+    return created
+
+
+def update_entity(warehouse: Any, table: Table, where: dict[str, Any], changes: dict[str, Any]) -> int:
+    """Set ``changes`` (column -> value, typed by the declared columns) on the rows of
+    ``table`` matching ``where`` (column -> value); the shape of a sample hook's
+    ``apply_update``. Raises ValueError for an unknown column or when no row matches."""
+    from framework.sql.dialects import get_dialect
+
+    if not changes:
+        raise ValueError("at least one column=value change is needed")
+    for name in [*where, *changes]:
+        if table.column(name) is None:
+            raise ValueError(f"{table.fqn} has no column '{name}'; columns: {', '.join(c.name for c in table.columns)}")
+    d = get_dialect(warehouse.dialect)
+    params = [QueryParam(f"w{i}", convert(v, table.column(k)), type=table.column(k).type) for i, (k, v) in enumerate(where.items())]
+    cond = " AND ".join(f"{d.ident(k)} = {d.param(f'w{i}')}" for i, k in enumerate(where))
+    found = warehouse.query(f"SELECT COUNT(*) AS n FROM {_fqn(d, table)} WHERE {cond}", params)
+    count = int(found[0]["n"]) if found else 0
+    if count == 0:
+        raise ValueError(f"{table.fqn} has no row where " + ", ".join(f"{k} = {v}" for k, v in where.items()))
+    sets = [QueryParam(f"s{i}", convert(v, table.column(k)), type=table.column(k).type) for i, (k, v) in enumerate(changes.items())]
+    assign = ", ".join(f"{d.ident(k)} = {d.param(f's{i}')}" for i, k in enumerate(changes))
+    warehouse.query(f"UPDATE {_fqn(d, table)} SET {assign} WHERE {cond}", params + sets)
+    return count
+
+
+def _fqn(d: Any, table: Table) -> str:
+    return ".".join(d.ident(part) for part in table.fqn.split("."))

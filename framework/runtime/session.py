@@ -200,7 +200,11 @@ def simulate_update(session: Session, date: str, entity: str, changes: dict[str,
     todo = list(edits) if edits else [(table, dict(changes or {}))]
     applied: dict[str, Any] = {}
     for tbl, cols in todo:
-        apply_update(session.warehouse, date, entity, **({"table": tbl} if tbl else {}), **cols)
+        try:
+            apply_update(session.warehouse, date, entity, **({"table": tbl} if tbl else {}), **cols)
+        except ValueError as exc:  # the hook's documented way to say "no such entity / column"
+            raise ConfigError(f"the sample hook apply_update refused the edit: {exc}",
+                              hint="check the id, the date and the column names (`pipectl simulate update --help`)") from exc
         applied.update({f"{tbl}.{k}" if tbl else k: v for k, v in cols.items()})
     baseline = full_batch_baseline(session, date)
     kind = _first_entity_kind(session.project)

@@ -9,7 +9,8 @@ import pytest
 from framework.cli import main
 from framework.errors import ConfigError
 from framework.runtime import demo_place
-from projects import write_project
+from framework.scaffold import init_project
+from projects import copy_example
 
 
 def _demo(capsys, folder, *args) -> tuple[int, str]:
@@ -71,9 +72,7 @@ def _with_state(root):
 
 
 def test_a_users_project_needs_a_yes(tmp_path, capsys):
-    root = write_project(tmp_path / "shop")
-    (root / "sample_data.py").write_text("def generate(*a, **k):\n    raise AssertionError('must not run')\n\n"
-                                         "def apply_update(*a, **k):\n    raise AssertionError('must not run')\n")
+    root = copy_example(tmp_path / "mine")  # the NBA example's files, but not a copy the demo made
     precious = _with_state(root)
     assert demo_place.choose(root).kind == "project"
     code, err = _demo(capsys, root)  # no terminal to ask on, no --yes: refused
@@ -81,8 +80,18 @@ def test_a_users_project_needs_a_yes(tmp_path, capsys):
     assert precious.read_text() == "precious"
 
 
-def test_a_project_without_sample_hooks_is_refused_before_the_reset(tmp_path, capsys):
-    root = write_project(tmp_path / "shop")
+def test_another_project_is_refused_before_the_reset_even_with_a_yes(tmp_path, capsys):
+    root = init_project(tmp_path / "shop").root  # has sample hooks, but is not the NBA example
+    precious = _with_state(root)
+    code, err = _demo(capsys, root, "--yes")
+    assert code == 1 and "pipectl demo runs the NBA props example" in err
+    assert precious.read_text() == "precious"
+
+
+def test_a_copy_without_sample_hooks_is_refused_before_the_reset(tmp_path, capsys):
+    root = copy_example(tmp_path / "mine")
+    for name in ("sample_data.py", "sample_edits.py"):
+        (root / "pipelines" / "nba_props" / name).unlink()
     precious = _with_state(root)
     code, err = _demo(capsys, root, "--yes")
     assert code == 1 and "no sample-data hook 'generate'" in err
@@ -90,7 +99,7 @@ def test_a_project_without_sample_hooks_is_refused_before_the_reset(tmp_path, ca
 
 
 def test_a_non_embedded_target_is_refused_before_anything_is_touched(tmp_path, capsys):
-    root = write_project(tmp_path / "shop")
+    root = copy_example(tmp_path / "mine")
     (root / "pipectl.yaml").write_text("version: 1\ndefault_target: cloud\ntargets:\n  cloud:\n    project: p\n"
                                        "    warehouse: {type: bigquery}\n")
     (root / ".pipectl").mkdir()

@@ -72,3 +72,26 @@ def test_unknown_columns_sources_and_file_types_are_named(shop):
     (shop / "x.jsonl").write_text('{"day": "2025-01-01"}\n{oops\n')
     with pytest.raises(ConfigError, match=r"x.jsonl:2: not valid JSON"):
         read_rows(shop / "x.jsonl", table)
+
+
+def test_update_entity_types_values_and_refuses_what_does_not_exist(shop):
+    from framework.runtime.landing import update_entity, write_rows
+
+    with Session.open(shop) as sess:
+        table = source_table(sess.project, "orders_landing")
+        wh = sess.warehouse
+        assert write_rows(wh, table, [{"day": dt.date(2025, 1, 1), "customer_id": "c1", "store_id": "s1", "amount": 1.0},
+                                      {"day": dt.date(2025, 1, 2), "customer_id": "c1", "store_id": "s1", "amount": 2.0}]) is True
+        assert update_entity(wh, table, {"day": "2025-01-01", "customer_id": "c1"}, {"amount": "7.5"}) == 1
+        assert [r["amount"] for r in wh.query("SELECT amount FROM landing.orders ORDER BY day")] == [7.5, 2.0]
+        with pytest.raises(ValueError, match="has no row where day = 2025-01-03, customer_id = c1"):
+            update_entity(wh, table, {"day": "2025-01-03", "customer_id": "c1"}, {"amount": 1})
+        with pytest.raises(ValueError, match="has no column 'colour'"):
+            update_entity(wh, table, {"day": "2025-01-01", "customer_id": "c1"}, {"colour": "red"})
+        with pytest.raises(ValueError, match="'x' is not a FLOAT64"):
+            update_entity(wh, table, {"day": "2025-01-01", "customer_id": "c1"}, {"amount": "x"})
+        # replacing partitions: the rows of 2025-01-02 are rewritten, 2025-01-01 kept
+        write_rows(wh, table, [{"day": dt.date(2025, 1, 2), "customer_id": "c2", "store_id": "s2", "amount": 3.0}],
+                   replace_partitions_of="day")
+        assert [(str(r["day"]), r["customer_id"]) for r in wh.query("SELECT day, customer_id FROM landing.orders ORDER BY day")] \
+            == [("2025-01-01", "c1"), ("2025-01-02", "c2")]
