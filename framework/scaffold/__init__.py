@@ -18,7 +18,7 @@ from pathlib import Path
 from string import Template
 
 from framework.errors import ConfigError
-from framework.scaffold.examples import EXAMPLES, PACKAGE_FOLDER, example_files
+from framework.scaffold.examples import EXAMPLES, PACKAGE_FOLDER, example_files, is_project_file
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "template"
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"  # the installed schemas
@@ -64,8 +64,8 @@ def init_project(dest: str | Path, name: str | None = None, force: bool = False)
         raise ConfigError(f"{root} already has {', '.join(existing)}", hint="choose an empty folder, or pass --force to overwrite")
     rendered: list[tuple[str, str]] = []  # render everything first: never a half-written project
     for src in sorted(TEMPLATE_DIR.rglob("*")):
-        if not src.is_file():
-            continue
+        if not src.is_file() or not is_project_file(src.relative_to(TEMPLATE_DIR)):
+            continue  # an installed package keeps __pycache__/ beside the template's sample_data.py
         rel = Path(str(src.relative_to(TEMPLATE_DIR)).replace("dot-", "."))
         text = src.read_text(encoding="utf-8")
         if src.suffix == ".tmpl":

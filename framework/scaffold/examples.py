@@ -44,6 +44,12 @@ EXAMPLES: dict[str, Example] = {
 }
 
 
+def is_project_file(rel: Path) -> bool:
+    """False for caches and local state (``__pycache__/``, ``.pipectl/``, ``*.pyc``, database
+    files): an installed package holds byte-code next to its data, a checkout holds state."""
+    return not (_SKIP_DIRS.intersection(rel.parts[:-1]) or rel.name.endswith(_SKIP_SUFFIXES))
+
+
 def example_files(source_root: Path, example: Example) -> Iterator[tuple[Path, str]]:
     """``(file, path relative to the example)`` for every file of ``example`` found under
     ``source_root`` (the example's own folder), sorted; caches and local state skipped."""
@@ -58,7 +64,7 @@ def example_files(source_root: Path, example: Example) -> Iterator[tuple[Path, s
             continue  # optional entries (pipectl.yaml) may be absent
         for path in candidates:
             rel = path.relative_to(source_root)
-            if _SKIP_DIRS.intersection(rel.parts[:-1]) or path.name.endswith(_SKIP_SUFFIXES):
+            if not is_project_file(rel):
                 continue
             if rel.as_posix() not in seen:
                 seen.add(rel.as_posix())

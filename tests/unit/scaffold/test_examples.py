@@ -96,3 +96,18 @@ def test_schema_command_prints_and_rewrites(tmp_path, capsys):
     assert main(["schema", "topics"]) == 0
     assert json.loads(capsys.readouterr().out) == json.loads(installed)
     assert main(["schema"]) == 2
+
+
+def test_the_skeleton_never_copies_byte_code(tmp_path, monkeypatch):
+    """An installed wheel byte-compiles the template's sample_data.py into __pycache__/ beside it."""
+    import shutil
+
+    import framework.scaffold as scaffold
+
+    template = tmp_path / "template"
+    shutil.copytree(scaffold.TEMPLATE_DIR, template, ignore=shutil.ignore_patterns("__pycache__"))
+    (template / "__pycache__").mkdir()
+    (template / "__pycache__" / "sample_data.cpython-311.pyc").write_bytes(b"\xa7\r\r\n\x00")
+    monkeypatch.setattr(scaffold, "TEMPLATE_DIR", template)
+    result = init_project(tmp_path / "shop")
+    assert "sample_data.py" in result.files and not any("__pycache__" in f for f in result.files)
