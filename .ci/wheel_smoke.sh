@@ -134,7 +134,6 @@ expect "created .*pipectl-demo" "demo must say where it made its example copy"
 [ -f pipectl-demo/.pipectl-example ] || fail "demo made no marked ./pipectl-demo/"
 cd pipectl-demo  # the demo's example copy: the remaining commands of the CLI table on its data
 run 0 "simulate update" pipectl simulate update --date 2025-01-09 --player lebronjames --set points=12 -q
-run 0 "run (nothing changed)" pipectl run --date 2025-01-09 -q
 run 0 "history" pipectl history --limit 5
 DEMOED=$((SECONDS - START))
 
