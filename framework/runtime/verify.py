@@ -15,6 +15,7 @@ whatever happens (errors, Ctrl-C, SIGTERM), unless ``keep_scratch``.
 from __future__ import annotations
 
 import contextlib
+import math
 import signal
 import threading
 import time
@@ -24,11 +25,15 @@ from typing import Any, Iterator, Sequence
 
 from framework.errors import ConfigError, PipectlError
 from framework.manifest.model import Processor, Project, Table
+from framework.backends.protocols import QueryParam
 from framework.runtime.table_diff import RowDiff, diff_rows
 from framework.runtime.transform import bind_params, coerce_partition, partition_param
 from framework.sql.dialects import get_dialect
 
 SCRATCH_PREFIX = "pipectl_verify_"
+KEYS_PARAM = "verify_keys"
+MAX_DETAIL_KEYS = 1000  # rows read per table at most for this many differing keys
+NULL_KEY = "__pipectl_null_key__"
 
 
 @dataclass
@@ -178,25 +183,81 @@ class _Recompute:
         return TableResult(proc.name, out.fqn, "recomputed")
 
     def compare(self, proc: Processor, result: TableResult, tolerance: float, ignore: Sequence[str], sample: int) -> TableResult:
+        """Per-key fingerprints are compared in the warehouse; only the rows of keys whose
+        fingerprints differ are read (all rows for a table without an entity key)."""
         if result.status != "recomputed":
             return result
         out = proc.output
         assert out is not None
         skip = set(ignore) | set(self.volatile.get(proc.name, ()))
+        ignored = sorted(skip & set(out.column_names))
         key = self.p.entity_key(proc)
         keys = [key] if key and out.column(key) is not None and key not in skip else []
         columns = [c for c in out.column_names if c not in skip]
-        cols = ", ".join(self.dialect.ident(c) for c in columns)
-        pc = self.p.partition_column
-        where = f" WHERE {self.dialect.ident(pc)} = {self.dialect.param(pc)}" if out.column(pc) is not None else ""
-        real_sql = f"SELECT {cols} FROM {out.fqn}{where}"
+        real, full = self.sides(proc)
         try:
-            incremental = self.wh.query(real_sql, self._params(real_sql))
-            full = self.wh.query(f"SELECT {cols} FROM {self.done[proc.name]}")
+            if keys:
+                rows_inc, rows_full, n_keys, differing = self.differing_keys(out, columns, keys[0], real, full, tolerance)
+                if not differing:
+                    return TableResult(proc.name, out.fqn, "equal", None, ignored, RowDiff(rows_inc, rows_full, n_keys))
+                chosen = differing[:MAX_DETAIL_KEYS]
+                where = self.key_filter(keys[0], chosen)
+                params = [QueryParam(KEYS_PARAM, [k for k in chosen if k is not None], "STRING", array=True)]
+            else:
+                where, params = "", []
+            cols = ", ".join(self.dialect.ident(c) for c in columns)
+            incremental = self.read(f"SELECT {cols} FROM {real}{where}", params)
+            recomputed = self.read(f"SELECT {cols} FROM {full}{where}", params)
         except PipectlError as exc:
-            return TableResult(proc.name, out.fqn, "error", f"cannot read the table: {exc.message}", sorted(skip & set(out.column_names)))
-        diff = diff_rows(incremental, full, columns, keys, tolerance, sample)
-        return TableResult(proc.name, out.fqn, "equal" if diff.equal else "differs", None, sorted(skip & set(out.column_names)), diff)
+            return TableResult(proc.name, out.fqn, "error", f"cannot compare the table: {exc.message}", ignored)
+        diff = diff_rows(incremental, recomputed, columns, keys, tolerance, sample)
+        if keys:  # counts of the whole table; details of the keys read
+            diff.incremental_rows, diff.full_rows, diff.keys = rows_inc, rows_full, n_keys
+            if len(differing) > len(chosen):
+                diff.keys_differing = len(differing)
+        status = "equal" if diff.keys_differing == 0 and diff.incremental_rows == diff.full_rows else "differs"
+        reason = f"details of the first {len(chosen)} of {len(differing)} differing keys" if keys and len(differing) > len(chosen) else None
+        return TableResult(proc.name, out.fqn, status, reason, ignored, diff)
+
+    def sides(self, proc: Processor) -> tuple[str, str]:
+        """The incremental side (the real table's partition) and the recompute, as subqueries."""
+        out = proc.output
+        assert out is not None
+        pc = self.p.partition_column
+        cols = ", ".join(self.dialect.ident(c) for c in out.column_names)
+        where = f" WHERE {self.dialect.ident(pc)} = {self.dialect.param(pc)}" if out.column(pc) is not None else ""
+        return f"(SELECT {cols} FROM {out.fqn}{where}) AS side", f"(SELECT {cols} FROM {self.done[proc.name]}) AS side"
+
+    def read(self, sql: str, extra: Sequence[QueryParam] = ()) -> list[dict[str, Any]]:
+        return self.wh.query(sql, [*self._params(sql), *[p for p in extra if self.dialect.param(p.name) in sql]])
+
+    def differing_keys(self, out: Table, columns: list[str], key: str, real: str, full: str,
+                       tolerance: float) -> tuple[int, int, int, list[str | None]]:
+        """(rows incremental, rows recomputed, keys, keys whose row fingerprints differ), floats
+        rounded to the tolerance's digits. One small row per key crosses the wire, not the table."""
+        from framework.sql.environment import dialect_macros
+
+        digits = max(0, int(-math.floor(math.log10(tolerance)))) if tolerance > 0 else 12
+        exprs = []
+        for c in columns:
+            col = out.column(c)
+            ident = self.dialect.ident(c)
+            exprs.append(f"ROUND({ident}, {digits})" if col is not None and col.type in ("FLOAT64", "NUMERIC") else ident)
+        fingerprint = str(dialect_macros(self.p.root, self.wh.dialect).entity_fingerprint(exprs))
+        k = f"COALESCE(CAST({self.dialect.ident(key)} AS STRING), '{NULL_KEY}')"
+        per_key = "SELECT {k} AS k, COUNT(*) AS n, {fp} AS fp FROM {side} GROUP BY 1"
+        sql = (f"WITH a AS ({per_key.format(k=k, fp=fingerprint, side=real)}),\n"
+               f"b AS ({per_key.format(k=k, fp=fingerprint, side=full)})\n"
+               "SELECT COALESCE(a.k, b.k) AS k, a.n AS n_a, b.n AS n_b, a.fp = b.fp AS same\n"
+               "FROM a FULL OUTER JOIN b ON a.k = b.k")
+        rows = self.read(sql)
+        differing = sorted((None if r["k"] == NULL_KEY else r["k"] for r in rows if not r["same"]), key=lambda v: (v is None, v or ""))
+        return (sum(int(r["n_a"] or 0) for r in rows), sum(int(r["n_b"] or 0) for r in rows), len(rows), differing)
+
+    def key_filter(self, key: str, chosen: list[str | None]) -> str:
+        k = f"CAST({self.dialect.ident(key)} AS STRING)"
+        cond = self.dialect.in_array(k, KEYS_PARAM)
+        return f" WHERE ({cond}{f' OR {k} IS NULL' if None in chosen else ''})"
 
     def cleanup(self) -> None:
         """Drop the scratch dataset (and so every scratch table), however verify ended."""

@@ -124,7 +124,7 @@ def test_scratch_is_dropped_when_interrupted(example, monkeypatch):
         kept = verify(sess.project, sess.warehouse, DAY, select=["nbac_schedule"], keep_scratch=True)
         assert kept.ok and _schemas(sess) == [kept.scratch]
         sess.warehouse.drop_dataset(kept.scratch)
-        monkeypatch.setattr(verify_module, "diff_rows", interrupted)
+        monkeypatch.setattr(verify_module._Recompute, "differing_keys", interrupted)
         with pytest.raises(KeyboardInterrupt):
             verify(sess.project, sess.warehouse, DAY, select=["nbac_schedule"])
         assert _schemas(sess) == []
