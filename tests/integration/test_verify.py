@@ -128,3 +128,29 @@ def test_scratch_is_dropped_when_interrupted(example, monkeypatch):
         with pytest.raises(KeyboardInterrupt):
             verify(sess.project, sess.warehouse, DAY, select=["nbac_schedule"])
         assert _schemas(sess) == []
+
+
+def test_only_differing_keys_are_read_and_details_are_capped(example, monkeypatch):
+    from framework.runtime import verify as verify_module
+
+    monkeypatch.setattr(verify_module, "MAX_DETAIL_KEYS", 1)
+    with Session.open(example) as sess:
+        wh = sess.warehouse
+        players = [r["player_lookup"] for r in wh.query(
+            "SELECT player_lookup FROM nba_analytics.player_game_summary WHERE game_date = DATE '2025-01-07' ORDER BY 1 LIMIT 2")]
+        p = [QueryParam("a", players[0]), QueryParam("b", players[1])]
+        wh.execute_script("UPDATE nba_analytics.player_game_summary SET points = points + 1 "
+                          "WHERE game_date = DATE '2025-01-07' AND player_lookup IN ($a, $b)", p)
+        queries = []
+        original = wh.query
+        monkeypatch.setattr(wh, "query", lambda sql, params=(), labels=None: queries.append(sql) or original(sql, params))
+        try:
+            [table] = verify(sess.project, wh, DAY, select=["player_game_summary"]).tables
+        finally:
+            wh.execute_script("UPDATE nba_analytics.player_game_summary SET points = points - 1 "
+                              "WHERE game_date = DATE '2025-01-07' AND player_lookup IN ($a, $b)", p)
+        assert table.status == "differs" and table.reason == "details of the first 1 of 2 differing keys"
+        assert (table.diff.keys_differing, table.diff.changed) == (2, 1)
+        assert table.diff.samples[0].key == {"player_lookup": min(players)}
+        reads = [q for q in queries if "verify_keys" in q]
+        assert len(reads) == 2 and all(q.lstrip().startswith("SELECT") for q in reads)  # only that key's rows, each side
