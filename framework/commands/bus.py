@@ -93,7 +93,7 @@ def dead_letters_cmd(ctx: click.Context, topic: str | None, purge: bool, as_json
         if purge and not local:
             raise ConfigError("--purge works on the local bus only", hint="on Pub/Sub, replay them or seek the -pipectl subscription")
         unreadable: list[str] = []
-        letters = list_dead_letters(bus, project, None if local else backends.state, topic, unreadable)
+        letters = list_dead_letters(bus, project, backends.state, topic, unreadable)
         if purge and letters:  # only what was listed: a letter arriving meanwhile is kept
             bus.purge_dead_letters(topic, up_to=max(int(d.id) for d in letters))
     _warn_unreadable(unreadable)

@@ -151,7 +151,8 @@ def handle_completion(cloud_event: Any) -> dict[str, Any]:
         return result
     except PipectlError as exc:
         _log("ERROR", {"event_id": event_id, "error": type(exc).__name__, "message": exc.render(), "attributes": attributes})
-        _record_delivery_error(orch.store, payload, attributes, exc.render(), _source_topic(cloud_event))
+        if not getattr(exc, "delivery_error_recorded", False):  # the orchestrator records publish failures itself
+            _record_delivery_error(orch.store, payload, attributes, exc.render(), _source_topic(cloud_event))
         raise
     result = decision.to_dict()
     _log("INFO", {"event_id": event_id, "decision": result})
@@ -185,7 +186,7 @@ def _source_topic(cloud_event: Any) -> str | None:
 def _record_delivery_error(store: Any, payload: bytes, attributes: Mapping[str, str], error: str, topic: str | None) -> None:
     """Keep why a delivery failed, for ``pipectl bus dead-letters`` (Pub/Sub carries no error
     with a dead-lettered message). Best effort: never hides the original error."""
-    from framework.runtime.dead_letters import record_delivery_error
+    from framework.orchestrator.delivery_errors import record_delivery_error
 
     try:
         record_delivery_error(store, payload, error, topic=topic)

@@ -9,11 +9,12 @@ drop seen trigger ids (:class:`TriggerDedup`) see it exactly once.
 """
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Mapping
 
-from framework.errors import BackendError, EnvelopeError, QualityGateError
+from framework.errors import BackendError, EnvelopeError, PipectlError, QualityGateError
 from framework.manifest.model import Project, QualityGate, Transition
 from framework.orchestrator import entities as ent
 from framework.orchestrator import ledger as lg
@@ -22,6 +23,7 @@ from framework.orchestrator.envelope import COMPLETE_STATUSES, decode, encode, e
 from framework.orchestrator.identity import UnknownProcessor, resolve, transition_of
 
 GateChecker = Callable[[QualityGate, str], int]
+log = logging.getLogger("pipectl.orchestrator")
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,11 @@ class Orchestrator:
         changed = env["status"] in ("success", "partial") and (counts is None or any(counts.values()))
         now = self.clock()
         step = self.store.run_transaction(lambda txn: lg.record_completion(txn, ctx, env, proc.name, entities, changed, now))
-        return self._after_commit(ctx, step, now, processor=proc.name)
+        try:
+            return self._after_commit(ctx, step, now, processor=proc.name)
+        except BackendError as exc:  # the caller nacks: say why, for the dead-letter listing
+            self._record_delivery_error(message, exc)
+            raise
 
     def sweep(self, now: float | None = None) -> list[Decision]:
         """Evaluate every open partition without a new message (deadlines, tiers, debounce,
@@ -132,10 +138,23 @@ class Orchestrator:
         kind = "unknown_processor" if isinstance(exc, UnknownProcessor) else "invalid_envelope"
         self.alerts.alert(f"orchestrator_{kind}", "error", exc.render(), {"dead_letter_topic": self.dead_letter_topic})
         if self.dead_letter_topic is None:
+            self._record_delivery_error(message, exc)
             raise exc
         data = message if isinstance(message, bytes) else (message.encode() if isinstance(message, str) else _raw_json(message))
         self.bus.publish(self.dead_letter_topic, data, {"error": exc.render()[:1024], "rejected_by": "orchestrator"})
         return Decision("rejected", reason=exc.render())
+
+    def _record_delivery_error(self, message: Any, exc: PipectlError) -> None:
+        """Keep why this message failed (``pipectl bus dead-letters`` shows it if the bus
+        gives up on it). Never hides the original error."""
+        from framework.orchestrator.delivery_errors import record_delivery_error
+
+        data = message if isinstance(message, bytes) else (message.encode() if isinstance(message, str) else _raw_json(message))
+        try:
+            record_delivery_error(self.store, data, exc.render())
+            exc.delivery_error_recorded = True  # type: ignore[attr-defined]
+        except PipectlError as err:
+            log.error("could not record the delivery error of a completion: %s", err.render())
 
     def _after_commit(self, ctx: lg.Context, step: lg.Step, now: float, processor: str | None = None) -> Decision:
         self._alert(step.alerts)

@@ -23,15 +23,14 @@ triggers by trigger id). The attributes added by dead-lettering are removed and
 """
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Sequence
 
 from framework.errors import BackendError, ConfigError
+from framework.orchestrator.delivery_errors import DELIVERY_ERRORS, payload_key, record_delivery_error
 from framework.plan.resources import INSPECT_SUFFIX, dead_letter_topics, inspect_subscription
 
-DELIVERY_ERRORS = "pipectl_delivery_errors"
 REPLAYS = "pipectl_dead_letter_replays"
 MAX_LIST = 1000
 ADDED_ATTRIBUTES = ("dead_letter_reason", "source_subscription", "source_topic", "source_message_id", "delivery_attempt",
@@ -65,25 +64,6 @@ class Letter:
         return out
 
 
-def payload_key(data: bytes) -> str:
-    return hashlib.sha256(bytes(data)).hexdigest()[:40]
-
-
-def record_delivery_error(store: Any, data: bytes, error: str, topic: str | None = None, now: float | None = None) -> None:
-    """Remember why a delivery of this payload failed: the first error and the latest."""
-    key, at, text = payload_key(data), time.time() if now is None else now, error[:2000]
-
-    def txn(t: Any) -> None:
-        doc = t.get(DELIVERY_ERRORS, key)
-        if doc is None:
-            t.set(DELIVERY_ERRORS, key, {"first_error": text, "first_at": at, "last_error": text, "last_at": at,
-                                         "failures": 1, "topic": topic})
-        else:
-            t.set(DELIVERY_ERRORS, key, {**doc, "last_error": text, "last_at": at, "failures": int(doc.get("failures", 0)) + 1})
-
-    store.run_transaction(txn)
-
-
 # ----------------------------------------------------------------------------- listing
 def list_dead_letters(bus: Any, project: Any, store: Any = None, topic: str | None = None,
                       unreadable: list[str] | None = None) -> list[Letter]:
@@ -91,17 +71,20 @@ def list_dead_letters(bus: Any, project: Any, store: Any = None, topic: str | No
     Dead-letter topics without pipectl's subscription are appended to ``unreadable`` (an
     error when ``topic`` names one)."""
     if hasattr(bus, "dead_letters"):
-        return [_local_letter(d) for d in bus.dead_letters(topic)]
+        return [_local_letter(d, store) for d in bus.dead_letters(topic)]
     letters = _pull_all(bus, project, store, topic, unreadable)
     for sub, group in _by_subscription(letters).items():
         bus.nack(sub, [x.ack_id for x in group])  # listed, not consumed
     return letters
 
 
-def _local_letter(d: Any) -> Letter:
+def _local_letter(d: Any, store: Any = None) -> Letter:
     attrs = dict(d.attributes)
+    recorded = store.get(DELIVERY_ERRORS, payload_key(d.data)) if store is not None and not d.last_error else None
     if d.reason == "rejected":
         reason = f"rejected by {attrs.get('rejected_by', 'a consumer')}: {attrs.get('error') or d.last_error or 'no reason given'}"
+    elif recorded:
+        reason = f"{d.delivery_attempt} delivery attempts failed; first error: {recorded['first_error'].splitlines()[0]}"
     else:
         reason = (d.last_error or "no error recorded: the consumer released it without a reason or its lease expired").splitlines()[0]
         reason = f"{d.delivery_attempt} delivery attempts failed; last error: {reason}"

@@ -208,5 +208,5 @@ def test_a_failing_delivery_records_its_error_then_raises_for_redelivery(in_proc
         with pytest.raises(BackendError, match="publishing trigger"):
             function.handle_completion(event)
     doc = function.orchestrator().store.get(DELIVERY_ERRORS, payload_key(encode(env)))
-    assert doc["failures"] == 2 and doc["topic"] == pred.completion_topic
+    assert doc["failures"] == 2  # recorded once per failed delivery (by the orchestrator: the function does not repeat it)
     assert "publishing trigger" in doc["first_error"] and pred.trigger_topic in doc["first_error"]
