@@ -3,9 +3,12 @@
 A resource's attributes are the job's ``schedule``, ``time_zone``, ``topic``, ``data`` and
 ``attributes``, so a schedule edited in the console shows as an in-place update back to the
 manifest's value, and a job left by an earlier project name shows as drift (deleted only
-with ``--prune``). Jobs in scope: those named ``pipectl-sweep-*`` and those publishing to a
-topic the manifests manage. A paused job is reported (``state``) but never resumed
-silently: the plan shows it as drift of ``state``, which apply resumes.
+with ``--prune``). Jobs in scope: the declared ones and the ``pipectl-sweep-*`` jobs whose
+message names this project (attribute ``pipectl-project``); a job of the team's own (a
+scraper schedule publishing to a managed topic) or another pipectl project's sweep is never
+touched.
+A job's state (enabled, paused) is an operator's decision: kept in the resource's metadata,
+never changed by apply.
 """
 from __future__ import annotations
 
@@ -28,7 +31,11 @@ class ScheduleProvider:
         self.project = project
 
     def _in_scope(self, job: Any, scope: Scope) -> bool:
-        return job.name in scope.names("schedule") or job.name.startswith(SWEEP_PREFIX) or job.topic in scope.names("topic")
+        # a job is this project's when declared or when its message says so; never a job
+        # merely publishing to a managed topic (a team's scraper schedule) nor the sweep job
+        # of another pipectl project in the same Google Cloud project
+        mine = dict(job.attributes).get("pipectl-project") == self.project
+        return job.name in scope.names("schedule") or (job.name.startswith(SWEEP_PREFIX) and mine)
 
     def read_actual(self, scope: Scope) -> list[Resource]:
         out = []

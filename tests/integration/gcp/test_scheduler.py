@@ -90,11 +90,21 @@ def test_leftover_sweep_job_is_drift_deleted_only_with_prune(tmp_path: Path, uid
     old = scheduler_v1.Job(_job(standin, uid))
     old.name = old.name.replace(f"pipectl-sweep-{uid}", f"pipectl-sweep-{uid}-old")
     standin.jobs[old.name] = old
+    # and a team's own job publishing to a managed topic (a scraper schedule): never pipectl's
+    scraper = scheduler_v1.Job(_job(standin, uid))
+    scraper.name = scraper.name.replace(f"pipectl-sweep-{uid}", "scrape-gamebook-hourly")
+    scraper.pubsub_target.topic_name = f"projects/sched-{uid}/topics/{uid}-raw-complete"
+    standin.jobs[scraper.name] = scraper
+    other = scheduler_v1.Job(_job(standin, uid))  # another pipectl project's sweep, same GCP project
+    other.name = other.name.replace(f"pipectl-sweep-{uid}", "pipectl-sweep-iot_sensors")
+    other.pubsub_target.attributes["pipectl-project"] = "iot_sensors"
+    standin.jobs[other.name] = other
     plan = plan_project(root, "gcp")
     assert _pending(plan) == {("schedule", f"pipectl-sweep-{uid}-old"): "drift"}
     assert _pending(plan_project(root, "gcp", PlanOptions(prune=True))) == {("schedule", f"pipectl-sweep-{uid}-old"): "delete"}
     plan_and_apply(root, "gcp", PlanOptions(prune=True))
     assert old.name not in standin.jobs and ("DeleteJob", old.name) in standin.calls
+    assert scraper.name in standin.jobs and other.name in standin.jobs  # pruning never touches them
     # sweep disabled in the manifest: the job becomes drift too (prune deletes it)
     _project(root, uid, f"127.0.0.1:{standin.port}", sweep="sweep: {enabled: false}\n")
     assert _pending(plan_project(root, "gcp"))[("schedule", f"pipectl-sweep-{uid}")] == "drift"
