@@ -11,10 +11,15 @@ last date in full batch through the bus, then the same 1-player update increment
 in a season the rolling-history processors read every earlier game, so the full batch
 grows while the incremental run still reads one player.
 
+Every scenario runs ``--rounds`` (>= 5) interleaved rounds of (full batch, one-player
+update) on the same date; the headline is the per-phase ratio of the medians, full batch
+over incremental (the baseline of an incremental run is the full batch it replaces), so a
+phase whose incremental run is slower than its full batch shows below 1x and is flagged.
+
 Also prints the orchestrator-to-trigger latency per transition on the local bus: from the
 moment the last processor of a phase published its completion to the moment the next
 phase's worker pulled the trigger (completion consumed, ledger transaction, trigger
-published, pulled). Times are wall-clock medians of ``--repeat`` update runs.
+published, pulled).
 
     python bench/bench_pipeline.py                 # sample day + a 20-day season
     python bench/bench_pipeline.py --days 160      # the full season (several minutes)
@@ -34,6 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchlib import machine  # noqa: E402
 from framework.backends.protocols import QueryParam  # noqa: E402
 from framework.runtime.session import Session, backfill, generate_sample, run_date, simulate_update  # noqa: E402
 
@@ -58,47 +64,62 @@ def player_for(sess: Session, day: str) -> str:
     return rows[0]["player_lookup"]
 
 
-def measure(sess: Session, day: str, repeat: int) -> dict:
-    t0 = time.perf_counter()
-    full = run_date(sess, day, full=True, mode="full")
-    full_wall = time.perf_counter() - t0
-    assert full.status == "success", full.to_dict()
-    player = player_for(sess, day)
-    updates = []
-    for i in range(repeat):
+def measure(sess: Session, day: str, rounds: int) -> dict:
+    """Interleaved rounds of (full batch of ``day``, one-player update of ``day``)."""
+    player = None
+    full_runs, updates = [], []
+    for i in range(rounds):
+        t0 = time.perf_counter()
+        full = run_date(sess, day, full=True, mode="full")
+        full_runs.append((time.perf_counter() - t0, full))
+        assert full.status == "success", full.to_dict()
+        player = player or player_for(sess, day)
         bump = ((None, {"points": 41 + i, "fg_made": 16}), ("odds_api_player_points_props", {"points_line": 31.5 + i}))
         t0 = time.perf_counter()
         upd = simulate_update(sess, day, player, edits=bump)
         updates.append((time.perf_counter() - t0, upd))
         assert upd.report.status == "success", upd.report.to_dict()
-    inc_wall = statistics.median(w for w, _ in updates)
     phases = {}
-    for ph in full.phases:
-        inc = [u.report.phase(ph.phase) for _, u in updates]
+    for ph in full_runs[-1][1].phases:
+        fulls = [r.phase(ph.phase).seconds for _, r in full_runs if r.phase(ph.phase) is not None]
+        incs = [u.report.phase(ph.phase) for _, u in updates]
+        last = updates[-1][1].report.phase(ph.phase)
         phases[ph.phase] = {
-            "full": ph.seconds,
-            "inc": statistics.median(p.seconds for p in inc if p is not None) if any(inc) else 0.0,
+            "full": fulls,
+            "inc": [p.seconds for p in incs if p is not None] or [0.0],
             "entities_full": ph.entities_processed,
-            "entities_inc": max((p.entities_processed for p in inc if p is not None), default=0),
-            "distinct_inc": updates[-1][1].report.phase(ph.phase).distinct_entities() if updates[-1][1].report.phase(ph.phase) else {},
+            "entities_inc": max((p.entities_processed for p in incs if p is not None), default=0),
+            "distinct_inc": last.distinct_entities() if last is not None else {},
         }
     latency = {}
-    for rep in [full] + [u.report for _, u in updates]:
+    for rep in [r for _, r in full_runs] + [u.report for _, u in updates]:
         for ph in rep.phases:
             if ph.trigger_latency_seconds is not None:
                 latency.setdefault(ph.phase, []).append(ph.trigger_latency_seconds)
-    return {"player": player, "full_wall": full_wall, "inc_wall": inc_wall, "phases": phases, "latency": latency}
+    return {"player": player, "full_wall": [w for w, _ in full_runs], "inc_wall": [w for w, _ in updates],
+            "phases": phases, "latency": latency, "rounds": rounds}
+
+
+def _ratio(full: list[float], inc: list[float]) -> float:
+    m = statistics.median(inc)
+    return statistics.median(full) / m if m else float("inf")
 
 
 def report(title: str, res: dict) -> None:
-    print(f"\n== {title} (player {res['player']}) ==")
-    print(f"{'phase':<12} {'full batch':>11} {'incremental':>12} {'ratio':>8}   entity-runs full -> incremental")
+    med = statistics.median
+    print(f"\n== {title} (player {res['player']}; {res['rounds']} interleaved rounds of full batch, then one-player update) ==")
+    heads = ", ".join(f"{name} {_ratio(ph['full'], ph['inc']):.1f}x" for name, ph in res["phases"].items())
+    print(f"full / incremental, per phase (median; target >= 20x each): {heads}")
+    print(f"{'phase':<12} {'full min':>9} {'full med':>9} {'inc min':>9} {'inc med':>9} {'full/inc':>9}   entity-runs full -> incremental")
     for name, ph in res["phases"].items():
-        ratio = ph["full"] / ph["inc"] if ph["inc"] else float("inf")
+        ratio = _ratio(ph["full"], ph["inc"])
         kinds = ", ".join(f"{len(v)} {k}" for k, v in ph["distinct_inc"].items()) or "-"
-        print(f"{name:<12} {ph['full']:>10.3f}s {ph['inc']:>11.3f}s {ratio:>7.1f}x   {ph['entities_full']} -> {ph['entities_inc']} ({kinds})")
-    ratio = res["full_wall"] / res["inc_wall"] if res["inc_wall"] else float("inf")
-    print(f"{'all phases':<12} {res['full_wall']:>10.3f}s {res['inc_wall']:>11.3f}s {ratio:>7.1f}x   (wall clock incl. bus + orchestrator)")
+        flag = "  << incremental SLOWER than full" if ratio < 1 else ""
+        print(f"{name:<12} {min(ph['full']):>8.3f}s {med(ph['full']):>8.3f}s {min(ph['inc']):>8.3f}s {med(ph['inc']):>8.3f}s "
+              f"{ratio:>8.1f}x   {ph['entities_full']} -> {ph['entities_inc']} ({kinds}){flag}")
+    fw, iw = res["full_wall"], res["inc_wall"]
+    print(f"{'whole run':<12} {min(fw):>8.3f}s {med(fw):>8.3f}s {min(iw):>8.3f}s {med(iw):>8.3f}s {_ratio(fw, iw):>8.1f}x   "
+          f"(wall clock incl. bus + orchestrator; the update is {100 * med(iw) / med(fw):.1f}% of the full day, target <= 5%)")
     print("orchestrator-to-trigger latency on the local bus (median over runs):")
     for phase, values in res["latency"].items():
         print(f"  -> {phase:<12} {statistics.median(values) * 1000:8.1f} ms  (n={len(values)}, max {max(values) * 1000:.1f} ms)")
@@ -107,16 +128,17 @@ def report(title: str, res: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--days", type=int, default=20, help="season length for scenario B (160 = a season; 0 skips it)")
-    ap.add_argument("--repeat", type=int, default=3, help="incremental runs per scenario (median)")
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved (full, update) rounds per scenario")
     ap.add_argument("--keep", action="store_true", help="keep the temporary project folder")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
+    print(f"machine: {machine()}")
     tmp = Path(tempfile.mkdtemp(prefix="pipectl-bench-"))
     try:
         root = copy_project(tmp / "day")
         with Session.open(root) as sess:
             generate_sample(sess, START, days=1)
-            report("sample day: 1 game day, ~450 players", measure(sess, START, args.repeat))
+            report("sample day: 1 game day, ~450 players", measure(sess, START, args.rounds))
         if args.days > 0:
             root = copy_project(tmp / "season")
             with Session.open(root) as sess:
@@ -132,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
                 assert not bf.failed, bf.failed
                 print(f"\nseason: generated {args.days} days in {gen:.1f}s; backfill of {len(bf.done)} dates "
                       f"(full batch, no triggers) in {took:.1f}s ({took / max(len(bf.done), 1):.2f}s per date)")
-                report(f"season: last date of {args.days} days", measure(sess, last, args.repeat))
+                report(f"season: last date of {args.days} days", measure(sess, last, args.rounds))
     finally:
         if args.keep:
             print(f"kept {tmp}")

@@ -1,21 +1,30 @@
 """Benchmark the NBA example's sample data and SQL transforms on DuckDB.
 
-Prints, measured in the same run:
-  * generate()   - 1 day and ``--days`` days (default 160): seconds, rows, rows/s, and how the
-                   time splits between the simulator and the DuckDB writes;
-  * insert path  - one day of gamebook rows written with the columnar UNNEST insert the
-                   generator uses vs the baseline ``executemany`` (ratio);
-  * transforms   - every SQL transform of the last generated date as a full batch vs
-                   selective for one player (and his team), rendered by framework.sql.render
-                   (ratio). History comes from ``--history`` earlier dates run first.
+Prints, measured in the same run, each figure the min and median of ``--rounds`` (>= 5)
+interleaved rounds and a ratio against a baseline run in the same rounds:
+  * generate()   - 1 day and ``--days`` days written to an in-memory DuckDB, against the
+                   simulator alone producing the same rows (``day_rows_for``, no I/O): the
+                   ratio is what table creation and writes add on top of the simulation;
+  * insert path  - 20 days' worth of gamebook rows (Python dicts) written with the columnar
+                   UNNEST insert the generator uses, against DuckDB's bulk loader: the same
+                   rows written to a CSV file with the csv module and ``COPY ... FROM`` (the
+                   CSV writing is timed too: the rows start as Python dicts either way), and
+                   a pyarrow table scan when pyarrow is installed;
+  * transforms   - every SQL transform of the last generated date as a full batch against
+                   the same transforms selective for one player (and his team), rendered by
+                   framework.sql.render. History comes from ``--history`` earlier dates.
 
-    python bench/bench_sample_data.py                 # 160-day season
-    python bench/bench_sample_data.py --days 30       # quicker
+    python bench/bench_sample_data.py                 # 30 days, 5 rounds
+    python bench/bench_sample_data.py --days 160      # a season (slow)
 """
 from __future__ import annotations
 
 import argparse
+import csv
+import os
+import statistics
 import sys
+import tempfile
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -24,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import duckdb  # noqa: E402
+from benchlib import machine  # noqa: E402
 
 from framework.graph.graph import PipelineGraph  # noqa: E402
 from framework.manifest import load  # noqa: E402
@@ -39,32 +49,75 @@ def _timed(fn, *args, **kwargs):
     return out, time.perf_counter() - t0
 
 
-def bench_generate(days: int) -> None:
-    for n in (1, days):
-        con = duckdb.connect()
-        counts, seconds = _timed(sample_data.generate, con, START, days=n)
-        rows = sum(counts.values())
-        world = sample_data.league()
-        _, sim = _timed(lambda: [sample_data.day_rows_for(world, START + timedelta(days=k), 42) for k in range(n)])
-        print(f"generate {n:>4} day(s): {seconds:7.2f} s  {rows:>8} rows  {rows / seconds:>9.0f} rows/s"
-              f"  (simulation {sim:.2f} s, writes {max(seconds - sim, 0):.2f} s)")
-        con.close()
+def _line(label: str, times: list[float], base: list[float], base_label: str) -> str:
+    return (f"{label:<44} min {min(times):7.3f} s  median {statistics.median(times):7.3f} s  "
+            f"{statistics.median(times) / statistics.median(base):6.2f}x {base_label} (median; min {min(times) / min(base):.2f}x)")
 
 
-def bench_insert() -> None:
-    rows = sample_data.day_rows_for(sample_data.league(), START, 42)["nbac_gamebook"] * 20
-    table = landing.load_sources()["nbac_gamebook"]
-    con = duckdb.connect()
-    landing.ensure_tables(con, [table])
-    _, fast = _timed(landing.insert, con, table, rows)
-    con.execute(f"DELETE FROM {table.fqn}")
+def bench_generate(days: int, rounds: int) -> None:
+    world = sample_data.league()
+    for n in sorted({1, days}):
+        gen, sim, rows = [], [], 0
+        for _ in range(rounds):
+            con = duckdb.connect()
+            counts, seconds = _timed(sample_data.generate, con, START, days=n)
+            con.close()
+            gen.append(seconds)
+            rows = sum(counts.values())
+            sim.append(_timed(lambda: [sample_data.day_rows_for(world, START + timedelta(days=k), 42) for k in range(n)])[1])
+        print(_line(f"generate {n} day(s), {rows} rows", gen, sim, "simulation alone"))
+        print(_line(f"  baseline: simulation alone of {n} day(s)", sim, sim, "itself"))
+
+
+def _copy_csv(con, table, rows, path: str) -> None:
     names = list(table.column_names)
-    sql = f"INSERT INTO {table.fqn} ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})"
-    _, slow = _timed(con.executemany, sql, [[r.get(n) for n in names] for r in rows])
-    print(f"insert {len(rows)} gamebook rows: UNNEST {fast:.3f} s, executemany {slow:.3f} s  (executemany / UNNEST = {slow / fast:.1f}x)")
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        for r in rows:
+            w.writerow(["" if r.get(n) is None else r.get(n) for n in names])
+    con.execute(f"COPY {table.fqn} ({', '.join(names)}) FROM '{path}' (FORMAT csv, HEADER false, NULLSTR '')")
 
 
-def bench_transforms(history: int) -> None:
+def _arrow(con, table, rows) -> None:
+    import pyarrow as pa
+
+    names = list(table.column_names)
+    frame = pa.table({n: [r.get(n) for r in rows] for n in names})  # noqa: F841 - scanned by name below
+    con.execute(f"INSERT INTO {table.fqn} ({', '.join(names)}) SELECT {', '.join(names)} FROM frame")
+
+
+def bench_insert(rounds: int) -> None:
+    rows = [r for k in range(20) for r in sample_data.day_rows_for(sample_data.league(), START + timedelta(days=k), 42)["nbac_gamebook"]]
+    table = landing.load_sources()["nbac_gamebook"]
+    try:
+        import pyarrow  # noqa: F401
+        paths = ("unnest", "copy", "arrow")
+    except ImportError:
+        paths = ("unnest", "copy")
+    times: dict[str, list[float]] = {k: [] for k in paths}
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(rounds):
+            for path in paths:
+                con = duckdb.connect()
+                landing.ensure_tables(con, [table])
+                if path == "unnest":
+                    _, t = _timed(landing.insert, con, table, rows)
+                elif path == "copy":
+                    _, t = _timed(_copy_csv, con, table, rows, os.path.join(tmp, "rows.csv"))
+                else:
+                    _, t = _timed(_arrow, con, table, rows)
+                assert con.execute(f"SELECT COUNT(*) FROM {table.fqn}").fetchone()[0] == len(rows)
+                con.close()
+                times[path].append(t)
+    print(_line(f"insert {len(rows)} gamebook rows: UNNEST (pipectl)", times["unnest"], times["copy"], "CSV + COPY"))
+    print(_line("  baseline: csv module + COPY FROM", times["copy"], times["copy"], "itself"))
+    if "arrow" in times:
+        print(_line("  pyarrow table + INSERT ... SELECT", times["arrow"], times["copy"], "CSV + COPY"))
+    else:
+        print("  (pyarrow not installed: the Arrow bulk path is not measured)")
+
+
+def bench_transforms(history: int, rounds: int) -> None:
     project = load(ROOT)
     order = [project.processors[n] for n in PipelineGraph(project).topological_order()]
     procs = [p for p in order if p.enabled and p.transform.sql]
@@ -91,22 +144,27 @@ def bench_transforms(history: int) -> None:
 
     for k in range(history):
         run_day(START + timedelta(days=k), None)
-    full = run_day(last, None)
+    run_day(last, None)
     player = con.execute("SELECT player_lookup, team_abbr FROM nba_analytics.upcoming_player_game_context WHERE game_date = $d "
                          "ORDER BY player_lookup LIMIT 1", {"d": last}).fetchone()
-    selective = run_day(last, [player[0], player[1]])
-    print(f"{len(procs)} SQL transforms for {last} ({history} days of history): full batch {full:.3f} s, "
-          f"one player ({player[0]}) + his team {selective:.3f} s  (full / selective = {full / selective:.1f}x)")
+    full, selective = [], []
+    for _ in range(rounds):
+        full.append(run_day(last, None))
+        selective.append(run_day(last, [player[0], player[1]]))
+    print(_line(f"{len(procs)} SQL transforms, {history} days history: full batch", full, selective, "one player"))
+    print(_line(f"  baseline: one player ({player[0]}) + his team", selective, selective, "itself"))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--days", type=int, default=160)
+    parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--history", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    bench_generate(args.days)
-    bench_insert()
-    bench_transforms(args.history)
+    print(f"machine: {machine()}, DuckDB {duckdb.__version__}; {args.rounds} interleaved rounds per figure")
+    bench_generate(args.days, args.rounds)
+    bench_insert(args.rounds)
+    bench_transforms(args.history, args.rounds)
     return 0
 
 

@@ -1,8 +1,8 @@
 """Deterministic sample data for the NBA props example: the scraper landing zone.
 
-``generate(target, start_date, days=1, seed=42, players_per_team=15)`` fills the
+``generate(target, start_date, days=1, seed=42, players_per_team=15, leagues=1)`` fills the
 ``nba_landing`` tables declared as ``sources`` in ``processors.yaml`` for ``days`` game dates:
-30 teams x ``players_per_team`` players (450 by default), 10-15 games a day, and for each game
+30 teams x ``players_per_team`` players (450 by default) per league, 10-12 games a day per league, and for each game
 the schedule, both team and player box scores, play-by-play shot-zone rows, quarter scores,
 the injury report (with superseded morning snapshots), game lines and player points props from
 two books per props source, plus a daily roster snapshot. ``target`` is a DuckDB connection
@@ -16,12 +16,17 @@ the transforms downstream find real signal (opponent defence, form, usage) to co
 Run as a script: ``python -m pipelines.nba_props.sample_data --db .pipectl/warehouse.duckdb
 --start 2025-01-06 --days 160``. Edits for the "2 PM update" and the differential test live
 in :mod:`pipelines.nba_props.sample_edits`.
+
+``leagues > 1`` adds independent 30-team leagues (team ``LAL2``, player ``lebronjameslgb``),
+each with its own random streams, to measure how the pipeline's cost grows with the number
+of entities (bench/bench_scale.py); league 1 is always exactly the default world, so the
+default output never changes.
 """
 from __future__ import annotations
 
 import argparse
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -44,19 +49,43 @@ class League:
     """The fixed part of the sample world: teams and their players (seeded once)."""
 
     teams: tuple[Team, ...]
+    leagues: int = 1
 
     @property
     def players(self) -> list[Player]:
         return [p for t in self.teams for p in t.players]
 
+    def divisions(self) -> list[tuple[Team, ...]]:
+        """The teams of each league (games are scheduled within a league)."""
+        size = len(self.teams) // self.leagues
+        return [self.teams[k * size:(k + 1) * size] for k in range(self.leagues)]
 
-def league(seed: int = 42, players_per_team: int = 15) -> League:
-    """Teams and players for ``seed`` (the same for every date)."""
-    return League(tuple(build_league(random.Random(f"league:{seed}"), players_per_team)))
+
+def _league_tag(k: int) -> str:
+    """Letters only (player lookups keep only letters): league 2 -> 'Lgb', 27 -> 'Lgab'."""
+    letters = ""
+    while True:
+        letters = chr(ord("a") + k % 26) + letters
+        k = k // 26 - 1
+        if k < 0:
+            return "Lg" + letters
+
+
+def league(seed: int = 42, players_per_team: int = 15, leagues: int = 1) -> League:
+    """Teams and players for ``seed`` (the same for every date); ``leagues`` worlds of 30 teams."""
+    if leagues < 1:
+        raise ValueError(f"leagues must be at least 1, got {leagues}")
+    teams = list(build_league(random.Random(f"league:{seed}"), players_per_team))
+    for k in range(1, leagues):
+        tag = _league_tag(k)
+        for team in build_league(random.Random(f"league:{seed}:{k}"), players_per_team):
+            players = tuple(replace(p, lookup=p.lookup + tag.lower(), name=f"{p.name} {tag}") for p in team.players)
+            teams.append(replace(team, abbr=f"{team.abbr}{k + 1}", players=players))
+    return League(tuple(teams), leagues)
 
 
 def generate(target: Any, start_date: date | str = DEFAULT_START, days: int = 1, seed: int = 42,
-             players_per_team: int = 15, project: Any = None) -> dict[str, int]:
+             players_per_team: int = 15, project: Any = None, leagues: int = 1) -> dict[str, int]:
     """Create the landing tables if needed and (re)write ``days`` dates from ``start_date``.
 
     Existing rows of those dates are replaced, so running it twice leaves the same data.
@@ -68,7 +97,7 @@ def generate(target: Any, start_date: date | str = DEFAULT_START, days: int = 1,
         raise ValueError(f"days must be at least 1, got {days}")
     tables = landing.load_sources(project)
     landing.ensure_tables(target, tables.values())
-    world = league(seed, players_per_team)
+    world = league(seed, players_per_team, leagues)
     rows: dict[str, list[dict[str, Any]]] = {name: [] for name in tables}
     for offset in range(days):
         day = start_date + timedelta(days=offset)
@@ -91,10 +120,17 @@ def day_rows_for(world: League, day: date, seed: int) -> dict[str, list[dict[str
         for p in team.players:
             out["br_rosters"].append({"game_date": day, "player_lookup": p.lookup, "player_name": p.name,
                                       "team_abbr": team.abbr, "position": p.position, "jersey_number": str(p.jersey)})
+    for k, division in enumerate(world.divisions()):
+        _schedule(random.Random(f"day:{seed}:{day.isoformat()}:{k}") if k else rng, day, division, out)
+    return out
+
+
+def _schedule(rng: random.Random, day: date, division: tuple[Team, ...], out: dict) -> None:
+    """One league's games of the day and every row they produce."""
     # Every team rests one day in three (a rotation by date), so rest days and back-to-backs
     # both occur while each date still depends only on (seed, date).
-    resting = [t for i, t in enumerate(world.teams) if (i + day.toordinal()) % 3 == 0]
-    playing = [t for t in world.teams if t not in resting]
+    resting = [t for i, t in enumerate(division) if (i + day.toordinal()) % 3 == 0]
+    playing = [t for t in division if t not in resting]
     rng.shuffle(playing)
     rng.shuffle(resting)
     teams = playing + resting
@@ -110,7 +146,6 @@ def day_rows_for(world: League, day: date, seed: int) -> dict[str, list[dict[str
         for team in (home, away):
             _props(rng, day, game_id, team, status, out)
         _play(rng, day, game_id, home, away, status, out)
-    return out
 
 
 def _injuries(rng: random.Random, day: date, team: Team, out: dict) -> dict[str, str]:
@@ -228,13 +263,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=1)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--players-per-team", type=int, default=15)
+    parser.add_argument("--leagues", type=int, default=1, help="independent 30-team leagues (scale tests)")
     args = parser.parse_args(argv)
     from pathlib import Path
 
     Path(args.db).parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(args.db)
     try:
-        counts = generate(con, args.start, args.days, args.seed, args.players_per_team)
+        counts = generate(con, args.start, args.days, args.seed, args.players_per_team, leagues=args.leagues)
     finally:
         con.close()
     for name, n in sorted(counts.items()):

@@ -142,3 +142,26 @@ def test_warehouse_protocol_path_writes_the_same_rows(day_con):
     assert sample_data.apply_update(wh, DAY.isoformat(), "lebronjames", points=50) == 1
     assert wh.query("SELECT points FROM nba_landing.nbac_gamebook WHERE player_lookup = 'lebronjames'") == [{"points": 50}]
     wh.close()
+
+
+def test_more_leagues_scale_the_world_and_keep_the_first_league_unchanged(day_con):
+    """bench_scale's 4x/10x worlds: league 1 is exactly the default world (its rows are the
+    default rows), later leagues add their own teams and players with unique keys."""
+    world = sample_data.league(leagues=3)
+    assert len(world.teams) == 90 and len(world.players) == 1350
+    assert len({p.lookup for p in world.players}) == 1350 and len({t.abbr for t in world.teams}) == 90
+    assert world.teams[:30] == sample_data.league().teams
+    big = duckdb.connect()
+    sample_data.generate(big, DAY, days=1, seed=42, leagues=3)
+    default = dump(day_con, ["nbac_gamebook", "br_rosters", "nbac_schedule"])
+    scaled = dump(big, ["nbac_gamebook", "br_rosters", "nbac_schedule"])
+    for table, rows in default.items():
+        assert set(rows) < set(scaled[table]), table
+    games = big.execute("SELECT home_team_abbr, away_team_abbr FROM nba_landing.nbac_schedule").fetchall()
+    league_of = {t.abbr: k // 30 for k, t in enumerate(world.teams)}
+    assert all(league_of[home] == league_of[away] for home, away in games)  # games stay within a league
+    assert {league_of[home] for home, _ in games} == {0, 1, 2}
+    rosters = {r[1] for r in scaled["br_rosters"]}
+    assert "lebronjameslgb" in rosters and "lebronjameslgc" in rosters
+    with pytest.raises(ValueError, match="leagues"):
+        sample_data.league(leagues=0)
