@@ -9,9 +9,13 @@ Cost control (validate runs on manifests of 10,000 processors): the template sta
 (detect, filter, record, ddl, merge) differ between processors only in identifiers, which
 are schema-checked names (quoted when reserved), so they are rendered and parsed once per
 *shape* (dialect + input scopes + table layout). Transforms are rendered per processor (to
-catch unknown refs); before parsing, the table names that ``ref()``/``source()`` returned
-are replaced by placeholders, so transforms that differ only in the tables they read are
-parsed once.
+catch unknown refs) and file read once; ``ref()``/``source()`` return numbered placeholders
+(numbered in order of first use, so the text and its cache key are the same every run), so
+transforms that differ only in the tables they read are parsed once. A transform whose
+dialects differ only through ``{{ partition }}`` and ``{{ entity_filter() }}`` is rendered
+and parsed once, in BigQuery: the lineage facts come from that tree, and its DuckDB form is
+derived from it; the distinct statements still to parse go to a process pool when there are
+many (framework.sql.parsing).
 """
 from __future__ import annotations
 
@@ -19,7 +23,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +30,13 @@ from framework.errors import ConfigError, Location
 from framework.manifest.diagnostics import Diagnostics
 from framework.manifest.model import Processor, Project
 from framework.sql.dialects import DIALECTS, get_dialect
+from framework.sql.parsing import PLACEHOLDER, POOL_MIN_JOBS, first_line as _first_line, parse_many, parse_statement
+
+DEPLOYED = "bigquery"  # the dialect transforms are parsed in; the other is derived from its tree
 
 log = logging.getLogger(__name__)
 # Part of every cache key: bump it when the lineage facts change shape.
-LINEAGE_VERSION = 2
+LINEAGE_VERSION = 3  # 3: placeholders numbered by first use; results carry the derived dialect's error
 
 
 class _Checker:
@@ -42,6 +48,7 @@ class _Checker:
         self.diags = diags
         self.cache = cache if cache is not None else ParseCache(None)
         self.shapes: dict[tuple, str | None] = {}
+        self.scopes: dict[str, tuple | None] = {}
         self.reported: set[tuple[str, ...]] = set()
         self.bad_transforms: set[str] = set()
         # output columns whose expression lineage keeps (entity keys: key normalisation)
@@ -54,40 +61,27 @@ class _Checker:
             self.reported.add(key)
             self.diags.error(code, message, location, hint)
 
-    def _parse(self, sql: str, dialect: str, reads: bool = False, schema: dict | None = None) -> tuple:
+    def _parse(self, sql: str, dialect: str, reads: bool = False, schema: dict | None = None, derive: str | None = None) -> tuple:
         """(error message or None, named columns of the last SELECT or None if unknown,
         columns read through ref()'d tables when ``reads``, lineage facts when ``schema``
-        is given: see framework.sql.lineage). Results are cached by the statement's text
-        (and the schema of the tables it reads), in memory and across runs (ParseCache)."""
-        key = self.cache.key(dialect, sql, reads, schema and {"tables": schema, "keys": sorted(self.key_columns)})
+        is given (see framework.sql.lineage), error deriving the ``derive`` dialect or None).
+        Results are cached by the statement's text (and the schema of the tables it reads),
+        in memory and across runs (ParseCache)."""
+        key = self.cache.key(dialect, sql, reads, self._key_schema(schema), derive)
         hit = self.cache.get(key)
         if hit is not None:
             return hit
-        result = self._parse_uncached(sql, dialect, reads, schema)
+        result = self._parse_uncached(sql, dialect, reads, schema, derive)
         self.cache.put(key, result)
         return result
 
-    def _parse_uncached(self, sql: str, dialect: str, reads: bool, schema: dict | None = None) -> tuple:
-        from sqlglot import exp
-        from sqlglot.errors import SqlglotError
+    def _key_schema(self, schema: dict | None) -> dict | None:
+        """What lineage facts depend on besides the text: the tables' columns and the key names."""
+        return schema and {"tables": schema, "keys": sorted(self.key_columns)}
 
-        try:
-            trees = [t for t in self.sqlglot.parse(sql, read=get_dialect(dialect).sqlglot) if t is not None]
-        except SqlglotError as exc:
-            return _first_line(str(exc)), None, (), None
-        if not trees:
-            return "renders no SQL statement", None, (), None
-        read_columns = _qualified_reads(trees) if reads else ()
-        last = trees[-1]
-        named = None
-        if isinstance(last, exp.Query) and not any(isinstance(s, exp.Star) or s.find(exp.Star) for s in last.selects):
-            named = tuple(last.named_selects)
-        facts = None
-        if schema is not None:  # last: lineage rewrites the tree in place (one parse per transform)
-            from framework.sql.lineage import analyze
-
-            facts = analyze(last, get_dialect(dialect).sqlglot, schema, self.key_columns)
-        return None, named, read_columns, facts
+    def _parse_uncached(self, sql: str, dialect: str, reads: bool, schema: dict | None = None, derive: str | None = None) -> tuple:
+        return parse_statement(sql, get_dialect(dialect).sqlglot, reads, schema, get_dialect(derive).sqlglot if derive else None,
+                               self.key_columns)
 
     # ---------------------------------------------------------------- template shapes
     def _shape(self, proc: Processor, signature: tuple, render: Any, what: str, dialect: str) -> None:
@@ -113,14 +107,17 @@ class _Checker:
 
         p = self.project
         if proc.inputs:
-            try:
-                specs = input_specs(p, proc)
-            except ConfigError as exc:
-                self._error(proc, "sql-render", f"processor '{proc.name}': change detection cannot be rendered: {exc.message}",
-                            exc.location or proc.location, exc.hint)
-                specs = None
-            if specs is not None:
-                scopes = tuple((s.scope, s.mapping_partitioned, bool(s.row_columns), s.key_sql) for s in specs)
+            if proc.name not in self.scopes:  # once per processor, not per dialect
+                try:
+                    specs = input_specs(p, proc)
+                except ConfigError as exc:
+                    self._error(proc, "sql-render", f"processor '{proc.name}': change detection cannot be rendered: {exc.message}",
+                                exc.location or proc.location, exc.hint)
+                    specs = None
+                self.scopes[proc.name] = None if specs is None else tuple(
+                    (s.scope, s.mapping_partitioned, bool(s.row_columns), s.key_sql) for s in specs)
+            scopes = self.scopes[proc.name]
+            if scopes is not None:
                 for kind in ("detect", "filter"):
                     self._shape(proc, (kind, dialect, scopes), lambda k=kind: render_statement(p, proc, k, dialect).sql, f"{kind}.sql.j2", dialect)
                 for selective in (False, True):
@@ -139,50 +136,65 @@ class _Checker:
                     partition_in_output=out.column(p.partition_column) is not None, key=key, full_batch=f,
                     transform_sql="SELECT " + ", ".join(f"NULL AS {get_dialect(dialect).ident(c)}" for c in out.column_names),
                     entity_filter=_transform_globals(p, proc, dialect, f)["entity_filter"]).sql, "merge.sql.j2", dialect)
-        if proc.transform.sql:
-            self.transform(proc, dialect)
+        fragments = ("transform-fragments", dialect, proc.entity is not None)
+        if proc.transform.sql and fragments not in self.shapes:  # what differs between dialects in a derived transform
+            def fragment() -> str:
+                globals_ = _transform_globals(p, proc, dialect, False)
+                return f"SELECT 1 AS x FROM t WHERE t.d = {globals_['partition']} AND {globals_['entity_filter']('t.k')}"
+
+            self._shape(proc, fragments, fragment, "_dialect.sql.j2 (partition, entity_filter)", dialect)
 
     # ---------------------------------------------------------------- transforms
-    def transform(self, proc: Processor, dialect: str) -> None:
+    def render_transform(self, proc: Processor) -> list[tuple] | None:
+        """Read the transform once and render it with placeholder tables: one job per
+        dialect to parse, or one job (BigQuery, deriving DuckDB) when the text is
+        dialect-free. None when it does not render (reported)."""
         import jinja2
 
-        from framework.sql.render import _transform_globals, render_transform
+        from framework.sql.render import _transform_globals, dialect_free, read_transform, render_transform
 
         p = self.project
         loc = proc.transform.location
-        if not (p.root / proc.transform.sql).is_file():
-            return  # reported by the missing-transform rule
-        used: list[str] = []
-        globals_ = _transform_globals(p, proc, dialect, False)
         try:
-            sql = render_transform(p, proc, dialect, False, _recording(globals_, used))
-        except jinja2.TemplateSyntaxError as exc:
-            self._error(proc, "sql-render", f"processor '{proc.name}': {proc.transform.sql}:{exc.lineno}: Jinja syntax error: {exc.message}", loc)
-            return
-        except (jinja2.TemplateError, ConfigError, ValueError, TypeError) as exc:
-            self._error(proc, "sql-render", f"processor '{proc.name}': transform {proc.transform.sql} does not render: {_first_line(str(exc))}",
-                        loc, "ref() takes a processor name, source() a declared source; see docs/change-detection.md")
-            return
-        tables = sorted(set(used), key=len, reverse=True)
-        normalized = sql
-        for i, table in enumerate(tables):
-            normalized = normalized.replace(table, f"__ref{i}.__t")  # stays an identifier even inside a longer name
-        deployed = dialect == "bigquery"  # uncompared reads and lineage: once per processor, in the dialect users deploy
-        schema = _schema_of(p, tables) if deployed else None
-        error, named, reads, facts = self._parse(normalized, dialect, reads=deployed, schema=schema)
-        if error:
-            if proc.name in self.bad_transforms:
-                return  # one parse error per transform is enough (the other dialect usually agrees)
-            self.bad_transforms.add(proc.name)
-            self._error(proc, "sql-parse", f"processor '{proc.name}': transform {proc.transform.sql} is not valid {dialect} SQL: {error}",
-                        loc, f"see it with `pipectl render {proc.name} --kind transform --dialect {dialect}`")
-            return
-        if not deployed:
+            text = read_transform(p, proc)
+        except ConfigError as exc:
+            if (p.root / proc.transform.sql).exists():
+                self._error(proc, "sql-render", exc.message, exc.location or loc, exc.hint)
+            return None  # a missing file is reported by the missing-transform rule
+        derive = dialect_free(text)
+        dialects = [DEPLOYED] if derive else [DEPLOYED] + [d for d in DIALECTS if d != DEPLOYED]
+        jobs = []
+        for dialect in dialects:
+            tables: list[str] = []
+            try:
+                sql = render_transform(p, proc, dialect, False, _placeholders(_transform_globals(p, proc, dialect, False), tables), text)
+            except jinja2.TemplateSyntaxError as exc:
+                self._error(proc, "sql-render", f"processor '{proc.name}': {proc.transform.sql}:{exc.lineno}: Jinja syntax error: {exc.message}", loc)
+                return None
+            except (jinja2.TemplateError, ConfigError, ValueError, TypeError) as exc:
+                self._error(proc, "sql-render", f"processor '{proc.name}': transform {proc.transform.sql} does not render: {_first_line(str(exc))}",
+                            loc, "ref() takes a processor name, source() a declared source; see docs/change-detection.md")
+                return None
+            deployed = dialect == DEPLOYED  # uncompared reads and lineage: once per processor, in the dialect users deploy
+            others = [d for d in DIALECTS if d != dialect] if derive else []
+            jobs.append((proc, dialect, sql, deployed, _schema_of(p, tables) if deployed else None, others[0] if others else None, tables))
+        return jobs
+
+    def report_transform(self, job: tuple, result: tuple) -> None:
+        proc, dialect, _sql, deployed, _schema, derived, tables = job
+        error, named, reads, facts, derived_error = result
+        loc = proc.transform.location
+        for bad, in_dialect, how in ((error, dialect, ""), (derived_error, derived, f" (derived from its {dialect} parse)")):
+            if bad and proc.name not in self.bad_transforms:  # one parse error per transform is enough
+                self.bad_transforms.add(proc.name)
+                self._error(proc, "sql-parse", f"processor '{proc.name}': transform {proc.transform.sql} is not valid {in_dialect} SQL{how}: {bad}",
+                            loc, f"see it with `pipectl render {proc.name} --kind transform --dialect {in_dialect}`")
+        if error or not deployed:
             return
         self._uncompared_reads(proc, reads, tables)
         from framework.sql.lineage_rules import LineageRules, check_output_columns
 
-        rules = LineageRules(p, proc, facts or {}, tables, lambda code, msg, where, hint: self._error(proc, code, msg, where, hint))
+        rules = LineageRules(self.project, proc, facts or {}, tables, lambda code, msg, where, hint: self._error(proc, code, msg, where, hint))
         check_output_columns(rules, named)
         if facts is None or "error" in facts:
             why = facts["error"] if facts else "the SELECT uses *"
@@ -190,25 +202,44 @@ class _Checker:
             return
         rules.run()
 
+    def transforms(self, procs: list[Processor]) -> None:
+        """Render every transform, parse each distinct statement once (on a process pool
+        when many are not cached), then report per processor."""
+        jobs = [job for proc in procs for job in (self.render_transform(proc) or [])]
+        todo: dict[str, tuple] = {}
+        for _, dialect, sql, deployed, schema, derived, _ in jobs:
+            key = self.cache.key(dialect, sql, deployed, self._key_schema(schema), derived)
+            if key not in todo and self.cache.get(key) is None:
+                todo[key] = (sql, get_dialect(dialect).sqlglot, deployed, schema, get_dialect(derived).sqlglot if derived else None,
+                             self.key_columns)
+        if len(todo) >= POOL_MIN_JOBS:  # fewer: parsed one by one below, as they are reported
+            for key, result in zip(todo, parse_many(list(todo.values()))):
+                self.cache.put(key, result)
+        for job in jobs:
+            _, dialect, sql, deployed, schema, derived, _ = job
+            self.report_transform(job, self._parse(sql, dialect, deployed, schema, derived))
+
     def _uncompared_reads(self, proc: Processor, reads: tuple, tables: list[str]) -> None:
         """Warn when a transform reads an upstream column that the upstream's change
         detection ignores: an edit there never reaches this processor, so an incremental
         run would silently differ from a full recompute."""
         p = self.project
         inputs = {i.name: i for i in proc.inputs if i.kind == "processor"}
+        by_table: dict[int, set[str]] = {}
         for index, column in reads:
+            by_table.setdefault(index, set()).add(column)
+        kind_keys = {k.key for k in p.entity_kinds.values()}
+        for index, columns in sorted(by_table.items()):
             if index >= len(tables):
                 continue
             up = p.resolve_processor(tables[index])
             inp = inputs.get(up.name) if up is not None else None
             if up is None or inp is None or up.output is None:
                 continue
-            if column == "*":
-                columns = set(up.output.column_names)
-            else:
-                columns = {column}
+            if "*" in columns:
+                columns = (columns - {"*"}) | set(up.output.column_names)
             compared = set(inp.compare or up.change_detection.columns or up.output.column_names)
-            free = {p.partition_column, p.entity_key(up)} | {k.key for k in p.entity_kinds.values()}
+            free = {p.partition_column, p.entity_key(up)} | kind_keys
             for col in sorted(columns - compared - free):
                 if up.output.column(col) is None:
                     continue
@@ -220,28 +251,6 @@ class _Checker:
                                    f"processor '{proc.name}' reads {up.name}.{col}, which the change detection of that input ignores: "
                                    "an edit there never reaches it incrementally", inp.location,
                                    f"add '{col}' to {up.name}'s change_detection.columns or to this input's compare")
-
-
-def _qualified_reads(trees: list) -> tuple[tuple[int, str], ...]:
-    """(placeholder index, column) for every column read through an alias of a ref()'d table."""
-    from sqlglot import exp
-
-    reads: set[tuple[int, str]] = set()
-    for tree in trees:
-        for table in tree.find_all(exp.Table):
-            if not table.db.startswith("__ref") or table.name != "__t":
-                continue
-            index = int(table.db[len("__ref"):])
-            alias = table.alias_or_name
-            select = table.parent_select
-            if select is None:
-                continue
-            sources = [t for t in select.find_all(exp.Table) if t.parent_select is select]
-            only_source = len(sources) == 1 and not select.args.get("joins")
-            for col in select.find_all(exp.Column):
-                if col.table == alias or (only_source and not col.table and col.parent_select is select):
-                    reads.add((index, "*" if isinstance(col.this, exp.Star) else col.name))
-    return tuple(sorted(reads))
 
 
 def _schema_of(project: Project, tables: list[str]) -> dict[str, dict[str, str]]:
@@ -256,24 +265,22 @@ def _schema_of(project: Project, tables: list[str]) -> dict[str, dict[str, str]]
     return out
 
 
-def _recording(globals_: dict[str, Any], used: list[str]) -> dict[str, Any]:
-    """Wrap ref()/source() so the checker learns which table names the transform pasted."""
+def _placeholders(globals_: dict[str, Any], tables: list[str]) -> dict[str, Any]:
+    """Wrap ref()/source(): the real function still checks the name (unknown ref -> error),
+    the SQL gets ``__ref<i>.__t`` with ``i`` the table's order of first use, and ``tables``
+    learns which table each placeholder stands for."""
     wrapped = dict(globals_)
     for name in ("ref", "source"):
         fn = globals_[name]
 
         def record(arg: str, _fn: Any = fn) -> str:
             table = _fn(arg)
-            used.append(table)
-            return table
+            if table not in tables:
+                tables.append(table)
+            return PLACEHOLDER.format(index=tables.index(table))
 
         wrapped[name] = record
     return wrapped
-
-
-def _first_line(text: str) -> str:
-    line = text.strip().splitlines()[0] if text.strip() else text
-    return re.sub(r"\x1b\[[0-9;]*m", "", line)
 
 
 class ParseCache:
@@ -300,20 +307,21 @@ class ParseCache:
                     self.entries = loaded
 
     @staticmethod
-    def key(dialect: str, sql: str, reads: bool, schema: dict | None = None) -> str:
+    def key(dialect: str, sql: str, reads: bool, schema: dict | None = None, derive: str | None = None) -> str:
+        """Depends only on the statement and how it is checked: the same every run."""
         shape = json.dumps(schema, sort_keys=True) if schema is not None else ""
-        return hashlib.sha1(f"{LINEAGE_VERSION}\0{dialect}\0{int(reads)}\0{shape}\0{sql}".encode()).hexdigest()
+        return hashlib.sha1(f"{LINEAGE_VERSION}\0{dialect}\0{int(reads)}\0{derive or ''}\0{shape}\0{sql}".encode()).hexdigest()
 
     def get(self, key: str) -> tuple | None:
         hit = self.entries.get(key)
-        if hit is None or len(hit) != 4:
+        if hit is None or len(hit) != 5:  # an entry of another format: parse again
             return None
-        error, named, reads, facts = hit
-        return error, (tuple(named) if named is not None else None), tuple((int(i), str(c)) for i, c in reads), facts
+        error, named, reads, facts, derived = hit
+        return error, (tuple(named) if named is not None else None), tuple((int(i), str(c)) for i, c in reads), facts, derived
 
     def put(self, key: str, result: tuple) -> None:
-        error, named, reads, facts = result
-        self.entries[key] = [error, list(named) if named is not None else None, [list(r) for r in reads], facts]
+        error, named, reads, facts, derived = result
+        self.entries[key] = [error, list(named) if named is not None else None, [list(r) for r in reads], facts, derived]
         self.dirty = True
 
     def save(self) -> None:
@@ -349,4 +357,5 @@ def check_rendered_sql(project: Project, diags: Diagnostics, cache: ParseCache |
         if proc.transform.python and proc.enabled:
             diags.note("lineage", f"processor '{proc.name}': column lineage not analysed: Python transform "
                        f"({proc.transform.python}); its inputs are what it declares", proc.transform.location)
+    checker.transforms([proc for proc in project.processors.values() if proc.transform.sql])
     cache.save()

@@ -121,22 +121,36 @@ def transform_path(project: Project, processor: Processor) -> Path:
     return project.root / processor.transform.sql
 
 
+def read_transform(project: Project, processor: Processor) -> str:
+    """The text of the processor's transform file (a located error if it cannot be read)."""
+    path = transform_path(project, processor)
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"processor '{processor.name}': cannot read transform file {path}: {exc.strerror}", processor.transform.location, "create it (paths are relative to the project root)") from exc
+
+
 def render_transform(project: Project, processor: Processor | str, dialect: str, full_batch: bool,
-                     globals_: dict[str, Any] | None = None) -> str:
+                     globals_: dict[str, Any] | None = None, text: str | None = None) -> str:
     """Render the processor's ``transform.sql`` file: one SELECT returning the output columns.
 
     ``entity_filter()`` renders TRUE in a full batch (and always for entity-less processors).
-    ``globals_`` replaces the contract's globals (the SQL checks wrap ``ref`` to watch it).
+    ``globals_`` replaces the contract's globals (the SQL checks wrap ``ref`` to watch it);
+    ``text`` is the file's text when the caller has read it already.
     """
     proc = _processor(project, processor)
-    path = transform_path(project, proc)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"processor '{proc.name}': cannot read transform file {path}: {exc.strerror}", proc.transform.location, "create it (paths are relative to the project root)") from exc
+    if text is None:
+        text = read_transform(project, proc)
     sql = _render_text(environment(project.root, dialect), text,
                        globals_ or _transform_globals(project, proc, dialect, full_batch)).strip()
     return sql[:-1].rstrip() if sql.endswith(";") else sql
+
+
+def dialect_free(text: str) -> bool:
+    """True if a transform's text differs between dialects only through ``{{ partition }}``
+    and ``{{ entity_filter() }}`` (no ``{{ dialect }}``, no other Jinja): its SQL in one
+    dialect can then be derived from its parsed tree in another."""
+    return not _JINJA.search(_SIMPLE_CALL.sub("", re.sub(r"\{\{\s*partition\s*\}\}", "", text)))
 
 
 # ----------------------------------------------------------------- statements

@@ -12,9 +12,9 @@ def _check(root, monkeypatch, calls):
     diags = Diagnostics()
     original = checks._Checker._parse_uncached
 
-    def counting(self, sql, dialect, reads, schema=None):
+    def counting(self, sql, dialect, *args):
         calls.append(dialect)
-        return original(self, sql, dialect, reads, schema)
+        return original(self, sql, dialect, *args)
 
     monkeypatch.setattr(checks._Checker, "_parse_uncached", counting)
     checks.check_rendered_sql(project, diags)

@@ -1,0 +1,112 @@
+"""Parse rendered SQL with sqlglot for ``pipectl validate``: one statement, or many on all cores.
+
+Parsing is most of validate's time on large projects, so each distinct transform is parsed
+once, in the dialect users deploy (BigQuery), and the other dialect is *derived* from the
+parsed tree (sqlglot generates it, raising on constructs the target cannot express) instead
+of being rendered and parsed a second time. Trees never leave this module: callers get a
+small :data:`Result` tuple that pickles cheaply (process pool) and serialises to the
+parse cache as JSON.
+
+Many distinct statements (a 10,000-processor manifest) are parsed by a pool of forked
+worker processes, one per core: the results are independent, the inputs are text.
+"""
+from __future__ import annotations
+
+import os
+import re
+from typing import Iterable, Sequence
+
+# (error or None, named columns of the last SELECT or None, ((placeholder index, column), ...),
+#  lineage facts or None (framework.sql.lineage), error deriving the other dialect or None)
+Result = tuple
+
+POOL_MIN_JOBS = 400  # below this a pool's start-up costs more than it saves
+PLACEHOLDER = "__ref{index}.__t"  # what ref()/source() return while checking: stays a table name
+
+
+def parse_statement(sql: str, dialect: str, reads: bool = False, schema: dict | None = None,
+                    derive: str | None = None, key_columns: frozenset | None = None) -> Result:
+    """Parse ``sql`` in the sqlglot ``dialect`` once; with ``reads``, also the columns read
+    through placeholder tables; with ``schema`` (placeholder -> declared columns), the column
+    lineage facts (``key_columns``: the entity keys whose expressions lineage keeps); with
+    ``derive``, generate the tree in that sqlglot dialect too."""
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import ErrorLevel, SqlglotError
+
+    try:
+        trees = [t for t in sqlglot.parse(sql, read=dialect) if t is not None]
+    except SqlglotError as exc:
+        return first_line(str(exc)), None, (), None, None
+    if not trees:
+        return "renders no SQL statement", None, (), None, None
+    read_columns = qualified_reads(trees) if reads else ()
+    last = trees[-1]
+    named = None
+    if isinstance(last, exp.Query) and not any(isinstance(s, exp.Star) or s.find(exp.Star) for s in last.selects):
+        named = tuple(last.named_selects)
+    facts = None
+    if schema is not None:  # lineage rewrites the tree in place; deriving (below) only reads what is left
+        from framework.sql.lineage import analyze
+
+        facts = analyze(last, dialect, schema, key_columns)
+    derived_error = None
+    if derive is not None:
+        target = sqlglot.Dialect.get_or_raise(derive)
+        try:
+            for tree in trees:  # copy=False: the trees are not used again, and copying costs as much as generating
+                target.generate(tree, copy=False, unsupported_level=ErrorLevel.RAISE)
+        except SqlglotError as exc:
+            derived_error = first_line(str(exc))
+    return None, named, read_columns, facts, derived_error
+
+
+def _job(args: tuple) -> Result:
+    return parse_statement(*args)
+
+
+def parse_many(jobs: Sequence[tuple], workers: int | None = None) -> list[Result]:
+    """``parse_statement(*job)`` for every job, on a pool of forked workers when the jobs are
+    many and the machine has several cores, else in this process. Same results either way."""
+    workers = workers if workers is not None else (os.cpu_count() or 1)
+    if workers < 2 or len(jobs) < POOL_MIN_JOBS or not _can_fork():
+        return [parse_statement(*j) for j in jobs]
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    chunk = max(16, len(jobs) // (workers * 8))
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork")) as pool:
+        return list(pool.map(_job, jobs, chunksize=chunk))
+
+
+def _can_fork() -> bool:
+    import multiprocessing as mp
+
+    return "fork" in mp.get_all_start_methods() and not os.environ.get("PIPECTL_NO_POOL")
+
+
+def qualified_reads(trees: Iterable) -> tuple[tuple[int, str], ...]:
+    """(placeholder index, column) for every column read through an alias of a ref()'d table."""
+    from sqlglot import exp
+
+    reads: set[tuple[int, str]] = set()
+    for tree in trees:
+        for table in tree.find_all(exp.Table):
+            if not table.db.startswith("__ref") or table.name != "__t":
+                continue
+            index = int(table.db[len("__ref"):])
+            alias = table.alias_or_name
+            select = table.parent_select
+            if select is None:
+                continue
+            sources = [t for t in select.find_all(exp.Table) if t.parent_select is select]
+            only_source = len(sources) == 1 and not select.args.get("joins")
+            for col in select.find_all(exp.Column):
+                if col.table == alias or (only_source and not col.table and col.parent_select is select):
+                    reads.add((index, "*" if isinstance(col.this, exp.Star) else col.name))
+    return tuple(sorted(reads))
+
+
+def first_line(text: str) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else text
+    return re.sub(r"\x1b\[[0-9;]*m", "", line)
