@@ -62,12 +62,14 @@ def analyze(tree: Any, dialect: str, schema: dict[str, dict[str, str]], keys: fr
 
 class _Facts:
     def __init__(self, exp: Any, dialect: str, schema: dict[str, dict[str, str]]):
+        from sqlglot import Dialect
         from sqlglot.optimizer.scope import Scope
 
         self.exp = exp
         self.Scope = Scope
         self.dialect = dialect
         self.schema = schema
+        self.sqlglot_dialect = Dialect.get_or_raise(dialect)
         self.memo: dict[tuple[int, str], list] = {}
         self.forms: dict[tuple[int, str], Any] = {}
 
@@ -172,7 +174,8 @@ class _Facts:
         copy = node.copy()
         for c in self.columns(copy):
             c.replace(exp.column(_PLACEHOLDER))
-        return [inner[0], copy.sql(dialect=self.dialect).replace(_PLACEHOLDER, inner[1])]
+        # copy=False: ``copy`` is ours already; Expression.sql() would deep-copy it again
+        return [inner[0], self.sqlglot_dialect.generate(copy, copy=False).replace(_PLACEHOLDER, inner[1])]
 
     def describe(self, scope: Any, node: Any, form: bool = True) -> dict[str, Any]:
         return {"bases": self.trace_expr(scope, node), "direct": self.direct(scope, node),
