@@ -6,9 +6,10 @@ history before the measured date: the rolling-history processors read all of the
 fresh child process:
 
   1. generates the landing data and backfills every earlier date (full batch, untimed);
-  2. runs ``--rounds`` (>= 5) interleaved rounds on the last date of: a full batch of every
-     phase through the bus and the orchestrator, then a one-player update (his box score
-     and points line edited) run incrementally;
+  2. runs ``--rounds`` (>= 5) interleaved rounds, each on its own date (dates ``days`` to
+     ``days + rounds - 1``): a full batch of every phase through the bus and the
+     orchestrator, then a one-player update (his box score and points line edited) run
+     incrementally;
   3. reports min and median of both, their ratio (the baseline of an incremental run is the
      full batch it replaces), the per-phase ratios and the process's peak RSS (DuckDB runs
      in-process, so its memory counts).
@@ -46,28 +47,30 @@ def child(scale: int, days: int, rounds: int) -> dict:
     from framework.runtime.session import sample_module
 
     logging.basicConfig(level=logging.ERROR)
-    last = (dt.date.fromisoformat(START) + dt.timedelta(days=days - 1)).isoformat()
+    from bench_pipeline import _dates
+
+    dates = _dates(START, days - 1, rounds)
     tmp = Path(tempfile.mkdtemp(prefix="pipectl-scale-"))
     try:
         root = copy_project(tmp / "proj")
         with Session.open(root) as sess:
             t0 = time.perf_counter()
-            counts = sample_module(sess.project, "generate")(sess.warehouse, START, days=days, seed=42, leagues=scale)
+            counts = sample_module(sess.project, "generate")(sess.warehouse, START, days=days - 1 + rounds, seed=42, leagues=scale)
             gen = time.perf_counter() - t0
             t0 = time.perf_counter()
             if days > 1:
-                prev = (dt.date.fromisoformat(last) - dt.timedelta(days=1)).isoformat()
+                prev = (dt.date.fromisoformat(dates[0]) - dt.timedelta(days=1)).isoformat()
                 bf = backfill(sess, START, prev)
                 assert not bf.failed, bf.failed
             history = time.perf_counter() - t0
             full_s, inc_s, phases = [], [], {}
             player = None
-            for i in range(rounds):
+            for i, last in enumerate(dates):  # one date per round: see bench_pipeline.measure
                 t0 = time.perf_counter()
                 full = run_date(sess, last, full=True, mode="full")
                 full_s.append(time.perf_counter() - t0)
                 assert full.status == "success", full.to_dict()
-                player = player or player_for(sess, last)
+                player = player_for(sess, last)
                 edits = ((None, {"points": 41 + i, "fg_made": 16}), ("odds_api_player_points_props", {"points_line": 31.5 + i}))
                 t0 = time.perf_counter()
                 upd = simulate_update(sess, last, player, edits=edits)
@@ -81,7 +84,7 @@ def child(scale: int, days: int, rounds: int) -> dict:
         players = sess_players(counts)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return {"scale": scale, "days": days, "players": players, "rows": sum(counts.values()), "generate_s": gen,
+    return {"scale": scale, "days": days, "players": players // (days - 1 + rounds), "rows": sum(counts.values()), "generate_s": gen,
             "history_s": history, "full": full_s, "inc": inc_s, "phases": phases,
             "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
@@ -101,7 +104,7 @@ def main() -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scales", default="1,4,10", help="player multipliers (leagues of 450 players)")
-    ap.add_argument("--days", default="1,10,30", help="dates of history, the measured date included")
+    ap.add_argument("--days", default="1,10,30", help="the first measured date is the Nth generated date (N-1 dates of history before it)")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--json", type=Path, help="also write the raw results here")
     ap.add_argument("--child", nargs=2, type=int, help=argparse.SUPPRESS)
@@ -114,8 +117,8 @@ def main() -> int:
     results = []
     print(f"{'players':>8} {'days':>5} {'full min':>9} {'full med':>9} {'upd min':>8} {'upd med':>8} {'full/upd':>9} "
           f"{'upd % full':>10} {'peak MiB':>9}   per phase full/upd (median)")
-    for scale in [int(x) for x in args.scales.split(",")]:
-        for days in [int(x) for x in args.days.split(",")]:
+    for days in [int(x) for x in args.days.split(",")]:  # the cheap rows first
+        for scale in [int(x) for x in args.scales.split(",")]:
             out = subprocess.run([sys.executable, __file__, "--rounds", str(args.rounds), "--child", str(scale), str(days)],
                                  capture_output=True, text=True)
             if out.returncode != 0:
@@ -125,7 +128,7 @@ def main() -> int:
             results.append(r)
             full, inc = r["full"], r["inc"]
             per_phase = ", ".join(f"{k} {_ratio(v['full'], v['inc']):.1f}x" for k, v in r["phases"].items())
-            print(f"{r['players'] // days:>8} {days:>5} {min(full):>8.2f}s {statistics.median(full):>8.2f}s "
+            print(f"{r['players']:>8} {days:>5} {min(full):>8.2f}s {statistics.median(full):>8.2f}s "
                   f"{min(inc):>7.2f}s {statistics.median(inc):>7.2f}s {_ratio(full, inc):>8.1f}x "
                   f"{100 * statistics.median(inc) / statistics.median(full):>9.1f}% {r['peak_mib']:>9.0f}   {per_phase}", flush=True)
     if args.json:

@@ -61,7 +61,8 @@ if sql:
 def run(cmd: list[str], env: dict | None = None) -> tuple[float, float]:
     """(wall seconds, peak RSS MiB) of one whole child process."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    # cwd: not the checkout (``python -m`` puts the cwd first on sys.path; PYTHONPATH decides)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tempfile.gettempdir())
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
