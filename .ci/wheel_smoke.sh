@@ -17,7 +17,9 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PY="${PYTHON:-python3}"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/pipectl-wheel-smoke.XXXXXX")"
-cleanup() { if [ "${KEEP_SMOKE:-0}" = 1 ]; then echo "wheel smoke: kept $WORK"; else rm -rf "$WORK"; fi; }
+BACKGROUND=()
+cleanup() { for pid in "${BACKGROUND[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true
+  if [ "${KEEP_SMOKE:-0}" = 1 ]; then echo "wheel smoke: kept $WORK"; else rm -rf "$WORK"; fi; }
 trap cleanup EXIT
 START=$SECONDS
 LOG="$WORK/step.log"
@@ -40,6 +42,12 @@ run() {
 }
 expect() { grep -q -- "$1" "$LOG" || { sed 's/^/    | /' "$LOG" >&2; fail "$2 (no '$1' in the output)"; }; }
 step() { echo "== wheel smoke [$((SECONDS - START))s]: $*"; }
+
+# pre-commit gets its own venv, installed in the background while the wheel builds
+( "$PY" -m venv "$WORK/pc-venv" && "$WORK/pc-venv/bin/pip" install --disable-pip-version-check -q pre-commit
+  echo $? >"$WORK/pc-install.rc" ) >"$WORK/pc-install.log" 2>&1 &
+PC_INSTALL=$!
+BACKGROUND+=("$PC_INSTALL")
 
 step "build the wheel from the checkout's files"
 mkdir -p "$WORK/src"
@@ -67,6 +75,24 @@ run 0 "pip install the wheel" "$VBIN/pip" install --disable-pip-version-check -q
 INSTALLED=$((SECONDS - START))
 export PATH="$VBIN:$PATH"
 unset PYTHONPATH PIPECTL_PROJECT PIPECTL_TARGET
+export PRE_COMMIT_HOME="$WORK/pre-commit-home" GIT_AUTHOR_NAME=smoke GIT_AUTHOR_EMAIL=smoke@example.com \
+  GIT_COMMITTER_NAME=smoke GIT_COMMITTER_EMAIL=smoke@example.com
+HOOKS="$WORK/hookrepo"
+# In the background while the commands below run: a user's git repository whose
+# .pre-commit-config.yaml pins the hook to a commit of this checkout's files (as `rev:` pins a
+# tag for a user), and pre-commit's install of the hook environment (pipectl from source).
+prepare_hooks() {
+  while [ ! -f "$WORK/pc-install.rc" ]; do sleep 1; done  # (a sibling job: not wait-able from here)
+  [ "$(cat "$WORK/pc-install.rc")" = 0 ] || { cat "$WORK/pc-install.log"; echo "pip install pre-commit failed"; return 1; }
+  git -C "$WORK/src" init -q && git -C "$WORK/src" add -A && git -C "$WORK/src" commit -qm snapshot
+  mkdir -p "$HOOKS" && cd "$HOOKS" && git init -q . && pipectl init . >/dev/null
+  printf 'repos:\n  - repo: %s\n    rev: %s\n    hooks:\n      - id: pipectl-validate\n' \
+    "$WORK/src" "$(git -C "$WORK/src" rev-parse HEAD)" > .pre-commit-config.yaml
+  git add -A && git commit -qm init && "$WORK/pc-venv/bin/pre-commit" install-hooks
+}
+prepare_hooks >"$WORK/hooks-prepare.log" 2>&1 &
+HOOKS_PREP=$!
+BACKGROUND+=("$HOOKS_PREP")
 USER_DIR="$WORK/user"
 mkdir -p "$USER_DIR" && cd "$USER_DIR"
 run 0 "import from the venv" python -c "import framework, sys; sys.exit(0 if '$WORK/venv' in framework.__file__ else 'not the wheel: ' + framework.__file__)"
@@ -138,18 +164,9 @@ run 0 "history" pipectl history --limit 5
 DEMOED=$((SECONDS - START))
 
 step "the pre-commit hook in a user's git repository"
-run 0 "pip install pre-commit" "$VBIN/pip" install --disable-pip-version-check -q pre-commit
-export PRE_COMMIT_HOME="$WORK/pre-commit-home" GIT_AUTHOR_NAME=smoke GIT_AUTHOR_EMAIL=smoke@example.com \
-  GIT_COMMITTER_NAME=smoke GIT_COMMITTER_EMAIL=smoke@example.com
-# the hook repository: this checkout's files at one commit (what `rev:` pins for a user)
-git -C "$WORK/src" init -q && git -C "$WORK/src" add -A && git -C "$WORK/src" commit -qm snapshot
-REV="$(git -C "$WORK/src" rev-parse HEAD)"
-HOOKS="$WORK/hookrepo"
-mkdir -p "$HOOKS" && cd "$HOOKS"
-git init -q .
-run 0 "init in the hook repo" pipectl init .
-printf 'repos:\n  - repo: %s\n    rev: %s\n    hooks:\n      - id: pipectl-validate\n' "$WORK/src" "$REV" > .pre-commit-config.yaml
-git add -A && git commit -qm init
+wait "$HOOKS_PREP" || { sed 's/^/    | /' "$WORK/hooks-prepare.log" >&2; fail "preparing the hook repository / pre-commit's environment"; }
+cd "$HOOKS"
+export PATH="$WORK/pc-venv/bin:$PATH"
 sed -i "s/ref('orders_raw')/ref('orders_rwa')/" sql/store_totals.sql
 git add sql/store_totals.sql
 run 1 "pre-commit on a broken sql/*.sql" pre-commit run
