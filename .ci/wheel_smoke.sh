@@ -122,6 +122,7 @@ run 0 "sweep" pipectl sweep
 run 0 "trace" pipectl trace "$CORR"
 run 0 "history" pipectl history
 run 0 "bus status" pipectl bus status
+run 0 "bus dead-letters" pipectl bus dead-letters
 run 0 "backfill" pipectl backfill --from 2025-01-01 --to 2025-01-02
 run 0 "schema" pipectl schema --write
 run 0 "package" pipectl package --out "$WORK/bundle"
@@ -130,6 +131,7 @@ run 0 "run a sampled day" pipectl run --date 2025-01-02 -q
 run 0 "simulate update" pipectl simulate update --date 2025-01-02 --player c4 --set amount=99 -q
 run 1 "simulate update of nobody" pipectl simulate update --date 2025-01-02 --player nobody --set amount=1 -q
 expect "apply_update refused the edit" "a refused edit must be a clean error"
+run 0 "verify" pipectl verify --date 2025-01-02
 run 1 "demo in the user's project" pipectl demo --yes -q
 expect "pipectl demo runs the NBA props example" "demo must refuse another project before touching it"
 
@@ -161,6 +163,7 @@ expect "created .*pipectl-demo" "demo must say where it made its example copy"
 cd pipectl-demo  # the demo's example copy: the remaining commands of the CLI table on its data
 run 0 "simulate update" pipectl simulate update --date 2025-01-09 --player lebronjames --set points=12 -q
 run 0 "history" pipectl history --limit 5
+run 0 "verify nba" pipectl verify --date 2025-01-09 --select phase:raw
 DEMOED=$((SECONDS - START))
 
 step "the pre-commit hook in a user's git repository"
