@@ -164,6 +164,13 @@ cd pipectl-demo  # the demo's example copy: the remaining commands of the CLI ta
 run 0 "simulate update" pipectl simulate update --date 2025-01-09 --player lebronjames --set points=12 -q
 run 0 "history" pipectl history --limit 5
 run 0 "verify nba" pipectl verify --date 2025-01-09 --select phase:raw
+run 0 "history nba (json)" pipectl history --json --limit 1
+CORR="$(python -c "import json; print(json.load(open('$LOG'))[0]['correlation_id'])")" || fail "history --json: $(cat "$LOG")"
+run 0 "trace nba" pipectl trace "$CORR"
+run 0 "graph nba" pipectl graph --phases
+run 0 "sweep nba" pipectl sweep
+run 0 "bus status nba" pipectl bus status
+run 0 "package nba" pipectl package --out "$WORK/bundle-nba"
 DEMOED=$((SECONDS - START))
 
 step "the pre-commit hook in a user's git repository"
