@@ -2,6 +2,7 @@
 ``projects`` from every test package."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -9,8 +10,10 @@ import pytest
 from hypothesis import settings
 
 # Property tests run on a shared 2-core CI machine: per-example deadlines would only
-# measure load. print_blob lets a CI failure be replayed locally.
-settings.register_profile("pipectl", deadline=None, print_blob=True)
+# measure load. print_blob lets a CI failure be replayed locally. In CI (CI=true) examples are
+# derandomized: a run is reproducible and a landing never depends on luck; locally each run
+# explores new examples.
+settings.register_profile("pipectl", deadline=None, print_blob=True, derandomize=bool(os.environ.get("CI")))
 settings.load_profile("pipectl")
 
 REPO = Path(__file__).resolve().parent.parent
