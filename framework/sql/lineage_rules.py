@@ -1,6 +1,6 @@
 """Lineage contracts: compare what a transform's SQL does with what the manifest says.
 
-Each rule is a class of incremental != full mismatch (docs/validate.md#lineage):
+Each rule is a class of incremental != full mismatch (docs/validate.md#column-lineage):
 
 - ``transform-columns``: the SELECT returns exactly ``output.columns`` (missing, extra,
   misspelt with did-you-mean);
@@ -11,7 +11,8 @@ Each rule is a class of incremental != full mismatch (docs/validate.md#lineage):
 - ``mapped-key``: rows of an input declared with an entity mapping reach the output's
   entity through the mapping's ``via`` table, never through the rows' own copy of the key;
 - ``key-normalisation``: an output key written as an expression of the input key
-  (``UPPER(TRIM(team_abbr))``) is declared on the input (``key:``), so detection renders it.
+  (``UPPER(TRIM(team_abbr))``) is declared on the input (``key:``), so detection renders it;
+  ``input-key``: that declaration parses and reads the input's own columns.
 
 Facts come from :func:`framework.sql.lineage.analyze`; this module only reads the model.
 """
@@ -167,82 +168,75 @@ class LineageRules:
                        self.locate(eq["sql"], *_sides(eq["sql"])), f"declare both columns with one type (fix the producer's output.columns), or CAST one side")
 
     def mapped_keys(self) -> None:
+        """Rows of an input declared with a mapping reach the output's entity through the
+        mapping's ``via`` table: never grouped, filtered or joined by their own copy of the
+        target key, and their own key joined only to the ``via`` table."""
         from framework.sql.context import find_mapping, input_spec
 
         p, proc = self.p, self.proc
         if proc.entity is None or proc.entity not in p.entity_kinds:
             return
         target = p.entity_kinds[proc.entity]
-        key_fact = self.facts.get("columns", {}).get(target.key) or {}
         for read in self.reads.values():
             if read.inp is None or read.table is None:
                 continue
             try:
                 spec = input_spec(p, proc, read.inp)
-            except ConfigError:
-                continue  # reported by the input rules
-            if spec.scope != "mapped":
-                continue
-            kind = p.sources[read.name].entity if read.inp.kind == "source" else p.processors[read.name].entity
-            try:
+                if spec.scope != "mapped":
+                    continue
+                kind = p.sources[read.name].entity if read.inp.kind == "source" else p.processors[read.name].entity
                 mapping = find_mapping(p, read.inp, kind or "", target.name)
             except ConfigError:
-                continue
+                continue  # reported by the input rules
             if mapping is None or mapping.via == read.name:
                 continue  # the input is its own mapping table: its columns are the mapping
-            via_fqns = {r.label for r in self.reads.values() if r.name == mapping.via}
-            src_key = spec.key or ""
-            own_target = {target.key, spec.mapping_to or ""} & set(read.table.column_names) - {src_key, ""}
-            label = read.label
-            hint = (f"join {mapping.via} ON its {spec.mapping_from} = {read.name}.{src_key} (at the partition) and use "
+            hint = (f"join {mapping.via} ON its {spec.mapping_from} = {read.name}.{spec.key} (at the partition) and use "
                     f"{mapping.via}.{spec.mapping_to} as the {target.name} key; or drop 'mapping: {mapping.name}' from the input "
                     "if the rows' own column is the truth")
             why = (f"input '{read.name}' is declared mapped to {target.name} through '{mapping.name}' (via {mapping.via}), so change "
                    f"detection attributes its rows to the {target.name} the mapping names")
-
-            def own(refs: list) -> str | None:
-                return next((r[1] for r in refs if r[0] == label and r[1] in own_target), None)
-
-            found: tuple[str, str, list[str]] | None = None
-            for g in self.facts.get("groups", []):
-                col = own(g["bases"])
-                if col:
-                    found = ("groups rows by", col, [f"GROUP BY {g['sql']}", g["sql"]])
-                    break
-            if found is None:
-                for f in self.facts.get("filters", []):
-                    col = own(f["bases"])
-                    if col:
-                        found = ("selects rows (entity_filter) by", col, [f"entity_filter('{f['sql']}')", f["sql"]])
-                        break
-            if found is None:
-                for eq in self.facts.get("equalities", []):
-                    col = own(eq["left"]["bases"]) or own(eq["right"]["bases"])
-                    if col:
-                        found = ("joins rows on", col, [eq["sql"], *_sides(eq["sql"])])
-                        break
-            if found is None and own(key_fact.get("bases", [])):
-                found = (f"takes its {target.key} from", own(key_fact["bases"]) or "", [target.key])
+            own_target = {target.key, spec.mapping_to or ""} & set(read.table.column_names) - {spec.key or "", ""}
+            found = self._own_key_use(read.label, own_target, target.key)
             if found is not None:
                 verb, col, needles = found
                 self.error("mapped-key", f"{why}, but the transform {verb} {read.name}'s own {col}: a row whose {col} differs from the "
                            f"mapping is never marked changed for that {target.name}", self.locate(*needles, col), hint)
                 continue
-            for eq in self.facts.get("equalities", []):
-                for mine, other in ((eq["left"], eq["right"]), (eq["right"], eq["left"])):
-                    if mine.get("direct") != [label, src_key]:
-                        continue
-                    bases = other["bases"]
-                    if not bases or any(r[0] in via_fqns or r[0] == label for r in bases):
-                        continue
-                    cols = ", ".join(self.ref_name(r) for r in bases)
-                    self.error("mapped-key", f"{why}, but the transform joins {read.name}.{src_key} to {cols} in `{eq['sql']}`, "
-                               f"not to {mapping.via}: a row whose {cols} differs from the mapping gets a stale result",
-                               self.locate(eq["sql"], *_sides(eq["sql"])), hint)
-                    break
-                else:
-                    continue
-                break
+            via = {r.label for r in self.reads.values() if r.name == mapping.via}
+            joined = self._join_bypassing(read.label, spec.key or "", via)
+            if joined is not None:
+                eq, cols = joined
+                self.error("mapped-key", f"{why}, but the transform joins {read.name}.{spec.key} to {cols} in `{eq['sql']}`, "
+                           f"not to {mapping.via}: a row whose {cols} differs from the mapping gets a stale result",
+                           self.locate(eq["sql"], *_sides(eq["sql"])), hint)
+
+    def _own_key_use(self, label: str, own_target: set[str], key: str) -> tuple[str, str, list[str]] | None:
+        """(what the SQL does, the input's own column, where to point) when a GROUP BY, an
+        entity filter, a join or the output key uses the input's own copy of the target key."""
+        def own(refs: list) -> str | None:
+            return next((r[1] for r in refs if r[0] == label and r[1] in own_target), None)
+
+        for g in self.facts.get("groups", []):
+            if own(g["bases"]):
+                return "groups rows by", own(g["bases"]) or "", [f"GROUP BY {g['sql']}", g["sql"]]
+        for f in self.facts.get("filters", []):
+            if own(f["bases"]):
+                return "selects rows (entity_filter) by", own(f["bases"]) or "", [f"entity_filter('{f['sql']}')", f["sql"]]
+        for eq in self.facts.get("equalities", []):
+            col = own(eq["left"]["bases"]) or own(eq["right"]["bases"])
+            if col:
+                return "joins rows on", col, [eq["sql"], *_sides(eq["sql"])]
+        col = own((self.facts.get("columns", {}).get(key) or {}).get("bases", []))
+        return (f"takes its {key} from", col, [key]) if col else None
+
+    def _join_bypassing(self, label: str, src_key: str, via: set[str]) -> tuple[dict, str] | None:
+        """The first join of the input's own key to columns of neither the input nor ``via``."""
+        for eq in self.facts.get("equalities", []):
+            for mine, other in ((eq["left"], eq["right"]), (eq["right"], eq["left"])):
+                bases = other["bases"]
+                if mine.get("direct") == [label, src_key] and bases and not any(r[0] in via or r[0] == label for r in bases):
+                    return eq, ", ".join(self.ref_name(r) for r in bases)
+        return None
 
     def declared_keys(self) -> None:
         """An input's ``key:`` expression parses and reads only the input's own columns."""
