@@ -1,28 +1,23 @@
 """Load YAML manifests keeping the file, line and column of every node.
 
-PyYAML's composer (libyaml when available) gives nodes with marks; we convert them to plain
-Python data and record each node's location in a side table keyed by its JSON path, e.g.
-``("processors", 3, "inputs", 0)``. Plain data keeps JSON Schema validation and the resolver
-simple; the side table lets every diagnostic point at the exact line.
+One reader (:mod:`framework.manifest.yaml12`) turns a file into plain data *and* a side
+table of each node's location keyed by its JSON path, e.g. ``("processors", 3, "inputs",
+0)``, in the same pass, so meaning and location cannot disagree. Plain data keeps JSON
+Schema validation and the resolver simple; the side table lets every diagnostic point at
+the exact line. Reading never raises on bad input: every problem becomes a located
+diagnostic (see docs/validate.md, "What the loader refuses").
 """
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from framework.errors import LineIndex, Location
+from framework.manifest import yaml12
 from framework.manifest.diagnostics import Diagnostics, did_you_mean
-
-try:  # libyaml is ~10x faster; fall back to the pure-Python loader
-    from yaml import CSafeLoader as _Loader
-except ImportError:  # pragma: no cover - depends on the PyYAML build
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
@@ -31,11 +26,7 @@ Path_ = tuple  # a JSON path: tuple of str | int
 
 @dataclass
 class LoadedFile:
-    """One manifest file: its data and the location of each node by JSON path.
-
-    ``loc()`` returns lazy Locations: line/column are computed (by composing the YAML
-    with PyYAML) only if something is printed, so clean manifests load at parser speed.
-    """
+    """One manifest file: its data and the location of each node by JSON path."""
 
     path: str
     data: Any
@@ -45,97 +36,52 @@ class LoadedFile:
         return Location(self.path, 0, 0, self.index, path)
 
 
-def _convert(node: yaml.Node, path: tuple, locs: dict | None, file: str, diags: Diagnostics | None) -> Any:
-    """PyYAML node -> plain data, recording (line, column) of every node by JSON path."""
-    mark = node.start_mark
-    if locs is not None:
-        locs[path] = (mark.line + 1, mark.column + 1)
-    if isinstance(node, yaml.MappingNode):
-        out: dict = {}
-        for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
-            km = key_node.start_mark
-            if diags is not None and key == "<<":
-                diags.error("yaml-merge", "YAML merge keys ('<<') are not supported", Location(file, km.line + 1, km.column + 1), "write the keys out")
-                continue
-            if diags is not None and key in out:
-                diags.error("duplicate-key", f"duplicate key '{key}' in mapping", Location(file, km.line + 1, km.column + 1), "remove one of them; YAML would silently keep the last")
-            out[key] = _convert(value_node, path + (key,), locs, file, diags)
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_convert(child, path + (i,), locs, file, diags) for i, child in enumerate(node.value)]
-    return _construct_scalar(node)
+def read_text(path: Path, display: str, diags: Diagnostics) -> str | None:
+    """The file's text, or ``None`` after a located error (missing, a directory, unreadable,
+    too large, not UTF-8, characters YAML forbids)."""
+    def error(code: str, message: str, line: int, column: int, hint: str | None) -> None:
+        diags.error(code, message, Location(display, line, column), hint)
 
-
-_scalar_constructor = yaml.SafeLoader("")  # only used to resolve plain scalars to Python values
-
-
-def _construct_scalar(node: yaml.ScalarNode) -> Any:
-    return _scalar_constructor.construct_object(node, deep=True)
-
-
-def _position_table(text: str, display: str):
-    def build() -> dict:
-        table: dict = {}
-        node = yaml.compose(text, Loader=_Loader)
-        if node is not None:
-            _convert(node, (), table, display, None)
-        return table
-
-    return build
-
-
-def _fast_parse(text: str) -> tuple[Any, str | None]:
-    """Parse with the Rust parser (a core dependency; 10x faster than PyYAML's C binding
-    for large manifests). Returns ``(data, None)``, ``(None, error)``, or ``(_NO_FAST,
-    None)`` when it is not installed.
-
-    The data of a manifest always comes from one parser (YAML 1.2 semantics: ``yes`` and
-    ``on`` are strings); PyYAML is used only to locate nodes and problems."""
     try:
-        import yaml_rs
-    except ImportError:  # a broken install: fall back to PyYAML for everything
-        return _NO_FAST, None
-    try:
-        return yaml_rs.loads(text, parse_datetime=False), None
-    except yaml_rs.YAMLDecodeError as exc:
-        return None, str(exc)
-
-
-_NO_FAST = object()
-_LINE_COL = re.compile(r"line (\d+),? column (\d+)")
-
-
-def load_yaml(path: Path, display: str, diags: Diagnostics) -> LoadedFile | None:
-    """Parse one YAML file. Syntax errors become located diagnostics, not exceptions."""
-    try:
-        text = path.read_text(encoding="utf-8")
+        if path.stat().st_size > yaml12.MAX_BYTES:
+            error("file-size", f"{path.name} is larger than {yaml12.MAX_BYTES // 2**20} MB", 1, 1, "split the project or check the file")
+            return None
+        raw = path.read_bytes()
     except FileNotFoundError:
         diags.error("missing-file", f"{path.name} not found", Location(display), f"create {display} (see README: 'Manifests')")
         return None
-    data, fast_error = _fast_parse(text)
-    if fast_error is None and data is not _NO_FAST and data is not None:
-        return LoadedFile(display, data, LineIndex(_position_table(text, display)))
-    before = len(diags.items)
-    try:
-        node = yaml.compose(text, Loader=_Loader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        loc = Location(display, mark.line + 1, mark.column + 1) if mark else Location(display)
-        diags.error("yaml-syntax", f"YAML syntax error: {exc.problem or exc}", loc, "fix the indentation or quoting at this position")
+    except IsADirectoryError:
+        diags.error("not-a-file", f"{display} is a directory, not a file", Location(display), f"remove or rename the directory {display}")
         return None
-    if node is None:
+    except PermissionError:
+        diags.error("unreadable", f"{display} cannot be read: permission denied", Location(display), f"chmod u+r {display}")
+        return None
+    except OSError as exc:
+        diags.error("unreadable", f"{display} cannot be read: {exc.strerror or exc}", Location(display), "check the file")
+        return None
+    text = yaml12.decode(raw, error)
+    if text is None or yaml12.forbidden_characters(text, error):
+        return None
+    return text
+
+
+def load_yaml(path: Path, display: str, diags: Diagnostics) -> LoadedFile | None:
+    """Parse one YAML file. Every problem becomes a located diagnostic, never an exception."""
+    text = read_text(path, display, diags)
+    if text is None:
+        return None
+
+    def error(code: str, message: str, line: int, column: int, hint: str | None) -> None:
+        diags.error(code, message, Location(display, line, column), hint)
+
+    parsed = yaml12.parse(text, error)
+    if parsed is None:
+        return None
+    data, table = parsed
+    if data is None:
         diags.error("empty-file", f"{path.name} is empty", Location(display, 1, 1), "add 'version: 1' and the required sections")
         return None
-    table: dict = {}
-    converted = _convert(node, (), table, display, diags)
-    if fast_error is not None:
-        if len(diags.items) == before:  # PyYAML accepted what the YAML 1.2 parser refused
-            found = _LINE_COL.search(fast_error)
-            loc = Location(display, int(found.group(1)), int(found.group(2))) if found else Location(display, 1, 1)
-            diags.error("yaml-syntax", f"YAML error: {fast_error}", loc, "fix the YAML at this position")
-        return None
-    return LoadedFile(display, converted, LineIndex(lambda: table))
+    return LoadedFile(display, data, LineIndex(lambda: table))
 
 
 @lru_cache(maxsize=None)
@@ -199,6 +145,16 @@ def _schema_message(err) -> str:
 
 
 def _schema_hint(err) -> str | None:
+    if _yaml11_boolean(err):
+        return (f"YAML 1.2 reads '{err.instance}' as text, not a boolean (only true and false are booleans); "
+                "write true or false")
     if err.validator == "enum":
         return f"use one of: {', '.join(map(str, err.validator_value))}"
     return None
+
+
+def _yaml11_boolean(err) -> bool:
+    """A YAML 1.1 boolean word (yes/no/on/off) where a boolean was expected."""
+    wanted = err.validator_value if err.validator == "type" else None
+    wants_bool = wanted == "boolean" or (isinstance(wanted, list) and "boolean" in wanted)
+    return wants_bool and isinstance(err.instance, str) and err.instance.lower() in yaml12.YAML11_BOOLEANS

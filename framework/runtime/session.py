@@ -84,9 +84,15 @@ def load_alerts_config(project_root: Path) -> dict[str, Any] | None:
     path = Path(project_root) / "pipectl.yaml"
     if not path.exists():
         return None
-    import yaml
+    from framework.errors import ManifestError
+    from framework.manifest.diagnostics import Diagnostics
+    from framework.manifest.loader import load_yaml
 
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    diags = Diagnostics()  # the one YAML reader (YAML 1.2, located errors), as for every manifest
+    loaded = load_yaml(path, "pipectl.yaml", diags)
+    if diags.errors:
+        raise ManifestError(diags.sorted())
+    data = loaded.data if loaded is not None else {}
     alerts = data.get("alerts") if isinstance(data, dict) else None
     if alerts is not None and not isinstance(alerts, dict):
         raise ConfigError(f"{path}: 'alerts' must be a mapping", hint="see docs/runtime.md#alerts")

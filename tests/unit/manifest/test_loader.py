@@ -122,4 +122,4 @@ def test_an_unknown_anchor_is_a_located_error(tmp_path, monkeypatch):
     project, diags = load_project(tmp_path)
     assert project is None
     (d,) = diags.items
-    assert d.code == "yaml-syntax" and d.location.line == line_of(PROCESSORS, "inputs: [orders_raw]")
+    assert d.code == "yaml-alias" and d.location.line == line_of(PROCESSORS, "inputs: [orders_raw]")
