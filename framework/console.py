@@ -5,14 +5,35 @@ The library never prints; commands pass results here.
 from __future__ import annotations
 
 import json
+import re
 from typing import Iterable
 
 from framework.manifest.diagnostics import Diagnostic
 
+# Characters XML 1.0 forbids (C0 controls but TAB/LF/CR, surrogates, U+FFFE/U+FFFF), and the
+# C0/C1 controls that a terminal would interpret: shown as visible escapes, never raw.
+_NOT_XML = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def _escape(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: str) -> str:
+    """Text safe for a terminal, a log line and XML: control characters become ``\\x1b``."""
+    return _CONTROL.sub(_escape, text)
+
+
+def xml_text(text: str) -> str:
+    """What XML 1.0 can hold: forbidden characters become visible escapes (JUnit output)."""
+    return _NOT_XML.sub(_escape, printable(text))
+
 
 def diagnostics_text(diags: Iterable[Diagnostic], summary: bool = True, notes: Iterable[Diagnostic] = ()) -> str:
     items = list(diags)
-    lines = [str(d) for d in items] + [str(n) for n in notes]
+    lines = [printable(str(d)) for d in items] + [printable(str(n)) for n in notes]
     if summary:
         errors = sum(1 for d in items if d.severity == "error")
         warnings = len(items) - errors
@@ -37,13 +58,14 @@ def diagnostics_junit(diags: Iterable[Diagnostic]) -> str:
     failures = sum(1 for d in items if d.severity == "error")
     cases = []
     for d in items:
-        name = quoteattr(f"{d.code} {d.location}")
-        body = escape(str(d))
+        name = quoteattr(xml_text(f"{d.code} {d.location}"))
+        body = escape(xml_text(str(d)))
+        file = quoteattr(xml_text(d.location.file))
         if d.severity == "error":
-            cases.append(f'    <testcase classname="pipectl.validate" name={name} file={quoteattr(d.location.file)} line="{d.location.line}">\n'
-                         f'      <failure message={quoteattr(d.message)} type="{d.code}">{body}</failure>\n    </testcase>')
+            cases.append(f'    <testcase classname="pipectl.validate" name={name} file={file} line="{d.location.line}">\n'
+                         f'      <failure message={quoteattr(xml_text(d.message))} type={quoteattr(xml_text(d.code))}>{body}</failure>\n    </testcase>')
         else:
-            cases.append(f'    <testcase classname="pipectl.validate" name={name} file={quoteattr(d.location.file)} line="{d.location.line}">\n'
+            cases.append(f'    <testcase classname="pipectl.validate" name={name} file={file} line="{d.location.line}">\n'
                          f'      <system-out>{body}</system-out>\n    </testcase>')
     if not items:
         cases.append('    <testcase classname="pipectl.validate" name="manifests"/>')

@@ -1,9 +1,13 @@
 """Library entry point behind `pipectl validate`: load, resolve, run every rule."""
 from __future__ import annotations
 
+import os
+import traceback
 from pathlib import Path
+from typing import Any, Callable
 
-from framework.manifest import load_project
+from framework.errors import Location, ManifestError, PipectlError
+from framework.manifest import PROCESSORS_FILE, load_project
 from framework.manifest.diagnostics import Diagnostics
 
 
@@ -35,3 +39,24 @@ def check_config_secrets(root: Path, diags: Diagnostics) -> None:
     for json_path, message in inline_secrets(loaded.data["alerts"]):
         diags.warning("inline-secret", message, loaded.loc(*json_path),
                       "write {env: VAR} or {secret: projects/P/secrets/S/versions/latest} instead (docs/runtime.md#secrets)")
+
+
+def validate_or_report(fn: Callable[..., Diagnostics], root: str | Path, **kwargs: Any) -> Diagnostics:
+    """``fn(root, **kwargs)``, but an unexpected exception becomes one ``internal-error``
+    diagnostic, so ``--format junit|sarif|json`` still prints a valid report a CI job can
+    upload (an empty stdout would hide the failure). With ``PIPECTL_DEBUG=1`` the traceback goes to
+    stderr."""
+    diags = Diagnostics()
+    where = Location(str(Path(root) / PROCESSORS_FILE), 1, 1)
+    try:
+        return fn(root, **kwargs)
+    except ManifestError as exc:
+        diags.extend(exc.diagnostics)
+    except PipectlError as exc:
+        diags.error("error", exc.message, exc.location or where, exc.hint)
+    except Exception as exc:  # noqa: BLE001 - turned into a reported error, never swallowed
+        if os.environ.get("PIPECTL_DEBUG"):
+            traceback.print_exc()
+        diags.error("internal-error", f"pipectl failed while validating: {type(exc).__name__}: {exc}",
+                    where, "a pipectl bug, not yours: please report it with the manifests (PIPECTL_DEBUG=1 shows the traceback)")
+    return diags

@@ -21,9 +21,9 @@ def validate_cmd(ctx: click.Context, fmt: str, strict: bool, no_sql: bool, dry_r
     Exit 0 when clean (warnings allowed unless --strict), 1 on errors, 2 on usage errors.
     """
     from framework import __version__, console
-    from framework.validation import validate
+    from framework.validation import validate, validate_or_report
 
-    diags = validate(project_dir(ctx), check_sql=not no_sql)
+    diags = validate_or_report(validate, project_dir(ctx), check_sql=not no_sql)
     if dry_run and not diags.errors:
         from framework.backends.dry_run import dry_run_target
 

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from framework.errors import Location
 from framework.graph.graph import SOURCE_PREFIX, PipelineGraph
+from framework.graph.soundness import guarded, sound_processors
 from framework.manifest.diagnostics import Diagnostics, did_you_mean
 from framework.manifest.model import Processor, Project, Table
 
@@ -41,14 +43,16 @@ def rule(fn: Callable[[Context], None]) -> Callable[[Context], None]:
 def validate_project(project: Project, diags: Diagnostics, check_sql: bool = True, check_files: bool = True) -> PipelineGraph:
     """Run every rule; returns the graph so callers need not build it twice."""
     ctx = Context(project, PipelineGraph(project), diags)
+    where = Location(project.files[0] if project.files else "processors.yaml", 1, 1)
     for fn in RULES:
         if fn is check_transform_files and not check_files:
             continue
-        fn(ctx)
+        guarded(diags, f"rule {fn.__name__}", where, fn, ctx)
     if check_sql:
         from framework.sql.checks import check_rendered_sql  # lazy: sqlglot is heavy
 
-        check_rendered_sql(project, diags)
+        # only processors whose references resolve: the rules above report the others
+        guarded(diags, "the SQL checks", where, check_rendered_sql, project, diags, only=sound_processors(project))
     return ctx.graph
 
 

@@ -161,7 +161,7 @@ def parse(text: str, error: ErrorSink, alias_budget: int = ALIAS_BUDGET) -> tupl
     except yaml.MarkedYAMLError as exc:
         m = exc.problem_mark or exc.context_mark
         problem = exc.problem or str(exc)
-        error("yaml-syntax", f"YAML syntax error: {problem}" + (f" ({exc.context})" if exc.context else ""),
+        error("yaml-syntax", f"YAML syntax error: {problem}",
               (m.line + 1) if m else 1, (m.column + 1) if m else 1, "fix the indentation or quoting at this position")
         return None
     except yaml.YAMLError as exc:  # a reader error without a mark (characters are screened before)

@@ -24,7 +24,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Collection
 
 from framework.errors import ConfigError, Location
 from framework.manifest.diagnostics import Diagnostics
@@ -347,11 +347,15 @@ def parse_cache_for(project: Project) -> ParseCache:
     return ParseCache(project.root / ".pipectl" / "cache" / f"sqlcheck-{sqlglot.__version__}.json")
 
 
-def check_rendered_sql(project: Project, diags: Diagnostics, cache: ParseCache | None = None) -> None:
-    """Render every processor's statements in every dialect and parse them with sqlglot."""
+def check_rendered_sql(project: Project, diags: Diagnostics, cache: ParseCache | None = None,
+                       only: Collection[str] | None = None) -> None:
+    """Render every processor's statements in every dialect and parse them with sqlglot
+    (``only``: the processors whose references resolve; see framework.graph.soundness)."""
     cache = cache if cache is not None else parse_cache_for(project)
     checker = _Checker(project, diags, cache)
     for proc in project.processors.values():
+        if only is not None and proc.name not in only:
+            continue
         for dialect in DIALECTS:
             checker.processor(proc, dialect)
         if proc.transform.python and proc.enabled:
