@@ -140,11 +140,12 @@ def _m_type(rng: random.Random, text: str) -> str:
     return pattern.sub(lambda m: f"{m.group(1)} {replacement}", text, count=1)
 
 
-MUTATORS: list[Callable[[random.Random, str], str]] = [
-    _m_delete_line, _m_duplicate_line, _m_value, _m_value, _m_rename, _m_reference, _m_reference, _m_reference,
-    _m_char, _m_indent,
-    _m_truncate, _m_document, _m_alias, _m_type, _m_type,
-]
+# weighted towards mutations that keep the YAML well-formed, so most cases reach the schema,
+# the resolver, the graph rules and the SQL checks rather than stopping at the parser
+MUTATORS: list[Callable[[random.Random, str], str]] = (
+    [_m_reference] * 6 + [_m_rename] * 2 + [_m_value] * 2 + [_m_type] * 2 + [_m_delete_line, _m_duplicate_line]
+    + [_m_char, _m_indent, _m_truncate, _m_document, _m_alias]
+)
 
 
 @dataclass

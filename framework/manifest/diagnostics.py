@@ -74,5 +74,9 @@ class Diagnostics:
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     """Return a "did you mean 'x'?" hint for the closest candidate, if any is close enough."""
-    matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    candidates = list(candidates)
+    folded = {c.lower(): c for c in candidates if isinstance(c, str)}
+    if isinstance(name, str) and name.lower() in folded:  # `Player`, `PLAYER` for `player`
+        return f"did you mean '{folded[name.lower()]}'?"
+    matches = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
     return f"did you mean '{matches[0]}'?" if matches else None

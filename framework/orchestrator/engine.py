@@ -20,7 +20,7 @@ from framework.orchestrator import entities as ent
 from framework.orchestrator import ledger as lg
 from framework.orchestrator.alerts import AlertHook, LoggingAlerts
 from framework.orchestrator.envelope import COMPLETE_STATUSES, decode, encode, entity_counts, make_envelope, now_iso
-from framework.orchestrator.identity import UnknownProcessor, resolve, transition_of
+from framework.orchestrator.identity import ContractViolation, UnknownProcessor, check_contract, resolve, transition_of
 
 GateChecker = Callable[[QualityGate, str], int]
 log = logging.getLogger("pipectl.orchestrator")
@@ -72,6 +72,7 @@ class Orchestrator:
             if env["kind"] != "completion":
                 raise EnvelopeError(f"expected a completion envelope, got kind {env['kind']!r} from {env['processor_name']!r}")
             proc = resolve(self.project, env["processor_name"])
+            check_contract(self.project, env, proc)
         except EnvelopeError as exc:
             return self._reject(message, exc)
         transition = transition_of(self.project, proc)
@@ -135,7 +136,8 @@ class Orchestrator:
 
     def _reject(self, message: Any, exc: EnvelopeError) -> Decision:
         """Invalid or unknown: alert, then dead-letter (or raise so the bus dead-letters)."""
-        kind = "unknown_processor" if isinstance(exc, UnknownProcessor) else "invalid_envelope"
+        kind = ("unknown_processor" if isinstance(exc, UnknownProcessor)
+                else "contract_violation" if isinstance(exc, ContractViolation) else "invalid_envelope")
         self.alerts.alert(f"orchestrator_{kind}", "error", exc.render(), {"dead_letter_topic": self.dead_letter_topic})
         if self.dead_letter_topic is None:
             self._record_delivery_error(message, exc)

@@ -8,6 +8,8 @@ gets an :class:`UnknownProcessor` error to alert on and dead-letter.
 """
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 from framework.errors import EnvelopeError
 from framework.manifest.model import Processor, Project, Transition
 
@@ -38,3 +40,35 @@ def transition_of(project: Project, processor: Processor) -> Transition | None:
         return project.phase(processor.phase).transition
     except KeyError:
         return None
+
+
+class ContractViolation(EnvelopeError):
+    """A well-formed completion that disagrees with the manifest (undeclared entity kind,
+    a phase other than its processor's, a partition its type cannot hold)."""
+
+
+def check_contract(project: Project, env: Mapping[str, Any], processor: Processor) -> None:
+    """Reject what the envelope schema cannot know: the manifest's names. An entity kind
+    written ``players`` or ``Player`` (the origin system's Player/Team key mismatch) would
+    otherwise be forwarded in the trigger and match nothing downstream (FAILURE-MODES 9)."""
+    from framework.manifest.diagnostics import did_you_mean
+    from framework.manifest.partition import parse_partition
+
+    reasons = []
+    if env.get("phase") != processor.phase:
+        reasons.append(f"phase: {env.get('phase')!r} but processor {processor.name!r} is in phase {processor.phase!r}")
+    try:
+        parse_partition(env.get("partition"), project.partition_type)
+    except ValueError as exc:
+        reasons.append(f"partition: {exc}")
+    entities = env.get("entities_changed")
+    if isinstance(entities, Mapping):
+        for kind in entities:
+            if kind not in project.entity_kinds:
+                hint = did_you_mean(str(kind), project.entity_kinds) or f"declared kinds: {', '.join(sorted(project.entity_kinds))}"
+                reasons.append(f"entities_changed.{kind}: undeclared entity kind {kind!r} ({hint})")
+    if reasons:
+        raise ContractViolation(
+            f"completion from {processor.name!r} disagrees with processors.yaml: " + "; ".join(reasons),
+            hint="publish the processor's declared phase and the entity kind names of entity_kinds",
+        )

@@ -97,7 +97,8 @@ class Clock:
 
 
 def completion(processor: str, partition: str = DAY, **fields: Any) -> dict:
-    phase = fields.pop("phase", "raw" if processor.startswith("r") or processor.startswith("R") else "analytics")
+    default = ("raw" if processor[:1] in "rR" or "raw" in processor else "precompute" if processor.startswith("c") else "analytics")
+    phase = fields.pop("phase", default)
     fields.setdefault("status", "success")
     fields.setdefault("correlation_id", "run-1")
     if fields["status"] == "failed":
