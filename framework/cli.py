@@ -77,14 +77,17 @@ def main(argv: list[str] | None = None) -> int:
         cli.main(args=argv, prog_name="pipectl", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return exc.exit_code
-    except click.UsageError as exc:
-        exc.show()
+    except click.UsageError as exc:  # bad arguments: usage, then one `error:` line (exit 2)
+        if exc.ctx is not None:
+            click.echo(exc.ctx.get_usage(), err=True)
+            click.echo(f"Try '{exc.ctx.command_path} -h' for help.", err=True)
+        click.echo(f"error: {exc.format_message()}", err=True)
         return 2
     except click.Abort:
         click.echo("aborted", err=True)
         return 1
     except click.ClickException as exc:
-        exc.show()
+        click.echo(f"error: {exc.format_message()}", err=True)
         return exc.exit_code
     except PipectlError as exc:
         for line in _error_lines(exc):

@@ -232,3 +232,37 @@ def check_validate(root: Path, mutant: Mutant, time_limit: int = 10, check_sql: 
 
 def example_manifests(repo: Path) -> dict[str, str]:
     return {name: (repo / name).read_text(encoding="utf-8") for name in ("processors.yaml", "topics.yaml")}
+
+
+# ------------------------------------------------------------------ envelopes
+ENVELOPE_VALUES: list[Any] = [
+    None, "", "x", "players", "Player", "player", "raw", "analytics", "2026-13-01", "tomorrow", 0, -1, 2**63, 1.5,
+    float("inf"), True, [], {}, [None], {"a": {"b": {"c": []}}}, "é\x00\x1b", "x" * 10_000, ["lebronjames"] * 3,
+    {"player": ["a", 1, None]}, {"players": ["a"]}, {"Player": ["a"]}, {"player": {"ref": "r", "count": 1}},
+    {"player": {"ref": "", "count": -1}}, {"player": list(range(2000))}, {"": ["a"]}, "2026-11-28",
+]
+
+
+def mutate_envelope(rng: random.Random, base: dict[str, Any]) -> tuple[Any, str]:
+    """A completion envelope with 1-3 fields deleted, retyped, renamed or set to a hostile
+    value; sometimes not an object or not JSON at all."""
+    roll = rng.random()
+    if roll < 0.04:
+        return rng.choice([b"", b"{", b"null", b"[]", b"\xff\xfe", b'{"a": NaN}', b"1e999", "é".encode("latin-1")]), "raw-bytes"
+    env = json.loads(json.dumps(base))
+    steps = []
+    for _ in range(rng.randint(1, 3)):
+        key = rng.choice(sorted(env) + ["entities_changed", "phase", "partition", "kind", "extra_field"])
+        action = rng.randrange(4)
+        if action == 0 and key in env:
+            del env[key]
+            steps.append(f"del {key}")
+        elif action == 1 and key in env:
+            env[key + rng.choice(["_v2", "s", ""])] = env.pop(key)
+            steps.append(f"rename {key}")
+        else:
+            env[key] = rng.choice(ENVELOPE_VALUES)
+            steps.append(f"set {key}")
+    if rng.random() < 0.5:
+        return json.dumps(env, allow_nan=True).encode("utf-8", "surrogatepass"), " ".join(steps)
+    return env, " ".join(steps)

@@ -6,6 +6,7 @@ import json
 import click
 
 from framework.commands import project_dir, target_name
+from framework.commands.types import SUBSCRIPTION, TOPIC
 
 
 def _open(ctx: click.Context):
@@ -49,7 +50,7 @@ def setup_cmd(ctx: click.Context, as_json: bool) -> None:
 
 
 @bus_cmd.command("status")
-@click.argument("subscription", required=False)
+@click.argument("subscription", required=False, type=SUBSCRIPTION)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def status_cmd(ctx: click.Context, subscription: str | None, as_json: bool) -> None:
@@ -71,7 +72,7 @@ def status_cmd(ctx: click.Context, subscription: str | None, as_json: bool) -> N
 
 
 @bus_cmd.command("dead-letters")
-@click.option("--topic", default=None, help="Only this dead-letter topic.")
+@click.option("--topic", default=None, type=TOPIC, help="Only this dead-letter topic.")
 @click.option("--purge", is_flag=True, help="Forget the listed dead letters after printing them (local bus).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context

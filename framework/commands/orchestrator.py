@@ -10,6 +10,7 @@ import json
 import click
 
 from framework.commands import project_dir, target_name
+from framework.commands.types import PARTITION
 
 
 @click.command("sweep")
@@ -35,7 +36,7 @@ def sweep_cmd(ctx: click.Context, as_json: bool) -> None:
 
 
 @click.command("status")
-@click.option("--date", "--partition", "partition", default=None, help="Only this partition (e.g. 2026-11-28).")
+@click.option("--date", "--partition", "partition", default=None, type=PARTITION, help="Only this partition (e.g. 2026-11-28).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--check", is_flag=True, help="Exit 1 when a transition is blocked, expired, gate-failed or has a pending trigger.")
 @click.pass_context

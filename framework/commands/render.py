@@ -4,10 +4,11 @@ from __future__ import annotations
 import click
 
 from framework.commands import project_dir
+from framework.commands.types import PROCESSOR
 
 
 @click.command("render")
-@click.argument("processor")
+@click.argument("processor", type=PROCESSOR)
 @click.option("--dialect", type=click.Choice(["duckdb", "bigquery"]), default="duckdb", show_default=True)
 @click.option("--kind", type=click.Choice(["detect", "filter", "ddl", "merge", "transform"]), default="detect", show_default=True,
               help="Which statement: change detection, selective filter, output DDL, merge of processed rows, or the transform.")

@@ -11,6 +11,8 @@ from typing import Any
 import click
 
 from framework.commands import project_dir, target_name
+from framework.commands.types import PARTITION, PHASE, SELECTION, check_source_columns
+from framework.runtime.history import FINAL_STATUSES
 
 DEFAULT_UPDATE = ("points=41", "fg_made=16")
 
@@ -91,9 +93,9 @@ def _entities(project: Any, values: tuple[str, ...]) -> dict[str, list[str]] | N
 
 
 @click.command("run")
-@click.option("--date", "date", required=True, help="Partition (game date) to run, YYYY-MM-DD.")
-@click.option("--select", "-s", "selectors", multiple=True, help="Limit processors: name, +name, name+, phase:NAME.")
-@click.option("--from-phase", default=None, help="Start at this phase (replays need it).")
+@click.option("--date", "date", required=True, type=PARTITION, help="Partition (game date) to run, YYYY-MM-DD.")
+@click.option("--select", "-s", "selectors", multiple=True, type=SELECTION, help="Limit processors: name, +name, name+, phase:NAME.")
+@click.option("--from-phase", default=None, type=PHASE, help="Start at this phase (replays need it).")
 @click.option("--entities", "entities", multiple=True,
               help="Replay these entities, skipping detection: KEY=ID with KEY an entity kind's key column "
                    "(player_lookup=lebronjames); other kinds get the ids mapped by entity_mappings. Repeat or comma-separate.")
@@ -130,7 +132,7 @@ def simulate_cmd() -> None:
 
 
 @simulate_cmd.command("update")
-@click.option("--date", "date", required=True)
+@click.option("--date", "date", required=True, type=PARTITION)
 @click.option("--player", required=True, help="Entity id whose raw rows change, e.g. lebronjames.")
 @click.option("--set", "sets", multiple=True, help="COLUMN=VALUE on the player's raw rows (default points=41 fg_made=16).")
 @click.option("--table", default=None, help="Landing table to edit (default: the sample hook's, the gamebook).")
@@ -142,8 +144,10 @@ def simulate_update_cmd(ctx: click.Context, date: str, player: str, sets: tuple[
     """Edit one player's raw rows and run incrementally; compare with the full batch."""
     from framework.runtime.session import simulate_update
 
+    changes = _parse_pairs(sets or DEFAULT_UPDATE, "--set")
+    check_source_columns(ctx, table, changes, "--set")  # before anything is edited or run
     with _session(ctx) as sess:
-        upd = simulate_update(sess, date, player, _parse_pairs(sets or DEFAULT_UPDATE, "--set"), table=table,
+        upd = simulate_update(sess, date, player, changes, table=table,
                               progress=_progress(quiet or as_json))
     click.echo(json.dumps(upd.to_dict(), indent=2) if as_json else phase_table(upd.report, upd.baseline))
     if upd.report.status == "failed":
@@ -151,9 +155,9 @@ def simulate_update_cmd(ctx: click.Context, date: str, player: str, sets: tuple[
 
 
 @click.command("backfill")
-@click.option("--from", "start", required=True)
-@click.option("--to", "end", required=True)
-@click.option("--select", "-s", "selectors", multiple=True)
+@click.option("--from", "start", required=True, type=PARTITION)
+@click.option("--to", "end", required=True, type=PARTITION)
+@click.option("--select", "-s", "selectors", multiple=True, type=SELECTION)
 @click.option("--trigger-downstream", is_flag=True, help="Go through the bus so downstream phases run too.")
 @click.option("--incremental", is_flag=True, help="Detect changes instead of full batches.")
 @click.option("--restart", is_flag=True, help="Ignore the checkpoint of an earlier attempt.")
@@ -213,9 +217,9 @@ def trace_cmd(ctx: click.Context, correlation_id: str, as_json: bool) -> None:
 
 @click.command("history")
 @click.option("--processor", default=None)
-@click.option("--date", "date", default=None)
-@click.option("--status", default=None)
-@click.option("--limit", default=30, show_default=True)
+@click.option("--date", "date", default=None, type=PARTITION)
+@click.option("--status", default=None, type=click.Choice(["running", *FINAL_STATUSES]))
+@click.option("--limit", default=30, show_default=True, type=click.IntRange(min=1))
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def history_cmd(ctx: click.Context, processor: str | None, date: str | None, status: str | None, limit: int, as_json: bool) -> None:
@@ -238,8 +242,8 @@ def history_cmd(ctx: click.Context, processor: str | None, date: str | None, sta
 
 
 @click.command("sample")
-@click.option("--date", "date", default=None, help="First date (default: the project's sample start).")
-@click.option("--days", default=1, show_default=True)
+@click.option("--date", "date", default=None, type=PARTITION, help="First date (default: the project's sample start).")
+@click.option("--days", default=1, show_default=True, type=click.IntRange(1, 3660))
 @click.option("--seed", default=42, show_default=True)
 @click.pass_context
 def sample_cmd(ctx: click.Context, date: str | None, days: int, seed: int) -> None:
@@ -254,7 +258,7 @@ def sample_cmd(ctx: click.Context, date: str | None, days: int, seed: int) -> No
 
 
 @click.command("demo")
-@click.option("--date", "date", default=None, help="Game date (default: the sample's first date).")
+@click.option("--date", "date", default=None, type=PARTITION, help="Game date (default: the sample's first date).")
 @click.option("--player", default="lebronjames", show_default=True, help="Player of the 2 PM update.")
 @click.option("--yes", "-y", is_flag=True, help="Run in a project pipectl did not make for the demo (resets its .pipectl/).")
 @click.option("--json", "as_json", is_flag=True)
