@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from framework.commands import project_dir, target_name
-from framework.commands.types import PARTITION, PHASE, SELECTION, check_source_columns
+from framework.commands.types import DATE, PARTITION, PHASE, SELECTION, check_source_columns
 from framework.runtime.history import FINAL_STATUSES
 
 DEFAULT_UPDATE = ("points=41", "fg_made=16")
@@ -258,7 +258,7 @@ def sample_cmd(ctx: click.Context, date: str | None, days: int, seed: int) -> No
 
 
 @click.command("demo")
-@click.option("--date", "date", default=None, type=PARTITION, help="Game date (default: the sample's first date).")
+@click.option("--date", "date", default=None, type=DATE, help="Game date (default: the sample's first date).")
 @click.option("--player", default="lebronjames", show_default=True, help="Player of the 2 PM update.")
 @click.option("--yes", "-y", is_flag=True, help="Run in a project pipectl did not make for the demo (resets its .pipectl/).")
 @click.option("--json", "as_json", is_flag=True)

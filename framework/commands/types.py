@@ -41,11 +41,14 @@ class PartitionType(click.ParamType):
 
     name = "partition"
 
+    def __init__(self, partition_type: str | None = None):
+        self.partition_type = partition_type  # fixed (the demo's example is DATE), else the project's
+
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
         from framework.manifest.partition import parse_partition
 
         try:
-            return parse_partition(value, project_of(ctx).partition_type)
+            return parse_partition(value, self.partition_type or project_of(ctx).partition_type)
         except ValueError as exc:
             self.fail(str(exc), param, ctx)
 
@@ -138,6 +141,7 @@ def check_source_columns(ctx: click.Context, table: str | None, columns: Any, pa
 
 
 PARTITION = PartitionType()
+DATE = PartitionType("DATE")
 PROCESSOR = ProcessorType()
 PHASE = PhaseType()
 SELECTION = SelectionType()
