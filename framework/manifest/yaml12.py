@@ -20,6 +20,7 @@ undefined and recursive aliases, alias expansion over the budget, nesting deeper
 """
 from __future__ import annotations
 
+import gc
 import re
 from typing import Any, Callable
 
@@ -148,13 +149,48 @@ def parse(text: str, error: ErrorSink, alias_budget: int = ALIAS_BUDGET) -> tupl
     ``(None, {})``. Refusals that leave the rest meaningful (a tag, a duplicate key) report
     an error and keep the value, so one run shows every problem.
     """
+    collecting = gc.isenabled()
+    gc.disable()  # building ~10^6 containers would run the cycle collector hundreds of times; none form cycles
+    try:
+        return _parse(text, error, alias_budget)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _parse(text: str, error: ErrorSink, alias_budget: int) -> tuple[Any, dict] | None:
     reader = _Reader(error, alias_budget)
     get_event = _EventSource(text).get_event
+    stack, table, scalar, no_key = reader.stack, reader.table, _Scalar, _NO_KEY
     try:
         while True:  # hot loop: one iteration per YAML event (600,000 for 10,000 processors)
             event = get_event()
             if event is None:
                 break
+            # fast path, inlined: an untagged, unanchored scalar as a key or a new value;
+            # everything else (and every refusal) goes through _Reader.feed
+            if type(event) is scalar and event.tag is None and event.anchor is None and stack:
+                parent = stack[-1]
+                mark = event.start_mark
+                if parent.is_map:
+                    key = parent.key
+                    if key is no_key:
+                        parent.key = event.value
+                        parent.key_line, parent.key_column = mark.line + 1, mark.column + 1
+                        continue
+                    if key != "<<" and key not in parent.value:
+                        value = core_scalar(event.value) if event.implicit[0] and not event.style else event.value
+                        table[parent.path + (key,)] = (mark.line + 1, mark.column + 1)
+                        parent.value[key] = value
+                        parent.size += 1
+                        parent.key = no_key
+                        continue
+                else:
+                    value = core_scalar(event.value) if event.implicit[0] and not event.style else event.value
+                    table[parent.path + (len(parent.value),)] = (mark.line + 1, mark.column + 1)
+                    parent.value.append(value)
+                    parent.size += 1
+                    continue
             reader.feed(event)
     except _Refused:
         return None
