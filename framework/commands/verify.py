@@ -9,16 +9,17 @@ from typing import Any
 import click
 
 from framework.commands import project_dir, target_name
+from framework.commands.types import PARTITION, SELECTION
 
 
 @click.command("verify")
-@click.option("--date", "date", required=True, help="Partition to verify (e.g. yesterday's, from a nightly job).")
-@click.option("--select", "select", multiple=True, help="Processors to recompute (selection syntax; default: all).")
-@click.option("--tolerance", type=float, default=1e-9, show_default=True,
+@click.option("--date", "date", required=True, type=PARTITION, help="Partition to verify (e.g. yesterday's, from a nightly job).")
+@click.option("--select", "select", multiple=True, type=SELECTION, help="Processors to recompute (selection syntax; default: all).")
+@click.option("--tolerance", type=click.FloatRange(min=0), default=1e-9, show_default=True,
               help="Floats within this absolute or relative difference are equal.")
 @click.option("--ignore-column", "ignore", multiple=True,
               help="A column never compared (clock-derived columns such as processed_at are skipped already).")
-@click.option("--rows", "sample", type=int, default=3, show_default=True, help="Differing rows shown per table.")
+@click.option("--rows", "sample", type=click.IntRange(min=0), default=3, show_default=True, help="Differing rows shown per table.")
 @click.option("--keep-scratch", is_flag=True, help="Keep the scratch dataset for inspection (default: dropped).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
