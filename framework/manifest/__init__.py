@@ -17,7 +17,7 @@ def load_project(root: str | Path = ".", diags: Diagnostics | None = None) -> tu
     Returns ``(None, diags)`` when the shape is too broken to resolve (syntax or schema
     errors); otherwise a Project, possibly alongside diagnostics the caller must inspect.
     """
-    from framework.manifest.loader import check_schema, load_yaml
+    from framework.manifest.loader import check_entity_references, check_schema, load_yaml
     from framework.manifest.resolver import resolve
 
     diags = diags if diags is not None else Diagnostics()
@@ -25,10 +25,11 @@ def load_project(root: str | Path = ".", diags: Diagnostics | None = None) -> tu
     rel = _display(root)
     pf = load_yaml(root / PROCESSORS_FILE, rel(PROCESSORS_FILE), diags)
     tf = load_yaml(root / TOPICS_FILE, rel(TOPICS_FILE), diags)
-    if pf is None or tf is None:
-        return None, diags
-    shape_ok = check_schema(pf, "processors", diags) & check_schema(tf, "topics", diags)
+    shape_ok = pf is not None and tf is not None
+    shape_ok = (pf is not None and check_schema(pf, "processors", diags)) & (tf is not None and check_schema(tf, "topics", diags)) and shape_ok
     if not shape_ok:
+        if pf is not None:  # too broken to resolve: still name unknown entity kinds, located
+            check_entity_references(pf, diags)
         return None, diags
     return resolve(root, pf, tf, diags), diags
 

@@ -84,6 +84,35 @@ def load_yaml(path: Path, display: str, diags: Diagnostics) -> LoadedFile | None
     return LoadedFile(display, data, LineIndex(lambda: table))
 
 
+def check_entity_references(pf: LoadedFile, diags: Diagnostics) -> None:
+    """Unknown entity kinds, read from the raw data when the shape is too broken to resolve.
+
+    The graph rules report them on a resolved model; this makes ``entity: players`` a located
+    error *whatever else is wrong* (a schema error elsewhere stops resolving). Only well-typed
+    spots are looked at: the schema check has reported the rest."""
+    data = pf.data if isinstance(pf.data, dict) else {}
+    kinds = data.get("entity_kinds")
+    if not isinstance(kinds, dict):
+        return
+    spots = [("processors", "processor", "entity"), ("sources", "source", "entity")]
+    for section, what, field in spots:
+        items = data.get(section)
+        for i, item in enumerate(items if isinstance(items, list) else []):
+            kind = item.get(field) if isinstance(item, dict) else None
+            if isinstance(kind, str) and kind not in kinds:
+                name = item.get("name")
+                label = f"{what} '{name}'" if isinstance(name, str) else f"{section}[{i}]"
+                diags.error("unknown-entity-kind", f"{label} uses unknown entity kind '{kind}'", pf.loc(section, i, field),
+                            did_you_mean(kind, [k for k in kinds if isinstance(k, str)]) or "declare it under entity_kinds")
+    mappings = data.get("entity_mappings")
+    for i, m in enumerate(mappings if isinstance(mappings, list) else []):
+        for end in ("from", "to"):
+            kind = m.get(end) if isinstance(m, dict) else None
+            if isinstance(kind, str) and kind not in kinds:
+                diags.error("unknown-entity-kind", f"entity mapping uses unknown entity kind '{kind}'", pf.loc("entity_mappings", i, end),
+                            did_you_mean(kind, [k for k in kinds if isinstance(k, str)]) or "declare it under entity_kinds")
+
+
 @lru_cache(maxsize=None)
 def load_schema(name: str) -> dict:
     return json.loads((SCHEMA_DIR / f"{name}.schema.json").read_text(encoding="utf-8"))

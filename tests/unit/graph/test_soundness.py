@@ -33,3 +33,16 @@ def test_guarded_turns_an_exception_into_a_located_internal_error():
     assert guarded(diags, "rule x", Location("processors.yaml", 1, 1), lambda: {}["k"]) is None
     (d,) = diags.items
     assert d.code == "internal-error" and "rule x" in d.message and "KeyError" in d.message and d.location.line == 1
+
+
+def test_unknown_entity_kind_is_reported_even_when_the_shape_is_broken_elsewhere(tmp_path, monkeypatch):
+    text = (PROCESSORS.replace("    entity: customer\n    inputs: [orders_raw]\n", "    entity: Customer\n    inputs: [orders_raw]\n")
+            .replace("    order: 2\n", "    order: two\n"))
+    write_project(tmp_path, text)
+    monkeypatch.chdir(tmp_path)
+    project, diags = load_project(tmp_path)
+    assert project is None
+    found = {(d.code, d.location.line) for d in diags.errors}
+    assert ("unknown-entity-kind", line_of(text, "entity: Customer")) in found and ("schema", line_of(text, "order: two")) in found
+    (kind,) = [d for d in diags.errors if d.code == "unknown-entity-kind"]
+    assert kind.hint == "did you mean 'customer'?"
