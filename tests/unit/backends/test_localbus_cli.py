@@ -58,7 +58,7 @@ def test_unknown_subscription_is_an_error(tmp_path):
     run(root, "bus", "setup")
     from framework.cli import main
 
-    assert main(["-p", str(root), "bus", "status", "nope"]) == 1
+    assert main(["-p", str(root), "bus", "status", "nope"]) == 2  # a subscription topics.yaml does not declare: a usage error (framework.commands.types)
 
 
 def test_rejected_message_is_listed_with_its_reason_and_replayed_exactly_once(tmp_path):
