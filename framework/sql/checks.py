@@ -361,5 +361,6 @@ def check_rendered_sql(project: Project, diags: Diagnostics, cache: ParseCache |
         if proc.transform.python and proc.enabled:
             diags.note("lineage", f"processor '{proc.name}': column lineage not analysed: Python transform "
                        f"({proc.transform.python}); its inputs are what it declares", proc.transform.location)
-    checker.transforms([proc for proc in project.processors.values() if proc.transform.sql])
+    checker.transforms([proc for proc in project.processors.values()
+                        if proc.transform.sql and (only is None or proc.name in only)])
     cache.save()
