@@ -11,10 +11,10 @@ apart, each part measured in the same run, rounds interleaved, min and median pr
    entity, with 4 worker threads;
 3. the per-entity warehouse work on the BigQuery emulator: the real predictions merge
    (``runner_io.transform_and_write`` for one player; its input tables exist and are empty,
-   so the jobs are the real ones and only their data is small), one after another as the
-   runner's lock did, vs 4 threads concurrently (the lock now skips warehouses that run jobs
-   concurrently, ``concurrent_jobs = True``: BigQuery);
-4. the whole ``run_fanout`` with the real merge, 4 workers, as ``pipectl run`` runs it.
+   so the jobs are the real ones and only their data is small). Before: merge + a row count
+   per task, one task at a time (the runner's lock). Now: the merge alone in 4 threads (no
+   lock for ``concurrent_jobs = True`` warehouses: BigQuery), one row count at the end;
+4. the whole ``run_fanout`` as ``pipectl run`` now runs it (4 workers, one final count).
 
     python bench/bench_fanout_gcp.py [--entities 40] [--repeat 2]
 
@@ -142,8 +142,11 @@ def main() -> None:
 
     counting = Counting(wh)
 
-    def merge(e: str) -> None:
+    def merge(e: str) -> None:  # before: the merge, then a row count per task
         io.transform_and_write(counting, project, proc, DATE, [e], "bench")
+
+    def merge_only(e: str) -> None:  # now: the merge; the runner counts all entities once at the end
+        io.transform_and_write(counting, project, proc, DATE, [e], "bench", count=False)
 
     lock = threading.Lock()
 
@@ -153,24 +156,27 @@ def main() -> None:
 
     def bq_concurrent() -> None:
         with ThreadPoolExecutor(args.workers) as pool:
-            list(pool.map(merge, entities))
+            list(pool.map(merge_only, entities))
+        io.count_entity_rows(wh, project, proc, DATE, entities)
 
     def whole_fanout() -> None:
         run_fanout(bus, store, run_id=f"run-{uuid.uuid4().hex[:6]}", processor=PROC, partition=DATE, entities=entities,
                    task_topic="tasks", subscription="tasks-workers",
-                   execute=lambda e, attempt: io.transform_and_write(wh, project, proc, DATE, [e], "bench"),
+                   execute=lambda e, attempt: io.transform_and_write(wh, project, proc, DATE, [e], "bench", count=False),
                    workers=args.workers, max_attempts=3, timeout=3600)
+        io.count_entity_rows(wh, project, proc, DATE, entities)
 
     parts = [("publish one by one", publish_one_by_one), ("publish_many", publish_many),
              ("firestore task docs (4 threads)", firestore_tasks),
-             ("bigquery merge, serialised (old lock)", bq_serial), ("bigquery merge, 4 threads", bq_concurrent),
+             ("bigquery merge + count per task, serialised (before)", bq_serial),
+             ("bigquery merge, 4 threads, one count (now)", bq_concurrent),
              ("run_fanout (4 workers)", whole_fanout)]
     try:
         for _ in range(args.repeat):  # interleaved rounds
             for name, fn in parts:
                 before = counting.jobs
                 results.setdefault(name, []).append(timed(fn))
-                if name.startswith("bigquery merge, 4"):
+                if name.startswith("bigquery merge + count"):
                     jobs_per_entity = (counting.jobs - before) / n
                 if name.startswith("publish"):
                     drain()
@@ -185,7 +191,7 @@ def main() -> None:
         vals = results[name]
         lo, med = min(vals), statistics.median(vals)
         print(f"{name:40} {lo:8.2f} {med:9.2f} {1000 * med / n:10.1f} {450 * med / n:8.1f}")
-    print(f"BigQuery jobs per entity (predictions merge + row count): {jobs_per_entity:.1f}")
+    print(f"warehouse calls per entity before (predictions merge script + row count): {jobs_per_entity:.1f}; now 1")
     ser, con = statistics.median(results[parts[3][0]]), statistics.median(results[parts[4][0]])
     print(f"bigquery serialised / concurrent: x{ser / con:.2f}; publish one-by-one / publish_many: "
           f"x{statistics.median(results[parts[0][0]]) / statistics.median(results[parts[1][0]]):.2f}")

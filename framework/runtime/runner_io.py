@@ -117,9 +117,11 @@ def _merge_params(warehouse: Any, project: Project, proc: Processor, rendered: A
 
 
 def transform_and_write(warehouse: Any, project: Project, proc: Processor, partition: Any,
-                        entity_ids: Sequence[str] | None, run_id: str) -> int:
+                        entity_ids: Sequence[str] | None, run_id: str, count: bool = True) -> int:
     """Replace the output rows of (partition, entities) with the transform's rows, in one
-    script (one transaction), and return how many rows the entities now have."""
+    script (one transaction), and return how many rows the entities now have (``count=False``:
+    return 0 and skip that query; a fan-out counts all its entities once at the end instead
+    of one query per task)."""
     if proc.output is None:
         if proc.transform.python:  # a side-effect transform (an export): it writes elsewhere
             ctx = TransformContext(warehouse, project, proc, partition, None if entity_ids is None else tuple(entity_ids))
@@ -134,7 +136,7 @@ def transform_and_write(warehouse: Any, project: Project, proc: Processor, parti
 
         rendered = render_statement(project, proc, "merge", warehouse.dialect, full_batch=full)
         warehouse.execute_script(rendered.sql, _merge_params(warehouse, project, proc, rendered, partition, entity_ids, run_id))
-    return count_entity_rows(warehouse, project, proc, partition, entity_ids)
+    return count_entity_rows(warehouse, project, proc, partition, entity_ids) if count else 0
 
 
 def _write_python(warehouse: Any, project: Project, proc: Processor, partition: Any,
