@@ -186,11 +186,11 @@ def main() -> None:
         store.close()
     print(f"fan-out parts on the emulators, {n} entities, {args.workers} workers, {args.repeat} interleaved round(s); "
           f"2-core machine shared with other work")
-    print(f"{'part':40} {'min s':>8} {'median s':>9} {'ms/entity':>10} {'x450 s':>8}")
+    print(f"{"part":55} {'min s':>8} {'median s':>9} {'ms/entity':>10} {'x450 s':>8}")
     for name, _ in parts:
         vals = results[name]
         lo, med = min(vals), statistics.median(vals)
-        print(f"{name:40} {lo:8.2f} {med:9.2f} {1000 * med / n:10.1f} {450 * med / n:8.1f}")
+        print(f"{name:55} {lo:8.2f} {med:9.2f} {1000 * med / n:10.1f} {450 * med / n:8.1f}")
     print(f"warehouse calls per entity before (predictions merge script + row count): {jobs_per_entity:.1f}; now 1")
     ser, con = statistics.median(results[parts[3][0]]), statistics.median(results[parts[4][0]])
     print(f"bigquery serialised / concurrent: x{ser / con:.2f}; publish one-by-one / publish_many: "
