@@ -186,7 +186,7 @@ def main() -> None:
         store.close()
     print(f"fan-out parts on the emulators, {n} entities, {args.workers} workers, {args.repeat} interleaved round(s); "
           f"2-core machine shared with other work")
-    print(f"{"part":55} {'min s':>8} {'median s':>9} {'ms/entity':>10} {'x450 s':>8}")
+    print(f"{'part':55} {'min s':>8} {'median s':>9} {'ms/entity':>10} {'x450 s':>8}")
     for name, _ in parts:
         vals = results[name]
         lo, med = min(vals), statistics.median(vals)
