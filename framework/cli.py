@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "backfill": "framework.commands.run:backfill_cmd",
     "bus": "framework.commands.bus:bus_cmd",
     "demo": "framework.commands.run:demo_cmd",
+    "docs": "framework.commands.ui:docs_cmd",
     "graph": "framework.commands.inspect:graph_cmd",
     "history": "framework.commands.run:history_cmd",
     "init": "framework.commands.init:init_cmd",
@@ -38,6 +39,7 @@ COMMANDS: dict[str, str] = {
     "status": "framework.commands.orchestrator:status_cmd",
     "sweep": "framework.commands.orchestrator:sweep_cmd",
     "trace": "framework.commands.run:trace_cmd",
+    "ui": "framework.commands.ui:ui_cmd",
     "validate": "framework.commands.validate:validate_cmd",
     "verify": "framework.commands.verify:verify_cmd",
 }

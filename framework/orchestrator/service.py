@@ -23,6 +23,7 @@ def open_orchestrator(project_root: str | Path = ".", target: str | None = None,
     ``publish=False`` (status) never opens the bus or the warehouse."""
     from framework.backends.registry import open_backends
     from framework.manifest import load
+    from framework.runtime.alert_log import attach
     from framework.runtime.alerts import alerts_from_config
     from framework.runtime.pipeline import VirtualClock
     from framework.runtime.session import load_alerts_config
@@ -34,6 +35,7 @@ def open_orchestrator(project_root: str | Path = ".", target: str | None = None,
         store = backends.state
         clock = VirtualClock(store=store)
         alerts = alerts_from_config(load_alerts_config(project.root), clock=clock)
+        attach(alerts, store)  # kept for `pipectl ui` (the alerts page)
         gate_checker = None
         if publish and any(t.quality_gates for t in project.transitions()):
             gate_checker = _gate_checker(project, backends)

@@ -42,9 +42,12 @@ class Session:
         from framework.manifest import load
         from framework.runtime.alerts import alerts_from_config
 
+        from framework.runtime.alert_log import attach
+
         project = load(project_root)
-        return cls(project, open_backends(project.root, target),
-                   alerts_from_config(load_alerts_config(project.root), clock=clock, aggregate=aggregate_alerts))
+        backends = open_backends(project.root, target)
+        alerts = alerts_from_config(load_alerts_config(project.root), clock=clock, aggregate=aggregate_alerts)
+        return cls(project, backends, attach(alerts, backends.state))
 
     def close(self) -> None:
         self.alerts.flush(final=True)  # the process ends: report every suppressed alert now
