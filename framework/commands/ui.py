@@ -29,7 +29,7 @@ def ui_cmd(ctx: click.Context, host: str, port: int, token: str | None, allow_ac
     from framework.errors import ConfigError
 
     framework.ui.require()
-    from framework.ui.security import is_loopback
+    from framework.ui.security import LOOPBACK_NAMES, is_loopback
 
     if not is_loopback(host) and not token:
         raise ConfigError(f"pipectl ui bound to {host} needs a token (anyone on the network could read the pipeline)",
@@ -40,7 +40,8 @@ def ui_cmd(ctx: click.Context, host: str, port: int, token: str | None, allow_ac
 
     from framework.ui.app import create_app
 
-    app = create_app(project_dir(ctx), target_name(ctx), token=token, allow_actions=allow_actions, refresh_seconds=refresh)
+    app = create_app(project_dir(ctx), target_name(ctx), token=token, allow_actions=allow_actions, refresh_seconds=refresh,
+                     allowed_hosts=LOOPBACK_NAMES if is_loopback(host) and not token else None)
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
     click.echo(f"pipectl ui on {url} ({'actions enabled' if allow_actions else 'read-only'}; Ctrl+C stops it)", err=True)

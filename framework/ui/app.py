@@ -27,7 +27,7 @@ from starlette.staticfiles import StaticFiles
 
 from framework.ui import views
 from framework.ui.render import STATIC_DIR, Renderer
-from framework.ui.security import COOKIE, Guard
+from framework.ui.security import COOKIE, Guard, hostname
 
 
 class Actions:
@@ -88,8 +88,11 @@ class Actions:
 
 
 def create_app(project_root: str = ".", target: str | None = None, *, token: str | None = None,
-               allow_actions: bool = False, refresh_seconds: float = 3.0) -> Starlette:
-    """The app for one project and target. ``token``: required on every request when set."""
+               allow_actions: bool = False, refresh_seconds: float = 3.0,
+               allowed_hosts: list[str] | None = None) -> Starlette:
+    """The app for one project and target. ``token``: required on every request when set.
+    ``allowed_hosts``: the Host names accepted (None: any); `pipectl ui` on loopback without a
+    token passes the loopback names, so a DNS-rebinding page cannot read it through its own name."""
     src = views.Source(str(project_root), target)
     guard = Guard(token)
     actions = Actions(src)
@@ -170,6 +173,8 @@ def create_app(project_root: str = ".", target: str | None = None, *, token: str
         Mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static"),
     ]
     async def gate(request: Request, call_next: Any) -> Response:
+        if allowed_hosts is not None and hostname(request.headers.get("host", "")) not in allowed_hosts:
+            return PlainTextResponse("unexpected Host header: open the URL `pipectl ui` printed", 400)
         query_token = request.query_params.get("token")
         if not guard.token_ok(query_token, request.cookies.get(COOKIE), request.headers.get("authorization")):
             return PlainTextResponse("token required: open the URL `pipectl ui` printed (it carries ?token=...)", 401)

@@ -28,6 +28,15 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+LOOPBACK_NAMES = ["127.0.0.1", "localhost", "::1"]
+
+
+def hostname(host_header: str) -> str:
+    """``[::1]:8765`` -> ``::1``; ``localhost:8765`` -> ``localhost``."""
+    parts = urlsplit(f"//{host_header}")
+    return (parts.hostname or "").lower()
+
+
 class Guard:
     """Token and CSRF checks of one UI process."""
 

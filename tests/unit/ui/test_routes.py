@@ -162,3 +162,11 @@ def test_token_required_when_set(project: Path) -> None:
     assert first.status_code == 200 and "pipectl_ui_token" in first.headers["set-cookie"]
     assert "samesite=strict" in first.headers["set-cookie"].lower()
     assert c.get("/traces").status_code == 200  # the cookie carries it from then on
+
+
+def test_loopback_ui_refuses_foreign_host_names(project: Path) -> None:
+    """DNS rebinding: a page on evil.example resolving to 127.0.0.1 must not read the UI."""
+    c = client(project, allowed_hosts=["127.0.0.1", "localhost", "::1"])
+    assert c.get("/partitions", headers={"Host": "evil.example:8765"}).status_code == 400
+    assert c.get("/partitions", headers={"Host": "127.0.0.1:8765"}).status_code == 200
+    assert c.get("/partitions", headers={"Host": "[::1]:8765"}).status_code == 200
