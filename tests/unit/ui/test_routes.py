@@ -12,7 +12,7 @@ from framework.orchestrator.service import status
 from framework.runtime.history import RunHistory
 from framework.runtime.session import Session
 from framework.runtime.trace import build_trace
-from tests.unit.ui.conftest import DATE, cli, client
+from tests.unit.ui.ui_support import DATE, cli, client
 
 
 def test_pipeline_page_draws_one_node_per_processor_coloured_by_its_last_run(project: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from framework.cli import main
-from tests.unit.ui.conftest import cli
+from tests.unit.ui.ui_support import cli
 
 
 def test_missing_extra_is_a_clear_error_naming_it(monkeypatch: pytest.MonkeyPatch, capsys, project: Path) -> None:
