@@ -7,9 +7,7 @@ missing extra into an error naming it instead of an ImportError traceback.
 """
 from __future__ import annotations
 
-from framework.errors import ConfigError
-
-EXTRA_HINT = "install the ui extra: pip install 'pipectl[ui]' (from a checkout: pip install -e '.[ui]')"
+from framework.errors import ConfigError, install_hint
 
 
 def require() -> None:
@@ -21,4 +19,4 @@ def require() -> None:
         except ImportError:
             missing.append(module)
     if missing:
-        raise ConfigError(f"pipectl ui needs {' and '.join(missing)}, which are not installed", hint=EXTRA_HINT)
+        raise ConfigError(f"pipectl ui needs {' and '.join(missing)}, which are not installed", hint=install_hint("ui"))

@@ -17,7 +17,7 @@ def test_missing_extra_is_a_clear_error_naming_it(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setitem(sys.modules, "uvicorn", None)  # import uvicorn -> ImportError
     assert cli(project, "ui") == 1
     err = capsys.readouterr().err
-    assert "pipectl ui needs uvicorn" in err and "pip install 'pipectl[ui]'" in err
+    assert "pipectl ui needs uvicorn" in err and "[ui]'" in err and "pip install" in err
 
 
 def test_non_loopback_host_needs_a_token(capsys, project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
