@@ -1,6 +1,6 @@
 """`pipectl ui`: a local web view of the pipeline, its partitions, runs and traces.
 
-Optional: Starlette and uvicorn come with the ``ui`` extra (``pip install 'pipectl[ui]'``).
+Optional: Starlette and uvicorn come with the ``ui`` extra (``pip install -e '.[ui]'`` in a checkout).
 Nothing outside this package imports them, and this ``__init__`` imports nothing heavy, so
 ``pipectl --help`` and ``validate`` stay fast without the extra. :func:`require` turns a
 missing extra into an error naming it instead of an ImportError traceback.

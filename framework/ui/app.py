@@ -65,7 +65,10 @@ class Actions:
 
         with Session.open(self.src.root, self.src.target) as sess:
             report = run_date(sess, date, from_phase=from_phase or None)
-        return f"run {date}{' from ' + from_phase if from_phase else ''}: {report.status}"
+        what = f"run {date}{' from ' + from_phase if from_phase else ''}: {report.status}"
+        if report.status == "failed":  # like `pipectl run` exiting 1: shown as a failed action
+            raise RuntimeError(f"{what} (see the partition page and the alerts)")
+        return what
 
     def sweep(self) -> str:
         from framework.orchestrator.service import sweep

@@ -126,6 +126,9 @@ def dead_letter(project: Path):
                                        "source_topic": source, "error": "missing field partition"})
     yield bus
     bus.purge_dead_letters(None)
+    sub = f"{source}-orchestrator"  # the replayed junk must not reach the next test's runs
+    for m in bus.pull(sub, max_messages=100):
+        bus.ack(sub, [m.ack_id])
     bus.close()
 
 
@@ -152,6 +155,41 @@ def test_dead_letters_listed_and_actions_guarded(project: Path, dead_letter) -> 
     assert actions.last["ok"], actions.last
     assert f"replayed [{letter_id}]" in actions.last["detail"]
     assert f"replay {letter_id}" in rw.get("/alerts").text  # the outcome is shown on the pages
+
+
+def _wait(actions) -> dict:
+    import time
+
+    for _ in range(600):
+        if actions.last and not actions.current:
+            return actions.last
+        time.sleep(0.05)
+    raise AssertionError(f"action still running: {actions.current}")
+
+
+def test_rerun_and_sweep_actions_call_the_cli_functions(project: Path) -> None:
+    rw = client(project, allow_actions=True)
+    page = rw.get(f"/partition/{DATE}").text
+    assert 'action="/actions/rerun"' in page
+    csrf = re.search(r'name="csrf" value="(\w+)"', page).group(1)
+    with Session.open(project) as sess:
+        before = len(RunHistory(sess.backends.state).list(partition=DATE, limit=None))
+    done = rw.post("/actions/rerun", data={"csrf": csrf, "partition": DATE, "from_phase": "analytics"},
+                   headers={"Referer": f"http://testserver/partition/{DATE}"}, follow_redirects=False)
+    assert done.status_code == 303
+    last = _wait(rw.app.state.actions)
+    assert last["ok"] and last["detail"] == f"run {DATE} from analytics: success", last
+    with Session.open(project) as sess:
+        after = RunHistory(sess.backends.state).list(partition=DATE, limit=None)
+    assert len(after) == before + 2  # the two analytics processors ran again
+    assert rw.post("/actions/sweep", data={"csrf": csrf}, follow_redirects=False).status_code == 303
+    last = _wait(rw.app.state.actions)
+    assert last["ok"] and last["detail"].startswith("sweep: "), last
+    bad = rw.post("/actions/rerun", data={"csrf": csrf, "partition": DATE, "from_phase": "analytic"}, follow_redirects=False)
+    assert bad.status_code == 303
+    last = _wait(rw.app.state.actions)
+    assert not last["ok"] and "analytic" in last["detail"], last  # the error is shown, not swallowed
+    assert 'class="flash bad"' in rw.get("/partitions").text
 
 
 def test_token_required_when_set(project: Path) -> None:
