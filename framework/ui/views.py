@@ -119,6 +119,13 @@ def manifest_excerpt(location: Any) -> tuple[str, str]:
     return "\n".join(out), f"{location.file}:{location.line}"
 
 
+def statements(proc: Any) -> list[str]:
+    """The statements a processor has: no detection without inputs, no SQL transform for a
+    Python one, no merge without an output table."""
+    skip = {"detect": not proc.inputs, "transform": bool(proc.transform.python), "merge": proc.output is None}
+    return [kind for kind in STATEMENTS if not skip[kind]]
+
+
 def rendered_sql(project: Any, name: str) -> list[dict[str, Any]]:
     """Each statement of ``name`` in both dialects, with its query parameters (or the error
     that rendering gave, shown where the SQL would be)."""
@@ -127,14 +134,17 @@ def rendered_sql(project: Any, name: str) -> list[dict[str, Any]]:
     from framework.sql.render import render_statement
 
     out = []
-    for kind in STATEMENTS:
+    kinds = statements(project.processors[name])
+    unfolded = ("transform" if "transform" in kinds else kinds[0] if kinds else None, "duckdb")
+    for kind in kinds:
         for dialect in DIALECTS:
             try:
                 r = render_statement(project, name, kind, dialect)
-                out.append({"kind": kind, "dialect": dialect, "sql": r.sql, "error": None,
+                out.append({"kind": kind, "dialect": dialect, "sql": r.sql, "error": None, "open": (kind, dialect) == unfolded,
                             "params": [get_dialect(dialect).param(p) for p in r.params]})
             except PipectlError as exc:
-                out.append({"kind": kind, "dialect": dialect, "sql": "", "params": [], "error": exc.render()})
+                out.append({"kind": kind, "dialect": dialect, "sql": "", "params": [], "error": exc.render(),
+                            "open": (kind, dialect) == unfolded})
     return out
 
 

@@ -52,7 +52,22 @@ def test_processor_page_has_manifest_entry_sql_in_both_dialects_and_history(proj
     params = render_statement(load(project), "store_totals", "transform", "bigquery").params
     assert "transform · bigquery · parameters: " + ", ".join(f"@{p}" for p in params) in page.text
     assert page.text.count('class="run status-success"') == 1  # one run so far
+    assert page.text.count("<details class=\"statement\"") == 6 and page.text.count(" open>") == 1
     assert client(project).get("/processor/nope").status_code == 404
+
+
+def test_processor_page_of_a_python_transform_names_the_callable(tmp_path: Path) -> None:
+    from tests.projects import copy_example
+
+    root = copy_example(tmp_path / "nba")
+    proc = next(p for p in load(root).processors.values() if p.transform.python)
+    page = client(root).get(f"/processor/{proc.name}")
+    assert page.status_code == 200 and '<p class="error">' not in page.text
+    assert f"the Python callable <code>{proc.transform.python}</code>" in page.text
+    assert 'data-kind="transform"' not in page.text
+    fresh = client(root)  # nothing has run in this copy: every page still answers
+    assert "(no runs yet)" in fresh.get("/").text and "no partition has run yet" in fresh.get("/partitions").text
+    assert "no runs recorded" in fresh.get("/traces").text and "no alerts recorded" in fresh.get("/alerts").text
 
 
 def test_partitions_grid_and_partition_page_follow_status(project: Path) -> None:
