@@ -20,6 +20,21 @@ DIALECTS = ("duckdb", "bigquery")
 GRID_STATES = ("complete", "partial", "running", "blocked", "failed", "missing")
 
 
+_PROJECTS: dict[str, tuple[Any, Any]] = {}
+
+
+def _stamp(project: Any) -> tuple:
+    """(path, mtime, size) of every file the project was loaded from."""
+    out = []
+    for name in project.files:
+        try:
+            st = (Path(project.root) / name).stat()
+            out.append((name, st.st_mtime_ns, st.st_size))
+        except OSError:
+            out.append((name, None, None))
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class Source:
     """Where the UI reads from: a project folder and a target of its pipectl.yaml."""
@@ -28,9 +43,16 @@ class Source:
     target: str | None = None
 
     def project(self) -> Any:
+        """The loaded project, reloaded only when one of its manifest files changed (pages
+        poll every few seconds; parsing the YAML is most of a page's cost)."""
         from framework.manifest import load
 
-        return load(self.root)
+        cached = _PROJECTS.get(self.root)
+        if cached is not None and cached[0] == _stamp(cached[1]):
+            return cached[1]
+        project = load(self.root)
+        _PROJECTS[self.root] = (_stamp(project), project)
+        return project
 
     def graph(self) -> Any:
         from framework.graph.graph import PipelineGraph

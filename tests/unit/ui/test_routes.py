@@ -68,6 +68,10 @@ def test_processor_page_of_a_python_transform_names_the_callable(tmp_path: Path)
     fresh = client(root)  # nothing has run in this copy: every page still answers
     assert "(no runs yet)" in fresh.get("/").text and "no partition has run yet" in fresh.get("/partitions").text
     assert "no runs recorded" in fresh.get("/traces").text and "no alerts recorded" in fresh.get("/alerts").text
+    assert proc.description
+    manifest = root / "processors.yaml"  # an edit shows on the next request (the cache is keyed by file stamps)
+    manifest.write_text(manifest.read_text().replace(proc.description, "Edited while the UI runs."))
+    assert "Edited while the UI runs." in fresh.get(f"/processor/{proc.name}").text
 
 
 def test_partitions_grid_and_partition_page_follow_status(project: Path) -> None:
