@@ -3,14 +3,22 @@
 Edges point downstream: ``input -> processor``. Sources are nodes too (``source:NAME``) so
 that the graph shows where data enters; processor nodes are their bare names. The phase
 graph is derived from processor edges, so it can never disagree with the processors.
+
+What every run command asks (order, upstream, downstream, selection) is answered from plain
+adjacency dicts; the networkx graph (``.nx``) is built, and networkx imported, only for what
+needs its algorithms (cycles, the phase graph, rendering, the validate rules): importing
+networkx costs a run command more than its one-entity update.
 """
 from __future__ import annotations
 
-from typing import Iterable
-
-import networkx as nx
+import heapq
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Iterable
 
 from framework.manifest.model import Processor, Project
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 SOURCE_PREFIX = "source:"
 
@@ -24,34 +32,57 @@ class PipelineGraph:
 
     def __init__(self, project: Project):
         self.project = project
-        g = nx.DiGraph()
+        self.nodes: dict[str, dict[str, Any]] = {}
         for name, proc in project.processors.items():
-            g.add_node(name, kind="processor", phase=proc.phase, enabled=proc.enabled)
+            self.nodes[name] = {"kind": "processor", "phase": proc.phase, "enabled": proc.enabled}
         for name in project.sources:
-            g.add_node(SOURCE_PREFIX + name, kind="source", phase=None, enabled=True)
+            self.nodes.setdefault(SOURCE_PREFIX + name, {"kind": "source", "phase": None, "enabled": True})
+        # successors / predecessors in insertion order, edge attributes by (u, v)
+        self.succ: dict[str, dict[str, dict[str, Any]]] = {n: {} for n in self.nodes}
+        self.pred: dict[str, dict[str, dict[str, Any]]] = {n: {} for n in self.nodes}
+        self.edges: list[tuple[str, str, dict[str, Any]]] = []  # in declaration order
         for name, proc in project.processors.items():
             for inp in proc.inputs:
                 upstream = inp.name if inp.kind == "processor" else SOURCE_PREFIX + inp.name
-                if upstream in g:  # unknown inputs are diagnosed by rules, not graphed
-                    g.add_edge(upstream, name, critical=inp.critical)
-        self.nx = g
+                if upstream in self.nodes:  # unknown inputs are diagnosed by rules, not graphed
+                    attrs = {"critical": inp.critical}
+                    self.succ[upstream][name] = attrs
+                    self.pred[name][upstream] = attrs
+                    self.edges.append((upstream, name, attrs))
+
+    @cached_property
+    def nx(self) -> "nx.DiGraph":
+        """The same graph as a networkx DiGraph (built, and networkx imported, on first use)."""
+        import networkx
+
+        g = networkx.DiGraph()
+        for name, attrs in self.nodes.items():
+            g.add_node(name, **attrs)
+        for u, v, attrs in self.edges:
+            g.add_edge(u, v, **attrs)
+        return g
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.nodes
 
     # -- basic questions -------------------------------------------------------------
     def processors(self) -> list[str]:
-        return [n for n, d in self.nx.nodes(data=True) if d["kind"] == "processor"]
+        return [n for n, d in self.nodes.items() if d["kind"] == "processor"]
 
     def upstream(self, name: str, processors_only: bool = True) -> set[str]:
-        found = nx.ancestors(self.nx, name)
+        found = _reach(self.pred, name)
         return {n for n in found if not processors_only or not n.startswith(SOURCE_PREFIX)}
 
     def downstream(self, name: str) -> set[str]:
-        return set(nx.descendants(self.nx, name))
+        return _reach(self.succ, name)
 
     def find_cycles(self) -> list[list[str]]:
         """Each cycle once, as a path that starts and ends at the same node (``a -> b -> a``)."""
         cycles: list[list[str]] = []
-        if nx.is_directed_acyclic_graph(self.nx):  # the common case, much cheaper than SCCs
+        if len(self._kahn(set(self.nodes), lambda n: n)) == len(self.nodes):  # acyclic: the common case
             return cycles
+        import networkx as nx
+
         for component in nx.strongly_connected_components(self.nx):
             if len(component) > 1 or any(self.nx.has_edge(n, n) for n in component):
                 sub = self.nx.subgraph(component)
@@ -66,18 +97,44 @@ class PipelineGraph:
     def topological_order(self, names: Iterable[str] | None = None) -> list[str]:
         """Processors in an order where every input comes first (phase order, then name)."""
         order = {p.name: p.order for p in self.project.phases}
-        graph = self.nx if names is None else self.nx.subgraph(set(names))
+        chosen = set(self.nodes) if names is None else set(names) & set(self.nodes)
 
         def key(node: str) -> tuple:
-            phase = self.nx.nodes[node]["phase"]
+            phase = self.nodes[node]["phase"]
             return (order.get(phase, -1) if phase else -1, node)
 
-        return [n for n in nx.lexicographical_topological_sort(graph, key=key) if not n.startswith(SOURCE_PREFIX)]
+        out = self._kahn(chosen, key)
+        if len(out) < len(chosen):  # a cycle: let networkx raise its usual error
+            import networkx as nx
+
+            graph = self.nx.subgraph(chosen)
+            list(nx.lexicographical_topological_sort(graph, key=key))
+        return [n for n in out if not n.startswith(SOURCE_PREFIX)]
+
+    def _kahn(self, chosen: set[str], key: Any) -> list[str]:
+        """Kahn's algorithm over the nodes ``chosen``, ready nodes taken smallest ``key``
+        first: with unique keys, exactly networkx's lexicographical_topological_sort. Nodes
+        on a cycle (and after it) are left out."""
+        indegree = {n: sum(1 for u in self.pred[n] if u in chosen) for n in chosen}
+        ready = [(key(n), n) for n, d in indegree.items() if d == 0]
+        heapq.heapify(ready)
+        out: list[str] = []
+        while ready:
+            _, node = heapq.heappop(ready)
+            out.append(node)
+            for child in self.succ[node]:
+                if child in chosen:
+                    indegree[child] -= 1
+                    if indegree[child] == 0:
+                        heapq.heappush(ready, (key(child), child))
+        return out
 
     # -- phases ----------------------------------------------------------------------
-    def phase_graph(self) -> nx.DiGraph:
+    def phase_graph(self) -> "nx.DiGraph":
         """Phases as nodes; an edge for each processor dependency crossing phases, plus the
         declared transitions (phase -> next phase)."""
+        import networkx as nx
+
         pg = nx.DiGraph()
         for phase in self.project.phases:
             pg.add_node(phase.name, order=phase.order, processors=len(self.project.processors_in(phase.name, enabled_only=False)))
@@ -137,6 +194,21 @@ class PipelineGraph:
         if down:
             result |= self.downstream(proc.name)
         return result
+
+
+def _reach(adjacency: dict[str, dict[str, Any]], start: str) -> set[str]:
+    """Every node reachable from ``start`` (not itself unless on a cycle), like nx.descendants."""
+    if start not in adjacency:
+        raise KeyError(f"unknown graph node '{start}'")
+    seen: set[str] = set()
+    todo = list(adjacency[start])
+    while todo:
+        node = todo.pop()
+        if node not in seen:
+            seen.add(node)
+            todo.extend(adjacency[node])
+    seen.discard(start)
+    return seen
 
 
 def _hint(text: str | None) -> str:

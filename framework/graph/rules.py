@@ -308,7 +308,7 @@ def check_reachability(ctx: Context) -> None:
         return
     first = min(p.phases, key=lambda ph: ph.order).name
     last = max(p.phases, key=lambda ph: ph.order).name
-    g = ctx.graph.nx
+    g = ctx.graph
     required = {n for t in p.transitions() for n in t.expected}
     for proc in p.processors.values():
         if not proc.enabled:
@@ -319,7 +319,7 @@ def check_reachability(ctx: Context) -> None:
             (inp.kind == "processor" and inp.name in p.processors and not p.processors[inp.name].enabled) for inp in proc.inputs
         ):
             ctx.diags.warning("unreachable", f"processor '{proc.name}' reads only disabled processors", proc.location)
-        if proc.phase != last and proc.name in g and g.out_degree(proc.name) == 0 and proc.name not in required and not _mapping_table(p, proc.name):
+        if proc.phase != last and proc.name in g and not g.succ[proc.name] and proc.name not in required and not _mapping_table(p, proc.name):
             ctx.diags.warning("orphan", f"processor '{proc.name}' feeds nothing and no transition waits for it", proc.location, "use its output downstream, list it as expected, or remove it")
 
 

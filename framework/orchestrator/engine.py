@@ -126,7 +126,7 @@ class Orchestrator:
             self._graph = PipelineGraph(self.project)
         reached: set[str] = set()
         for name in changed:
-            if name in self._graph.nx:
+            if name in self._graph:
                 reached |= self._graph.downstream(name)
         return sorted(n for n in full if n in reached)
 
