@@ -1,0 +1,102 @@
+"""Whole-process cost of a one-entity update (`pipectl simulate update`), against its floors.
+
+A one-player update through every phase is what a scheduler or a webhook runs every few
+minutes; its process start-up (imports, manifest loading, template compilation) is paid
+every time. Measured, in interleaved rounds (min and median of ``--rounds`` >= 5), each run
+in a fresh process from the same saved state (a game day already run in full):
+
+  * ``python -c pass``: the interpreter alone (the floor of any command);
+  * ``pipectl --help``: the CLI's own start-up (click, no command imports);
+  * the update: whole-process wall and CPU time, and the part the pipeline itself reports
+    (``total ...s``); whole process minus pipeline is what start-up costs.
+
+    python bench/bench_startup.py [--rounds 5]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+DAY = "2025-01-06"
+
+
+def _cpu_run(cmd: list[str], cwd: Path) -> tuple[float, float, str]:
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    out, err = proc.stdout.read().decode(), proc.stderr.read().decode()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{out[-1500:]}{err[-1500:]}")
+    return wall, usage.ru_utime + usage.ru_stime, out
+
+
+def prepare(tmp: Path) -> tuple[Path, str]:
+    """A copy of the example with a game day generated and run in full; the player to edit."""
+    from bench_pipeline import copy_project
+
+    root = copy_project(tmp / "saved")
+    cli = [sys.executable, "-m", "framework.cli"]
+    _cpu_run([*cli, "sample", "--date", DAY], root)
+    _cpu_run([*cli, "run", "--date", DAY], root)
+    import duckdb
+
+    con = duckdb.connect(str(root / ".pipectl" / "warehouse.duckdb"), read_only=True)
+    try:
+        player = con.execute("SELECT player_lookup FROM nba_landing.nbac_gamebook WHERE game_date = ? AND minutes > 0 "
+                             "ORDER BY points DESC, player_lookup LIMIT 1", [DAY]).fetchone()[0]
+    finally:
+        con.close()
+    return root, player
+
+
+def main() -> int:
+    from benchlib import machine
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=5)
+    args = ap.parse_args()
+    print(f"machine: {machine()}; {args.rounds} interleaved rounds, each run a fresh process on the same saved state")
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        saved, player = prepare(tmp)
+        work = tmp / "run"
+        cli = [sys.executable, "-m", "framework.cli"]
+        cases = {
+            "python -c pass": [sys.executable, "-c", "pass"],
+            "pipectl --help": [*cli, "--help"],
+            "one-player update": [*cli, "simulate", "update", "--date", DAY, "--player", player, "--set", "points=44"],
+        }
+        results: dict[str, list[tuple[float, float, float]]] = {k: [] for k in cases}
+        for _ in range(args.rounds):
+            for name, cmd in cases.items():
+                shutil.rmtree(work, ignore_errors=True)
+                shutil.copytree(saved, work)  # every update starts from the same state
+                wall, cpu, out = _cpu_run(cmd, work)
+                found = re.search(r"total ([0-9.]+)s", out)
+                results[name].append((wall, cpu, float(found.group(1)) if found else 0.0))
+        base = statistics.median(w for w, _, _ in results["python -c pass"])
+        print(f"{'':<20} {'wall min':>9} {'wall med':>9} {'CPU med':>8} {'pipeline med':>13} {'start-up med':>13} {'x python':>9}")
+        for name, runs in results.items():
+            walls = [w for w, _, _ in runs]
+            pipe = [p for _, _, p in runs]
+            print(f"{name:<20} {min(walls):>8.2f}s {statistics.median(walls):>8.2f}s {statistics.median(c for _, c, _ in runs):>7.2f}s "
+                  f"{statistics.median(pipe):>12.2f}s {statistics.median(w - p for w, _, p in runs):>12.2f}s "
+                  f"{statistics.median(walls) / base:>8.1f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
