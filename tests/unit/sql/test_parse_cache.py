@@ -42,7 +42,7 @@ def test_a_corrupt_cache_is_rebuilt(tmp_path, monkeypatch):
     monkeypatch.delenv("PIPECTL_NO_CACHE", raising=False)
     root = _broken(tmp_path)
     expected = _check(root, monkeypatch, [])
-    for f in (root / ".pipectl" / "cache").iterdir():
+    for f in (root / ".pipectl" / "cache").glob("sqlcheck-*.json"):
         f.write_text("{not json")
     calls = []
     assert _check(root, monkeypatch, calls) == expected and calls
