@@ -6,10 +6,11 @@ mode alike; min and median of ``--rounds`` (>= 5) rounds.
 
 Baselines (run in the same rounds, same project):
 
-* ``floor-shape``: read both YAML files once, parse them with the same Rust YAML parser
-  pipectl uses and check them against pipectl's JSON Schemas with the Rust validator.
-  A validator cannot do less; ``validate --no-sql`` over it is what resolving, locating
-  and the graph rules cost.
+* ``floor-shape``: read both YAML files once, parse them with the fastest YAML parser
+  installed (``yaml-rs``, Rust: no locations, faster than pipectl's own reader) and check
+  them against pipectl's JSON Schemas with the Rust validator. A validator cannot do less;
+  ``validate --no-sql`` over it is what reading with locations, resolving and the graph
+  rules cost.
 * ``floor-sql``: ``floor-shape`` plus reading every transform file once, substituting its
   Jinja calls by table names and parsing it once with sqlglot (one dialect, no checks).
   ``validate`` (cold: no parse cache; warm: the cache of the previous cold run) over it is
