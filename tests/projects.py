@@ -158,3 +158,38 @@ def copy_example(dest: Path, templates: bool = False, pipectl_yaml: str | None =
     if pipectl_yaml is not None:
         (dest / "pipectl.yaml").write_text(pipectl_yaml)
     return dest
+
+
+RUN_METADATA = {"processed_at"}
+
+
+def snapshot_tables(session) -> dict[str, list[tuple]]:
+    """Every enabled processor's output table as sorted rows (run metadata columns left out,
+    floats rounded), to compare an incremental world with a from-scratch full recompute."""
+    import math
+
+    def norm(value):
+        if isinstance(value, float):
+            return None if math.isnan(value) else round(value, 6)
+        return value
+
+    out = {}
+    for proc in session.project.processors.values():
+        if proc.output is None or not proc.enabled:
+            continue
+        cols = [c for c in proc.output.column_names if c not in RUN_METADATA]
+        rows = session.warehouse.query(f"SELECT {', '.join(cols)} FROM {proc.output.fqn}")
+        out[proc.name] = sorted((tuple(norm(r[c]) for c in cols) for r in rows), key=repr)
+    return out
+
+
+def table_differences(inc: dict, ref: dict) -> list[str]:
+    """Tables whose rows differ, with a few missing/extra rows each (empty when equal)."""
+    out = []
+    for table in sorted(set(inc) | set(ref)):
+        a, b = inc.get(table, []), ref.get(table, [])
+        if a != b:
+            missing = [r for r in b if r not in a][:2]
+            extra = [r for r in a if r not in b][:2]
+            out.append(f"{table}: {len(b)} rows in the full recompute vs {len(a)}; missing {missing}; extra {extra}")
+    return out

@@ -92,12 +92,12 @@ class Orchestrator:
             self._record_delivery_error(message, exc)
             raise
 
-    def sweep(self, now: float | None = None) -> list[Decision]:
-        """Evaluate every open partition without a new message (deadlines, tiers, debounce,
-        pending triggers). See :mod:`framework.orchestrator.sweeper`."""
+    def sweep(self, now: float | None = None, partition: str | None = None) -> list[Decision]:
+        """Evaluate every open partition (or only ``partition``) without a new message
+        (deadlines, tiers, debounce, pending triggers). See :mod:`framework.orchestrator.sweeper`."""
         from framework.orchestrator.sweeper import sweep
 
-        return sweep(self, now)
+        return sweep(self, now, partition=partition)
 
     def status(self, partition: str | None = None) -> list[Any]:
         from framework.orchestrator.status import collect

@@ -23,10 +23,11 @@ if TYPE_CHECKING:
     from framework.orchestrator.engine import Decision, Orchestrator
 
 
-def sweep(orch: "Orchestrator", now: float | None = None) -> list["Decision"]:
-    """One pass; raises the quality-gate failures together at the end (``pipectl sweep``
-    exits 1 so a cron job fails visibly)."""
-    decisions, gate_errors = sweep_pass(orch, now)
+def sweep(orch: "Orchestrator", now: float | None = None, partition: str | None = None) -> list["Decision"]:
+    """One pass (over ``partition`` only, when given: `pipectl run` settles its own partition
+    and must not report another one's blocked gate); raises the quality-gate failures
+    together at the end (``pipectl sweep`` exits 1 so a cron job fails visibly)."""
+    decisions, gate_errors = sweep_pass(orch, now, partition)
     if gate_errors:
         raise QualityGateError("; ".join(e.message for e in gate_errors), hint=gate_errors[0].hint)
     return decisions
@@ -41,13 +42,15 @@ def sweep_report(orch: "Orchestrator", now: float | None = None) -> dict:
             "gate_failures": [e.message for e in gate_errors]}
 
 
-def sweep_pass(orch: "Orchestrator", now: float | None = None) -> tuple[list["Decision"], list[QualityGateError]]:
+def sweep_pass(orch: "Orchestrator", now: float | None = None,
+               partition: str | None = None) -> tuple[list["Decision"], list[QualityGateError]]:
     from framework.orchestrator.engine import Decision
 
     now = orch.clock() if now is None else now
     decisions: list[Decision] = []
     gate_errors: list[QualityGateError] = []
-    for key, doc in orch.store.query(lg.LEDGER, {"active": True}):
+    where = {"active": True} if partition is None else {"active": True, "partition": partition}
+    for key, doc in orch.store.query(lg.LEDGER, where):
         transition = orch.transition(doc["transition"])
         if transition is None:
             orch.alerts.alert("orchestrator_unknown_transition", "error",

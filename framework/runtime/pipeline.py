@@ -34,6 +34,8 @@ from framework.errors import EnvelopeError, PipectlError, QualityGateError
 from framework.graph.graph import PipelineGraph
 from framework.manifest.model import Project
 from framework.runtime.clock import VirtualClock
+from framework.runtime.driver_state import RunContext, envelope_partition, fast_forward, finished, mark_unchanged, \
+    open_rounds, prev_phase, waiting
 from framework.runtime.reports import PhaseReport, PipelineReport, brief as _brief, decision_text as _decision_text
 from framework.runtime.runner import ProcessorRunner, RunRequest, RunResult, count_partition_rows
 
@@ -137,7 +139,7 @@ class PipelineDriver:
         corr = correlation_id or uuid.uuid4().hex[:16]
         report = PipelineReport(str(partition), corr, mode)
         wall = time.perf_counter()
-        ctx = _RunContext(partition=str(partition), selected=selected, phases=phases, replay=replay, full=full,
+        ctx = RunContext(partition=str(partition), selected=selected, phases=phases, replay=replay, full=full,
                           mode=mode, trigger_downstream=trigger_downstream)
         self.progress("start", {"partition": str(partition), "correlation_id": corr, "mode": mode, "phases": phases})
         self._publish_start(start, ctx, corr, changed)
@@ -148,20 +150,20 @@ class PipelineDriver:
             if moved:
                 idle_sweeps = 0
                 continue
-            if self._finished(ctx, report) and not self._open_rounds(ctx):
+            if finished(ctx) and not open_rounds(self, ctx):
                 break
             if idle_sweeps >= 4:
                 break
             idle_sweeps += 1
-            report.fast_forward_seconds += self._fast_forward(ctx)
+            report.fast_forward_seconds += fast_forward(self, ctx)
         report.seconds = time.perf_counter() - wall
         order = {name: i for i, name in enumerate(names)}
         report.phases.sort(key=lambda ph: order.get(ph.phase, 0))  # a late round may run a phase early
-        report.waiting = list(dict.fromkeys(ctx.blocked)) + self._waiting(ctx, report)
+        report.waiting = list(dict.fromkeys(ctx.blocked)) + waiting(self, ctx)
         self.progress("end", report.to_dict())
         return report
 
-    def _publish_start(self, phase: str, ctx: "_RunContext", corr: str, changed: dict[str, list[str]] | None) -> None:
+    def _publish_start(self, phase: str, ctx: RunContext, corr: str, changed: dict[str, list[str]] | None) -> None:
         from framework.orchestrator.envelope import encode, make_envelope
 
         topic = self.trigger_topic(phase)
@@ -178,7 +180,7 @@ class PipelineDriver:
         self.bus.publish(topic, encode(env), {"trigger_id": trigger_id, "partition": ctx.partition})
         ctx.published_at[phase] = time.time()
 
-    def _pump_triggers(self, ctx: "_RunContext", report: PipelineReport) -> int:
+    def _pump_triggers(self, ctx: RunContext, report: PipelineReport) -> int:
         from framework.orchestrator.envelope import decode
 
         handled = 0
@@ -241,7 +243,7 @@ class PipelineDriver:
         self.progress("rejected_trigger", {"phase": phase, "subscription": sub, "error": text})
         self.bus.ack(sub, [msg.ack_id])
 
-    def _run_phase(self, phase: str, env: dict[str, Any], msg: Any, ctx: "_RunContext", report: PipelineReport) -> None:
+    def _run_phase(self, phase: str, env: dict[str, Any], msg: Any, ctx: RunContext, report: PipelineReport) -> None:
         corr = env.get("root_correlation_id") or env.get("correlation_id") or report.correlation_id
         own = corr == report.correlation_id
         if own:
@@ -252,18 +254,29 @@ class PipelineDriver:
             rep = PhaseReport(phase)
             report.other_rounds.append(rep)
         rep.trigger_id = env.get("trigger_id")
-        last_completion = ctx.last_completion_at.get(_prev(self.project, phase))
+        last_completion = ctx.last_completion_at.get(prev_phase(self.project, phase))
         if last_completion is not None:
             rep.trigger_latency_seconds = round(max(0.0, time.time() - last_completion), 6)
         procs = [p.name for p in self.project.processors_in(phase)]
         dispatched = (env.get("metadata") or {}).get("expected")
-        if env.get("kind") == "trigger" and isinstance(dispatched, list) and ctx.replay is None:
+        # --full means every entity of every selected processor in every phase and round of
+        # this run: the orchestrator's dispatch list (processors downstream of a change) is
+        # ignored then, like a replay's
+        forced_full = ctx.full and own
+        if env.get("kind") == "trigger" and isinstance(dispatched, list) and ctx.replay is None and not forced_full:
             procs = [p for p in procs if p in set(dispatched)]  # the orchestrator's round: only what it dispatched
         dispatched_names = list(procs)
         if ctx.selected is not None:
             procs = [p for p in procs if p in ctx.selected]
         order = self.graph.topological_order(procs)
         self.progress("phase_start", {"phase": phase, "processors": order, "trigger_id": rep.trigger_id})
+        if not dispatched_names:
+            # the upstream round changed nothing this phase reads: the phase is done, and so
+            # is every later one of this run (nothing can reach them), not "waiting"
+            if own:
+                mark_unchanged(ctx, report, phase, "nothing to run: no input of this phase changed")
+            self.progress("phase_done", rep.to_dict())
+            return
         t0 = time.perf_counter()
         if ctx.selected is not None:
             for name in dispatched_names:
@@ -278,9 +291,8 @@ class PipelineDriver:
                 report.notes.append(f"{name} [{phase}]: {target.skip_reason}")
                 self.progress("processor_done", {"phase": phase, **_brief(res)})
                 continue
-            # --full applies to the first round; a later round (a late completion's changes)
-            # detects what it has to redo, which after a full round is usually nothing
-            req = RunRequest(name, ctx.partition, entities=target.ids if target else None, reason=target.note if target else None, full=ctx.full and env.get("round") in (None, 1), correlation_id=corr,
+            req = RunRequest(name, ctx.partition, entities=target.ids if target else None,
+                             reason=target.note if target else None, full=forced_full, correlation_id=corr,
                              parent_id=env.get("execution_id"), trigger_id=env.get("trigger_id"), mode=ctx.mode,
                              publish=True)
             res = self.runner.run(req)
@@ -292,7 +304,7 @@ class PipelineDriver:
             ctx.last_completion_at[phase] = time.time()
         self.progress("phase_done", rep.to_dict())
 
-    def _pump_completions(self, ctx: "_RunContext") -> int:
+    def _pump_completions(self, ctx: RunContext) -> int:
         handled = 0
         for phase in self.project.phases:
             t = phase.transition
@@ -303,87 +315,29 @@ class PipelineDriver:
                 continue
             for msg in self.bus.pull(sub, max_messages=50):
                 handled += 1
+                ours = envelope_partition(msg.data) in (None, ctx.partition)
                 try:
                     decision = self.orchestrator.handle_completion(msg.data)
                 except QualityGateError as exc:
                     # recorded in the ledger and alerted by the orchestrator; the transition
-                    # stays blocked until upstream data is fixed and re-run (FM 22: loud)
-                    ctx.blocked.append(exc.render())
+                    # stays blocked until upstream data is fixed and re-run (FM 22: loud).
+                    # Another partition's gate is that partition's business (its status)
+                    if ours:
+                        ctx.blocked.append(exc.render())
+                    else:
+                        log.warning("%s", exc.render())
                     self.bus.ack(sub, [msg.ack_id])
                     self.progress("gate_blocked", {"phase": phase.name, "error": exc.render()})
                     continue
                 except PipectlError as exc:  # publish failed / invalid envelope: redeliver, then dead-letter
                     log.error("orchestrator could not handle a completion on %s: %s", sub, exc.render())
-                    ctx.blocked.append(exc.render())
+                    if ours:
+                        ctx.blocked.append(exc.render())
                     self.bus.nack(sub, [msg.ack_id])
                     continue
                 self.bus.ack(sub, [msg.ack_id])
                 self.progress("completion", {"phase": phase.name, "decision": _decision_text(decision)})
         return handled
-
-    def _finished(self, ctx: "_RunContext", report: PipelineReport) -> bool:
-        return all(p in ctx.done_phases for p in ctx.phases)
-
-    def _open_rounds(self, ctx: "_RunContext") -> bool:
-        """A round of this partition is still open (e.g. a completion that arrived after its
-        transition fired): settle it now rather than leave it to the next command."""
-        names = set(ctx.phases)
-        return any(getattr(st, "state", "") == "open" and getattr(st, "next_check_at", None)
-                   and st.transition.split("->")[0] in names for st in self.orchestrator.status(ctx.partition))
-
-    def _fast_forward(self, ctx: "_RunContext") -> float:
-        """Move the clock to the orchestrator's next check (debounce end, tier boundary,
-        deadline) for the partition, then run the sweeper, as the scheduler would."""
-        now = self.clock()
-        nexts = [st.next_check_at for st in self.orchestrator.status(ctx.partition)
-                 if getattr(st, "next_check_at", None) and st.next_check_at > now]
-        if nexts:
-            step = min(nexts) - now + 0.5
-        else:
-            step = 1.0 + max([t.debounce_seconds for t in self.project.transitions()] + [0])
-        self.clock.advance(step)
-        try:
-            self.orchestrator.sweep()
-        except QualityGateError as exc:  # still blocked: recorded and alerted by the orchestrator
-            ctx.blocked.append(exc.render())
-        return step
-
-    def _waiting(self, ctx: "_RunContext", report: PipelineReport) -> list[str]:
-        missing = [p for p in ctx.phases if p not in ctx.done_phases]
-        out = []
-        for phase in missing:
-            prev = _prev(self.project, phase)
-            reason = ""
-            try:
-                for st in self.orchestrator.status(ctx.partition):
-                    if getattr(st, "transition", None) == f"{prev}->{phase}":
-                        reason = (f"{st.state}/{st.verdict}: {st.reason}; failed {st.failed or '-'}, "
-                                  f"missing {st.missing or '-'}")
-            except Exception as exc:  # noqa: BLE001 - status is diagnostic only; say why it is missing
-                reason = f"(status unavailable: {exc})"
-            out.append(f"phase {phase} never triggered (transition {prev}->{phase}): {reason}")
-        return out
-
-
-@dataclass
-class _RunContext:
-    partition: str
-    selected: set[str] | None
-    phases: list[str]
-    replay: Any  # framework.runtime.replay.ReplayPlan | None
-    full: bool
-    mode: str
-    trigger_downstream: bool
-    done_phases: set[str] = field(default_factory=set)
-    blocked: list[str] = field(default_factory=list)
-    published_at: dict[str, float] = field(default_factory=dict)
-    last_completion_at: dict[str, float] = field(default_factory=dict)
-
-
-def _prev(project: Project, phase: str) -> str | None:
-    names = project.phase_names()
-    idx = names.index(phase)
-    return names[idx - 1] if idx > 0 else None
 
 
 def run_processors(project: Project, runner: ProcessorRunner, partition: str, names: Iterable[str], *,

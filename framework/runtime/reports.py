@@ -18,6 +18,7 @@ class PhaseReport:
     seconds: float = 0.0
     trigger_id: str | None = None
     trigger_latency_seconds: float | None = None  # last completion published -> trigger pulled
+    note: str | None = None  # why nothing ran (its round dispatched nothing: no input changed)
 
     @property
     def entities_processed(self) -> int:
@@ -49,14 +50,16 @@ class PhaseReport:
         for s in ("failed", "partial", "skipped"):
             if s in statuses:
                 return s
-        return "success" if "success" in statuses else ("no_data" if statuses else "not_run")
+        if "success" in statuses:
+            return "success"
+        return "no_data" if statuses else ("unchanged" if self.note else "not_run")
 
     def to_dict(self) -> dict[str, Any]:
         return {"phase": self.phase, "status": self.status, "seconds": round(self.seconds, 4),
                 "entities_processed": self.entities_processed, "entities_total": self.entities_total,
                 "distinct_entities": {k: len(v) for k, v in self.distinct_entities().items()},
                 "efficiency_pct": self.efficiency_pct, "trigger_id": self.trigger_id,
-                "trigger_latency_seconds": self.trigger_latency_seconds,
+                "trigger_latency_seconds": self.trigger_latency_seconds, "note": self.note,
                 "runs": [{"processor": r.processor, "status": r.status, "entities": r.entities_processed,
                           "rows": r.record_count, "seconds": r.duration_seconds, "error": r.error,
                           "reason": r.fallback_reason} for r in self.runs]}
@@ -87,12 +90,29 @@ class PipelineReport:
             return "skipped"
         return "success"
 
+    @property
+    def changed(self) -> bool:
+        """Some processor of this run wrote rows (or ran a full batch)."""
+        return any(r.status in ("success", "partial") for p in self.phases for r in p.runs)
+
+    @property
+    def summary(self) -> str:
+        """One honest line: a run that found nothing to do is a success that says so."""
+        status = self.status
+        if status == "failed":
+            return "failed: see waiting and the runs' errors"
+        if not self.changed and status == "success":
+            return "nothing changed since the last run"
+        runs = [r for p in self.phases for r in p.runs if r.status in ("success", "partial")]
+        return (f"{len(runs)} processor run(s) wrote changes, "
+                f"{sum(r.entities_processed for r in runs)} entity-run(s) processed")
+
     def phase(self, name: str) -> PhaseReport | None:
         return next((p for p in self.phases if p.phase == name), None)
 
     def to_dict(self) -> dict[str, Any]:
         return {"partition": self.partition, "correlation_id": self.correlation_id, "mode": self.mode,
-                "status": self.status, "seconds": round(self.seconds, 4), "waiting": self.waiting, "notes": self.notes,
+                "status": self.status, "summary": self.summary, "seconds": round(self.seconds, 4), "waiting": self.waiting, "notes": self.notes,
                 "phases": [p.to_dict() for p in self.phases],
                 "other_rounds": [p.to_dict() for p in self.other_rounds]}
 
@@ -100,13 +120,13 @@ class PipelineReport:
 def phase_table(report: Any, baseline: dict[str, float] | None = None) -> str:
     """Per phase: distinct entities, entity-runs processed of total, efficiency, time (and
     the full-batch time of the same phase, when known)."""
-    head = f"{'PHASE':<12} {'STATUS':<8} {'ENTITIES':<20} {'PROCESSED':>15} {'EFFICIENCY':>10} {'TIME':>9}"
+    head = f"{'PHASE':<12} {'STATUS':<9} {'ENTITIES':<20} {'PROCESSED':>15} {'EFFICIENCY':>10} {'TIME':>9}"
     lines = [head + ("  FULL BATCH" if baseline is not None else "")]
     for ph in report.phases:
         eff = f"{ph.efficiency_pct:.1f}%" if ph.efficiency_pct is not None else "-"
         kinds = ", ".join(f"{len(v)} {k}" + ("s" if len(v) != 1 else "") for k, v in ph.distinct_entities().items()) or "-"
         done = f"{ph.entities_processed} of {ph.entities_total}"
-        row = f"{ph.phase:<12} {ph.status:<8} {kinds:<20} {done:>15} {eff:>10} {ph.seconds:>8.3f}s"
+        row = f"{ph.phase:<12} {ph.status:<9} {kinds:<20} {done:>15} {eff:>10} {ph.seconds:>8.3f}s"
         if baseline is not None:
             full = baseline.get(ph.phase)
             row += f"  {full:>8.3f}s" if full is not None else "       n/a"
@@ -114,6 +134,8 @@ def phase_table(report: Any, baseline: dict[str, float] | None = None) -> str:
                 row += f"  ({full / ph.seconds:.1f}x)"
         lines.append(row)
     lines.append(f"total {report.seconds:.3f}s, status {report.status}, correlation id {report.correlation_id}")
+    if getattr(report, "summary", None):
+        lines.append(report.summary)
     for ph in report.other_rounds:
         lines.append(f"also ran: {ph.phase} for an earlier run's late round (trigger {ph.trigger_id}, "
                      f"{len(ph.runs)} processor(s), {ph.seconds:.3f}s)")

@@ -1,0 +1,136 @@
+"""What people do every day after the first full run, at the CLI, on the example projects:
+run again with nothing changed, run with each selection form, ``--from-phase``, ``--full``
+after an earlier date changed, back-fill with a disabled processor. Every form must exit 0
+when the work succeeded, with an honest summary, and leave the tables equal to a full
+recompute.
+
+One module-scoped project has run two dates in full; each test works on a copy of it (the
+``.pipectl/`` state included), so each starts from the same state in about a second.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from framework.cli import cli
+from projects import copy_example
+
+pytestmark = [pytest.mark.timeout(600)]
+
+DAY1, DAY2 = "2025-01-06", "2025-01-07"
+
+
+def invoke(root: Path, *args: str):
+    return CliRunner().invoke(cli, ["-p", str(root), *args], catch_exceptions=False)
+
+
+def run_json(root: Path, *args: str) -> tuple[int, dict]:
+    result = invoke(root, "run", *args, "--json", "-q")
+    return result.exit_code, json.loads(result.output)
+
+
+@pytest.fixture(scope="module")
+def ran(tmp_path_factory) -> Path:
+    root = copy_example(tmp_path_factory.mktemp("everyday") / "base")
+    assert invoke(root, "sample", "--date", DAY1, "--days", "2").exit_code == 0
+    for day in (DAY1, DAY2):
+        code, rep = run_json(root, "--date", day, "--full")
+        assert code == 0 and rep["status"] == "success", rep
+    return root
+
+
+@pytest.fixture
+def project(ran: Path, tmp_path: Path) -> Path:
+    dest = tmp_path / "p"
+    shutil.copytree(ran, dest)
+    return dest
+
+
+def processed(rep: dict) -> dict[str, int]:
+    return {ph["phase"]: ph["entities_processed"] for ph in rep["phases"]}
+
+
+def test_rerun_with_nothing_changed_exits_0_and_says_so(project: Path) -> None:
+    result = invoke(project, "run", "--date", DAY2, "-q")
+    assert result.exit_code == 0, result.output
+    assert "nothing changed since the last run" in result.output
+    assert "waiting:" not in result.output
+    code, rep = run_json(project, "--date", DAY2)
+    assert code == 0 and rep["status"] == "success" and rep["waiting"] == []
+    assert sum(processed(rep).values()) == 0
+    assert rep["summary"] == "nothing changed since the last run"
+    # every phase of the wave is accounted for: the first had nothing to do, the others nothing to run
+    assert [ph["phase"] for ph in rep["phases"]] == ["raw", "analytics", "precompute", "predictions", "export"]
+    check = invoke(project, "status", "--date", DAY2, "--check")
+    assert check.exit_code == 0, check.output
+
+
+@pytest.mark.parametrize("selector", ["player_daily_cache", "phase:precompute", "+team_offense_game_summary",
+                                      "player_game_summary+", "entity:team"])
+def test_rerun_with_each_selection_form_exits_0(project: Path, selector: str) -> None:
+    code, rep = run_json(project, "--date", DAY2, "--select", selector)
+    assert code == 0, rep
+    assert rep["status"] == "success" and rep["waiting"] == [], rep
+
+
+@pytest.mark.parametrize("args", [("--from-phase", "precompute"), ("--entities", "player_lookup=lebronjames",
+                                                                    "--from-phase", "analytics")])
+def test_rerun_from_a_phase_and_replay_exit_0(project: Path, args: tuple[str, ...]) -> None:
+    code, rep = run_json(project, "--date", DAY2, *args)
+    assert code == 0 and rep["status"] == "success" and rep["waiting"] == [], rep
+
+
+def test_full_rerun_processes_every_entity_in_every_phase(project: Path) -> None:
+    code, first = run_json(project, "--date", DAY2)  # nothing changed
+    code, rep = run_json(project, "--date", DAY2, "--full")
+    assert code == 0 and rep["status"] == "success", rep
+    for ph in rep["phases"]:
+        if ph["phase"] == "export":
+            continue
+        assert ph["entities_processed"] > 0 and ph["entities_processed"] == ph["entities_total"], ph
+        assert all(r["status"] in ("success", "partial") for r in ph["runs"]), ph
+
+
+def test_rerun_of_the_iot_example_exits_0(tmp_path: Path) -> None:
+    root = tmp_path / "iot"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "pipelines" / "iot_sensors", root,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    assert invoke(root, "sample", "--days", "1").exit_code == 0
+    day = json.loads(invoke(root, "run", "--date", _iot_day(root), "--json", "-q").output)
+    assert day["status"] == "success", day
+    result = invoke(root, "run", "--date", _iot_day(root), "-q")
+    assert result.exit_code == 0, result.output
+    assert "nothing changed since the last run" in result.output
+
+
+def _iot_day(root: Path) -> str:
+    from framework.manifest import load
+    from framework.runtime.session import default_sample_date
+
+    return default_sample_date(load(root))
+
+
+def test_full_rerun_after_an_earlier_date_changed_equals_a_run_from_scratch(project: Path, tmp_path: Path) -> None:
+    from framework.runtime.session import Session, generate_sample, run_date, sample_module
+    from projects import snapshot_tables, table_differences
+
+    edit = {"points": 44, "fg_made": 17}
+    with Session.open(project) as sess:
+        sample_module(sess.project, "apply_update")(sess.warehouse, DAY1, "lebronjames", **edit)
+    for day in (DAY1, DAY2):
+        code, rep = run_json(project, "--date", day, "--full")
+        assert code == 0 and rep["status"] == "success", rep
+    with Session.open(project) as sess:
+        rerun = snapshot_tables(sess)
+    scratch = copy_example(tmp_path / "scratch")
+    with Session.open(scratch) as sess:
+        generate_sample(sess, DAY1, days=2)
+        sample_module(sess.project, "apply_update")(sess.warehouse, DAY1, "lebronjames", **edit)
+        for day in (DAY1, DAY2):
+            assert run_date(sess, day, full=True, mode="full").status == "success"
+        reference = snapshot_tables(sess)
+    assert table_differences(rerun, reference) == []
