@@ -253,6 +253,13 @@ def record_completion(txn: Any, ctx: Context, env: Mapping[str, Any], processor:
             if dispatched is not None:
                 rnd["expected"] = sorted(set(rnd["expected"]) | set(dispatched)) if not rnd["collecting"] else list(dispatched)
                 rnd["collecting"] = False
+        declared = (env.get("metadata") or {}).get("round_processors") if late_of is None else None
+        if isinstance(declared, list) and declared:
+            # the phase worker says what it runs for this trigger (more than dispatched after a
+            # code change or with --full): the round waits for every one of them
+            rnd["expected"] = sorted(set(rnd["expected"]) | {str(n) for n in declared}) if not rnd["collecting"] \
+                else sorted({str(n) for n in declared})
+            rnd["collecting"] = False
         ledger["run_keys"][run_key] = rnd["number"]
         rnd["completions"].append(ckey)
         rnd["root_correlation_id"] = rnd["root_correlation_id"] or env.get("root_correlation_id") or env["correlation_id"]

@@ -158,6 +158,9 @@ class Plan:
     managed_prefixes: tuple[str, ...] = ()
     created_at: str = ""
     version: int = PLAN_FORMAT_VERSION
+    # processors whose code changed since their last run: their next runs reprocess every
+    # entity (framework.plan.reprocess); informational, not applied, not in the fingerprint
+    reprocess: tuple[Any, ...] = ()
 
     # ---------------------------------------------------------------- views
     @property
@@ -197,6 +200,7 @@ class Plan:
             "managed_prefixes": list(self.managed_prefixes),
             "summary": self.summary(), "has_changes": self.has_changes,
             "changes": [c.to_dict() for c in self.changes],
+            "reprocess": [r.to_dict() for r in self.reprocess],
         }
 
     def to_json(self) -> str:
@@ -214,11 +218,18 @@ class Plan:
             changes=tuple(Change.from_dict(c) for c in d["changes"]),
             allow_destructive=bool(d.get("allow_destructive")), prune=bool(d.get("prune")),
             managed_prefixes=tuple(d.get("managed_prefixes") or ()), created_at=d.get("created_at", ""),
+            reprocess=tuple(_reprocessing(r) for r in d.get("reprocess") or ()),
         )
 
     @classmethod
     def from_json(cls, text: str) -> "Plan":
         return cls.from_dict(json.loads(text))
+
+
+def _reprocessing(d: Mapping[str, Any]) -> Any:
+    from framework.plan.reprocess import Reprocessing
+
+    return Reprocessing.from_dict(d)
 
 
 def state_fingerprint(actual: Iterable[Resource]) -> str:

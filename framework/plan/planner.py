@@ -121,7 +121,21 @@ def plan_project(project_root: str | Path, target: str | None = None, options: P
 
     project = load(project_root)
     with open_providers(project_root, target, project) as opened, held(opened):
-        return make_plan(project, opened.providers, options, opened.target, opened.runtime)
+        return with_reprocessing(make_plan(project, opened.providers, options, opened.target, opened.runtime),
+                                 project, opened)
+
+
+def with_reprocessing(plan: Plan, project: Project, opened: Opened) -> Plan:
+    """The plan plus the processors whose code changed since their last run (their next
+    runs reprocess every entity), read from the target's StateStore."""
+    import dataclasses
+
+    from framework.plan.reprocess import pending_reprocessing
+
+    state = getattr(opened.backends, "state", None)
+    if state is None:
+        return plan
+    return dataclasses.replace(plan, reprocess=tuple(pending_reprocessing(project, state)))
 
 
 def apply_saved_plan(project_root: str | Path, plan: Plan, target: str | None = None) -> ApplyResult:
@@ -150,7 +164,8 @@ def plan_and_apply(project_root: str | Path, target: str | None = None, options:
     with open_providers(project_root, target, project) as opened:
         with apply_lock(project_root, opened, project) as lock:
             with held(opened):
-                plan = make_plan(project, opened.providers, options, opened.target, opened.runtime)
+                plan = with_reprocessing(make_plan(project, opened.providers, options, opened.target, opened.runtime),
+                                         project, opened)
             check_applicable(plan)
             if not plan.pending or not confirm(plan):
                 return plan, None

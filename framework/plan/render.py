@@ -54,6 +54,10 @@ def plan_text(plan: Plan, show_noop: bool = False) -> str:
                      f"{s[DELETE]} to delete, {s[NOOP]} unchanged; {len(plan.drift)} drifted.")
     if plan.refused:
         lines.append(f"{len(plan.refused)} destructive change(s) refused: re-run with --allow-destructive to allow them.")
+    if plan.reprocess:
+        from framework.plan.reprocess import reprocess_lines
+
+        lines += [""] + reprocess_lines(list(plan.reprocess))
     return "\n".join(lines)
 
 

@@ -21,11 +21,11 @@ that create them, so plan and runtime can never disagree about their shape.
 """
 from __future__ import annotations
 
-import hashlib
 import re
 from pathlib import Path
 from typing import Any
 
+from framework.manifest.fingerprint import file_hash, transform_code_hash  # noqa: F401 - re-exported
 from framework.manifest.model import Column, Processor, Project, Table, Transition
 from framework.plan.model import Resource, content_hash
 
@@ -114,26 +114,6 @@ def policy(transition: Transition) -> dict[str, Any]:
 def orchestrator_config_resource(transition: Transition) -> Resource:
     body = policy(transition)
     return Resource("orchestrator_config", transition.source_phase, {"policy_hash": content_hash(body), **body})
-
-
-def file_hash(path: Path) -> str:
-    """sha256 of a file's bytes, or a marker naming the missing file (validate reports it)."""
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    except FileNotFoundError:
-        return f"missing:{path.name}"
-
-
-def transform_code_hash(project: Project, processor: Processor) -> str:
-    t = processor.transform
-    if t.sql:
-        return file_hash(project.root / t.sql)
-    if t.python:
-        module = t.python.split(":", 1)[0]
-        base = project.root / Path(*module.split("."))
-        path = base.with_suffix(".py") if base.with_suffix(".py").exists() else base / "__init__.py"
-        return content_hash([t.python, file_hash(path)])
-    return "none"
 
 
 def orchestrator_code_hash() -> str:

@@ -55,14 +55,16 @@ def prev_phase(project: Project, phase: str) -> str | None:
     return names[idx - 1] if idx > 0 else None
 
 
-def mark_unchanged(ctx: RunContext, report: "PipelineReport", phase: str, note: str) -> None:
-    """``phase`` had nothing to run for this run: it and every later phase of the run are
-    done, each with a report saying why nothing ran (an honest summary, not a wait)."""
+def mark_unchanged(ctx: RunContext, report: "PipelineReport", phase: str, note: str, until: str | None = None) -> None:
+    """``phase`` had nothing to run for this run: it and every later phase of the run (up to
+    ``until``, a phase that still has work: code changed there) are done, each with a report
+    saying why nothing ran (an honest summary, not a wait)."""
     from framework.runtime.reports import PhaseReport
 
     names = ctx.phases
     start = names.index(phase) if phase in names else len(names)
-    for i, name in enumerate(names[start:]):
+    stop = names.index(until) if until in names else len(names)
+    for i, name in enumerate(names[start:stop]):
         if name in ctx.done_phases and i > 0:
             continue
         ctx.done_phases.add(name)

@@ -163,7 +163,8 @@ class PipelineDriver:
         self.progress("end", report.to_dict())
         return report
 
-    def _publish_start(self, phase: str, ctx: RunContext, corr: str, changed: dict[str, list[str]] | None) -> None:
+    def _publish_start(self, phase: str, ctx: RunContext, corr: str, changed: dict[str, list[str]] | None,
+                       expected: list[str] | None = None) -> None:
         from framework.orchestrator.envelope import encode, make_envelope
 
         topic = self.trigger_topic(phase)
@@ -176,7 +177,8 @@ class PipelineDriver:
         env = make_envelope(kind="trigger", processor_name="pipectl:run", phase=phase, partition_column=self.project.partition_column, execution_id=corr, correlation_id=corr,
                             partition=ctx.partition, status="success", record_count=0, duration_seconds=0.0,
                             entities_changed=changed if changed else None, trigger_id=trigger_id, round=1,
-                            metadata={"mode": ctx.mode, "source": "pipectl run"})
+                            metadata={"mode": ctx.mode, "source": "pipectl run",
+                                      **({"expected": sorted(expected), "reason": "code changed"} if expected else {})})
         self.bus.publish(topic, encode(env), {"trigger_id": trigger_id, "partition": ctx.partition})
         ctx.published_at[phase] = time.time()
 
@@ -264,7 +266,10 @@ class PipelineDriver:
         # ignored then, like a replay's
         forced_full = ctx.full and own
         if env.get("kind") == "trigger" and isinstance(dispatched, list) and ctx.replay is None and not forced_full:
-            procs = [p for p in procs if p in set(dispatched)]  # the orchestrator's round: only what it dispatched
+            # the orchestrator's round: what it dispatched, plus every processor whose code
+            # changed since it last ran this partition (it reprocesses all its entities)
+            recoded = set(self._code_changed(procs, ctx.partition))
+            procs = [p for p in procs if p in set(dispatched) or p in recoded]
         dispatched_names = list(procs)
         if ctx.selected is not None:
             procs = [p for p in procs if p in ctx.selected]
@@ -274,19 +279,25 @@ class PipelineDriver:
             # the upstream round changed nothing this phase reads: the phase is done, and so
             # is every later one of this run (nothing can reach them), not "waiting"
             if own:
-                mark_unchanged(ctx, report, phase, "nothing to run: no input of this phase changed")
+                later = self._next_recoded(ctx, phase)
+                mark_unchanged(ctx, report, phase, "nothing to run: no input of this phase changed",
+                               until=later[0] if later else None)
+                if later:  # a later phase holds processors whose code changed: the run goes on there
+                    self._publish_start(later[0], ctx, corr, None, expected=later[1])
             self.progress("phase_done", rep.to_dict())
             return
         t0 = time.perf_counter()
         if ctx.selected is not None:
             for name in dispatched_names:
                 if name not in ctx.selected:
-                    self.runner.report_not_run(name, ctx.partition, corr, env, "not selected (--select)")
+                    self.runner.report_not_run(name, ctx.partition, corr, env, "not selected (--select)",
+                                               round_processors=dispatched_names)
         for name in order:
             with self.runner.lock:
                 target = ctx.replay.for_processor(self.warehouse, self.project.processors[name], ctx.partition) if ctx.replay else None
             if target is not None and target.skip_reason:  # never silently: reported, and counted by the orchestrator
-                res = self.runner.report_not_run(name, ctx.partition, corr, env, target.skip_reason)
+                res = self.runner.report_not_run(name, ctx.partition, corr, env, target.skip_reason,
+                                                 round_processors=dispatched_names)
                 rep.runs.append(res)
                 report.notes.append(f"{name} [{phase}]: {target.skip_reason}")
                 self.progress("processor_done", {"phase": phase, **_brief(res)})
@@ -294,7 +305,7 @@ class PipelineDriver:
             req = RunRequest(name, ctx.partition, entities=target.ids if target else None,
                              reason=target.note if target else None, full=forced_full, correlation_id=corr,
                              parent_id=env.get("execution_id"), trigger_id=env.get("trigger_id"), mode=ctx.mode,
-                             publish=True)
+                             publish=True, round_processors=dispatched_names)
             res = self.runner.run(req)
             rep.runs.append(res)
             self.progress("processor_done", {"phase": phase, **_brief(res)})
@@ -303,6 +314,23 @@ class PipelineDriver:
             ctx.done_phases.add(phase)
             ctx.last_completion_at[phase] = time.time()
         self.progress("phase_done", rep.to_dict())
+
+    def _next_recoded(self, ctx: RunContext, phase: str) -> tuple[str, list[str]] | None:
+        """The first phase after ``phase`` of this run with (selected) processors whose code
+        changed since they last ran the partition, and those processors."""
+        for name in ctx.phases[ctx.phases.index(phase) + 1:] if phase in ctx.phases else []:
+            procs = [p.name for p in self.project.processors_in(name)
+                     if ctx.selected is None or p.name in ctx.selected]
+            recoded = self._code_changed(procs, ctx.partition)
+            if recoded:
+                return name, recoded
+        return None
+
+    def _code_changed(self, names: Sequence[str], partition: str) -> list[str]:
+        state = self.runner.code_state
+        if state is None:
+            return []
+        return [n for n in names if state.changed_reason(self.project.processors[n], partition)]
 
     def _pump_completions(self, ctx: RunContext) -> int:
         handled = 0

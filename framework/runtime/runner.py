@@ -33,6 +33,7 @@ from framework.errors import PipectlError
 from framework.manifest.model import Processor, Project
 from framework.runtime import runner_io as io
 from framework.runtime.runner_io import CriticalInputError
+from framework.runtime.code_state import CodeState
 from framework.runtime.history import RunHistory
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,10 @@ class RunRequest:
     publish: bool = True
     run_id: str | None = None
     reason: str | None = None
+    # every processor the phase worker runs (or reports not run) for this trigger: the
+    # orchestrator expects all of them in the round (code changes and --full run more than
+    # the trigger dispatched), so it never fires before the last one reported
+    round_processors: Sequence[str] | None = None
 
 
 @dataclass
@@ -79,6 +84,7 @@ class RunResult:
     error: str | None = None
     error_type: str | None = None
     fallback_reason: str | None = None
+    code_changed: str | None = None  # why this processor's code differs from the last run's
     failed_entities: dict[str, str] = field(default_factory=dict)
     message_id: str | None = None
     envelope: dict[str, Any] | None = None
@@ -107,6 +113,7 @@ class ProcessorRunner:
         self.fanout_timeout = fanout_timeout
         self.lock = threading.RLock()
         self.ready_tables: set[str] = set()
+        self.code_state = CodeState(project, store, clock=clock) if store is not None else None
 
     # ------------------------------------------------------------------ entry point
     def run(self, request: RunRequest) -> RunResult:
@@ -142,6 +149,11 @@ class ProcessorRunner:
             res.duration_seconds = round(time.perf_counter() - started, 6)
             if request.publish:
                 self._publish(proc, request, res)
+            if res.status in ("success", "partial", "no_data") and self.code_state is not None \
+                    and (res.full_batch or not res.code_changed):
+                # the partition's rows are now those of this code (a replay of some entities
+                # after a code change is not: the next run still reprocesses them all)
+                self.code_state.record(proc, request.partition, run_id)
         except BaseException as exc:
             # something failed outside the handled path (the bus is down so even the minimal
             # failed completion could not be published, an alert sink broke, an interrupt):
@@ -167,9 +179,13 @@ class ProcessorRunner:
     # ------------------------------------------------------------------ the work
     def _execute(self, proc: Processor, request: RunRequest, res: RunResult) -> bool:
         t0 = time.perf_counter()
+        explicit = request.entities is not None and proc.entity is not None
+        if self.code_state is not None and not request.full and not explicit:
+            # code-change awareness: rows made by other code are all recomputed (docs/runtime.md)
+            res.code_changed = self.code_state.changed_reason(proc, request.partition)
         with self.lock:
             self._ensure_tables(proc)
-            decision = io.decide_entities(self.warehouse, self.project, proc, request)
+            decision = io.decide_entities(self.warehouse, self.project, proc, request, code_changed=res.code_changed)
         res.durations["detect"] = round(time.perf_counter() - t0, 6)
         res.full_batch = decision.full_batch
         res.fallback_reason = decision.fallback_reason
@@ -271,7 +287,7 @@ class ProcessorRunner:
                                   res.error, {"processor": proc.name, "partition": str(request.partition)})
 
     def report_not_run(self, processor: str, partition: str, correlation_id: str, trigger: dict[str, Any],
-                       reason: str) -> RunResult:
+                       reason: str, round_processors: Sequence[str] | None = None) -> RunResult:
         """Publish a ``no_data`` completion for a dispatched processor that was deliberately
         not run (deselected), so the orchestrator is not left waiting for it (FM 24)."""
         proc = self.project.resolve_processor(processor)
@@ -281,7 +297,7 @@ class ProcessorRunner:
         res = RunResult(uuid.uuid4().hex[:16], proc.name, proc.phase, str(partition), "no_data", correlation_id,
                         trigger.get("execution_id"), entity_kind=proc.entity, efficiency_pct=100.0)
         req = RunRequest(proc.name, partition, correlation_id=correlation_id, parent_id=trigger.get("execution_id"),
-                         trigger_id=trigger.get("trigger_id"), mode="not_run")
+                         trigger_id=trigger.get("trigger_id"), mode="not_run", round_processors=round_processors)
         res.fallback_reason = reason
         self._publish(proc, req, res)
         return res

@@ -33,13 +33,17 @@ class EntityDecision:
 
 
 # ------------------------------------------------------------------ deciding what to run
-def decide_entities(warehouse: Any, project: Project, proc: Processor, request: Any) -> EntityDecision:
-    """Explicit entities (replay), forced full batch, or change detection."""
+def decide_entities(warehouse: Any, project: Project, proc: Processor, request: Any,
+                    code_changed: str | None = None) -> EntityDecision:
+    """Explicit entities (replay), forced full batch, changed code (every entity, with what
+    changed as the reason), or change detection."""
     if request.entities is not None and proc.entity is not None:
         ids = sorted({str(e) for e in request.entities})
         return EntityDecision(False, ids, total=len(ids), fallback_reason=getattr(request, "reason", None))
     if request.full or not proc.inputs:
         return EntityDecision(True, [], fallback_reason="full batch requested" if request.full else "processor has no inputs")
+    if code_changed:
+        return EntityDecision(True, [], fallback_reason=code_changed)
     from framework.runtime.changes import detect_changes
 
     cs = detect_changes(warehouse, project, proc, request.partition)
@@ -303,8 +307,11 @@ def build_envelope(project: Project, proc: Processor, request: Any, res: Any, mi
         # the schema requires one, and without it the completion itself was rejected
         error_type=(res.error_type or "ProcessorFailed") if res.status == "failed" else None, error_message=res.error,
     )
-    if not minimal:
-        fields["metadata"] = completion_metadata(res)
+    metadata = completion_metadata(res) if not minimal else {}
+    if getattr(request, "round_processors", None):
+        metadata["round_processors"] = sorted(request.round_processors)
+    if metadata:
+        fields["metadata"] = metadata
     return make_envelope(**fields)
 
 

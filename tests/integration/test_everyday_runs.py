@@ -134,3 +134,49 @@ def test_full_rerun_after_an_earlier_date_changed_equals_a_run_from_scratch(proj
             assert run_date(sess, day, full=True, mode="full").status == "success"
         reference = snapshot_tables(sess)
     assert table_differences(rerun, reference) == []
+
+
+def test_a_changed_transform_reprocesses_every_entity_and_says_why(project: Path) -> None:
+    """Add a column (YAML + SQL): plan lists the processor as reprocessed on its next run,
+    the run recomputes all its entities (the column is filled on every row), the reason is
+    in the run history, and the next run is incremental again."""
+    from framework.runtime.session import Session
+
+    sql = project / "pipelines/nba_props/precompute/player_daily_cache.sql"
+    sql.write_text(sql.read_text().replace("  z.primary_zone,\n", "  z.primary_zone,\n  COALESCE(f.games_played, 0) + 100 AS games_plus,\n"))
+    manifest = project / "processors.yaml"
+    text = manifest.read_text()
+    anchor = "        - {name: team_possessions_avg_last10, type: FLOAT64}\n        - {name: primary_zone, type: STRING}\n"
+    assert text.count(anchor) == 1
+    manifest.write_text(text.replace(anchor, anchor + "        - {name: games_plus, type: INT64}\n"))
+
+    plan = invoke(project, "plan")
+    assert plan.exit_code == 0, plan.output
+    assert "games_plus" in plan.output
+    assert "Reprocessing on the next run" in plan.output
+    line = next(ln for ln in plan.output.splitlines() if "* player_daily_cache:" in ln)
+    assert f"2 partition(s) ({DAY1}, {DAY2})" in line
+    assert "transform changed: pipelines/nba_props/precompute/player_daily_cache.sql" in line
+    assert "output columns changed" in line
+    assert json.loads(invoke(project, "plan", "--json").output)["reprocess"][0]["processor"] == "player_daily_cache"
+    assert invoke(project, "apply", "--auto-approve").exit_code == 0
+
+    code, rep = run_json(project, "--date", DAY2)
+    assert code == 0 and rep["status"] == "success", rep
+    runs = {r["processor"]: r for ph in rep["phases"] for r in ph["runs"]}
+    cache = runs["player_daily_cache"]
+    assert cache["status"] == "success" and cache["reason"].startswith("transform changed: ")
+    with Session.open(project) as sess:
+        rows = sess.warehouse.query("SELECT games_plus, games_played FROM nba_precompute.player_daily_cache "
+                                    "WHERE game_date = DATE '2025-01-07'")
+    assert len(rows) == cache["entities"] > 100
+    assert all(r["games_plus"] == r["games_played"] + 100 for r in rows)
+    history = json.loads(invoke(project, "history", "--processor", "player_daily_cache", "--json").output)
+    assert history[0]["fallback_reason"].startswith("transform changed: ") and history[0]["full_batch"]
+    # only the changed processor is reprocessed for its code; the others detected their changes
+    assert [n for n, r in runs.items() if (r["reason"] or "").startswith("transform changed")] == ["player_daily_cache"]
+    # the plan now lists only the date not yet re-run, and a second run is incremental again
+    after = invoke(project, "plan").output
+    assert f"1 partition(s) ({DAY1})" in after
+    code, again = run_json(project, "--date", DAY2)
+    assert code == 0 and again["summary"] == "nothing changed since the last run", again
