@@ -1,7 +1,7 @@
 """`pipectl sweep` and `pipectl status`: the orchestrator's scheduler hook and its view.
 
 Exit codes: 0 ok; 1 error (including a quality gate that blocks during the sweep, a sweep
-that could not publish a pending trigger, and `status --check` when a transition is blocked, expired, gate-failed or has a pending trigger).
+that could not publish a pending trigger, and `status --check` when a started partition is stuck: blocked, expired, gate-failed, stalled, a pending or a lost trigger).
 """
 from __future__ import annotations
 
@@ -38,18 +38,26 @@ def sweep_cmd(ctx: click.Context, as_json: bool) -> None:
 @click.command("status")
 @click.option("--date", "--partition", "partition", default=None, type=PARTITION, help="Only this partition (e.g. 2026-11-28).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.option("--check", is_flag=True, help="Exit 1 when a transition is blocked, expired, gate-failed or has a pending trigger.")
+@click.option("--check", is_flag=True, help="Exit 1 when a started partition is stuck: a transition blocked, expired, "
+                                            "gate-failed, stalled, with a pending or a lost trigger (each with its recovery command).")
+@click.option("--grace", type=float, default=None, metavar="SECONDS",
+              help="How long a published trigger may go unanswered, or a round wait with nothing ahead, before "
+                   "--check calls it lost or stalled (default 900).")
 @click.pass_context
-def status_cmd(ctx: click.Context, partition: str | None, as_json: bool, check: bool) -> None:
+def status_cmd(ctx: click.Context, partition: str | None, as_json: bool, check: bool, grace: float | None) -> None:
     """Per phase transition and partition: expected / completed / failed / missing
-    processors, the trigger state and the reason."""
-    from framework.orchestrator.service import status
-    from framework.orchestrator.status import problems, render_text
+    processors, the trigger state and the reason; the problems of started partitions."""
+    from framework.orchestrator.health import render_problems
+    from framework.orchestrator.service import status_and_problems
+    from framework.orchestrator.status import render_text
 
-    rows = status(project_dir(ctx), target_name(ctx), partition)
+    rows, found = status_and_problems(project_dir(ctx), target_name(ctx), partition, grace)
     if as_json:
-        click.echo(json.dumps({"transitions": [r.to_dict() for r in rows]}, indent=2))
+        click.echo(json.dumps({"transitions": [r.to_dict() for r in rows], "problems": [p.to_dict() for p in found]},
+                              indent=2))
     else:
         click.echo(render_text(rows))
-    if check and problems(rows):
+        if check or found:
+            click.echo(render_problems(found))
+    if check and found:
         raise SystemExit(1)

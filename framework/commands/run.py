@@ -238,7 +238,8 @@ def history_cmd(ctx: click.Context, processor: str | None, date: str | None, sta
         started = dt.datetime.fromtimestamp(r.started_at).strftime("%Y-%m-%d %H:%M:%S")
         took = f"{r.duration_seconds:.3f}s" if r.duration_seconds is not None else "-"
         click.echo(f"{started:<19} {r.processor:<34} {r.partition:<10} {r.status:<8} {r.mode:<11} {r.entities_processed:>5} "
-                   f"{r.rows_written:>6} {took:>8}  {r.correlation_id}" + (f"\n    error: {r.error}" if r.error else ""))
+                   f"{r.rows_written:>6} {took:>8}  {r.correlation_id}" + (f"\n    error: {r.error}" if r.error else "")
+                   + (f"\n    reason: {r.fallback_reason}" if r.fallback_reason and r.status != "failed" else ""))
 
 
 @click.command("sample")

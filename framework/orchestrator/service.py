@@ -79,3 +79,13 @@ def status(project_root: str | Path = ".", target: str | None = None, partition:
     """TransitionStatus rows for every (transition, partition), or one partition."""
     with open_orchestrator(project_root, target, publish=False) as orch:
         return orch.status(partition)
+
+
+def status_and_problems(project_root: str | Path = ".", target: str | None = None, partition: str | None = None,
+                        grace: float | None = None) -> tuple[list[Any], list[Any]]:
+    """`pipectl status [--check]`: the rows, and the problems of started partitions
+    (:mod:`framework.orchestrator.health`), read with one orchestrator."""
+    from framework.orchestrator.health import DEFAULT_GRACE_SECONDS, find_problems
+
+    with open_orchestrator(project_root, target, publish=False) as orch:
+        return orch.status(partition), find_problems(orch, partition, grace=DEFAULT_GRACE_SECONDS if grace is None else grace)

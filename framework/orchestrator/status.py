@@ -78,11 +78,6 @@ def collect(orch: "Orchestrator", partition: str | None = None) -> list[Transiti
     return out
 
 
-def problems(statuses: list[TransitionStatus]) -> list[TransitionStatus]:
-    """Rows an operator must look at: blocked, expired, gate-failed, or a trigger not yet published."""
-    return [s for s in statuses if s.verdict in ("blocked", "expired", "gate_failed") or s.pending_triggers]
-
-
 def render_text(statuses: list[TransitionStatus]) -> str:
     """Human view for `pipectl status`."""
     if not statuses:

@@ -47,6 +47,9 @@ class RunContext:
     blocked: list[str] = field(default_factory=list)
     published_at: dict[str, float] = field(default_factory=dict)
     last_completion_at: dict[str, float] = field(default_factory=dict)
+    # per phase, processors an earlier run left undone (a lost trigger, a stalled or blocked
+    # round: framework.orchestrator.health): this run re-dispatches them
+    owed: dict[str, set[str]] = field(default_factory=dict)
 
 
 def prev_phase(project: Project, phase: str) -> str | None:

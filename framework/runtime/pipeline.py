@@ -141,6 +141,7 @@ class PipelineDriver:
         wall = time.perf_counter()
         ctx = RunContext(partition=str(partition), selected=selected, phases=phases, replay=replay, full=full,
                           mode=mode, trigger_downstream=trigger_downstream)
+        self._owed(ctx, report)
         self.progress("start", {"partition": str(partition), "correlation_id": corr, "mode": mode, "phases": phases})
         self._publish_start(start, ctx, corr, changed)
         deadline = time.monotonic() + timeout
@@ -268,8 +269,8 @@ class PipelineDriver:
         if env.get("kind") == "trigger" and isinstance(dispatched, list) and ctx.replay is None and not forced_full:
             # the orchestrator's round: what it dispatched, plus every processor whose code
             # changed since it last ran this partition (it reprocesses all its entities)
-            recoded = set(self._code_changed(procs, ctx.partition))
-            procs = [p for p in procs if p in set(dispatched) or p in recoded]
+            extra = set(self._code_changed(procs, ctx.partition)) | ctx.owed.pop(phase, set())
+            procs = [p for p in procs if p in set(dispatched) or p in extra]
         dispatched_names = list(procs)
         if ctx.selected is not None:
             procs = [p for p in procs if p in ctx.selected]
@@ -317,14 +318,25 @@ class PipelineDriver:
 
     def _next_recoded(self, ctx: RunContext, phase: str) -> tuple[str, list[str]] | None:
         """The first phase after ``phase`` of this run with (selected) processors whose code
-        changed since they last ran the partition, and those processors."""
+        changed since they last ran the partition, or that an earlier run left undone."""
         for name in ctx.phases[ctx.phases.index(phase) + 1:] if phase in ctx.phases else []:
             procs = [p.name for p in self.project.processors_in(name)
                      if ctx.selected is None or p.name in ctx.selected]
-            recoded = self._code_changed(procs, ctx.partition)
-            if recoded:
-                return name, recoded
+            todo = set(self._code_changed(procs, ctx.partition)) | (ctx.owed.pop(name, set()) & set(procs))
+            if todo:
+                return name, sorted(todo)
         return None
+
+    def _owed(self, ctx: RunContext, report: PipelineReport) -> None:
+        """What earlier runs of this partition left undone (a trigger consumed and lost, a
+        stalled or blocked round): this run re-dispatches it, so a plain re-run heals."""
+        from framework.orchestrator.health import find_problems, owed_work
+
+        problems = find_problems(self.orchestrator, ctx.partition, grace=0.0)
+        ctx.owed = {ph: names for ph, names in owed_work(problems).items() if ph in ctx.phases[1:]}
+        for p in problems:
+            if p.phase in ctx.owed:
+                report.notes.append(f"re-dispatching {', '.join(p.processors)} in phase {p.phase}: {p.kind} ({p.message})")
 
     def _code_changed(self, names: Sequence[str], partition: str) -> list[str]:
         state = self.runner.code_state

@@ -42,7 +42,7 @@ def test_status_text_and_json(project_dir):
     doc = json.loads(run("-p", str(project_dir), "status", "--json"))
     (row,) = doc["transitions"]
     assert row["missing"] == ["r3", "r4", "r5"] and row["state"] == "open" and row["trigger_id"] is None
-    assert json.loads(run("-p", str(project_dir), "status", "--date", "1999-01-01", "--json")) == {"transitions": []}
+    assert json.loads(run("-p", str(project_dir), "status", "--date", "1999-01-01", "--json")) == {"transitions": [], "problems": []}
 
 
 def test_sweep_fires_the_expired_deadline_and_publishes_on_the_local_bus(project_dir):
