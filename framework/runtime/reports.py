@@ -62,7 +62,7 @@ class PhaseReport:
                 "trigger_latency_seconds": self.trigger_latency_seconds, "note": self.note,
                 "runs": [{"processor": r.processor, "status": r.status, "entities": r.entities_processed,
                           "rows": r.record_count, "seconds": r.duration_seconds, "error": r.error,
-                          "reason": r.fallback_reason} for r in self.runs]}
+                          "reason": r.fallback_reason, "tasks": r.tasks} for r in self.runs]}
 
 
 @dataclass

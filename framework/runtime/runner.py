@@ -85,6 +85,7 @@ class RunResult:
     error_type: str | None = None
     fallback_reason: str | None = None
     code_changed: str | None = None  # why this processor's code differs from the last run's
+    tasks: int | None = None  # fan-out tasks published (fanned-out processors only)
     failed_entities: dict[str, str] = field(default_factory=dict)
     message_id: str | None = None
     envelope: dict[str, Any] | None = None
@@ -173,7 +174,8 @@ class ProcessorRunner:
                                     entities_total=res.entities_total, efficiency_pct=res.efficiency_pct,
                                     full_batch=res.full_batch, fallback_reason=res.fallback_reason,
                                     entity_kind=proc.entity, entities=res.entity_ids[:50], error=res.error,
-                                    metadata={"failed_entities": res.failed_entities, "message_id": res.message_id})
+                                    metadata={"failed_entities": res.failed_entities, "message_id": res.message_id,
+                                              **({"fanout_tasks": res.tasks} if res.tasks is not None else {})})
         return res
 
     # ------------------------------------------------------------------ the work
@@ -247,9 +249,12 @@ class ProcessorRunner:
 
         assert proc.fanout is not None
         with self.lock:
-            entities = ids if ids is not None else io.transform_entities(self.warehouse, self.project, proc, request.partition)
+            entities = io.transform_entities(self.warehouse, self.project, proc, request.partition, ids)
             if ids is None:
                 io.delete_except(self.warehouse, self.project, proc, request.partition, entities)
+            else:  # changed entities the transform no longer produces (their line was pulled): rows go
+                io.delete_entities(self.warehouse, self.project, proc, request.partition,
+                                   sorted(set(ids) - set(entities)))
         subscription = io.task_subscription(self.project, proc)
         # the bus dead-letters a task after the subscription's max_delivery_attempts: a larger
         # fanout.max_attempts would leave it 'retrying' until the fan-out timeout, its error lost
@@ -273,6 +278,7 @@ class ProcessorRunner:
                 res.record_count = io.count_entity_rows(self.warehouse, self.project, proc, request.partition, out.succeeded)
         else:
             res.record_count = out.rows
+        res.tasks = out.total
         res.failed_entities = dict(out.failed)
         res.status = out.status
         if out.failed:

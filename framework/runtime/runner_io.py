@@ -208,18 +208,40 @@ def partition_entities(warehouse: Any, project: Project, proc: Processor, partit
     return [str(r["k"]) for r in rows if r["k"] is not None]
 
 
-def transform_entities(warehouse: Any, project: Project, proc: Processor, partition: Any) -> list[str]:
-    """Entities a full batch would produce: the fan-out coordinator's task list."""
+def transform_entities(warehouse: Any, project: Project, proc: Processor, partition: Any,
+                       entity_ids: Sequence[str] | None = None) -> list[str]:
+    """Entities the transform produces for the partition (of ``entity_ids`` only, when
+    given): the fan-out coordinator's task list. An incremental run passes its changed ids
+    through the same filters as the full batch, so it never runs more tasks than the full
+    batch would (a player without a line gets no prediction task in either)."""
     from framework.sql.render import query_params, render_statement
 
     key = project.entity_key(proc)
+    ids = None if entity_ids is None else tuple(str(e) for e in entity_ids)
     if proc.transform.python:
-        rows = run_python_transform(TransformContext(warehouse, project, proc, partition, None))
-        return sorted({str(r[key]) for r in rows if r.get(key) is not None})
-    rendered = render_statement(project, proc, "transform", warehouse.dialect, full_batch=True)
+        rows = run_python_transform(TransformContext(warehouse, project, proc, partition, ids))
+        wanted = None if ids is None else set(ids)
+        return sorted({str(r[key]) for r in rows if r.get(key) is not None and (wanted is None or str(r[key]) in wanted)})
+    rendered = render_statement(project, proc, "transform", warehouse.dialect, full_batch=ids is None)
     sql = f"SELECT DISTINCT t.{key} AS k FROM ({rendered.sql.strip()}) AS t ORDER BY 1"
-    rows = warehouse.query(sql, query_params(project, rendered.params, partition))
+    params = query_params(project, rendered.params, partition, list(ids) if ids is not None else None,
+                          entity_type(project, proc))
+    rows = warehouse.query(sql, bind_params(sql, params, warehouse.dialect))
     return [str(r["k"]) for r in rows if r["k"] is not None]
+
+
+def delete_entities(warehouse: Any, project: Project, proc: Processor, partition: Any, ids: Sequence[str]) -> None:
+    """Drop the partition's rows of ``ids`` (entities the transform no longer produces)."""
+    from framework.backends.protocols import QueryParam
+
+    assert proc.output is not None
+    if not ids:
+        return
+    key, pc = project.entity_key(proc), project.partition_column
+    params = [partition_param(project, partition), QueryParam("drop_ids", list(ids), entity_type(project, proc), array=True)]
+    where = f"{pc} = {_ph(warehouse, pc)} AND " if proc.output.column(pc) is not None else ""
+    sql = f"DELETE FROM {proc.output.fqn} WHERE {where}{get_dialect(warehouse.dialect).in_array(key, 'drop_ids')}"
+    warehouse.execute_script(sql, bind_params(sql, params, warehouse.dialect))
 
 
 def delete_except(warehouse: Any, project: Project, proc: Processor, partition: Any, keep: Sequence[str]) -> None:

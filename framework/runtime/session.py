@@ -260,6 +260,10 @@ def backfill(session: Session, start: str, end: str, *, select: Sequence[str] | 
 
     dates = date_range(start, end)
     names = PipelineGraph(session.project).select(select) if select else None
+    # a disabled processor (`enabled: false`) is never run, selected or not: its table stays
+    # as it is (its inputs may name it; pipectl keeps it existing and empty)
+    procs = session.project.processors
+    runnable = [n for n in (names if names is not None else procs) if procs[n].enabled]
     key = hashlib.sha1(json.dumps([start, end, sorted(names or []), trigger_downstream]).encode()).hexdigest()[:12]
     store = session.backends.state
     checkpoint = (store.get(BACKFILLS, key) or {}) if not restart else {}
@@ -281,8 +285,7 @@ def backfill(session: Session, start: str, end: str, *, select: Sequence[str] | 
             status = report.status
             errors = [r.error for r in results if r.error] + report.waiting
         else:
-            results = run_processors(session.project, runner, date, names or session.project.processors.keys(),
-                                     mode="backfill", full=full, publish=False)
+            results = run_processors(session.project, runner, date, runnable, mode="backfill", full=full, publish=False)
             status = "failed" if any(r.status == "failed" for r in results) else "success"
             errors = [f"{r.processor}: {r.error}" for r in results if r.status == "failed"]
         # a run skipped because another holds its claim (e.g. the run a crash left 'running')

@@ -226,3 +226,50 @@ def test_a_lost_trigger_fails_status_check_and_a_rerun_heals_the_partition(proje
     assert invoke(project, "status", "--date", DAY2, "--check", "--grace", "0").exit_code == 0
     with Session.open(project) as a, Session.open(reference) as b:
         assert table_differences(snapshot_tables(a), snapshot_tables(b)) == []
+
+
+def test_a_game_line_change_reprocesses_its_two_teams_and_fanout_never_exceeds_the_full_batch(project: Path) -> None:
+    """The odds feed has no team key: declared `entity: game` mapped to teams via the
+    schedule, one changed game reprocesses its two teams, not every team of the day. The
+    predictions fan-out of the update runs tasks only for changed players the full batch
+    would predict (those with a line), never more tasks than the full batch."""
+    from framework.runtime.session import Session
+
+    with Session.open(project) as sess:
+        wh = sess.warehouse
+        game = wh.query("SELECT MIN(game_id) AS g FROM nba_landing.odds_api_game_lines WHERE game_date = DATE '2025-01-07'")[0]["g"]
+        wh.execute_script("UPDATE nba_landing.odds_api_game_lines SET home_spread = home_spread - 3.0, game_total = game_total + 4.5 "
+                          f"WHERE game_date = DATE '2025-01-07' AND game_id = '{game}'")
+        teams = wh.query("SELECT COUNT(DISTINCT team_abbr) AS n FROM nba_raw.odds_api_game_lines WHERE game_date = DATE '2025-01-07'")[0]["n"]
+        full_tasks = wh.query("SELECT COUNT(*) AS n FROM nba_predictions.player_prop_predictions "
+                              "WHERE game_date = DATE '2025-01-07'")[0]["n"]
+    code, rep = run_json(project, "--date", DAY2)
+    assert code == 0 and rep["status"] == "success", rep
+    runs = {r["processor"]: r for ph in rep["phases"] for r in ph["runs"]}
+    lines = runs["odds_api_game_lines"]
+    assert lines["status"] == "success" and lines["entities"] == 2 < teams, lines
+    predictions = runs["player_prop_predictions"]
+    assert predictions["status"] == "success"
+    assert 0 < predictions["tasks"] <= full_tasks
+    assert predictions["tasks"] < predictions["entities"], predictions  # players without a line get no task
+
+
+def test_backfill_never_runs_a_disabled_processor(tmp_path: Path) -> None:
+    root = copy_example(tmp_path / "bf")
+    assert invoke(root, "sample", "--date", DAY1, "--days", "1").exit_code == 0
+    result = invoke(root, "backfill", "--from", DAY1, "--to", DAY1, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["done"] == 1
+    from framework.runtime.session import Session
+
+    with Session.open(root) as sess:
+        disabled = [p for p in sess.project.processors.values() if not p.enabled]
+        assert [p.name for p in disabled] == ["bdl_player_boxscores"]
+        assert sess.warehouse.query(f"SELECT COUNT(*) AS n FROM {disabled[0].output.fqn}")[0]["n"] == 0
+        assert sess.warehouse.query("SELECT COUNT(*) AS n FROM nba_raw.nbac_gamebook_player_stats")[0]["n"] > 0
+    history = json.loads(invoke(root, "history", "--processor", "bdl_player_boxscores", "--json").output)
+    assert history == []
+    # selecting it explicitly does not run it either
+    again = invoke(root, "backfill", "--from", DAY1, "--to", DAY1, "--select", "bdl_player_boxscores", "--json")
+    assert again.exit_code == 0, again.output
+    assert json.loads(invoke(root, "history", "--processor", "bdl_player_boxscores", "--json").output) == []
