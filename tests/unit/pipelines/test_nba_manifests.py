@@ -27,7 +27,7 @@ def test_phases_and_datasets(project):
         ("raw", 2, "nba_raw"), ("analytics", 3, "nba_analytics"), ("precompute", 4, "nba_precompute"),
         ("predictions", 5, "nba_predictions"), ("export", 6, None)]
     assert project.partition_column == "game_date" and project.partition_type == "DATE"
-    assert {k: v.key for k, v in project.entity_kinds.items()} == {"player": "player_lookup", "team": "team_abbr"}
+    assert {k: v.key for k, v in project.entity_kinds.items()} == {"player": "player_lookup", "team": "team_abbr", "game": "game_id"}
 
 
 def test_raw_phase_reads_landing_sources_and_keeps_legacy_aliases(project):
