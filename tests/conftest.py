@@ -23,3 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 @pytest.fixture
 def repo_root() -> Path:
     return REPO
+
+
+def pytest_addoption(parser) -> None:
+    group = parser.getgroup("pipectl differential test")
+    group.addoption("--diff-sequences", type=int, default=3,
+                    help="random edit sequences tests/integration/test_differential.py runs (CI: 3)")
+    group.addoption("--diff-seed", type=int, default=0, help="seed of the first differential sequence")

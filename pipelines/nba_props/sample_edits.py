@@ -60,8 +60,13 @@ def apply_update(target: Any, game_date: date | str, player_lookup: str, table: 
     return n
 
 
-def apply_random_edits(target: Any, game_date: date | str, seed: int = 0, n_edits: int = 12) -> list[Edit]:
-    """Apply ``n_edits`` seeded edits (insert/update/delete) spread over players, teams and tables."""
+def apply_random_edits(target: Any, game_date: date | str, seed: int = 0, n_edits: int = 12,
+                       pick: str = "cycle") -> list[Edit]:
+    """Apply ``n_edits`` seeded edits (insert/update/delete) spread over players, teams and tables.
+
+    ``pick="cycle"`` takes the kinds in a fixed order (every kind once per nine edits);
+    ``pick="random"`` draws each edit's kind from the seed, including a player vanishing
+    from every box score of the day, so short sequences of few edits still vary."""
     game_date = _as_date(game_date)
     rng = random.Random(f"edits:{seed}:{game_date.isoformat()}")
     tables = landing.load_sources()
@@ -72,9 +77,13 @@ def apply_random_edits(target: Any, game_date: date | str, seed: int = 0, n_edit
         raise ValueError(f"no games on {game_date} in {landing.LANDING_DATASET}: generate sample data for that date first")
     kinds = [_stat_correction, _injury_update, _prop_move, _prop_pulled, _team_turnovers, _pbp_zone_deleted,
              _injury_added, _prop_added, _line_move]
+    if pick not in ("cycle", "random"):
+        raise ValueError(f"pick must be 'cycle' or 'random', got {pick!r}")
+    pool = kinds + [_player_vanished]
     edits: list[Edit] = []
     for k in range(n_edits):
-        edit = kinds[k % len(kinds)](target, tables, rng, game_date, players, teams)
+        kind = kinds[k % len(kinds)] if pick == "cycle" else rng.choice(pool)
+        edit = kind(target, tables, rng, game_date, players, teams)
         if edit is not None:
             edits.append(edit)
     return edits
@@ -237,3 +246,13 @@ def apply_scraper_quirks(target: Any, game_date: date | str, seed: int = 0, n_ed
               "WHERE game_date = $d AND upper(team_abbr) = upper($t)", t=team)
             edits.append(Edit("update", "nbac_team_boxscore", "team", team, "+1 turnover, +1 FGA"))
     return edits
+
+
+def _player_vanished(target, tables, rng, d, players, teams) -> Edit | None:
+    """A player removed from the day's box scores and play-by-play (a scraper mix-up fixed):
+    every row of his downstream must disappear too."""
+    p = rng.choice(players)
+    for name in (GAMEBOOK, "nbac_player_boxscores", "bdl_player_boxscores", "bigdataball_play_by_play", "nbac_play_by_play"):
+        if name in tables:
+            _exec(target, f"DELETE FROM {tables[name].fqn} WHERE game_date = $d AND player_lookup = $p", d=d, p=p)
+    return Edit("delete", GAMEBOOK, "player", p, "removed from the box scores")
