@@ -12,8 +12,10 @@ partition that started is checked transition by transition:
 * ``lost_trigger``: a published trigger dispatched processors to the next phase, and that
   phase never reported for it (no completion carries its trigger id, and no later round of
   the next transition was opened) after ``grace`` seconds;
-* ``stalled``: an open round waits for processors with no deadline, tier or debounce ahead
-  to change its verdict, and nothing happened for ``grace`` seconds.
+* ``stalled``: an open round of a transition without deadline waits for processors with no
+  tier or debounce ahead to change its verdict, and nothing happened for ``grace`` seconds;
+* ``sweep_due``: a deadline, tier or debounce boundary passed ``grace`` seconds ago and no
+  sweep evaluated the round (the scheduler running `pipectl sweep` is missing).
 
 Each problem names the phase and processors that must run again; ``pipectl run --date D``
 re-dispatches exactly those (:func:`owed_work`), so a plain re-run heals the partition.
@@ -37,7 +39,7 @@ DEFAULT_GRACE_SECONDS = 900.0
 class Problem:
     """One reason a partition cannot finish on its own, and the command that recovers it."""
 
-    kind: str  # blocked | expired | gate_failed | pending_trigger | lost_trigger | stalled
+    kind: str  # blocked | expired | gate_failed | pending_trigger | lost_trigger | stalled | sweep_due
     transition: str
     partition: str
     phase: str  # the phase whose processors must run again (or the transition's source phase)
@@ -90,9 +92,17 @@ def _open_round_problems(orch: "Orchestrator", transition: Any, rnd: dict[str, A
                         else f"fix the upstream rows, then {run} --from-phase {source}")]
     if verdict != "wait" or not missing:
         return []
-    ahead = [t for t in policy.wake_times(transition, view) if t > now]
+    wakes = policy.wake_times(transition, view)
+    if any(t > now for t in wakes):
+        return []  # a debounce, tier or deadline ahead will settle it
+    if wakes and now - max(wakes) >= grace:
+        return [Problem("sweep_due", name, part, source, [],
+                        f"round {rnd['number']}: its deadline/tier/debounce passed {int(now - max(wakes))}s ago and no "
+                        f"sweep has evaluated it ({rnd['reason']})", "pipectl sweep  (schedule it every minute)")]
+    if transition.deadline_seconds is not None:
+        return []  # the deadline settles it (fires or expires: then it is a problem)
     last = max([p.get("at") or 0.0 for p in rnd["processors"].values()] + [rnd.get("first_at") or 0.0, rnd["opened_at"]])
-    if ahead or now - last < grace:
+    if now - last < grace:
         return []
     return [Problem("stalled", name, part, source, missing,
                     f"round {rnd['number']} has waited {int(now - last)}s for {', '.join(missing)} with no deadline "

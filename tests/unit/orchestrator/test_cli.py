@@ -62,8 +62,11 @@ def test_sweep_fires_the_expired_deadline_and_publishes_on_the_local_bus(project
 
 
 def test_status_check_exits_1_on_problems(project_dir):
-    ok = CliRunner().invoke(cli, ["-p", str(project_dir), "status", "--check"])
-    assert ok.exit_code == 0, ok.output  # waiting is not a problem
+    ok = CliRunner().invoke(cli, ["-p", str(project_dir), "status", "--check", "--grace", "7200"])
+    assert ok.exit_code == 0, ok.output  # waiting (within the grace) is not a problem
+    # the 1h deadline passed an hour ago and no sweep evaluated the round: the scheduler is missing
+    due = CliRunner().invoke(cli, ["-p", str(project_dir), "status", "--check"])
+    assert due.exit_code == 1 and "sweep_due" in due.output and "`pipectl sweep" in due.output, due.output
     store = SQLiteStateStore(ledger_path(project_dir))
     from framework.orchestrator.ledger import LEDGER
     key, doc = store.query(LEDGER)[0]
