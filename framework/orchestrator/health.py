@@ -55,8 +55,12 @@ class Problem:
 
 
 def find_problems(orch: "Orchestrator", partition: str | None = None, now: float | None = None,
-                  grace: float = DEFAULT_GRACE_SECONDS) -> list[Problem]:
-    """Every problem of every started partition (or of ``partition``), in phase order."""
+                  grace: float = DEFAULT_GRACE_SECONDS, strict: bool = False) -> list[Problem]:
+    """Every problem of every started partition (or of ``partition``), in phase order.
+
+    ``strict`` (what a new `pipectl run` of the partition uses, knowing no earlier run is
+    still going): every open round still missing processors counts as stalled, whatever
+    deadline or tier lies ahead, so the run re-dispatches them."""
     now = orch.clock() if now is None else now
     where = {"partition": partition} if partition is not None else None
     ledgers = {(doc["transition"], doc["partition"]): doc for _key, doc in orch.store.query(lg.LEDGER, where)}
@@ -72,13 +76,13 @@ def find_problems(orch: "Orchestrator", partition: str | None = None, now: float
                                f"trigger {tid} was committed but not published", "pipectl sweep"))
         number = doc["open_round"]
         if number is not None:
-            out += _open_round_problems(orch, transition, doc["rounds"][str(number)], part, now, grace, run)
+            out += _open_round_problems(orch, transition, doc["rounds"][str(number)], part, now, grace, run, strict)
         out += _lost_triggers(orch, transition, doc, ledgers, part, now, grace, run)
     return out
 
 
 def _open_round_problems(orch: "Orchestrator", transition: Any, rnd: dict[str, Any], part: str, now: float,
-                         grace: float, run: str) -> list[Problem]:
+                         grace: float, run: str, strict: bool = False) -> list[Problem]:
     view = lg.round_view(transition, rnd)
     source = transition.source_phase
     failed = sorted(view.failed - view.completed)
@@ -93,13 +97,15 @@ def _open_round_problems(orch: "Orchestrator", transition: Any, rnd: dict[str, A
     if verdict != "wait" or not missing:
         return []
     wakes = policy.wake_times(transition, view)
-    if any(t > now for t in wakes):
+    if strict:
+        wakes, grace = [], 0.0
+    elif any(t > now for t in wakes):
         return []  # a debounce, tier or deadline ahead will settle it
     if wakes and now - max(wakes) >= grace:
         return [Problem("sweep_due", name, part, source, [],
                         f"round {rnd['number']}: its deadline/tier/debounce passed {int(now - max(wakes))}s ago and no "
                         f"sweep has evaluated it ({rnd['reason']})", "pipectl sweep  (schedule it every minute)")]
-    if transition.deadline_seconds is not None:
+    if transition.deadline_seconds is not None and not strict:
         return []  # the deadline settles it (fires or expires: then it is a problem)
     last = max([p.get("at") or 0.0 for p in rnd["processors"].values()] + [rnd.get("first_at") or 0.0, rnd["opened_at"]])
     if now - last < grace:

@@ -332,7 +332,7 @@ class PipelineDriver:
         stalled or blocked round): this run re-dispatches it, so a plain re-run heals."""
         from framework.orchestrator.health import find_problems, owed_work
 
-        problems = find_problems(self.orchestrator, ctx.partition, grace=0.0)
+        problems = find_problems(self.orchestrator, ctx.partition, grace=0.0, strict=True)
         ctx.owed = {ph: names for ph, names in owed_work(problems).items() if ph in ctx.phases[1:]}
         for p in problems:
             if p.phase in ctx.owed:

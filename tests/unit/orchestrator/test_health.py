@@ -14,6 +14,8 @@ def test_a_round_waiting_with_nothing_ahead_is_stalled_after_the_grace(make_orch
     for name in ("r1", "r2"):
         orch.handle_completion(completion(name, execution_id=f"e-{name}"))
     assert find_problems(orch, DAY, grace=900) == []  # just happened: not yet a problem
+    # a new run of the partition knows no earlier run is still going: it re-dispatches them now
+    assert [(p.kind, p.processors) for p in find_problems(orch, DAY, strict=True)] == [("stalled", ["r3", "r4", "r5"])]
     clock.advance(1000)
     (problem,) = find_problems(orch, DAY, grace=900)
     assert (problem.kind, problem.phase, problem.processors) == ("stalled", "raw", ["r3", "r4", "r5"])
@@ -25,6 +27,7 @@ def test_a_round_waiting_with_nothing_ahead_is_stalled_after_the_grace(make_orch
 def test_a_failed_critical_processor_blocks_and_names_it(make_orch) -> None:
     orch = make_orch({"debounce": "0s"})
     orch.handle_completion(completion("r1", execution_id="e-r1", status="failed"))
+    assert find_problems(orch, DAY, grace=0, strict=True)[0].kind == "blocked"
     (problem,) = find_problems(orch, DAY, grace=0)
     assert (problem.kind, problem.processors) == ("blocked", ["r1"])
     assert problem.recover == f"pipectl run --date {DAY} --from-phase raw"
