@@ -10,8 +10,8 @@ does pipectl: the fingerprint hashes, per part,
 * ``transform``: the bytes of the SQL file, or of the Python transform's module;
 * ``columns``: the output table's column names, types and modes;
 * ``change_detection``: enabled, and the columns that count;
-* ``inputs``: the declared inputs (processor or source, mapping, criticality), the entity
-  kind and the output table's name.
+* ``inputs``: the declared inputs (processor or source, mapping, criticality, compared
+  columns, key expression), the entity kind and the output table's name.
 
 The runtime stores the fingerprint of each successful run per processor and partition
 (:mod:`framework.runtime.code_state`); a run whose fingerprint differs reprocesses every
@@ -89,7 +89,8 @@ def processor_fingerprint(project: Project, processor: Processor) -> Fingerprint
         "transform": transform_code_hash(project, processor),
         "columns": _hash([[c.name, c.type, c.mode] for c in out.columns] if out is not None else None),
         "change_detection": _hash([cd.enabled, list(cd.columns) if cd.columns is not None else None]),
-        "inputs": _hash([[i.name, i.kind, i.mapping, i.critical, list(i.compare) if i.compare is not None else None]
+        "inputs": _hash([[i.name, i.kind, i.mapping, i.critical, list(i.compare) if i.compare is not None else None,
+                          getattr(i, "key", None)]
                          for i in processor.inputs] + [processor.entity, out.fqn if out is not None else None]),
     }
     return Fingerprint(_hash(parts), parts)
