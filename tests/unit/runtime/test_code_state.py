@@ -1,0 +1,50 @@
+"""Code-change awareness: the fingerprint names what changed, and the stored fingerprint of
+a partition decides whether its next run reprocesses everything."""
+from __future__ import annotations
+
+from framework.backends.sqlite_state import SQLiteStateStore
+from framework.manifest import load
+from framework.manifest.fingerprint import processor_fingerprint
+from framework.plan.reprocess import pending_reprocessing, reprocess_lines
+from framework.runtime.code_state import CodeState
+from projects import PROCESSORS, write_project
+
+DAY = "2025-01-01"
+
+
+def test_each_part_of_a_processor_changes_its_fingerprint_and_is_named(tmp_path) -> None:
+    root = write_project(tmp_path / "p")
+    store = SQLiteStateStore(tmp_path / "ledger.sqlite")
+    project = load(root)
+    state = CodeState(project, store)
+    proc = project.processors["customer_totals"]
+    before = processor_fingerprint(project, proc).digest
+    assert state.changed_reason(proc, DAY) is None  # never ran: nothing to compare
+    state.record(proc, DAY, "run-1")
+    assert state.changed_reason(proc, DAY) is None
+    assert pending_reprocessing(project, store) == []
+
+    edits = {
+        "transform changed: sql/customer_totals.sql": lambda: (root / "sql/customer_totals.sql").write_text(
+            (root / "sql/customer_totals.sql").read_text().replace("SUM(amount)", "ROUND(SUM(amount), 1)")),
+        "output columns changed": lambda: (root / "processors.yaml").write_text(PROCESSORS.replace(
+            "        - {name: total, type: FLOAT64}\n    change_detection: {columns: [total]}",
+            "        - {name: total, type: NUMERIC}\n    change_detection: {columns: [total]}")),
+        "change-detection settings changed": lambda: (root / "processors.yaml").write_text(PROCESSORS.replace(
+            "    change_detection: {columns: [total]}", "    change_detection: {columns: [total, customer_id]}")),
+    }
+    for reason, edit in edits.items():
+        write_project(root)  # back to the recorded code
+        edit()
+        changed = load(root)
+        assert processor_fingerprint(changed, changed.processors["customer_totals"]).digest != before
+        got = CodeState(changed, store).changed_reason(changed.processors["customer_totals"], DAY)
+        assert got is not None and got.startswith(reason), (reason, got)
+        (item,) = pending_reprocessing(changed, store)
+        assert item.processor == "customer_totals" and item.partitions == [DAY] and item.reason == got
+        assert "customer_totals: every entity of 1 partition(s) (2025-01-01)" in "\n".join(reprocess_lines([item]))
+    # an unrelated processor's edit does not touch this one's fingerprint
+    write_project(root)
+    (root / "sql/store_totals.sql").write_text((root / "sql/store_totals.sql").read_text() + "-- comment\n")
+    assert CodeState(load(root), store).changed_reason(load(root).processors["customer_totals"], DAY) is None
+    store.close()
