@@ -179,7 +179,7 @@ class PipelineDriver:
                             partition=ctx.partition, status="success", record_count=0, duration_seconds=0.0,
                             entities_changed=changed if changed else None, trigger_id=trigger_id, round=1,
                             metadata={"mode": ctx.mode, "source": "pipectl run",
-                                      **({"expected": sorted(expected), "reason": "code changed"} if expected else {})})
+                                      **({"expected": sorted(expected), "reason": "code changed or left undone by an earlier run"} if expected else {})})
         self.bus.publish(topic, encode(env), {"trigger_id": trigger_id, "partition": ctx.partition})
         ctx.published_at[phase] = time.time()
 
@@ -280,10 +280,10 @@ class PipelineDriver:
             # the upstream round changed nothing this phase reads: the phase is done, and so
             # is every later one of this run (nothing can reach them), not "waiting"
             if own:
-                later = self._next_recoded(ctx, phase)
+                later = self._next_with_work(ctx, phase)
                 mark_unchanged(ctx, report, phase, "nothing to run: no input of this phase changed",
                                until=later[0] if later else None)
-                if later:  # a later phase holds processors whose code changed: the run goes on there
+                if later:  # a later phase has work (code changed, or left undone): the run goes on there
                     self._publish_start(later[0], ctx, corr, None, expected=later[1])
             self.progress("phase_done", rep.to_dict())
             return
@@ -316,7 +316,7 @@ class PipelineDriver:
             ctx.last_completion_at[phase] = time.time()
         self.progress("phase_done", rep.to_dict())
 
-    def _next_recoded(self, ctx: RunContext, phase: str) -> tuple[str, list[str]] | None:
+    def _next_with_work(self, ctx: RunContext, phase: str) -> tuple[str, list[str]] | None:
         """The first phase after ``phase`` of this run with (selected) processors whose code
         changed since they last ran the partition, or that an earlier run left undone."""
         for name in ctx.phases[ctx.phases.index(phase) + 1:] if phase in ctx.phases else []:
