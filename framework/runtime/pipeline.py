@@ -269,7 +269,7 @@ class PipelineDriver:
         if env.get("kind") == "trigger" and isinstance(dispatched, list) and ctx.replay is None and not forced_full:
             # the orchestrator's round: what it dispatched, plus every processor whose code
             # changed since it last ran this partition (it reprocesses all its entities)
-            extra = set(self._code_changed(procs, ctx.partition)) | ctx.owed.pop(phase, set())
+            extra = self._within_phase(procs, set(self._code_changed(procs, ctx.partition)) | ctx.owed.pop(phase, set()))
             procs = [p for p in procs if p in set(dispatched) or p in extra]
         dispatched_names = list(procs)
         if ctx.selected is not None:
@@ -324,8 +324,17 @@ class PipelineDriver:
                      if ctx.selected is None or p.name in ctx.selected]
             todo = set(self._code_changed(procs, ctx.partition)) | (ctx.owed.pop(name, set()) & set(procs))
             if todo:
-                return name, sorted(todo)
+                return name, sorted(self._within_phase(procs, todo))
         return None
+
+    def _within_phase(self, phase_procs: Sequence[str], names: set[str]) -> set[str]:
+        """``names`` and their downstream processors of the same phase: a processor that reads
+        a re-run processor of its own phase must see its new rows (the orchestrator's
+        dispatch covers the later phases)."""
+        out = set(names)
+        for name in names:
+            out |= self.graph.downstream(name) & set(phase_procs)
+        return out
 
     def _owed(self, ctx: RunContext, report: PipelineReport) -> None:
         """What earlier runs of this partition left undone (a trigger consumed and lost, a
