@@ -249,7 +249,10 @@ class ProcessorRunner:
 
         assert proc.fanout is not None
         with self.lock:
-            entities = io.transform_entities(self.warehouse, self.project, proc, request.partition, ids)
+            if ids is None or not proc.transform.python:
+                entities = io.transform_entities(self.warehouse, self.project, proc, request.partition, ids)
+            else:  # a Python transform cannot say which entities it produces without running them all
+                entities = list(ids)
             if ids is None:
                 io.delete_except(self.warehouse, self.project, proc, request.partition, entities)
             else:  # changed entities the transform no longer produces (their line was pulled): rows go
