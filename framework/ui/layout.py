@@ -77,7 +77,7 @@ def lay_out(graph: Any, names: Iterable[str] | None = None, statuses: dict[str, 
         order = {n: i for i, n in enumerate(here)}
 
         def weight(n: str) -> tuple[float, int]:
-            ups = [position[u] for u in graph.nx.predecessors(n) if u in position]
+            ups = [position[u] for u in graph.pred[n] if u in position]
             return (sum(ups) / len(ups) if ups else order[n], order[n])
 
         here.sort(key=weight)
@@ -99,7 +99,7 @@ def lay_out(graph: Any, names: Iterable[str] | None = None, statuses: dict[str, 
                 title += f": {run['error']}"
             nodes.append(Node(n, phase, coords[n][0], y, project.processors[n].enabled, status, title))
     edges: list[Edge] = []
-    for u, v, data in graph.nx.edges(data=True):
+    for u, v, data in graph.edges:
         if u in chosen_set and v in chosen_set:
             edges.append(Edge(u, v, _path(coords[u], coords[v]), bool(data.get("critical"))))
     tallest = max((lane.count for lane in lanes), default=0)

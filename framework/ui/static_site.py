@@ -41,7 +41,7 @@ def lineage_rows(project: Any, graph: Any) -> list[dict[str, Any]]:
                 reads.append({"name": i.name, "kind": "source", "table": source.table.fqn if source else "",
                               "critical": i.critical})
         rows.append({"name": name, "phase": proc.phase, "output": proc.output.fqn if proc.output else "",
-                     "reads": reads, "read_by": sorted(graph.nx.successors(name)),
+                     "reads": reads, "read_by": sorted(graph.succ[name]),
                      "upstream": len(graph.upstream(name)), "downstream": len(graph.downstream(name))})
     return rows
 

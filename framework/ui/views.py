@@ -187,7 +187,7 @@ def processor(src: Source, name: str, with_history: bool = True, project: Any = 
     graph = PipelineGraph(project)
     return {"proc": proc, "project": project, "yaml": yaml_text, "where": where, "mappings": mappings,
             "entity": project.entity_kinds.get(proc.entity) if proc.entity else None,
-            "downstream": sorted(n for n in graph.nx.successors(proc.name)),
+            "downstream": sorted(graph.succ[proc.name]),
             "sql": rendered_sql(project, proc.name), "history": history}
 
 
