@@ -6,6 +6,7 @@ import json
 import click
 
 from framework.commands import project_dir
+from framework.commands.types import EXCLUDE_HELP, SELECT_HELP
 
 
 def _load_graph(ctx: click.Context):
@@ -15,23 +16,24 @@ def _load_graph(ctx: click.Context):
     return PipelineGraph(load(project_dir(ctx)))
 
 
-def _select(graph, selectors: tuple[str, ...]) -> list[str] | None:
+def _select(graph, selectors: tuple[str, ...], excludes: tuple[str, ...]) -> list[str] | None:
     from framework.graph.graph import SelectionError
 
-    if not selectors:
+    if not selectors and not excludes:
         return None
     try:
-        return graph.select(selectors)
+        return graph.select(selectors, excludes)
     except SelectionError as exc:
-        raise click.BadParameter(str(exc), param_hint="--select") from exc
+        raise click.BadParameter(str(exc), param_hint="--select/--exclude") from exc
 
 
 @click.command("graph")
 @click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True)
 @click.option("--phases", is_flag=True, help="Render the phase graph instead of the processor graph.")
-@click.option("--select", "-s", "selectors", multiple=True, help="Selection: name, +name, name+, phase:NAME, entity:KIND.")
+@click.option("--select", "-s", "selectors", multiple=True, help=SELECT_HELP)
+@click.option("--exclude", "excludes", multiple=True, help=EXCLUDE_HELP)
 @click.pass_context
-def graph_cmd(ctx: click.Context, fmt: str, phases: bool, selectors: tuple[str, ...]) -> None:
+def graph_cmd(ctx: click.Context, fmt: str, phases: bool, selectors: tuple[str, ...], excludes: tuple[str, ...]) -> None:
     """Print the processor graph (or --phases) as Mermaid or DOT text."""
     from framework.graph import render
 
@@ -39,18 +41,19 @@ def graph_cmd(ctx: click.Context, fmt: str, phases: bool, selectors: tuple[str, 
     if phases:
         click.echo(render.phase_mermaid(graph) if fmt == "mermaid" else render.phase_dot(graph))
         return
-    names = _select(graph, selectors)
+    names = _select(graph, selectors, excludes)
     click.echo(render.processor_mermaid(graph, names) if fmt == "mermaid" else render.processor_dot(graph, names))
 
 
 @click.command("ls")
-@click.option("--select", "-s", "selectors", multiple=True, help="Selection: name, +name, name+, phase:NAME, entity:KIND.")
+@click.option("--select", "-s", "selectors", multiple=True, help=SELECT_HELP)
+@click.option("--exclude", "excludes", multiple=True, help=EXCLUDE_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
-def ls_cmd(ctx: click.Context, selectors: tuple[str, ...], as_json: bool) -> None:
+def ls_cmd(ctx: click.Context, selectors: tuple[str, ...], excludes: tuple[str, ...], as_json: bool) -> None:
     """List processors in topological order with phase, entity, output and inputs."""
     graph = _load_graph(ctx)
-    names = _select(graph, selectors)
+    names = _select(graph, selectors, excludes)
     if names is None:  # no --select; an empty selection stays empty
         names = graph.topological_order()
     p = graph.project
@@ -58,7 +61,7 @@ def ls_cmd(ctx: click.Context, selectors: tuple[str, ...], as_json: bool) -> Non
     for n in names:
         proc = p.processors[n]
         rows.append({"name": n, "phase": proc.phase, "entity": proc.entity, "enabled": proc.enabled,
-                     "output": proc.output_table, "inputs": [i.name for i in proc.inputs]})
+                     "output": proc.output_table, "inputs": [i.name for i in proc.inputs], "tags": list(proc.tags)})
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -66,4 +69,5 @@ def ls_cmd(ctx: click.Context, selectors: tuple[str, ...], as_json: bool) -> Non
     click.echo(f"{'NAME':<{width}}  {'PHASE':<12} {'ENTITY':<8} OUTPUT")
     for r in rows:
         flag = "" if r["enabled"] else "  (disabled)"
-        click.echo(f"{r['name']:<{width}}  {r['phase']:<12} {(r['entity'] or '-'):<8} {r['output'] or '-'}{flag}")
+        tags = f"  [{', '.join(r['tags'])}]" if r["tags"] else ""
+        click.echo(f"{r['name']:<{width}}  {r['phase']:<12} {(r['entity'] or '-'):<8} {r['output'] or '-'}{tags}{flag}")

@@ -11,7 +11,8 @@ from typing import Any
 import click
 
 from framework.commands import project_dir, target_name
-from framework.commands.types import DATE, PARTITION, PHASE, SELECTION, check_source_columns
+from framework.commands.types import (DATE, EXCLUDE_HELP, PARTITION, PHASE, SELECT_HELP, SELECTION, check_source_columns,
+                                      resolve_selection)
 from framework.runtime.history import FINAL_STATUSES
 
 DEFAULT_UPDATE = ("points=41", "fg_made=16")
@@ -94,7 +95,8 @@ def _entities(project: Any, values: tuple[str, ...]) -> dict[str, list[str]] | N
 
 @click.command("run")
 @click.option("--date", "date", required=True, type=PARTITION, help="Partition (game date) to run, YYYY-MM-DD.")
-@click.option("--select", "-s", "selectors", multiple=True, type=SELECTION, help="Limit processors: name, +name, name+, phase:NAME.")
+@click.option("--select", "-s", "selectors", multiple=True, type=SELECTION, help=SELECT_HELP)
+@click.option("--exclude", "excludes", multiple=True, type=SELECTION, help=EXCLUDE_HELP)
 @click.option("--from-phase", default=None, type=PHASE, help="Start at this phase (replays need it).")
 @click.option("--entities", "entities", multiple=True,
               help="Replay these entities, skipping detection: KEY=ID with KEY an entity kind's key column "
@@ -104,12 +106,13 @@ def _entities(project: Any, values: tuple[str, ...]) -> dict[str, list[str]] | N
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
 @click.pass_context
-def run_cmd(ctx: click.Context, date: str, selectors: tuple[str, ...], from_phase: str | None, entities: tuple[str, ...],
+def run_cmd(ctx: click.Context, date: str, selectors: tuple[str, ...], excludes: tuple[str, ...], from_phase: str | None, entities: tuple[str, ...],
             changed: tuple[str, ...], full: bool, as_json: bool, quiet: bool) -> None:
     """Run every phase for a date through the bus and the orchestrator."""
     from framework.runtime import session as s
 
     changed = tuple(_flat(changed))
+    selected = resolve_selection(ctx, selectors, excludes, required=True)
     with _session(ctx) as sess:
         replay = _entities(sess.project, entities)
         if changed:
@@ -118,7 +121,7 @@ def run_cmd(ctx: click.Context, date: str, selectors: tuple[str, ...], from_phas
                 s.sample_module(sess.project, "apply_update")(sess.warehouse, date, player, **changes)
         baseline = s.full_batch_baseline(sess, date) if changed else None
         kind = next(iter(sess.project.entity_kinds), None)
-        report = s.run_date(sess, date, select=selectors or None, from_phase=from_phase, entities=replay,
+        report = s.run_date(sess, date, select=selected, from_phase=from_phase, entities=replay,
                             full=full, progress=_progress(quiet or as_json),
                             changed={kind: list(changed)} if changed and kind else None)
     click.echo(json.dumps(report.to_dict(), indent=2) if as_json else phase_table(report, baseline))
@@ -157,19 +160,22 @@ def simulate_update_cmd(ctx: click.Context, date: str, player: str, sets: tuple[
 @click.command("backfill")
 @click.option("--from", "start", required=True, type=PARTITION)
 @click.option("--to", "end", required=True, type=PARTITION)
-@click.option("--select", "-s", "selectors", multiple=True, type=SELECTION)
+@click.option("--select", "-s", "selectors", multiple=True, type=SELECTION, help=SELECT_HELP)
+@click.option("--exclude", "excludes", multiple=True, type=SELECTION, help=EXCLUDE_HELP)
 @click.option("--trigger-downstream", is_flag=True, help="Go through the bus so downstream phases run too.")
 @click.option("--incremental", is_flag=True, help="Detect changes instead of full batches.")
 @click.option("--restart", is_flag=True, help="Ignore the checkpoint of an earlier attempt.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def backfill_cmd(ctx: click.Context, start: str, end: str, selectors: tuple[str, ...], trigger_downstream: bool,
+def backfill_cmd(ctx: click.Context, start: str, end: str, selectors: tuple[str, ...], excludes: tuple[str, ...],
+                 trigger_downstream: bool,
                  incremental: bool, restart: bool, as_json: bool) -> None:
     """Process a date range in order, resumable; alerts are aggregated into one summary each."""
     from framework.runtime.session import backfill
 
+    selected = resolve_selection(ctx, selectors, excludes, required=True)
     with _session(ctx, aggregate_alerts=True) as sess:
-        rep = backfill(sess, start, end, select=selectors or None, trigger_downstream=trigger_downstream,
+        rep = backfill(sess, start, end, select=selected, trigger_downstream=trigger_downstream,
                        full=not incremental, restart=restart, progress=None if as_json else _bar())
     if as_json:
         click.echo(json.dumps(rep.to_dict(), indent=2))

@@ -103,8 +103,9 @@ class SubscriptionType(click.ParamType):
 
 
 class SelectionType(click.ParamType):
-    """A selector (``name``, ``+name``, ``name+``, ``phase:P``, ``entity:K``, comma lists)
-    that selects declared processors; returned unchanged."""
+    """A dbt-style selection expression (``a b`` union, ``a,b`` intersection, ``2+name+1``,
+    ``@name``, ``stg_*``, ``tag:``/``path:``/``phase:``/``entity:``) that parses and names
+    declared things; returned unchanged. Errors are usage errors (exit 2) with did-you-mean."""
 
     name = "selector"
 
@@ -116,6 +117,31 @@ class SelectionType(click.ParamType):
         except SelectionError as exc:
             self.fail(str(exc), param, ctx)
         return str(value)
+
+
+SELECT_HELP = ("Processors (dbt grammar): space = union, comma = intersection, N+name+N depth, @name, "
+               "wildcards, tag:/path:/phase:/entity:/source:. Repeatable. See docs/selection.md.")
+EXCLUDE_HELP = "Remove these processors from the selection (same grammar as --select). Repeatable."
+
+
+def resolve_selection(ctx: click.Context, selects: Any, excludes: Any, *, required: bool = False) -> list[str] | None:
+    """Names chosen by ``--select``/``--exclude``, in topological order; None when neither
+    was given (the command's default: everything). When ``required`` (commands that act),
+    a selection that leaves nothing is a usage error: running nothing, or everything by
+    accident, is never what was asked."""
+    from framework.graph.graph import PipelineGraph, SelectionError
+
+    selects, excludes = tuple(selects or ()), tuple(excludes or ())
+    if not selects and not excludes:
+        return None
+    try:
+        names = PipelineGraph(project_of(ctx)).select(selects, excludes)
+    except SelectionError as exc:
+        raise click.BadParameter(str(exc), param_hint="--select/--exclude") from exc
+    if required and not names:
+        raise click.UsageError("the selection (--select/--exclude) matches no processors; `pipectl ls` with the "
+                               "same options shows what it selects")
+    return names
 
 
 def check_source_columns(ctx: click.Context, table: str | None, columns: Any, param_hint: str) -> None:

@@ -9,12 +9,13 @@ from typing import Any
 import click
 
 from framework.commands import project_dir, target_name
-from framework.commands.types import PARTITION, SELECTION
+from framework.commands.types import EXCLUDE_HELP, PARTITION, SELECT_HELP, SELECTION, resolve_selection
 
 
 @click.command("verify")
 @click.option("--date", "date", required=True, type=PARTITION, help="Partition to verify (e.g. yesterday's, from a nightly job).")
-@click.option("--select", "select", multiple=True, type=SELECTION, help="Processors to recompute (selection syntax; default: all).")
+@click.option("--select", "-s", "select", multiple=True, type=SELECTION, help="Processors to recompute (default: all). " + SELECT_HELP)
+@click.option("--exclude", "excludes", multiple=True, type=SELECTION, help=EXCLUDE_HELP)
 @click.option("--tolerance", type=click.FloatRange(min=0), default=1e-9, show_default=True,
               help="Floats within this absolute or relative difference are equal.")
 @click.option("--ignore-column", "ignore", multiple=True,
@@ -23,14 +24,14 @@ from framework.commands.types import PARTITION, SELECTION
 @click.option("--keep-scratch", is_flag=True, help="Keep the scratch dataset for inspection (default: dropped).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
-def verify_cmd(ctx: click.Context, date: str, select: tuple[str, ...], tolerance: float, ignore: tuple[str, ...],
+def verify_cmd(ctx: click.Context, date: str, select: tuple[str, ...], excludes: tuple[str, ...], tolerance: float, ignore: tuple[str, ...],
                sample: int, keep_scratch: bool, as_json: bool) -> None:
     """Prove incremental == full for one partition: recompute the selected processors from
     scratch into a scratch dataset of the same warehouse and compare every output table."""
     from framework.runtime.session import Session
     from framework.runtime.verify import verify
 
-    selectors = [s.strip() for item in select for s in item.split(",") if s.strip()] or None
+    selectors = resolve_selection(ctx, select, excludes, required=True)
     with Session.open(project_dir(ctx), target_name(ctx)) as session:
         report = verify(session.project, session.warehouse, date, select=selectors, tolerance=tolerance,
                         ignore=ignore, sample=sample, keep_scratch=keep_scratch)

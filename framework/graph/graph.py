@@ -15,20 +15,19 @@ import heapq
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Iterable
 
-from framework.manifest.model import Processor, Project
+from framework.graph.selector import SelectionError, Selector
+from framework.manifest.model import Project
 
 if TYPE_CHECKING:
     import networkx as nx
 
+__all__ = ["PipelineGraph", "SelectionError", "SOURCE_PREFIX"]
+
 SOURCE_PREFIX = "source:"
 
 
-class SelectionError(ValueError):
-    """A selector names nothing; carries a did-you-mean hint."""
-
-
 class PipelineGraph:
-    """Processor graph of a project with selection (`+name`, `name+`, `phase:x`)."""
+    """Processor graph of a project with dbt-style selection (`+name`, `tag:x,phase:y`, `@name`)."""
 
     def __init__(self, project: Project):
         self.project = project
@@ -154,46 +153,14 @@ class PipelineGraph:
         return pg
 
     # -- selection -------------------------------------------------------------------
-    def select(self, selectors: Iterable[str]) -> list[str]:
-        """Union of selectors, returned in topological order.
+    def select(self, selectors: Iterable[str], exclude: Iterable[str] = ()) -> list[str]:
+        """dbt's selection grammar (see :mod:`framework.graph.selector`), in topological order.
 
-        ``name``, ``+name`` (with upstream), ``name+`` (with downstream), ``+name+``,
-        ``phase:NAME``, ``entity:KIND``; aliases are accepted for names.
+        Space or repeated values: union; comma: intersection; ``N+name+N`` depth, ``@name``,
+        wildcards, ``tag:``/``path:``/``phase:``/``entity:``/``source:``; aliases work as
+        names. No selector means every processor; ``exclude`` is removed afterwards.
         """
-        chosen: set[str] = set()
-        for raw in selectors:
-            for sel in raw.split(","):
-                sel = sel.strip()
-                if sel:
-                    chosen |= self._select_one(sel)
-        return self.topological_order(chosen)
-
-    def _select_one(self, sel: str) -> set[str]:
-        from framework.manifest.diagnostics import did_you_mean
-
-        if sel.startswith("phase:"):
-            phase = sel[len("phase:"):]
-            names = self.project.phase_names()
-            if phase not in names:
-                raise SelectionError(f"no phase '{phase}'" + _hint(did_you_mean(phase, names)))
-            return {p.name for p in self.project.processors_in(phase, enabled_only=False)}
-        if sel.startswith("entity:"):
-            kind = sel[len("entity:"):]
-            if kind not in self.project.entity_kinds:
-                raise SelectionError(f"no entity kind '{kind}'" + _hint(did_you_mean(kind, self.project.entity_kinds)))
-            return {p.name for p in self.project.processors.values() if p.entity == kind}
-        up = sel.startswith("+")
-        down = sel.endswith("+")
-        name = sel.strip("+")
-        proc: Processor | None = self.project.resolve_processor(name)
-        if proc is None:
-            raise SelectionError(f"no processor '{name}'" + _hint(did_you_mean(name, self.project.processors)))
-        result = {proc.name}
-        if up:
-            result |= self.upstream(proc.name)
-        if down:
-            result |= self.downstream(proc.name)
-        return result
+        return self.topological_order(Selector(self).resolve(selectors, exclude))
 
 
 def _reach(adjacency: dict[str, dict[str, Any]], start: str) -> set[str]:
@@ -209,7 +176,3 @@ def _reach(adjacency: dict[str, dict[str, Any]], start: str) -> set[str]:
             todo.extend(adjacency[node])
     seen.discard(start)
     return seen
-
-
-def _hint(text: str | None) -> str:
-    return f"; {text}" if text else ""

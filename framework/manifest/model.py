@@ -157,6 +157,7 @@ class Processor:
     aliases: tuple[str, ...] = ()
     enabled: bool = True
     description: str = ""
+    tags: tuple[str, ...] = ()  # free labels for selection (`--select tag:daily`), as dbt's
     fanout: FanOut | None = None
     location: Location = NO_LOCATION
 

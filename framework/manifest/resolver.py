@@ -227,6 +227,7 @@ def _processor(p: dict, i: int, pf: LoadedFile, phase_datasets: dict, partition_
         change_detection=change,
         transform=transform,
         aliases=tuple(p.get("aliases") or ()),
+        tags=tuple(p.get("tags") or ()),
         enabled=bool(p.get("enabled", True)),
         description=p.get("description", ""),
         fanout=fanout,

@@ -27,7 +27,9 @@ def test_topological_order_puts_inputs_first(graph):
     ("OrdersRawProcessor", ["orders_raw"]),
     ("phase:analytics", ["customer_totals", "store_totals"]),
     ("entity:store", ["store_totals"]),
-    ("store_totals,customer_totals", ["customer_totals", "store_totals"]),
+    ("store_totals customer_totals", ["customer_totals", "store_totals"]),  # space: union
+    ("store_totals,customer_totals", []),  # comma: intersection, as in dbt
+    ("orders_raw+,phase:analytics", ["customer_totals", "store_totals"]),
 ])
 def test_selection(graph, selector, expected):
     assert graph.select([selector]) == expected
