@@ -97,7 +97,9 @@ proc_schema = {
         "processor": {"type": "object", "additionalProperties": False, "required": ["name", "phase", "transform"],
                       "properties": {
                           "name": ident, "phase": {"type": "string"}, "description": {"type": "string"},
-                          "enabled": {"type": "boolean"}, "aliases": names, "entity": {"type": "string"},
+                          "enabled": {"type": "boolean"}, "aliases": dict(names), "entity": {"type": "string"},
+                          "tags": {"type": "array", "uniqueItems": True, "items": {"type": "string", "pattern": r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"},
+                                   "description": "Labels for selection, as dbt tags: `pipectl run --select tag:daily`."},
                           "inputs": {"type": "array", "items": {"$ref": "#/$defs/input"}},
                           "output": table,
                           "change_detection": {"type": "object", "additionalProperties": False,

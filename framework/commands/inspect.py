@@ -6,7 +6,7 @@ import json
 import click
 
 from framework.commands import project_dir
-from framework.commands.types import EXCLUDE_HELP, SELECT_HELP
+from framework.commands.types import EXCLUDE_HELP, SELECT_HELP, SELECTION
 
 
 def _load_graph(ctx: click.Context):
@@ -30,8 +30,8 @@ def _select(graph, selectors: tuple[str, ...], excludes: tuple[str, ...]) -> lis
 @click.command("graph")
 @click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True)
 @click.option("--phases", is_flag=True, help="Render the phase graph instead of the processor graph.")
-@click.option("--select", "-s", "selectors", multiple=True, help=SELECT_HELP)
-@click.option("--exclude", "excludes", multiple=True, help=EXCLUDE_HELP)
+@click.option("--select", "-s", "selectors", multiple=True, type=SELECTION, help=SELECT_HELP)
+@click.option("--exclude", "excludes", multiple=True, type=SELECTION, help=EXCLUDE_HELP)
 @click.pass_context
 def graph_cmd(ctx: click.Context, fmt: str, phases: bool, selectors: tuple[str, ...], excludes: tuple[str, ...]) -> None:
     """Print the processor graph (or --phases) as Mermaid or DOT text."""
@@ -46,8 +46,8 @@ def graph_cmd(ctx: click.Context, fmt: str, phases: bool, selectors: tuple[str, 
 
 
 @click.command("ls")
-@click.option("--select", "-s", "selectors", multiple=True, help=SELECT_HELP)
-@click.option("--exclude", "excludes", multiple=True, help=EXCLUDE_HELP)
+@click.option("--select", "-s", "selectors", multiple=True, type=SELECTION, help=SELECT_HELP)
+@click.option("--exclude", "excludes", multiple=True, type=SELECTION, help=EXCLUDE_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def ls_cmd(ctx: click.Context, selectors: tuple[str, ...], excludes: tuple[str, ...], as_json: bool) -> None:

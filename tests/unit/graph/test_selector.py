@@ -173,3 +173,12 @@ def test_ls_select_exclude(capsys):
 def test_cli_selection_errors_are_usage_errors(capsys, args, message):
     code, _, err = _cli(["-p", str(IOT), *args], capsys)
     assert code == 2 and message in err
+
+
+def test_tags_are_validated_as_strings_the_grammar_can_read(tmp_path):
+    bad = PROCESSORS.replace("    aliases: [OrdersRawProcessor]\n", "    aliases: [OrdersRawProcessor]\n    tags: [daily, 7, \"a,b\"]\n")
+    write_project(tmp_path, processors=bad)
+    _, diags = load_project(tmp_path)
+    messages = [str(e) for e in diags.errors]
+    assert any("processors.yaml:38:" in m and "tags.1: 7 is not of type 'string'" in m for m in messages)
+    assert any("tags.2: 'a,b' does not match" in m for m in messages)
