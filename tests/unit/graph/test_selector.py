@@ -182,3 +182,18 @@ def test_tags_are_validated_as_strings_the_grammar_can_read(tmp_path):
     messages = [str(e) for e in diags.errors]
     assert any("processors.yaml:38:" in m and "tags.1: 7 is not of type 'string'" in m for m in messages)
     assert any("tags.2: 'a,b' does not match" in m for m in messages)
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3, None])
+def test_depth_agrees_with_networkx(nba, depth):
+    """Selection walks plain adjacency dicts (no networkx on the run path); cross-check the
+    depth-limited walks against networkx's shortest path lengths on the NBA graph."""
+    import networkx as nx
+
+    g = nba.nx
+    for name in nba.processors():
+        d = "" if depth is None else str(depth)
+        down = {n for n in nx.single_source_shortest_path_length(g, name, cutoff=depth) if n in nba.processors()}
+        up = {n for n in nx.single_source_shortest_path_length(g.reverse(), name, cutoff=depth) if n in nba.processors()}
+        assert set(nba.select([f"{name}+{d}"])) == down
+        assert set(nba.select([f"{d}+{name}"])) == up
