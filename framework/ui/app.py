@@ -109,7 +109,8 @@ def create_app(project_root: str = ".", target: str | None = None, *, token: str
         return HTMLResponse(html, status_code=status_code)
 
     async def pipeline_page(request: Request) -> Response:
-        selectors = [s for s in request.query_params.get("select", "").split(",") if s.strip()]
+        raw = request.query_params.get("select", "").strip()  # one CLI expression: space = union, comma = intersection
+        selectors = [raw] if raw else []
         data = await run_in_threadpool(views.pipeline, src, request.query_params.get("partition") or None, selectors)
         data.pop("project")
         return page(request, "pipeline.html.j2", 400 if data["selection_error"] else 200, **data)

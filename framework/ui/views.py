@@ -114,7 +114,7 @@ def pipeline(src: Source, partition: str | None, selectors: list[str]) -> dict[s
     counts: dict[str, int] = {}
     for node in layout.nodes:
         counts[node.status] = counts.get(node.status, 0) + 1
-    return {"layout": layout, "partition": partition, "partitions": dates, "select": ",".join(selectors),
+    return {"layout": layout, "partition": partition, "partitions": dates, "select": " ".join(selectors),
             "selection_error": error, "counts": counts, "project": graph.project}
 
 

@@ -32,6 +32,10 @@ def test_selection_box_uses_the_cli_selection_and_reports_a_bad_one(project: Pat
     c = client(project)
     page = c.get("/", params={"select": "+customer_totals"})
     assert sorted(re.findall(r'data-name="(\w+)"', page.text)) == ["customer_totals", "orders_raw"]
+    union = c.get("/", params={"select": "customer_totals store_totals"})
+    assert sorted(re.findall(r'data-name="(\w+)"', union.text)) == ["customer_totals", "store_totals"]
+    both = c.get("/", params={"select": "orders_raw+,phase:analytics"})  # comma: intersection, as the CLI
+    assert sorted(re.findall(r'data-name="(\w+)"', both.text)) == ["customer_totals", "store_totals"]
     bad = c.get("/", params={"select": "customer_total"})
     assert bad.status_code == 400
     assert "no processor &#39;customer_total&#39;" in bad.text and "customer_totals" in bad.text
