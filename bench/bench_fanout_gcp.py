@@ -46,7 +46,7 @@ from framework.backends.bigquery import BigQueryWarehouse  # noqa: E402
 from framework.backends.firestore import FirestoreStateStore  # noqa: E402
 from framework.backends.protocols import SubscriptionConfig, TopicConfig  # noqa: E402
 from framework.backends.pubsub import PubSubBus  # noqa: E402
-from framework.manifest import load  # noqa: E402
+from framework.project import load  # noqa: E402
 from framework.plan.resources import framework_tables  # noqa: E402
 from framework.runtime import runner_io as io  # noqa: E402
 from framework.runtime.fanout import TaskTracker, run_fanout  # noqa: E402

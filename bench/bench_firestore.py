@@ -178,7 +178,7 @@ def main() -> int:
     if missing:
         print(gcp_emulators.explain_down(missing), file=sys.stderr)
         return 1
-    from framework.manifest import load
+    from framework.project import load
 
     with tempfile.TemporaryDirectory() as tmp:
         project = load(write_project(Path(tmp), args.processors))

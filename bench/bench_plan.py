@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gen_manifest import generate  # noqa: E402
 
-from framework.manifest import load  # noqa: E402
+from framework.project import load  # noqa: E402
 from framework.plan.planner import PlanOptions, plan_and_apply, plan_project  # noqa: E402
 
 

@@ -36,7 +36,7 @@ import duckdb  # noqa: E402
 from benchlib import machine  # noqa: E402
 
 from framework.graph.graph import PipelineGraph  # noqa: E402
-from framework.manifest import load  # noqa: E402
+from framework.project import load  # noqa: E402
 from framework.sql.render import render_table_ddl, render_transform  # noqa: E402
 from pipelines.nba_props import landing, sample_data  # noqa: E402
 

@@ -100,16 +100,16 @@ class BigQueryWarehouse:
         raise BackendError(f"table name '{fqn}' must be dataset.table", hint="qualify the table with its dataset in processors.yaml")
 
     def _params(self, sql: str, params: Sequence[QueryParam]) -> list[Any]:
-        from framework.sql.render import _coerce
+        from framework.sql.params import coerce_value
 
         out = []
         for p in params:
             if not re.search(rf"@{re.escape(p.name)}\b", sql):
                 continue  # parameters the statement does not use are not sent
             if p.array:
-                out.append(self._bq.ArrayQueryParameter(p.name, p.type, [_coerce(v, p.type) for v in (p.value or [])]))
+                out.append(self._bq.ArrayQueryParameter(p.name, p.type, [coerce_value(v, p.type) for v in (p.value or [])]))
             else:
-                out.append(self._bq.ScalarQueryParameter(p.name, p.type, _coerce(p.value, p.type)))
+                out.append(self._bq.ScalarQueryParameter(p.name, p.type, coerce_value(p.value, p.type)))
         return out
 
     def _labels(self, labels: Mapping[str, str] | None) -> dict[str, str]:

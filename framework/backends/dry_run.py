@@ -72,7 +72,7 @@ def dry_run_project(project: Any, warehouse: Any) -> list[DryRunResult]:
 def dry_run_target(project_root: str | Path, target: str | None) -> list[DryRunResult]:
     """Load the project and dry-run it on the target's warehouse (closed afterwards)."""
     from framework.backends.registry import open_backends
-    from framework.manifest import load
+    from framework.project import load
 
     project = load(project_root)
     with open_backends(project_root, target) as backends:

@@ -237,11 +237,11 @@ def _value(v: Any) -> Any:
 
 
 def _bind(p: QueryParam) -> Any:
-    from framework.sql.render import _coerce
+    from framework.sql.params import coerce_value
 
     if p.array:
-        return [_coerce(v, p.type) for v in (p.value or [])]
-    return _coerce(p.value, p.type)
+        return [coerce_value(v, p.type) for v in (p.value or [])]
+    return coerce_value(p.value, p.type)
 
 
 def split_statements(sql: str) -> list[str]:

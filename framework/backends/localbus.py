@@ -40,7 +40,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
-from framework.backends.bus_filter import compile_filter
+from framework.manifest.bus_filter import compile_filter
 from framework.backends.localbus_dead_letters import DEAD_LETTER_REASON, MAX_ERROR_CHARS, REJECTED_REASON, DeadLetterMixin
 from framework.backends.localbus_schema import SCHEMA as _SCHEMA, DeadLetter, PendingMessage
 from framework.backends.protocols import ReceivedMessage, SubscriptionConfig, TopicConfig

@@ -12,20 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, ContextManager, Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
 from framework.manifest.model import Column, Table
+from framework.sql.params import QueryParam
 
 
 # ------------------------------------------------------------------------- warehouse
-@dataclass(frozen=True)
-class QueryParam:
-    """A typed query parameter. ``type`` is a BigQuery type name (STRING, INT64, DATE, ...);
-    ``array`` marks ARRAY<type> (used for ``UNNEST(@entity_ids)``)."""
-
-    name: str
-    value: Any
-    type: str = "STRING"
-    array: bool = False
-
-
 @runtime_checkable
 class Warehouse(Protocol):
     """Runs SQL with parameters; reads and creates tables.

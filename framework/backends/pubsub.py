@@ -26,7 +26,7 @@ import warnings
 from datetime import datetime
 from typing import Any, Callable, Mapping, Sequence
 
-from framework.backends.bus_filter import compile_filter
+from framework.manifest.bus_filter import compile_filter
 from framework.backends.gcp_common import anonymous_credentials_if_emulated, bounded_retry, require, sanitize_labels
 from framework.backends.protocols import ReceivedMessage, SubscriptionConfig, TopicConfig
 from framework.errors import BackendError

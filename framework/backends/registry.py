@@ -1,5 +1,8 @@
 """Backend registry: ``type:`` in pipectl.yaml -> ``"module:Class"``, imported lazily.
 
+The table itself lives in :mod:`framework.config.backend_types` (the configuration checks
+``type:`` against it and sits below the backends); it is re-exported here.
+
 Why strings: choosing the embedded target must never import a cloud SDK (slow, maybe not
 installed), and the core must not depend on any backend module. A backend is imported only
 when a command first touches it; a missing SDK raises :class:`MissingDependencyError` naming
@@ -14,48 +17,13 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from framework.config import resolve_target
+from framework.config.backend_types import REGISTRY, BackendEntry, known_types, register_backend
+from framework.config.paths import STATE_DIR_NAME, ensure_state_dir, resolve_path
 from framework.errors import BackendError, ConfigError, MissingDependencyError
-
-
-@dataclass(frozen=True)
-class BackendEntry:
-    """How to build one backend type: the class path, the pip extra of its SDK, and
-    which option keys are file paths (relative to the project root)."""
-
-    target: str
-    extra: str | None = None
-    path_keys: tuple[str, ...] = ()
-
-
-REGISTRY: dict[str, dict[str, BackendEntry]] = {
-    "warehouse": {
-        "duckdb": BackendEntry("framework.backends.duckdb:DuckDBWarehouse", path_keys=("path",)),
-        "bigquery": BackendEntry("framework.backends.bigquery:BigQueryWarehouse", extra="gcp"),
-    },
-    "bus": {
-        "local": BackendEntry("framework.backends.localbus:LocalBus", path_keys=("path",)),
-        "pubsub": BackendEntry("framework.backends.pubsub:PubSubBus", extra="gcp"),
-    },
-    "state": {
-        "sqlite": BackendEntry("framework.backends.sqlite_state:SQLiteStateStore", path_keys=("path",)),
-        "firestore": BackendEntry("framework.backends.firestore:FirestoreStateStore", extra="gcp"),
-    },
-}
-
-
-def register_backend(role: str, type_name: str, target: str, extra: str | None = None, path_keys: tuple[str, ...] = ()) -> None:
-    """Add (or replace) a backend type, e.g. from a plugin or a test."""
-    if role not in REGISTRY:
-        raise ValueError(f"unknown backend role {role!r}; use one of {', '.join(REGISTRY)}")
-    REGISTRY[role][type_name] = BackendEntry(target, extra, path_keys)
-
-
-def known_types(role: str) -> list[str]:
-    return sorted(REGISTRY[role])
 
 
 def load_class(role: str, type_name: str) -> type:
@@ -80,8 +48,6 @@ def load_class(role: str, type_name: str) -> type:
 
 def build_backend(spec: Any, project_root: str | Path, settings: dict[str, Any] | None = None) -> Any:
     """Instantiate one backend from a :class:`framework.config.BackendSpec`."""
-    from framework.runtime.paths import STATE_DIR_NAME, ensure_state_dir, resolve_path
-
     entry = REGISTRY[spec.role].get(spec.type)
     cls = load_class(spec.role, spec.type)
     kwargs: dict[str, Any] = dict(spec.options)
@@ -161,15 +127,11 @@ class Backends:
 
 def open_backends(project_root: str | Path, target_name: str | None = None) -> Backends:
     """Backends of ``target_name`` (default: pipectl.yaml's default, else embedded local)."""
-    from framework.config import resolve_target
-
     return Backends(project_root, resolve_target(project_root, target_name))
 
 
 def open_bus(project_root: str | Path, target_name: str | None = None) -> Any:
     """Just the bus of a target (the caller closes it)."""
-    from framework.config import resolve_target
-
     target = resolve_target(project_root, target_name)
     return build_backend(target.bus, project_root, dict(target.settings))
 

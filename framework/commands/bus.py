@@ -27,7 +27,7 @@ def setup_cmd(ctx: click.Context, as_json: bool) -> None:
     """Create/update the topics and subscriptions of topics.yaml (idempotent, never deletes)."""
     from dataclasses import asdict
 
-    from framework.manifest import load
+    from framework.project import load
     from framework.runtime.bus_setup import ensure_topology
 
     project = load(project_dir(ctx))
@@ -84,7 +84,7 @@ def dead_letters_cmd(ctx: click.Context, topic: str | None, purge: bool, as_json
     `<topic>-pipectl` subscription (managed by `pipectl apply`), left in place."""
     from framework.backends.registry import open_backends
     from framework.errors import ConfigError
-    from framework.manifest import load
+    from framework.project import load
     from framework.runtime.dead_letters import list_dead_letters
 
     project = load(project_dir(ctx))
@@ -120,7 +120,7 @@ def dead_letters_cmd(ctx: click.Context, topic: str | None, purge: bool, as_json
 def replay_dead_letters_cmd(ctx: click.Context, subscription: str | None, letter_id: str | None, topic: str | None, as_json: bool) -> None:
     """Republish dead letters to the topic they came from, each exactly once (after the fix)."""
     from framework.backends.registry import open_backends
-    from framework.manifest import load
+    from framework.project import load
     from framework.runtime.dead_letters import replay_dead_letters
 
     project = load(project_dir(ctx))

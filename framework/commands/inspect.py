@@ -11,7 +11,7 @@ from framework.commands.types import EXCLUDE_HELP, SELECT_HELP, SELECTION
 
 def _load_graph(ctx: click.Context):
     from framework.graph.graph import PipelineGraph
-    from framework.manifest import load
+    from framework.project import load
 
     return PipelineGraph(load(project_dir(ctx)))
 

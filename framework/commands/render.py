@@ -16,7 +16,7 @@ from framework.commands.types import PROCESSOR
 @click.pass_context
 def render_cmd(ctx: click.Context, processor: str, dialect: str, kind: str, full_batch: bool) -> None:
     """Print the SQL of PROCESSOR (name, alias or table) and the query parameters it needs."""
-    from framework.manifest import load
+    from framework.project import load
     from framework.sql.render import render_statement
 
     rendered = render_statement(load(project_dir(ctx)), processor, kind, dialect, full_batch=full_batch)

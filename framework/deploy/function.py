@@ -96,7 +96,7 @@ def orchestrator() -> Any:
     """The process-wide Orchestrator, built on first use (a warm instance reuses it)."""
     with _LOCK:
         if _STATE["orchestrator"] is None:
-            from framework.manifest import load
+            from framework.project import load
             from framework.orchestrator import Orchestrator
 
             project_dir = _STATE["project_dir"] or Path(os.environ.get("PIPECTL_PROJECT_DIR") or Path.cwd())

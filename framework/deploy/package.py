@@ -106,7 +106,7 @@ def _hash_tree(root: Path) -> str:
 
 def build_bundle(project_root: str | Path, out_dir: str | Path = "dist", prefix: str = "pipectl-orch") -> Bundle:
     """Write ``<out_dir>/pipectl-function/`` (replacing an older build) and describe it."""
-    from framework.manifest import load
+    from framework.project import load
 
     root = Path(project_root).resolve()
     project = load(root)  # a broken manifest must never be packaged

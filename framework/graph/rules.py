@@ -435,7 +435,7 @@ def check_topics(ctx: Context) -> None:
 def _check_filters(ctx: Context) -> None:
     """A subscription filter that does not parse would be rejected at deploy time (Pub/Sub)
     or match nothing; report it now, with the position of the problem."""
-    from framework.backends.bus_filter import compile_filter
+    from framework.manifest.bus_filter import compile_filter
     from framework.errors import BackendError
 
     for topic in ctx.project.topics.values():

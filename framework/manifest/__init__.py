@@ -1,4 +1,9 @@
-"""Manifests: YAML with locations -> JSON Schema shape check -> resolved frozen model."""
+"""Manifests: YAML with locations -> JSON Schema shape check -> resolved frozen model.
+
+The lowest layer of pipectl (it imports nothing of pipectl but :mod:`framework.errors`):
+loading a project *for execution*, with every graph rule checked, is
+:func:`framework.project.load`, one layer up.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -34,19 +39,6 @@ def load_project(root: str | Path = ".", diags: Diagnostics | None = None) -> tu
     return resolve(root, pf, tf, diags), diags
 
 
-def load(root: str | Path = ".") -> Project:
-    """Load a project for execution: any error-level diagnostic (including graph rules) raises."""
-    from framework.graph.rules import validate_project
-
-    project, diags = load_project(root)
-    if project is not None:
-        validate_project(project, diags, check_sql=False)
-    if diags.errors:
-        raise ManifestError(diags.sorted())
-    assert project is not None
-    return project
-
-
 def _display(root: Path):
     cwd = Path.cwd()
 
@@ -60,4 +52,4 @@ def _display(root: Path):
     return rel
 
 
-__all__ = ["load_project", "load", "Project", "Diagnostic", "Diagnostics", "ManifestError"]
+__all__ = ["load_project", "Project", "Diagnostic", "Diagnostics", "ManifestError"]

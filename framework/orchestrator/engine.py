@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass
 from typing import Any, Callable, Mapping
 
 from framework.errors import BackendError, EnvelopeError, PipectlError, QualityGateError
@@ -19,28 +18,12 @@ from framework.manifest.model import Project, QualityGate, Transition
 from framework.orchestrator import entities as ent
 from framework.orchestrator import ledger as lg
 from framework.orchestrator.alerts import AlertHook, LoggingAlerts
+from framework.orchestrator.decision import Decision
 from framework.orchestrator.envelope import COMPLETE_STATUSES, decode, encode, entity_counts, make_envelope, now_iso
 from framework.orchestrator.identity import ContractViolation, UnknownProcessor, check_contract, resolve, transition_of
 
 GateChecker = Callable[[QualityGate, str], int]
 log = logging.getLogger("pipectl.orchestrator")
-
-
-@dataclass(frozen=True)
-class Decision:
-    """What one message (or one sweep step) did. ``published`` lists trigger ids sent."""
-
-    action: str  # recorded|duplicate|late|triggered|monitored|blocked|expired|gates_needed|waiting|idle|rejected|ignored
-    transition: str | None = None
-    partition: str | None = None
-    round: int | None = None
-    trigger_id: str | None = None
-    published: tuple[str, ...] = ()
-    reason: str = ""
-    processor: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class Orchestrator:

@@ -22,10 +22,10 @@ def open_orchestrator(project_root: str | Path = ".", target: str | None = None,
 
     ``publish=False`` (status) never opens the bus or the warehouse."""
     from framework.backends.registry import open_backends
-    from framework.manifest import load
+    from framework.project import load
     from framework.runtime.alert_log import attach
     from framework.runtime.alerts import alerts_from_config
-    from framework.runtime.pipeline import VirtualClock
+    from framework.orchestrator.clock import VirtualClock
     from framework.runtime.session import load_alerts_config
 
     project = load(project_root)

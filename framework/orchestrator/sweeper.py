@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING
 
 from framework.errors import BackendError, QualityGateError
 from framework.orchestrator import ledger as lg
+from framework.orchestrator.decision import Decision
 
 if TYPE_CHECKING:
-    from framework.orchestrator.engine import Decision, Orchestrator
+    from framework.orchestrator.engine import Orchestrator
 
 
-def sweep(orch: "Orchestrator", now: float | None = None, partition: str | None = None) -> list["Decision"]:
+def sweep(orch: "Orchestrator", now: float | None = None, partition: str | None = None) -> list[Decision]:
     """One pass (over ``partition`` only, when given: `pipectl run` settles its own partition
     and must not report another one's blocked gate); raises the quality-gate failures
     together at the end (``pipectl sweep`` exits 1 so a cron job fails visibly)."""
@@ -43,9 +44,7 @@ def sweep_report(orch: "Orchestrator", now: float | None = None) -> dict:
 
 
 def sweep_pass(orch: "Orchestrator", now: float | None = None,
-               partition: str | None = None) -> tuple[list["Decision"], list[QualityGateError]]:
-    from framework.orchestrator.engine import Decision
-
+               partition: str | None = None) -> tuple[list[Decision], list[QualityGateError]]:
     now = orch.clock() if now is None else now
     decisions: list[Decision] = []
     gate_errors: list[QualityGateError] = []

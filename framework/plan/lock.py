@@ -42,7 +42,7 @@ class ApplyLock:
     def acquire(self) -> "ApplyLock":
         import filelock
 
-        from framework.runtime.paths import ensure_state_dir
+        from framework.config.paths import ensure_state_dir
 
         ensure_state_dir(self.path.parent.parent)  # .pipectl/ with its .gitignore
         lock = filelock.FileLock(str(self.path))

@@ -117,7 +117,7 @@ def backend_providers(backends: Any, project: Project) -> list[ResourceProvider]
 # ------------------------------------------------------------------------ project API
 def plan_project(project_root: str | Path, target: str | None = None, options: PlanOptions = PlanOptions()) -> Plan:
     """`pipectl plan`: load the manifests, read the backend, diff."""
-    from framework.manifest import load
+    from framework.project import load
 
     project = load(project_root)
     with open_providers(project_root, target, project) as opened, held(opened):
@@ -140,7 +140,7 @@ def with_reprocessing(plan: Plan, project: Project, opened: Opened) -> Plan:
 
 def apply_saved_plan(project_root: str | Path, plan: Plan, target: str | None = None) -> ApplyResult:
     """`pipectl apply plan.json`: apply exactly the saved plan, refusing it if stale."""
-    from framework.manifest import load
+    from framework.project import load
 
     check_applicable(plan)
     project = load(project_root)
@@ -158,7 +158,7 @@ def plan_and_apply(project_root: str | Path, target: str | None = None, options:
     """`pipectl apply`: plan under the lock, ask ``confirm``, apply (re-checking that the
     state did not change while asking). Returns (plan, None) when there is nothing to do or
     the confirmation was declined."""
-    from framework.manifest import load
+    from framework.project import load
 
     project = load(project_root)
     with open_providers(project_root, target, project) as opened:

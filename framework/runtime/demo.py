@@ -48,7 +48,7 @@ class DemoOutcome:
 def check_demo(project_root: str | Path = ".", target: str | None = None) -> None:
     """Raise unless the demo can run in ``project_root``; reads, never writes."""
     from framework.config import resolve_target
-    from framework.manifest import load
+    from framework.project import load
     from framework.runtime import session as s
 
     chosen = resolve_target(project_root, target)

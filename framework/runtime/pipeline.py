@@ -33,7 +33,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from framework.errors import EnvelopeError, PipectlError, QualityGateError
 from framework.graph.graph import PipelineGraph
 from framework.manifest.model import Project
-from framework.runtime.clock import VirtualClock
+from framework.orchestrator.clock import VirtualClock
 from framework.runtime.driver_state import RunContext, envelope_partition, fast_forward, finished, mark_unchanged, \
     open_rounds, prev_phase, waiting
 from framework.runtime.reports import PhaseReport, PipelineReport, brief as _brief, decision_text as _decision_text

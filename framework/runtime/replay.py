@@ -113,11 +113,11 @@ def map_ids(warehouse: Any, project: Project, mapping: EntityMapping, ids: Seque
     (:func:`framework.sql.context.input_spec`)."""
     from framework.backends.protocols import QueryParam
     from framework.runtime.transform import partition_param
-    from framework.sql.context import _mapping_table
+    from framework.sql.context import mapping_source_table
 
     if not ids:
         return []
-    via = _mapping_table(project, mapping)
+    via = mapping_source_table(project, mapping)
     src_col = mapping.source_column or project.entity_kinds[mapping.source].key
     dst_col = mapping.target_column or project.entity_kinds[mapping.target].key
     for col in (src_col, dst_col):

@@ -146,7 +146,7 @@ def transform_and_write(warehouse: Any, project: Project, proc: Processor, parti
 def _write_python(warehouse: Any, project: Project, proc: Processor, partition: Any,
                   entity_ids: Sequence[str] | None, run_id: str) -> None:
     """Python rows go through a stage table so the visible write is still one transaction."""
-    from framework.sql.render import RenderedSQL, _finish, render_template
+    from framework.sql.render import RenderedSQL, finish_rendered, render_template
 
     assert proc.output is not None
     ctx = TransformContext(warehouse, project, proc, partition, None if entity_ids is None else tuple(entity_ids))
@@ -171,7 +171,7 @@ def _write_python(warehouse: Any, project: Project, proc: Processor, partition: 
             transform_sql=f"SELECT {cols} FROM {stage.fqn}",
             entity_filter=lambda column: "TRUE" if full else get_dialect(warehouse.dialect).in_array(column, "entity_ids"),
             full_batch=full)
-        rendered = _finish(rendered.sql, project)
+        rendered = finish_rendered(rendered.sql, project)
         warehouse.execute_script(rendered.sql, _merge_params(warehouse, project, proc, rendered, partition, entity_ids, run_id))
     finally:
         warehouse.query(f"DROP TABLE IF EXISTS {stage.fqn}")

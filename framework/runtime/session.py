@@ -39,7 +39,7 @@ class Session:
     def open(cls, project_root: str | Path = ".", target: str | None = None, aggregate_alerts: bool = False,
              clock: Callable[[], float] = time.time) -> "Session":
         from framework.backends.registry import open_backends
-        from framework.manifest import load
+        from framework.project import load
         from framework.runtime.alerts import alerts_from_config
 
         from framework.runtime.alert_log import attach
@@ -139,7 +139,7 @@ def generate_sample(session: Session, start: str, days: int = 1, seed: int = 42)
 
 def reset_local_state(project_root: str | Path) -> Path:
     """Delete the embedded backends' folder ``.pipectl/`` (only ever that folder)."""
-    from framework.runtime.paths import state_dir
+    from framework.config.paths import state_dir
 
     folder = state_dir(Path(project_root).resolve())
     if folder.exists():

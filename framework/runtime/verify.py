@@ -144,7 +144,7 @@ class _Recompute:
     def processor(self, proc: Processor) -> TableResult:
         import jinja2
 
-        from framework.sql.render import _transform_globals, render_transform
+        from framework.sql.render import transform_globals, render_transform
 
         out = proc.output
         if out is None:
@@ -157,7 +157,7 @@ class _Recompute:
         if broken:
             self.failed.add(proc.name)
             return TableResult(proc.name, out.fqn, "error", f"not recomputed: upstream {', '.join(broken)} failed")
-        globals_ = _transform_globals(self.p, proc, self.wh.dialect, True)
+        globals_ = transform_globals(self.p, proc, self.wh.dialect, True)
         base_ref = globals_["ref"]
 
         def ref(name: str) -> str:

@@ -103,7 +103,7 @@ class _Checker:
 
     def processor(self, proc: Processor, dialect: str) -> None:
         from framework.sql.context import input_specs
-        from framework.sql.render import _transform_globals, render_record, render_statement, render_template
+        from framework.sql.render import transform_globals, render_record, render_statement, render_template
 
         p = self.project
         if proc.inputs:
@@ -135,11 +135,11 @@ class _Checker:
                     p, "merge.sql.j2", dialect, processor=proc.name, table=out.fqn, columns=list(out.column_names),
                     partition_in_output=out.column(p.partition_column) is not None, key=key, full_batch=f,
                     transform_sql="SELECT " + ", ".join(f"NULL AS {get_dialect(dialect).ident(c)}" for c in out.column_names),
-                    entity_filter=_transform_globals(p, proc, dialect, f)["entity_filter"]).sql, "merge.sql.j2", dialect)
+                    entity_filter=transform_globals(p, proc, dialect, f)["entity_filter"]).sql, "merge.sql.j2", dialect)
         fragments = ("transform-fragments", dialect, proc.entity is not None)
         if proc.transform.sql and fragments not in self.shapes:  # what differs between dialects in a derived transform
             def fragment() -> str:
-                globals_ = _transform_globals(p, proc, dialect, False)
+                globals_ = transform_globals(p, proc, dialect, False)
                 return f"SELECT 1 AS x FROM t WHERE t.d = {globals_['partition']} AND {globals_['entity_filter']('t.k')}"
 
             self._shape(proc, fragments, fragment, "_dialect.sql.j2 (partition, entity_filter)", dialect)
@@ -151,7 +151,7 @@ class _Checker:
         dialect-free. None when it does not render (reported)."""
         import jinja2
 
-        from framework.sql.render import _transform_globals, dialect_free, read_transform, render_transform
+        from framework.sql.render import transform_globals, dialect_free, read_transform, render_transform
 
         p = self.project
         loc = proc.transform.location
@@ -167,7 +167,7 @@ class _Checker:
         for dialect in dialects:
             tables: list[str] = []
             try:
-                sql = render_transform(p, proc, dialect, False, _placeholders(_transform_globals(p, proc, dialect, False), tables), text)
+                sql = render_transform(p, proc, dialect, False, _placeholders(transform_globals(p, proc, dialect, False), tables), text)
             except jinja2.TemplateSyntaxError as exc:
                 self._error(proc, "sql-render", f"processor '{proc.name}': {proc.transform.sql}:{exc.lineno}: Jinja syntax error: {exc.message}", loc)
                 return None

@@ -99,7 +99,8 @@ def find_mapping(project: Project, inp: Input, source_kind: str, target_kind: st
     return found[0] if found else None
 
 
-def _mapping_table(project: Project, mapping: EntityMapping) -> Table:
+def mapping_source_table(project: Project, mapping: EntityMapping) -> Table:
+    """The table an entity mapping reads its key pairs from (public: replay reads it too)."""
     via = mapping.via
     if via in project.processors and project.processors[via].output is not None:
         return project.processors[via].output  # type: ignore[return-value]
@@ -124,7 +125,7 @@ def input_spec(project: Project, processor: Processor, inp: Input) -> InputSpec:
     if target is not None and kind is not None and kind in project.entity_kinds:
         mapping = find_mapping(project, inp, kind, target.name)
         if mapping is not None:
-            via = _mapping_table(project, mapping)
+            via = mapping_source_table(project, mapping)
             src_key = project.entity_kinds[kind].key
             return InputSpec(
                 **base,

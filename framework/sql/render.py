@@ -8,7 +8,6 @@ ever pasted into SQL text.
 """
 from __future__ import annotations
 
-import datetime as _dt
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -21,6 +20,7 @@ from framework.manifest.model import Processor, Project, Table
 
 from framework.sql.context import CHANGESET_TABLE, PARTITION_SENTINEL, STATE_TABLE, input_specs
 from framework.sql.environment import dialect_macros, environment
+from framework.sql.params import QueryParam, coerce_value
 
 KINDS = ("detect", "filter", "ddl", "merge", "transform")
 ENTITY_IDS = "entity_ids"
@@ -49,7 +49,9 @@ def _params_of(sql: str, project: Project) -> tuple[str, ...]:
     return tuple(n for n in names if re.search(rf"[@$]{re.escape(n)}\b", sql))
 
 
-def _finish(sql: str, project: Project) -> RenderedSQL:
+def finish_rendered(sql: str, project: Project) -> RenderedSQL:
+    """Rendered text with blank runs collapsed, and the parameters it names (public: the
+    runner finishes statements it assembles from several templates the same way)."""
     text = re.sub(r"\n{3,}", "\n\n", sql).strip() + "\n"
     return RenderedSQL(text, _params_of(text, project))
 
@@ -60,11 +62,13 @@ def render_template(project: Project, template: str, dialect: str, **context: An
     base = {"partition_column": project.partition_column, "state_table": STATE_TABLE,
             "changeset_table": CHANGESET_TABLE, "sentinel": PARTITION_SENTINEL}
     base.update(context)
-    return _finish(env.get_template(template).render(**base), project)
+    return finish_rendered(env.get_template(template).render(**base), project)
 
 
 # ----------------------------------------------------------------- transform contract
-def _transform_globals(project: Project, processor: Processor, dialect: str, full_batch: bool) -> dict[str, Any]:
+def transform_globals(project: Project, processor: Processor, dialect: str, full_batch: bool) -> dict[str, Any]:
+    """The names a transform template sees (public: the SQL checks and `pipectl verify`
+    render transforms with the same globals as a run)."""
     macros = dialect_macros(project.root, dialect)
     selective = not full_batch and processor.entity is not None
 
@@ -142,7 +146,7 @@ def render_transform(project: Project, processor: Processor | str, dialect: str,
     if text is None:
         text = read_transform(project, proc)
     sql = _render_text(environment(project.root, dialect), text,
-                       globals_ or _transform_globals(project, proc, dialect, full_batch)).strip()
+                       globals_ or transform_globals(project, proc, dialect, full_batch)).strip()
     return sql[:-1].rstrip() if sql.endswith(";") else sql
 
 
@@ -167,7 +171,7 @@ def render_statement(project: Project, processor: Processor | str, kind: str, di
     """
     proc = _processor(project, processor)
     if kind == "transform":
-        return _finish(render_transform(project, proc, dialect, full_batch), project)
+        return finish_rendered(render_transform(project, proc, dialect, full_batch), project)
     if kind == "ddl":
         return render_template(project, "ddl.sql.j2", dialect, processor=proc.name, table=_output(proc))
     if kind == "merge":
@@ -180,7 +184,7 @@ def render_statement(project: Project, processor: Processor | str, kind: str, di
             partition_in_output=out.column(project.partition_column) is not None,
             key=key if key and out.column(key) is not None else None,
             transform_sql=render_transform(project, proc, dialect, full),
-            entity_filter=_transform_globals(project, proc, dialect, full)["entity_filter"],
+            entity_filter=transform_globals(project, proc, dialect, full)["entity_filter"],
             full_batch=full,
         )
     if kind in ("detect", "filter"):
@@ -213,18 +217,6 @@ def render_table_ddl(table: Table, dialect: str, project_root: Path | str | None
 
 
 # ----------------------------------------------------------------- parameters
-def _coerce(value: Any, type_name: str) -> Any:
-    if value is None:
-        return None
-    if type_name == "DATE" and isinstance(value, str):
-        return _dt.date.fromisoformat(value)
-    if type_name == "INT64" and not isinstance(value, int):
-        return int(value)
-    if type_name == "STRING" and not isinstance(value, str):
-        return value.isoformat() if hasattr(value, "isoformat") else str(value)
-    return value
-
-
 def query_params(project: Project, names: Sequence[str], partition: Any = None, entity_ids: Iterable[Any] | None = None,
                  entity_type: str = "STRING", **values: Any) -> list:
     """Typed :class:`QueryParam` values for the parameter ``names`` of a rendered statement.
@@ -233,16 +225,14 @@ def query_params(project: Project, names: Sequence[str], partition: Any = None, 
     ARRAY of ``entity_type`` (the kind's key type for transform/merge/filter, STRING for
     the state table); anything else comes from ``values`` as STRING.
     """
-    from framework.backends.protocols import QueryParam
-
     out = []
     for name in names:
         if name == project.partition_column:
-            out.append(QueryParam(name, _coerce(partition, project.partition_type), project.partition_type))
+            out.append(QueryParam(name, coerce_value(partition, project.partition_type), project.partition_type))
         elif name == ENTITY_IDS:
             if entity_ids is None:
                 raise ConfigError("a selective statement needs entity_ids", hint="pass the change-set's keys, or render a full batch")
-            out.append(QueryParam(name, [_coerce(v, entity_type) for v in entity_ids], entity_type, array=True))
+            out.append(QueryParam(name, [coerce_value(v, entity_type) for v in entity_ids], entity_type, array=True))
         elif name in values:
             out.append(QueryParam(name, values[name], "STRING"))
         else:

@@ -20,7 +20,7 @@ DUCK_TYPES = {"STRING": "VARCHAR", "INT64": "BIGINT", "FLOAT64": "DOUBLE", "BOOL
 
 def generate(target: Any, start_day: date | str, days: int = 1, seed: int = 7, sites: int = 4, sensors_per_site: int = 10) -> dict[str, int]:
     """(Re)write ``days`` days of registry rows and readings; returns rows written per table."""
-    from framework.manifest import load
+    from framework.project import load
 
     start = date.fromisoformat(start_day) if isinstance(start_day, str) else start_day
     project = load(PROJECT_ROOT)

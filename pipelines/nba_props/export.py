@@ -26,7 +26,7 @@ def export_path(project_root: str | Path, partition: Any) -> Path:
 
 def export_predictions(ctx: Any) -> list[dict[str, Any]]:
     """Write every prediction of ``ctx.partition`` to JSON; return no rows (no output table)."""
-    from framework.runtime.paths import ensure_state_dir
+    from framework.config.paths import ensure_state_dir
 
     table = ctx.ref("player_prop_predictions")
     cols = ", ".join(f"p.{c}" for c in EXPORT_COLUMNS)

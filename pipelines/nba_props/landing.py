@@ -22,7 +22,7 @@ LANDING_DATASET = "nba_landing"
 def load_sources(project: Project | None = None) -> dict[str, Table]:
     """Landing tables by bare table name (``nbac_gamebook`` -> Table), from the manifest."""
     if project is None:
-        from framework.manifest import load
+        from framework.project import load
 
         project = load(PROJECT_ROOT)
     return {s.table.name: s.table for s in project.sources.values() if s.table.dataset == LANDING_DATASET}

@@ -18,7 +18,7 @@ from framework.backends.protocols import SubscriptionConfig
 from framework.backends.registry import open_backends
 from framework.cli import main
 from framework.errors import PlanError
-from framework.manifest import load
+from framework.project import load
 from framework.plan.lock import LeaseLock
 from gcp_support import require_emulators
 from projects import write_project

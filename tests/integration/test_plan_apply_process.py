@@ -16,7 +16,7 @@ import pytest
 
 from framework.backends.registry import open_backends
 from framework.errors import PlanError
-from framework.manifest import load
+from framework.project import load
 from framework.plan.actual import TopicProvider, embedded_providers
 from framework.plan.applier import apply_plan
 from framework.plan.planner import make_plan

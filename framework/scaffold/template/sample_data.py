@@ -20,7 +20,7 @@ CUSTOMERS, STORES = 20, 3
 
 
 def _table() -> Any:
-    from framework.manifest import load
+    from framework.project import load
 
     return load(PROJECT).sources[SOURCE].table
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from framework.manifest import load
+from framework.project import load
 from framework.runtime.changes import detect_changes, record_change_set, record_processed
 from framework.sql.render import query_params, render_statement
 

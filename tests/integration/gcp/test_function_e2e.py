@@ -29,7 +29,7 @@ from framework.backends.gcp_emulators import EMULATOR_PROJECT
 from framework.backends.protocols import SubscriptionConfig, TopicConfig
 from framework.backends.pubsub import PubSubBus
 from framework.deploy.package import build_bundle
-from framework.manifest import load
+from framework.project import load
 from framework.orchestrator import encode, make_envelope
 from projects import copy_example
 

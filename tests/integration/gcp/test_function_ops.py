@@ -24,7 +24,7 @@ from framework.backends.protocols import SubscriptionConfig, TopicConfig
 from framework.backends.pubsub import PubSubBus
 from framework.cli import cli
 from framework.deploy import function
-from framework.manifest import load
+from framework.project import load
 from framework.orchestrator import encode, make_envelope
 from framework.orchestrator import ledger as lg
 from framework.plan.resources import inspect_subscription

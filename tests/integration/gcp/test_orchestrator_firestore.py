@@ -14,7 +14,7 @@ import pytest
 
 from framework.backends.firestore import FirestoreStateStore
 from framework.backends.gcp_emulators import EMULATOR_PROJECT
-from framework.manifest import load
+from framework.project import load
 from framework.orchestrator import Orchestrator, encode, make_envelope
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "bench"))

@@ -26,7 +26,7 @@ from framework.backends.firestore import FirestoreStateStore
 from framework.backends.protocols import SubscriptionConfig, TopicConfig
 from framework.backends.pubsub import PubSubBus
 from framework.deploy.package import build_bundle
-from framework.manifest import load
+from framework.project import load
 from framework.orchestrator import Orchestrator, encode, make_envelope
 from framework.orchestrator import ledger as lg
 from framework.orchestrator.alerts import RecordingAlerts

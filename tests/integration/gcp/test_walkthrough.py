@@ -15,7 +15,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from framework.cli import cli
-from framework.manifest import load
+from framework.project import load
 from projects import PROCESSORS, SQL, TOPICS, write_project
 from scheduler_standin import CloudSchedulerStandIn
 

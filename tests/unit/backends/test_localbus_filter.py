@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from framework.backends.bus_filter import compile_filter, matches
+from framework.manifest.bus_filter import compile_filter, matches
 from framework.errors import BackendError
 
 ATTRS = {"entity": "player", "phase": "raw", "game-date": "2024-01-15"}

@@ -12,7 +12,7 @@ import pytest
 
 import pipelines  # the repository's example package: a "foreign" pipelines for the copies below
 from framework.errors import ConfigError
-from framework.manifest import load
+from framework.project import load
 from framework.manifest.code import import_project_module, module_file
 from framework.runtime.session import sample_module
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from framework.manifest import load, load_project
+from framework.manifest import load_project
+from framework.project import load
 from framework.plan.resources import desired_resources
 from projects import PROCESSORS, line_of, write_project
 

@@ -13,7 +13,7 @@ from framework.backends.sqlite_state import SQLiteStateStore
 from framework.cli import cli
 from framework.orchestrator import Orchestrator, decode
 from framework.orchestrator.alerts import RecordingAlerts
-from framework.runtime.paths import bus_path, ledger_path
+from framework.config.paths import bus_path, ledger_path
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from framework.manifest import load
+from framework.project import load
 from framework.orchestrator.identity import UnknownProcessor, resolve
 from projects import write_project
 

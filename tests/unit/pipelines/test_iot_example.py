@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 import transform_harness as h
-from framework.manifest import load
+from framework.project import load
 from framework.validation import validate
 from pipelines.iot_sensors import sample_data
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from framework.manifest import load
+from framework.project import load
 from framework.validation import validate
 
 REPO = Path(__file__).resolve().parents[3]

@@ -12,7 +12,7 @@ import pytest
 import sqlglot
 
 import transform_harness as h
-from framework.manifest import load
+from framework.project import load
 from pipelines.nba_props import sample_data
 
 REPO = Path(__file__).resolve().parents[3]

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from framework.errors import PlanError
-from framework.manifest import load
+from framework.project import load
 from framework.plan.applier import apply_plan
 from framework.plan.model import Plan, Resource
 from framework.plan.planner import PlanOptions, make_plan

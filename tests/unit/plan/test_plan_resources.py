@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
-from framework.manifest import load
+from framework.project import load
 from framework.plan.actual import DocumentProvider
 from framework.plan.planner import backend_providers
 from framework.plan.render import plan_text

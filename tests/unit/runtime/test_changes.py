@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from framework.backends.duckdb import DuckDBWarehouse
-from framework.manifest import load
+from framework.project import load
 from framework.runtime.changes import ChangeSet, EntityChange, detect_changes, record_change_set, record_processed
 
 D = dt.date(2024, 1, 15)

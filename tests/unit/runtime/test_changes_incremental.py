@@ -8,7 +8,7 @@ import datetime as dt
 from pathlib import Path
 
 from framework.backends.duckdb import DuckDBWarehouse
-from framework.manifest import load
+from framework.project import load
 from framework.runtime.changes import detect_changes, record_processed
 from framework.sql.render import query_params, render_statement
 

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from framework.backends.duckdb import DuckDBWarehouse
-from framework.manifest import load
+from framework.project import load
 from framework.runtime.changes import detect_changes, record_processed
 
 D = dt.date(2024, 3, 1)

@@ -9,7 +9,7 @@ import datetime as dt
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from framework.manifest import load
+from framework.project import load
 from framework.runtime.runner import ProcessorRunner, RunRequest
 from tests.projects import write_project
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from framework.manifest import load
+from framework.project import load
 from framework.runtime.pipeline import PipelineDriver
 from framework.runtime.trace import build_trace, render_tree
 from tests.projects import TOPICS, write_project

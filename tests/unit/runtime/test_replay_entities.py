@@ -11,7 +11,7 @@ import datetime as dt
 import pytest
 
 from framework.errors import ConfigError
-from framework.manifest import load
+from framework.project import load
 from framework.runtime.pipeline import PipelineDriver
 from framework.runtime.replay import parse_entity_args
 from framework.runtime.reports import phase_table

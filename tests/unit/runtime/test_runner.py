@@ -8,7 +8,7 @@ import json
 import pytest
 
 from framework.backends.protocols import QueryParam
-from framework.manifest import load
+from framework.project import load
 from framework.runtime.runner import ProcessorRunner, RunRequest
 from tests.projects import PROCESSORS, write_project
 

@@ -5,7 +5,7 @@ import datetime as dt
 
 import pytest
 
-from framework.manifest import load
+from framework.project import load
 from framework.runtime.transform import TransformContext, TransformError, bind_params, run_python_transform
 from tests.projects import write_project
 

@@ -10,7 +10,7 @@ import pytest
 import framework
 from framework.cli import main
 from framework.errors import ConfigError
-from framework.manifest import load
+from framework.project import load
 from framework.scaffold import SCHEMAS, example_source, init_example, init_project
 from framework.scaffold.examples import EXAMPLES, example_files
 from framework.validation import validate

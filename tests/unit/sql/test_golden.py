@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from framework.manifest import load
+from framework.project import load
 from framework.sql.render import render_record, render_state_ddl, render_statement
 
 GOLDEN = Path(__file__).resolve().parents[2] / "golden"

@@ -132,7 +132,7 @@ def test_declared_key_with_a_typo(example):
 
 
 def test_declared_key_is_rendered_by_detection():
-    from framework.manifest import load
+    from framework.project import load
     from framework.sql.render import render_statement
 
     project = load(REPO)

@@ -7,7 +7,7 @@ import jinja2
 import pytest
 
 from framework.errors import ConfigError
-from framework.manifest import load
+from framework.project import load
 from framework.sql.context import input_specs
 from framework.sql.dialects import get_dialect
 from framework.sql.environment import BUILTIN_TEMPLATES, search_path

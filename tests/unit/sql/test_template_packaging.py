@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import framework
-from framework.manifest import load
+from framework.project import load
 from framework.sql import environment
 from framework.sql.environment import BUILTIN_TEMPLATES, environment as sql_environment
 from framework.sql.render import render_statement

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from framework.config import paths
+from framework.config.backend_types import known_types
 from framework.errors import ConfigError, Location
 from framework.manifest.diagnostics import Diagnostics, did_you_mean
 
@@ -68,8 +70,6 @@ class Target:
 
 def embedded_spec(role: str) -> BackendSpec:
     """The embedded backend of ``role``; its path defaults to ``.pipectl/<file>``."""
-    from framework.runtime import paths
-
     kinds = {"warehouse": ("duckdb", paths.WAREHOUSE_FILE), "bus": ("local", paths.BUS_FILE), "state": ("sqlite", paths.LEDGER_FILE)}
     kind, file = kinds[role]
     return BackendSpec(role, kind, {"path": f"{paths.STATE_DIR_NAME}/{file}"}, Location("(embedded default)"))
@@ -115,8 +115,6 @@ def _expand_env(value: Any, loc: Location, diags: Diagnostics) -> Any:
 
 
 def _spec(role: str, data: Any, loc_of, base: tuple, diags: Diagnostics) -> BackendSpec:
-    from framework.backends.registry import known_types
-
     if data is None:
         return embedded_spec(role)
     kind = data["type"]

@@ -1,5 +1,6 @@
-"""The driver's virtual clock, in its own module so the orchestrator service can use it
-without the pipeline driver (re-exported by :mod:`framework.runtime.pipeline`)."""
+"""The virtual clock of the ledger, owned by the orchestrator: the orchestrator service (sweep,
+status, the Cloud Function) and the runtime's driver must read the same time, and the
+orchestrator may not import the runtime (re-exported by :mod:`framework.runtime.pipeline`)."""
 from __future__ import annotations
 
 import time

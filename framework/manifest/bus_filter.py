@@ -1,4 +1,6 @@
-"""Pub/Sub subscription filters on message attributes, for the local bus.
+"""Pub/Sub subscription filters on message attributes: the grammar of ``topics.yaml``'s
+``filter:``, owned by the manifest layer (the graph rules check it at validate time, the
+local bus evaluates it at delivery time, and neither knows the other).
 
 Google Pub/Sub lets a subscription receive only the messages whose attributes match a
 filter; the others are acknowledged on its behalf and never delivered. The local bus must

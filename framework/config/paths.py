@@ -1,6 +1,7 @@
 """Default file locations of the embedded backends, under ``<project>/.pipectl/``.
 
-Why one module: the CLI, the registry's embedded ``local`` target and tests must agree on
+Owned by the configuration (the embedded target's defaults are these paths). Why one
+module: the CLI, the registry's embedded ``local`` target and tests must agree on
 where the warehouse, bus and ledger live, or two commands would silently use two files.
 The folder gets a ``.gitignore`` of ``*`` so local state is never committed by accident.
 """
