@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from framework.backends.localbus import LocalBus  # noqa: E402
 from framework.backends.protocols import SubscriptionConfig, TopicConfig  # noqa: E402
-from framework.runtime.bus_worker import run_worker  # noqa: E402
+from framework.backends.bus_worker import run_worker  # noqa: E402
 
 PAYLOAD = b'{"processor_name": "player_game_summary", "game_date": "2024-01-15", "status": "success", "record_count": 450}'
 ATTRS = {"processor": "player_game_summary", "game_date": "2024-01-15", "correlation_id": "c-123"}

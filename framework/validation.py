@@ -27,7 +27,7 @@ def check_config_secrets(root: Path, diags: Diagnostics) -> None:
     ``pipectl package`` copies the file into the function bundle, so it would ship there."""
     from framework.config import CONFIG_FILE
     from framework.manifest.loader import load_yaml
-    from framework.runtime.secrets import inline_secrets
+    from framework.alerts.secrets import inline_secrets
 
     path = root / CONFIG_FILE
     if not path.is_file():

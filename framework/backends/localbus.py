@@ -333,8 +333,8 @@ class LocalBus(DeadLetterMixin):
     # ----------------------------------------------------------------- consuming
     def dispatch(self, subscription: str, handler: Callable[[ReceivedMessage], Any], max_messages: int = 10) -> Any:
         """Pull once and run ``handler`` on each message: ack on success, nack with the
-        error recorded on failure. See :func:`framework.runtime.bus_worker.dispatch`."""
-        from framework.runtime.bus_worker import dispatch
+        error recorded on failure. See :func:`framework.backends.bus_worker.dispatch`."""
+        from framework.backends.bus_worker import dispatch
 
         return dispatch(self, subscription, handler, max_messages)
 

@@ -20,7 +20,7 @@ from framework.commands import project_dir
 
 def project_of(ctx: click.Context | None) -> Any:
     """The loaded, validated project of this command line (raises ManifestError: exit 1)."""
-    from framework.manifest import load
+    from framework.project import load
 
     root = ctx.find_root() if ctx is not None else None
     cache = root.obj if root is not None and isinstance(root.obj, dict) else {}

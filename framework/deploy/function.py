@@ -84,7 +84,7 @@ class _GateRows:
         self.project, self.factory, self.warehouse = project, factory, None
 
     def __call__(self, gate: Any, partition: str) -> int:
-        from framework.runtime.runner import count_partition_rows
+        from framework.orchestrator.gates import count_partition_rows
 
         if self.warehouse is None:
             self.warehouse = self.factory()
@@ -114,8 +114,7 @@ def orchestrator() -> Any:
 def _alerts(project_dir: Path) -> Any:
     """The rate-limited alerts of the bundled pipectl.yaml (a log sink by default: the
     function's log is Cloud Logging, where log-based alerts can pick them up)."""
-    from framework.runtime.alerts import alerts_from_config
-    from framework.runtime.session import load_alerts_config
+    from framework.alerts import alerts_from_config, load_alerts_config
 
     return alerts_from_config(load_alerts_config(project_dir))
 

@@ -2,7 +2,7 @@
 
 The orchestrator calls ``alerts.alert(signature, severity, message, context)`` after a
 commit, never inside a transaction (a retried transaction must not alert twice). Any object
-with that method works: ``framework.runtime.alerts`` builds rate-limited sinks with it (so a
+with that method works: ``framework.alerts`` builds rate-limited sinks with it (so a
 retry storm is one alert plus a summary, FAILURE-MODES 21). Without one, alerts go to the
 ``pipectl.orchestrator`` logger, so nothing is silent even in a bare setup.
 """

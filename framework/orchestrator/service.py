@@ -23,10 +23,9 @@ def open_orchestrator(project_root: str | Path = ".", target: str | None = None,
     ``publish=False`` (status) never opens the bus or the warehouse."""
     from framework.backends.registry import open_backends
     from framework.project import load
-    from framework.runtime.alert_log import attach
-    from framework.runtime.alerts import alerts_from_config
+    from framework.alerts import alerts_from_config, load_alerts_config
+    from framework.alerts.alert_log import attach
     from framework.orchestrator.clock import VirtualClock
-    from framework.runtime.session import load_alerts_config
 
     project = load(project_root)
     backends = open_backends(project_root, target)
@@ -52,7 +51,7 @@ def open_orchestrator(project_root: str | Path = ".", target: str | None = None,
 
 
 def _gate_checker(project: Any, backends: Any) -> Any:
-    from framework.runtime.runner import count_partition_rows
+    from framework.orchestrator.gates import count_partition_rows
 
     def check(gate: Any, partition: str) -> int:
         return count_partition_rows(backends.warehouse, project, gate.processor, partition)

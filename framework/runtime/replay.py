@@ -112,7 +112,7 @@ def map_ids(warehouse: Any, project: Project, mapping: EntityMapping, ids: Seque
     The same table and columns change detection's ``mapped`` inputs join on
     (:func:`framework.sql.context.input_spec`)."""
     from framework.backends.protocols import QueryParam
-    from framework.runtime.transform import partition_param
+    from framework.sql.params import partition_param
     from framework.sql.context import mapping_source_table
 
     if not ids:

@@ -35,6 +35,7 @@ from framework.runtime import runner_io as io
 from framework.runtime.runner_io import CriticalInputError
 from framework.runtime.code_state import CodeState
 from framework.runtime.history import RunHistory
+from framework.orchestrator.gates import count_partition_rows
 
 log = logging.getLogger(__name__)
 
@@ -349,17 +350,6 @@ def _describe(exc: BaseException, after_write: bool) -> str:
     if after_write:
         text += " (the output rows were written; the run is failed so it will be retried)"
     return text
-
-
-def count_partition_rows(warehouse: Any, project: Project, processor: str, partition: str) -> int:
-    """Rows of a processor's output for a partition: the orchestrator's quality-gate check."""
-    proc = project.resolve_processor(processor)
-    if proc is None or proc.output is None:
-        what = "an unknown processor" if proc is None else "a processor without an output table"
-        raise PipectlError(f"quality gate of processors.yaml counts rows of '{processor}', {what}",
-                           hint="point quality_gates[].processor at a processor that declares an output table "
-                                "(see `pipectl ls`)")
-    return io.count_rows(warehouse, project, proc.output, partition)
 
 
 __all__ = ["ProcessorRunner", "RunRequest", "RunResult", "CriticalInputError", "count_partition_rows"]

@@ -12,6 +12,7 @@ from typing import Any, Iterable, Sequence
 from framework.errors import ConfigError, PipectlError
 from framework.manifest.model import Processor, Project, Table
 from framework.sql.dialects import get_dialect
+from framework.orchestrator.gates import count_rows
 from framework.runtime.transform import TransformContext, bind_params, entity_type, partition_param, run_python_transform
 
 STAGE_DATASET = "_pipectl_stage"
@@ -70,19 +71,6 @@ def check_critical_inputs(warehouse: Any, project: Project, proc: Processor, par
         raise CriticalInputError(
             f"processor '{proc.name}' refuses to run for {partition}: critical input(s) have no rows: {', '.join(empty)}",
             proc.location, hint="run the upstream processors first, or check the scrapers/landing tables for this date")
-
-
-def count_rows(warehouse: Any, project: Project, table: Table, partition: Any, known_tables: set[str] | None = None) -> int:
-    """Rows of ``table`` for the partition (0 if the table does not exist)."""
-    if (known_tables is None or table.fqn not in known_tables) and warehouse.table_schema(table.fqn) is None:
-        return 0
-    pc = project.partition_column
-    if table.column(pc) is None:
-        rows = warehouse.query(f"SELECT COUNT(*) AS n FROM {table.fqn}")
-    else:
-        sql = f"SELECT COUNT(*) AS n FROM {table.fqn} WHERE {pc} = {_ph(warehouse, pc)}"
-        rows = warehouse.query(sql, [partition_param(project, partition)])
-    return int(rows[0]["n"]) if rows else 0
 
 
 # ------------------------------------------------------------------ writing

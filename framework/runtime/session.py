@@ -40,9 +40,9 @@ class Session:
              clock: Callable[[], float] = time.time) -> "Session":
         from framework.backends.registry import open_backends
         from framework.project import load
-        from framework.runtime.alerts import alerts_from_config
+        from framework.alerts import alerts_from_config, load_alerts_config
 
-        from framework.runtime.alert_log import attach
+        from framework.alerts.alert_log import attach
 
         project = load(project_root)
         backends = open_backends(project.root, target)
@@ -80,26 +80,6 @@ def prepare(session: Session) -> None:
 
     ensure_topology(session.backends.bus, session.project)
     ensure_tables(session.warehouse, [p.output for p in session.project.processors.values() if p.output is not None])
-
-
-def load_alerts_config(project_root: Path) -> dict[str, Any] | None:
-    """The ``alerts:`` mapping of pipectl.yaml (None without a file or key)."""
-    path = Path(project_root) / "pipectl.yaml"
-    if not path.exists():
-        return None
-    from framework.errors import ManifestError
-    from framework.manifest.diagnostics import Diagnostics
-    from framework.manifest.loader import load_yaml
-
-    diags = Diagnostics()  # the one YAML reader (YAML 1.2, located errors), as for every manifest
-    loaded = load_yaml(path, "pipectl.yaml", diags)
-    if diags.errors:
-        raise ManifestError(diags.sorted())
-    data = loaded.data if loaded is not None else {}
-    alerts = data.get("alerts") if isinstance(data, dict) else None
-    if alerts is not None and not isinstance(alerts, dict):
-        raise ConfigError(f"{path}: 'alerts' must be a mapping", hint="see docs/runtime.md#alerts")
-    return alerts
 
 
 # ------------------------------------------------------------------ sample data hooks

@@ -8,7 +8,6 @@ returns an iterable of row dicts. Values always travel as query parameters.
 """
 from __future__ import annotations
 
-import datetime as dt
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -17,6 +16,7 @@ from framework.backends.protocols import QueryParam
 from framework.errors import ConfigError, PipectlError
 from framework.manifest.model import Processor, Project
 from framework.sql.dialects import get_dialect
+from framework.sql.params import partition_param
 
 ENTITY_IDS_PARAM = "entity_ids"
 
@@ -85,22 +85,6 @@ class TransformContext:
     def query(self, sql: str, extra: Sequence[QueryParam] = ()) -> list[dict[str, Any]]:
         """Run a SELECT with the context's parameters bound (only those the SQL uses)."""
         return self.warehouse.query(sql, bind_params(sql, [*self.params(), *extra], self.dialect))
-
-
-def partition_param(project: Project, value: Any) -> QueryParam:
-    """The partition value as a typed parameter named after the partition column."""
-    return QueryParam(project.partition_column, coerce_partition(project, value), project.partition_type or "DATE")
-
-
-def coerce_partition(project: Project, value: Any) -> Any:
-    if (project.partition_type or "DATE") == "DATE" and isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value)
-        except ValueError:
-            raise ConfigError(f"partition {value!r} is not a date (YYYY-MM-DD) for column {project.partition_column}") from None
-    if project.partition_type == "INT64" and isinstance(value, str):
-        return int(value)
-    return value
 
 
 def entity_type(project: Project, processor: Processor) -> str:

@@ -27,7 +27,8 @@ from framework.errors import ConfigError, PipectlError
 from framework.manifest.model import Processor, Project, Table
 from framework.backends.protocols import QueryParam
 from framework.runtime.table_diff import RowDiff, diff_rows
-from framework.runtime.transform import bind_params, coerce_partition, partition_param
+from framework.runtime.transform import bind_params
+from framework.sql.params import coerce_partition, partition_param
 from framework.sql.dialects import get_dialect
 
 SCRATCH_PREFIX = "pipectl_verify_"

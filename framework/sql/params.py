@@ -10,6 +10,9 @@ import datetime as _dt
 from dataclasses import dataclass
 from typing import Any
 
+from framework.errors import ConfigError
+from framework.manifest.model import Project
+
 
 @dataclass(frozen=True)
 class QueryParam:
@@ -36,4 +39,20 @@ def coerce_value(value: Any, type_name: str) -> Any:
     return value
 
 
-__all__ = ["QueryParam", "coerce_value"]
+def partition_param(project: Project, value: Any) -> QueryParam:
+    """The partition value as a typed parameter named after the partition column."""
+    return QueryParam(project.partition_column, coerce_partition(project, value), project.partition_type or "DATE")
+
+
+def coerce_partition(project: Project, value: Any) -> Any:
+    if (project.partition_type or "DATE") == "DATE" and isinstance(value, str):
+        try:
+            return _dt.date.fromisoformat(value)
+        except ValueError:
+            raise ConfigError(f"partition {value!r} is not a date (YYYY-MM-DD) for column {project.partition_column}") from None
+    if project.partition_type == "INT64" and isinstance(value, str):
+        return int(value)
+    return value
+
+
+__all__ = ["QueryParam", "coerce_value", "partition_param", "coerce_partition"]

@@ -45,7 +45,7 @@ class Source:
     def project(self) -> Any:
         """The loaded project, reloaded only when one of its manifest files changed (pages
         poll every few seconds; parsing the YAML is most of a page's cost)."""
-        from framework.manifest import load
+        from framework.project import load
 
         cached = _PROJECTS.get(self.root)
         if cached is not None and cached[0] == _stamp(cached[1]):
@@ -297,7 +297,7 @@ def recent_correlations(src: Source, limit: int = 30) -> list[dict[str, Any]]:
 
 
 def alerts(src: Source, limit: int = 100) -> list[dict[str, Any]]:
-    from framework.runtime.alert_log import recent_alerts
+    from framework.alerts.alert_log import recent_alerts
 
     with src.backends() as b:
         return recent_alerts(b.state, limit)

@@ -7,8 +7,8 @@ import warnings
 from pathlib import Path
 
 from framework.backends.registry import open_backends
-from framework.runtime.alert_log import StoreSink
-from framework.runtime.alerts import Alerts
+from framework.alerts.alert_log import StoreSink
+from framework.alerts import Alerts
 from framework.runtime.history import RunHistory
 from projects import PROCESSORS, SQL, TOPICS, write_project
 

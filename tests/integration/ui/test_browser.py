@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 from framework.cli import main
-from framework.manifest import load
+from framework.project import load
 from framework.runtime.session import Session
 from framework.runtime.trace import build_trace
 from tests.projects import REPO

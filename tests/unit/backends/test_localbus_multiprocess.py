@@ -16,7 +16,7 @@ import pytest
 
 from framework.backends.localbus import LocalBus
 from framework.backends.protocols import ReceivedMessage, SubscriptionConfig, TopicConfig
-from framework.runtime.bus_worker import run_worker
+from framework.backends.bus_worker import run_worker
 
 WORKERS = 4
 MESSAGES = 200

@@ -8,7 +8,7 @@ import pytest
 
 from framework.backends.localbus import LocalBus
 from framework.backends.protocols import SubscriptionConfig, TopicConfig
-from framework.runtime.bus_worker import dispatch, run_worker
+from framework.backends.bus_worker import dispatch, run_worker
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def test_failure_is_logged_recorded_and_nacked(bus, caplog):
     def fail(_msg):
         raise ValueError("row 7 has no player_lookup")
 
-    with caplog.at_level(logging.ERROR, logger="framework.runtime.bus_worker"):
+    with caplog.at_level(logging.ERROR, logger="framework.backends.bus_worker"):
         stats = dispatch(bus, "s", fail)
     assert stats.nacked == 1 and stats.acked == 0
     assert stats.failures[0].error == "ValueError: row 7 has no player_lookup"

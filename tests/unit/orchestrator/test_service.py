@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from framework.orchestrator import service
-from framework.runtime import alerts as alerts_mod
+import framework.alerts as alerts_mod
 from projects import write_project
 
 

@@ -20,7 +20,7 @@ aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller", reason="pip ins
 from aiosmtpd.smtp import AuthResult, LoginPassword  # noqa: E402
 
 from framework.errors import ConfigError  # noqa: E402
-from framework.runtime.alerts import alerts_from_config  # noqa: E402
+from framework.alerts import alerts_from_config  # noqa: E402
 
 PASSWORD = "s3cret-smtp-pass-4711"
 

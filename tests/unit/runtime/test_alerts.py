@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 
 from framework.errors import ConfigError
-from framework.runtime.alerts import Alerts, MemorySink, WebhookSink, alerts_from_config, parse_seconds
+from framework.alerts import Alerts, MemorySink, WebhookSink, alerts_from_config, parse_seconds
 
 
 class Clock:

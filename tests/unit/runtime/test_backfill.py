@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from framework.runtime.alerts import Alerts, MemorySink
+from framework.alerts import Alerts, MemorySink
 from framework.runtime.session import Session, backfill, date_range
 from tests.projects import PROCESSORS, write_project
 

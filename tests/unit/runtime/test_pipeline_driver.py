@@ -108,7 +108,7 @@ def test_a_failing_quality_gate_blocks_loudly_without_crashing_the_driver(tmp_pa
     from framework.backends.duckdb import DuckDBWarehouse
     from framework.backends.localbus import LocalBus
     from framework.backends.sqlite_state import SQLiteStateStore
-    from framework.runtime.alerts import Alerts, MemorySink
+    from framework.alerts import Alerts, MemorySink
     from tests.projects import PROCESSORS
 
     text = PROCESSORS.replace("      deadline: 2h\n", "      deadline: 2h\n      quality_gates:\n"
@@ -169,7 +169,7 @@ def test_an_orphan_subscription_on_a_managed_topic_is_alerted(tmp_path) -> None:
     from framework.backends.protocols import SubscriptionConfig
     from framework.backends.sqlite_state import SQLiteStateStore
     from framework.backends.duckdb import DuckDBWarehouse
-    from framework.runtime.alerts import Alerts, MemorySink
+    from framework.alerts import Alerts, MemorySink
     from framework.runtime.bus_setup import ensure_topology
 
     project = load(write_project(tmp_path / "shop", topics=TOPICS_WITH_START))

@@ -94,7 +94,7 @@ def test_deleted_entity_disappears_downstream(env) -> None:
 
 
 def test_zero_upstream_rows_fails_loudly_and_publishes_failed(env) -> None:
-    from framework.runtime.alerts import Alerts, MemorySink
+    from framework.alerts import Alerts, MemorySink
 
     project, wh, bus, runner = env
     sink = MemorySink()

@@ -1,6 +1,6 @@
 """Secrets by reference: env vars and Secret Manager, never inline in the bundle, never printed.
 
-Secret Manager is reached through ``framework.runtime.secrets.use_secret_client``: the tests
+Secret Manager is reached through ``framework.alerts.secrets.use_secret_client``: the tests
 inject ``FakeSecretManagerClient`` (a stand-in for
 ``google.cloud.secretmanager.SecretManagerServiceClient``, named as such) at that boundary;
 no Google Cloud is called.
@@ -17,8 +17,8 @@ from click.testing import CliRunner
 from framework.cli import cli as main
 from framework.cli import main as pipectl
 from framework.errors import ConfigError
-from framework.runtime import secrets
-from framework.runtime.alerts import WebhookSink, alerts_from_config
+from framework.alerts import secrets
+from framework.alerts import WebhookSink, alerts_from_config
 from projects import copy_example
 
 SLACK = "https://hooks.slack.com/services/T000/B000/XXXXsecretXXXX"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from framework.manifest import load
+from framework.project import load
 from framework.orchestrator.service import status
 from framework.runtime.history import RunHistory
 from framework.runtime.session import Session
@@ -124,8 +124,8 @@ def test_forced_failure_shows_failed_cell_with_reason_and_alert(project: Path, t
 
 
 def test_alert_log_keeps_suppressed_counts(project: Path) -> None:
-    from framework.runtime.alert_log import StoreSink, recent_alerts
-    from framework.runtime.alerts import Alerts
+    from framework.alerts.alert_log import StoreSink, recent_alerts
+    from framework.alerts import Alerts
 
     with Session.open(project) as sess:
         alerts = Alerts([StoreSink(sess.backends.state)], max_per_window=1, window_seconds=60, clock=lambda: 1000.0)

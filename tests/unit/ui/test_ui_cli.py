@@ -37,7 +37,7 @@ def test_help_and_validate_never_import_the_ui_stack(args: list[str], project: P
 
 
 def test_docs_generate_writes_a_site_that_opens_from_the_file_system(tmp_path: Path, project: Path) -> None:
-    from framework.manifest import load
+    from framework.project import load
 
     out = tmp_path / "site"
     assert cli(project, "docs", "generate", "--out", str(out)) == 0

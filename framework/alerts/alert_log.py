@@ -1,5 +1,7 @@
 """The alert log: every alert a command delivers, kept in the StateStore for `pipectl ui`.
 
+In the alerts layer (not the runtime) because the orchestrator service attaches it too.
+
 Sinks (log, webhook, email) send an alert away; nothing kept it, so "what fired in the last
 hour, and how much was suppressed" had no answer after the process ended. :class:`StoreSink`
 is one more sink, attached by the Session and the orchestrator service next to the
@@ -11,7 +13,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from framework.runtime.alerts import AlertMessage
+from framework.alerts import AlertMessage
 
 ALERTS = "pipectl_alerts"
 

@@ -1,14 +1,14 @@
-"""The SMTP email sink of :mod:`framework.runtime.alerts`.
+"""The SMTP email sink of :mod:`framework.alerts`.
 
 The platform pipectl replaces alerted its operators by email and Slack; a retry storm once
 sent 600+ emails (FAILURE-MODES 21). This sink only *sends*: rate limiting and aggregation
-are done by :class:`framework.runtime.alerts.Alerts` in front of every sink, so a flood of
+are done by :class:`framework.alerts.Alerts` in front of every sink, so a flood of
 one signature is at most ``max_per_window`` emails plus one summary ("suppressed N similar
 alerts") whatever the sink.
 
 Transport: plain SMTP, STARTTLS (``starttls: true``, the default when a password is set) or
 implicit TLS (``ssl: true``, port 465), optional AUTH. The password comes by reference
-(``{env: VAR}`` or ``{secret: projects/...}``, see :mod:`framework.runtime.secrets`) and
+(``{env: VAR}`` or ``{secret: projects/...}``, see :mod:`framework.alerts.secrets`) and
 never appears in an error message or in the email.
 """
 from __future__ import annotations
@@ -106,7 +106,7 @@ def _safe(exc: BaseException, secret: str | None) -> str:
 
 def email_sink_from_config(spec: Mapping[str, Any], where: str) -> EmailSink:
     """Build the sink of one ``{type: email, ...}`` entry of ``alerts.sinks``."""
-    from framework.runtime.secrets import sink_field
+    from framework.alerts.secrets import sink_field
 
     unknown = set(spec) - EMAIL_KEYS
     if unknown:

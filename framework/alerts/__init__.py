@@ -8,9 +8,12 @@ signature are sent; the rest are counted and, when the window ends, replaced by 
 :meth:`Alerts.flush`, which sends one summary per signature.
 
 Sinks are small objects with ``send(AlertMessage)``: a log sink, a Slack-style webhook sink
-and an SMTP email sink (:mod:`framework.runtime.alert_email`) are built in and configured
+and an SMTP email sink (:mod:`framework.alerts.smtp`) are built in and configured
 from ``pipectl.yaml`` (``alerts:``, see docs/runtime.md); their credentials come by reference
-(:mod:`framework.runtime.secrets`).
+(:mod:`framework.alerts.secrets`).
+Why its own package, below the orchestrator and the runtime: the orchestrator (sweep, status,
+the Cloud Function) and the runtime's runs alert through the same rate limiter and sinks,
+and the orchestrator may not import the runtime.
 A sink that fails is logged at ERROR and counted in :attr:`Alerts.sink_errors`; it never
 breaks the pipeline run that raised the alert, and it never fails silently.
 """
@@ -22,10 +25,11 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Protocol
 
+from framework.alerts.secrets import redact_url, sink_field
 from framework.errors import ConfigError
-from framework.runtime.secrets import redact_url, sink_field
 
 log = logging.getLogger("pipectl.alerts")
 
@@ -236,7 +240,7 @@ def alerts_from_config(config: Mapping[str, Any] | None, clock: Callable[[], flo
 
     ``{max_per_window: 5, window: 5m, sinks: [{type: log}, {type: webhook, url: {env: VAR}},
     {type: email, host: ..., to: [...], password: {secret: projects/P/secrets/S/versions/latest}}]}``.
-    Credentials are resolved here (env or Secret Manager, :mod:`framework.runtime.secrets`).
+    Credentials are resolved here (env or Secret Manager, :mod:`framework.alerts.secrets`).
     With no config: a log sink, 5 per 5 minutes.
     """
     cfg = dict(config or {})
@@ -254,13 +258,33 @@ def alerts_from_config(config: Mapping[str, Any] | None, clock: Callable[[], flo
             url = sink_field(spec, "url", where) or ""
             sinks.append(WebhookSink(url, timeout=float(spec.get("timeout", 5)), channel=spec.get("channel")))
         elif kind == "email":
-            from framework.runtime.alert_email import email_sink_from_config
+            from framework.alerts.smtp import email_sink_from_config
 
             sinks.append(email_sink_from_config(spec, where))
         else:
             raise ConfigError(f"{where}: unknown sink type {kind!r}", hint="use 'log', 'webhook' or 'email'")
     return Alerts(sinks, max_per_window=int(cfg.get("max_per_window", 5)), window_seconds=parse_seconds(window),
                   clock=clock, aggregate=aggregate)
+
+
+def load_alerts_config(project_root: Path) -> dict[str, Any] | None:
+    """The ``alerts:`` mapping of pipectl.yaml (None without a file or key)."""
+    path = Path(project_root) / "pipectl.yaml"
+    if not path.exists():
+        return None
+    from framework.errors import ManifestError
+    from framework.manifest.diagnostics import Diagnostics
+    from framework.manifest.loader import load_yaml
+
+    diags = Diagnostics()  # the one YAML reader (YAML 1.2, located errors), as for every manifest
+    loaded = load_yaml(path, "pipectl.yaml", diags)
+    if diags.errors:
+        raise ManifestError(diags.sorted())
+    data = loaded.data if loaded is not None else {}
+    alerts = data.get("alerts") if isinstance(data, dict) else None
+    if alerts is not None and not isinstance(alerts, dict):
+        raise ConfigError(f"{path}: 'alerts' must be a mapping", hint="see docs/runtime.md#alerts")
+    return alerts
 
 
 def parse_seconds(value: Any) -> float:
