@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -83,3 +84,37 @@ def test_function_bundle_imports_only_what_the_orchestrator_needs(tmp_path: Path
     assert "framework.orchestrator.engine" in modules and "framework.deploy.function" in modules  # the probe did run
     loaded = sorted(m for m in modules if any(m == f or m.startswith(f + ".") for f in FORBIDDEN_IN_BUNDLE))
     assert loaded == []
+
+
+def _contracts() -> list[dict]:
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        tomllib = pytest.importorskip("tomli")
+    return tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["importlinter"]["contracts"]
+
+
+def _diagram_layers(text: str) -> list[str]:
+    """The boxes of the Mermaid diagram, in the order its chain of arrows visits them."""
+    block = re.search(r"```mermaid\n(.*?)```", text, re.S)
+    assert block, "docs/architecture.md has no mermaid block"
+    labels = dict(re.findall(r'^\s*(\w+)\["([^"]+)"\]\s*$', block.group(1), re.M))
+    chain = [line for line in block.group(1).splitlines() if "-->" in line]
+    assert len(chain) == 1, "the diagram draws the layers as one chain of arrows"
+    return [labels[node.strip()] for node in chain[0].split("-->")]
+
+
+def test_architecture_page_draws_the_layers_of_the_contract() -> None:
+    """docs/architecture.md's diagram lists the same layers, in the same order, with the same
+    independent groups and optional layers as the `layers` contract."""
+    page = (REPO / "docs" / "architecture.md").read_text(encoding="utf-8")
+    contracts = _contracts()
+    layers = next(c for c in contracts if c["type"] == "layers")["layers"]
+    assert _diagram_layers(page) == layers
+    for contract in contracts:
+        assert f"`{contract['id']}`" in page, f"contract {contract['id']} is not described in docs/architecture.md"
+
+
+def test_diagram_parser_reads_the_chain_order() -> None:
+    text = '```mermaid\nflowchart TD\n    B["low"]\n    A["top | (x)"]\n    A --> B\n```\n'
+    assert _diagram_layers(text) == ["top | (x)", "low"]
