@@ -19,9 +19,9 @@ from framework.config.paths import bus_path, ledger_path
 @pytest.fixture
 def project_dir(tmp_path, monkeypatch):
     project = write_project(tmp_path, {"deadline": "1h"})
-    import framework.manifest
+    import framework.project
 
-    monkeypatch.setattr(framework.manifest, "load", lambda root=".": project)  # fixture skips topic wiring rules
+    monkeypatch.setattr(framework.project, "load", lambda root=".": project)  # fixture skips topic wiring rules
     store = SQLiteStateStore(ledger_path(tmp_path))
     orch = Orchestrator(project, store, FakeBus(), alerts=RecordingAlerts(), clock=lambda: time.time() - 7200)
     for n in ["r1", "r2"]:
