@@ -15,15 +15,13 @@ import heapq
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Iterable
 
-from framework.graph.selector import SelectionError, Selector
+from framework.graph.selector import SOURCE_PREFIX, SelectionError, Selector
 from framework.manifest.model import Project
 
 if TYPE_CHECKING:
     import networkx as nx
 
 __all__ = ["PipelineGraph", "SelectionError", "SOURCE_PREFIX"]
-
-SOURCE_PREFIX = "source:"
 
 
 class PipelineGraph:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 if TYPE_CHECKING:
     from framework.graph.graph import PipelineGraph
 
+SOURCE_PREFIX = "source:"  # graph node names of sources (re-exported by framework.graph.graph, which imports this module)
 METHODS = ("name", "tag", "path", "phase", "entity", "source")
 _ATOM = re.compile(r"^(?P<at>@)?(?:(?P<up>\d*)\+)?(?P<spec>[^+@\s]+)(?:\+(?P<down>\d*))?$")
 _WILDCARD = re.compile(r"[*?\[]")
@@ -156,8 +157,6 @@ class Selector:
         return {p.name for p in self.project.processors.values() if p.entity in matched}
 
     def _by_source(self, value: str) -> set[str]:
-        from framework.graph.graph import SOURCE_PREFIX
-
         return {SOURCE_PREFIX + s for s in _match(value, list(self.project.sources), "source")}
 
     def _by_path(self, value: str) -> set[str]:

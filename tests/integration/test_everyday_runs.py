@@ -108,7 +108,7 @@ def test_rerun_of_the_iot_example_exits_0(tmp_path: Path) -> None:
 
 
 def _iot_day(root: Path) -> str:
-    from framework.manifest import load
+    from framework.project import load
     from framework.runtime.session import default_sample_date
 
     return default_sample_date(load(root))

@@ -3,7 +3,7 @@ a partition decides whether its next run reprocesses everything."""
 from __future__ import annotations
 
 from framework.backends.sqlite_state import SQLiteStateStore
-from framework.manifest import load
+from framework.project import load
 from framework.manifest.fingerprint import processor_fingerprint
 from framework.plan.reprocess import pending_reprocessing, reprocess_lines
 from framework.runtime.code_state import CodeState
