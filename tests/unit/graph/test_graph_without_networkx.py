@@ -49,7 +49,7 @@ def test_order_and_reach_agree_with_networkx(tmp_path):
 def test_example_run_path_does_not_import_networkx():
     code = (
         "import sys\n"
-        "from framework.manifest import load\n"
+        "from framework.project import load\n"
         "from framework.graph.graph import PipelineGraph\n"
         "from framework.runtime.pipeline import PipelineDriver\n"
         f"g = PipelineGraph(load({str(REPO)!r}))\n"
