@@ -20,11 +20,12 @@ to ``projects/{project}/topics/{name}``. Semantics match the local bus where Pub
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import warnings
 from datetime import datetime
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from framework.manifest.bus_filter import compile_filter
 from framework.backends.gcp_common import anonymous_credentials_if_emulated, bounded_retry, require, sanitize_labels
@@ -281,26 +282,26 @@ class PubSubBus:
         if bad:
             raise BackendError(f"publish to {topic}: attribute values must be strings (Pub/Sub rule); not strings: {', '.join(map(str, bad))}",
                                hint="convert attribute values with str()")
-        try:
+        with self._publish_errors(topic):
             future = self._publisher.publish(self.topic_path(topic), bytes(data), **attrs)
             return str(future.result(timeout=self.timeout))
-        except self._exc.NotFound as exc:
-            raise BackendError(f"cannot publish: topic {topic} does not exist in project {self.project}",
-                               hint="declare it in topics.yaml and run `pipectl apply`") from exc
-        except self._errors as exc:
-            raise BackendError(f"publish to {topic} failed: {getattr(exc, 'message', exc)}") from exc
-        except TimeoutError as exc:
-            raise BackendError(f"publish to {topic} timed out after {self.timeout}s", hint="check connectivity to Pub/Sub") from exc
 
     def publish_many(self, topic: str, messages: Sequence[tuple[bytes, Mapping[str, str] | None]]) -> list[str]:
         """Publish several messages, waiting once for all their ids: the client batches them
         (one RPC per batch instead of a round trip per message; the fan-out's task messages)."""
         futures = []
-        try:
+        with self._publish_errors(topic):
             for data, attributes in messages:
                 attrs = dict(attributes or {})
                 futures.append(self._publisher.publish(self.topic_path(topic), bytes(data), **attrs))
             return [str(f.result(timeout=self.timeout)) for f in futures]
+
+    @contextlib.contextmanager
+    def _publish_errors(self, topic: str) -> Iterator[None]:
+        """Translate the SDK's publish errors into BackendErrors naming the topic and the fix
+        (one place for publish and publish_many)."""
+        try:
+            yield
         except self._exc.NotFound as exc:
             raise BackendError(f"cannot publish: topic {topic} does not exist in project {self.project}",
                                hint="declare it in topics.yaml and run `pipectl apply`") from exc
