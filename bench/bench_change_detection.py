@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from framework.backends.duckdb import DuckDBWarehouse  # noqa: E402
 from framework.backends.protocols import QueryParam  # noqa: E402
 from framework.project import load  # noqa: E402
-from framework.runtime.changes import detect_changes, record_processed  # noqa: E402
+from framework.run.changes import detect_changes, record_processed  # noqa: E402
 
 D = dt.date(2024, 1, 15)
 COMPARED = ("points", "rebounds", "assists", "minutes", "status")

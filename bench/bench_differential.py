@@ -40,7 +40,7 @@ def copy_project(src: Path, dest: Path) -> Path:
 
 def build_base(root: Path) -> None:
     """Sample days and full runs once; every sequence starts from a copy of this state."""
-    from framework.runtime.session import Session, generate_sample, run_date
+    from framework.drive.session import Session, generate_sample, run_date
 
     with Session.open(root) as sess:
         generate_sample(sess, START, days=DAYS)
@@ -50,8 +50,8 @@ def build_base(root: Path) -> None:
 
 def run_sequence(root: Path, rng: random.Random, max_rounds: int, edit, quirks) -> tuple[bool, list[str], list[str]]:
     """1..max_rounds rounds of edits + incremental run, then verify: (equal, differing, edits)."""
-    from framework.runtime.session import Session, run_date
-    from framework.runtime.verify import verify
+    from framework.drive.session import Session, run_date
+    from framework.run.verify import verify
 
     kinds: list[str] = []
     with Session.open(root) as sess:

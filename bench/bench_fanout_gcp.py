@@ -48,8 +48,8 @@ from framework.backends.protocols import SubscriptionConfig, TopicConfig  # noqa
 from framework.backends.pubsub import PubSubBus  # noqa: E402
 from framework.project import load  # noqa: E402
 from framework.plan.resources import framework_tables  # noqa: E402
-from framework.runtime import runner_io as io  # noqa: E402
-from framework.runtime.fanout import TaskTracker, run_fanout  # noqa: E402
+from framework.run import runner_io as io  # noqa: E402
+from framework.run.fanout import TaskTracker, run_fanout  # noqa: E402
 from projects import copy_example  # noqa: E402
 
 PROC = "player_prop_predictions"

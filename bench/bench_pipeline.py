@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchlib import machine  # noqa: E402
 from framework.backends.protocols import QueryParam  # noqa: E402
-from framework.runtime.session import Session, backfill, generate_sample, run_date, simulate_update  # noqa: E402
+from framework.drive.session import Session, backfill, generate_sample, run_date, simulate_update  # noqa: E402
 
 START = "2025-01-06"
 EDITS = ((None, {"points": 41, "fg_made": 16}), ("odds_api_player_points_props", {"points_line": 31.5}))

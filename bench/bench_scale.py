@@ -43,8 +43,8 @@ START = "2025-01-06"
 def child(scale: int, days: int, rounds: int) -> dict:
     """One configuration, measured in this (fresh) process."""
     from bench_pipeline import copy_project, player_for
-    from framework.runtime.session import Session, backfill, run_date, simulate_update
-    from framework.runtime.session import sample_module
+    from framework.drive.session import Session, backfill, run_date, simulate_update
+    from framework.drive.session import sample_module
 
     logging.basicConfig(level=logging.ERROR)
     from bench_pipeline import _dates

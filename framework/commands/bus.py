@@ -28,7 +28,7 @@ def setup_cmd(ctx: click.Context, as_json: bool) -> None:
     from dataclasses import asdict
 
     from framework.project import load
-    from framework.runtime.bus_setup import ensure_topology
+    from framework.drive.bus_setup import ensure_topology
 
     project = load(project_dir(ctx))
     bus = _open(ctx)
@@ -55,7 +55,7 @@ def setup_cmd(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def status_cmd(ctx: click.Context, subscription: str | None, as_json: bool) -> None:
     """Pending messages per subscription, and why redelivered ones failed."""
-    from framework.runtime.bus_setup import bus_status
+    from framework.drive.bus_setup import bus_status
 
     bus = _open(ctx)
     try:
@@ -85,7 +85,7 @@ def dead_letters_cmd(ctx: click.Context, topic: str | None, purge: bool, as_json
     from framework.backends.registry import open_backends
     from framework.errors import ConfigError
     from framework.project import load
-    from framework.runtime.dead_letters import list_dead_letters
+    from framework.drive.dead_letters import list_dead_letters
 
     project = load(project_dir(ctx))
     with open_backends(project_dir(ctx), target_name(ctx)) as backends:
@@ -121,7 +121,7 @@ def replay_dead_letters_cmd(ctx: click.Context, subscription: str | None, letter
     """Republish dead letters to the topic they came from, each exactly once (after the fix)."""
     from framework.backends.registry import open_backends
     from framework.project import load
-    from framework.runtime.dead_letters import replay_dead_letters
+    from framework.drive.dead_letters import replay_dead_letters
 
     project = load(project_dir(ctx))
     with open_backends(project_dir(ctx), target_name(ctx)) as backends:

@@ -1,6 +1,6 @@
 """`pipectl run`, `simulate update`, `backfill`, `trace`, `history`, `sample`, `demo`, `load`.
 
-Thin: parse options, call one function of :mod:`framework.runtime.session`, print. Progress
+Thin: parse options, call one function of :mod:`framework.drive.session`, print. Progress
 lines go to stderr so ``--json`` output on stdout stays machine-readable.
 """
 from __future__ import annotations
@@ -13,19 +13,19 @@ import click
 from framework.commands import project_dir, target_name
 from framework.commands.types import (DATE, EXCLUDE_HELP, PARTITION, PHASE, SELECT_HELP, SELECTION, check_source_columns,
                                       resolve_selection)
-from framework.runtime.history import FINAL_STATUSES
+from framework.run.history import FINAL_STATUSES
 
 DEFAULT_UPDATE = ("points=41", "fg_made=16")
 
 
 def phase_table(report: Any, baseline: dict[str, float] | None = None) -> str:
-    from framework.runtime.reports import phase_table as render
+    from framework.drive.reports import phase_table as render
 
     return render(report, baseline)
 
 
 def _session(ctx: click.Context, aggregate_alerts: bool = False):
-    from framework.runtime.session import Session
+    from framework.drive.session import Session
 
     return Session.open(project_dir(ctx), target_name(ctx), aggregate_alerts=aggregate_alerts)
 
@@ -83,7 +83,7 @@ def _entities(project: Any, values: tuple[str, ...]) -> dict[str, list[str]] | N
     """``player_lookup=lebronjames`` -> ``{"player": ["lebronjames"]}``; an unknown key is a
     usage error (exit 2) naming the known keys."""
     from framework.errors import ConfigError
-    from framework.runtime.replay import parse_entity_args
+    from framework.drive.replay import parse_entity_args
 
     if not values:
         return None
@@ -109,7 +109,7 @@ def _entities(project: Any, values: tuple[str, ...]) -> dict[str, list[str]] | N
 def run_cmd(ctx: click.Context, date: str, selectors: tuple[str, ...], excludes: tuple[str, ...], from_phase: str | None, entities: tuple[str, ...],
             changed: tuple[str, ...], full: bool, as_json: bool, quiet: bool) -> None:
     """Run every phase for a date through the bus and the orchestrator."""
-    from framework.runtime import session as s
+    from framework.drive import session as s
 
     changed = tuple(_flat(changed))
     selected = resolve_selection(ctx, selectors, excludes, required=True)
@@ -145,7 +145,7 @@ def simulate_cmd() -> None:
 def simulate_update_cmd(ctx: click.Context, date: str, player: str, sets: tuple[str, ...], table: str | None,
                         as_json: bool, quiet: bool) -> None:
     """Edit one player's raw rows and run incrementally; compare with the full batch."""
-    from framework.runtime.session import simulate_update
+    from framework.drive.session import simulate_update
 
     changes = _parse_pairs(sets or DEFAULT_UPDATE, "--set")
     check_source_columns(ctx, table, changes, "--set")  # before anything is edited or run
@@ -171,7 +171,7 @@ def backfill_cmd(ctx: click.Context, start: str, end: str, selectors: tuple[str,
                  trigger_downstream: bool,
                  incremental: bool, restart: bool, as_json: bool) -> None:
     """Process a date range in order, resumable; alerts are aggregated into one summary each."""
-    from framework.runtime.session import backfill
+    from framework.drive.session import backfill
 
     selected = resolve_selection(ctx, selectors, excludes, required=True)
     with _session(ctx, aggregate_alerts=True) as sess:
@@ -212,7 +212,7 @@ def _bar():
 @click.pass_context
 def trace_cmd(ctx: click.Context, correlation_id: str, as_json: bool) -> None:
     """Print the tree of triggers and runs of a correlation id, raw to prediction."""
-    from framework.runtime.trace import build_trace, render_tree
+    from framework.drive.trace import build_trace, render_tree
 
     with _session(ctx) as sess:
         tree = build_trace(sess.project, sess.backends.state, correlation_id)
@@ -232,7 +232,7 @@ def history_cmd(ctx: click.Context, processor: str | None, date: str | None, sta
     """List processor runs, newest first."""
     import datetime as dt
 
-    from framework.runtime.history import RunHistory
+    from framework.run.history import RunHistory
 
     with _session(ctx) as sess:
         runs = RunHistory(sess.backends.state).list(processor=processor, partition=date, status=status, limit=limit)
@@ -255,7 +255,7 @@ def history_cmd(ctx: click.Context, processor: str | None, date: str | None, sta
 @click.pass_context
 def sample_cmd(ctx: click.Context, date: str | None, days: int, seed: int) -> None:
     """Generate the project's deterministic sample landing data."""
-    from framework.runtime.session import default_sample_date, generate_sample
+    from framework.drive.session import default_sample_date, generate_sample
 
     with _session(ctx) as sess:
         start = date or default_sample_date(sess.project)
@@ -282,8 +282,8 @@ def demo_cmd(ctx: click.Context, date: str | None, player: str, yes: bool, as_js
 
     from framework import __version__
     from framework.errors import ConfigError
-    from framework.runtime import demo_place
-    from framework.runtime.demo import check_demo, run_demo
+    from framework.drive import demo_place
+    from framework.drive.demo import check_demo, run_demo
 
     place = demo_place.choose(project_dir(ctx))
     if place.kind in ("example", "project"):
@@ -316,7 +316,7 @@ def load_cmd(ctx: click.Context, source: str, file: str, replace: bool, as_json:
 
     Every row is checked against the source's declared columns before anything is written.
     """
-    from framework.runtime.landing import load_source
+    from framework.drive.landing import load_source
 
     with _session(ctx) as sess:
         result = load_source(sess, source, file, replace=replace)

@@ -28,8 +28,8 @@ def verify_cmd(ctx: click.Context, date: str, select: tuple[str, ...], excludes:
                sample: int, keep_scratch: bool, as_json: bool) -> None:
     """Prove incremental == full for one partition: recompute the selected processors from
     scratch into a scratch dataset of the same warehouse and compare every output table."""
-    from framework.runtime.session import Session
-    from framework.runtime.verify import verify
+    from framework.drive.session import Session
+    from framework.run.verify import verify
 
     selectors = resolve_selection(ctx, select, excludes, required=True)
     with Session.open(project_dir(ctx), target_name(ctx)) as session:

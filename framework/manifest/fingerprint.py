@@ -14,7 +14,7 @@ does pipectl: the fingerprint hashes, per part,
   columns, key expression), the entity kind and the output table's name.
 
 The runtime stores the fingerprint of each successful run per processor and partition
-(:mod:`framework.runtime.code_state`); a run whose fingerprint differs reprocesses every
+(:mod:`framework.run.code_state`); a run whose fingerprint differs reprocesses every
 entity, with the parts that changed as its reason ("transform changed: sql/x.sql"), and
 ``pipectl plan`` lists the processors that will be reprocessed. Pure: reads files only.
 """

@@ -1,6 +1,6 @@
 """The virtual clock of the ledger, owned by the orchestrator: the orchestrator service (sweep,
 status, the Cloud Function) and the runtime's driver must read the same time, and the
-orchestrator may not import the runtime (re-exported by :mod:`framework.runtime.pipeline`)."""
+orchestrator may not import the runtime (re-exported by :mod:`framework.drive.pipeline`)."""
 from __future__ import annotations
 
 import time

@@ -46,7 +46,7 @@ _CAPTURE = (
 
 def framework_tables(project: Project) -> tuple[Table, ...]:
     """pipectl's bookkeeping tables (processed fingerprints, change sets) as the templates
-    define them. (Run history lives in the StateStore, see framework.runtime.history.)"""
+    define them. (Run history lives in the StateStore, see framework.run.history.)"""
     import json
 
     import jinja2

@@ -61,7 +61,7 @@ class Actions:
 
     # -- the three actions, each the library function its CLI command calls --------------
     def rerun(self, date: str, from_phase: str | None) -> str:
-        from framework.runtime.session import Session, run_date
+        from framework.drive.session import Session, run_date
 
         with Session.open(self.src.root, self.src.target) as sess:
             report = run_date(sess, date, from_phase=from_phase or None)
@@ -78,7 +78,7 @@ class Actions:
             f"; {d['partition']} {d['transition']} {d['action']}" for d in decisions[:10])
 
     def replay(self, letter_id: str) -> str:
-        from framework.runtime.dead_letters import replay_dead_letters
+        from framework.drive.dead_letters import replay_dead_letters
 
         project = self.src.project()
         with self.src.backends() as b:

@@ -72,7 +72,7 @@ class Source:
 
 # ----------------------------------------------------------------------------- runs
 def runs(store: Any, **where: Any) -> list[Any]:
-    from framework.runtime.history import RunHistory
+    from framework.run.history import RunHistory
 
     return RunHistory(store).list(limit=None, **where)
 
@@ -261,7 +261,7 @@ def partition(src: Source, date: str) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- trace, alerts, dead letters
 def trace(src: Source, correlation_id: str) -> dict[str, Any]:
-    from framework.runtime.trace import build_trace
+    from framework.drive.trace import build_trace
 
     project = src.project()
     with src.backends() as b:
@@ -304,7 +304,7 @@ def alerts(src: Source, limit: int = 100) -> list[dict[str, Any]]:
 
 
 def dead_letters(src: Source) -> dict[str, Any]:
-    from framework.runtime.dead_letters import list_dead_letters
+    from framework.drive.dead_letters import list_dead_letters
 
     project = src.project()
     unreadable: list[str] = []

@@ -51,7 +51,7 @@ def export_predictions(ctx: Any) -> list[dict[str, Any]]:
 
 
 def _partition_param(ctx: Any) -> Any:
-    from framework.runtime.transform import partition_param
+    from framework.run.transform import partition_param
 
     return partition_param(ctx.project, ctx.partition)
 

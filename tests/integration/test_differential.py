@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from framework.runtime.session import Session, generate_sample, run_date, sample_module
+from framework.drive.session import Session, generate_sample, run_date, sample_module
 from projects import copy_example, snapshot_tables, table_differences
 
 pytestmark = [pytest.mark.timeout(1800), pytest.mark.slow]

@@ -109,13 +109,13 @@ def test_rerun_of_the_iot_example_exits_0(tmp_path: Path) -> None:
 
 def _iot_day(root: Path) -> str:
     from framework.project import load
-    from framework.runtime.session import default_sample_date
+    from framework.drive.session import default_sample_date
 
     return default_sample_date(load(root))
 
 
 def test_full_rerun_after_an_earlier_date_changed_equals_a_run_from_scratch(project: Path, tmp_path: Path) -> None:
-    from framework.runtime.session import Session, generate_sample, run_date, sample_module
+    from framework.drive.session import Session, generate_sample, run_date, sample_module
     from projects import snapshot_tables, table_differences
 
     edit = {"points": 44, "fg_made": 17}
@@ -140,7 +140,7 @@ def test_a_changed_transform_reprocesses_every_entity_and_says_why(project: Path
     """Add a column (YAML + SQL): plan lists the processor as reprocessed on its next run,
     the run recomputes all its entities (the column is filled on every row), the reason is
     in the run history, and the next run is incremental again."""
-    from framework.runtime.session import Session
+    from framework.drive.session import Session
 
     sql = project / "pipelines/nba_props/precompute/player_daily_cache.sql"
     sql.write_text(sql.read_text().replace("  z.primary_zone,\n", "  z.primary_zone,\n  COALESCE(f.games_played, 0) + 100 AS games_plus,\n"))
@@ -187,8 +187,8 @@ def test_a_lost_trigger_fails_status_check_and_a_rerun_heals_the_partition(proje
     """The precompute worker acks its trigger and dies (consumed and lost): `status --check`
     names the lost transition and the command; a plain re-run re-dispatches the phase and
     the tables end equal to a run that never lost anything."""
-    from framework.runtime.pipeline import PipelineDriver
-    from framework.runtime.session import Session, sample_module
+    from framework.drive.pipeline import PipelineDriver
+    from framework.drive.session import Session, sample_module
     from projects import snapshot_tables, table_differences
 
     reference = tmp_path / "reference"
@@ -233,7 +233,7 @@ def test_a_game_line_change_reprocesses_its_two_teams_and_fanout_never_exceeds_t
     schedule, one changed game reprocesses its two teams, not every team of the day. The
     predictions fan-out of the update runs tasks only for changed players the full batch
     would predict (those with a line), never more tasks than the full batch."""
-    from framework.runtime.session import Session
+    from framework.drive.session import Session
 
     with Session.open(project) as sess:
         wh = sess.warehouse
@@ -260,7 +260,7 @@ def test_backfill_never_runs_a_disabled_processor(tmp_path: Path) -> None:
     result = invoke(root, "backfill", "--from", DAY1, "--to", DAY1, "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["done"] == 1
-    from framework.runtime.session import Session
+    from framework.drive.session import Session
 
     with Session.open(root) as sess:
         disabled = [p for p in sess.project.processors.values() if not p.enabled]

@@ -68,7 +68,7 @@ def test_replay_entities_from_a_phase_and_resumable_backfill(tmp_path) -> None:
     root = copy_example(tmp_path / "nba")
     assert _invoke(root, "sample", "--date", "2025-01-06", "--days", "3").exit_code == 0
     # backfill the raw phase only: no downstream trigger; "crash" after one date, then resume
-    from framework.runtime.session import Session, backfill
+    from framework.drive.session import Session, backfill
 
     with Session.open(root, aggregate_alerts=True) as sess:
         first = backfill(sess, "2025-01-06", "2025-01-08", select=["phase:raw"], stop_after=1)

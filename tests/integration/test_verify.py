@@ -11,8 +11,8 @@ import pytest
 
 from framework.backends.protocols import QueryParam
 from framework.cli import main
-from framework.runtime.session import Session, generate_sample, run_date, sample_module
-from framework.runtime.verify import SCRATCH_PREFIX, verify
+from framework.drive.session import Session, generate_sample, run_date, sample_module
+from framework.run.verify import SCRATCH_PREFIX, verify
 from projects import copy_example
 
 pytestmark = [pytest.mark.timeout(900), pytest.mark.slow]
@@ -115,7 +115,7 @@ def test_a_changed_transform_differs(example, capsys):
 
 
 def test_scratch_is_dropped_when_interrupted(example, monkeypatch):
-    from framework.runtime import verify as verify_module
+    from framework.run import verify as verify_module
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -131,7 +131,7 @@ def test_scratch_is_dropped_when_interrupted(example, monkeypatch):
 
 
 def test_only_differing_keys_are_read_and_details_are_capped(example, monkeypatch):
-    from framework.runtime import verify as verify_module
+    from framework.run import verify as verify_module
 
     monkeypatch.setattr(verify_module, "MAX_DETAIL_KEYS", 1)
     with Session.open(example) as sess:

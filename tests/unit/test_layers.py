@@ -55,7 +55,7 @@ def test_private_name_scan_finds_a_private_import(tmp_path: Path) -> None:
     assert _private_imports(pkg) == ["framework/a.py:1: from framework.sql.render import _secret"]
 
 
-FORBIDDEN_IN_BUNDLE = ("framework.runtime", "framework.commands", "framework.plan", "framework.validation",
+FORBIDDEN_IN_BUNDLE = ("framework.drive", "framework.run", "framework.runtime", "framework.commands", "framework.plan", "framework.validation",
                        "framework.scaffold", "duckdb", "sqlglot")
 
 _BUNDLE_PROBE = """

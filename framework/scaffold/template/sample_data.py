@@ -11,7 +11,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from framework.runtime.landing import update_entity, write_rows
+from framework.drive.landing import update_entity, write_rows
 
 PROJECT = Path(__file__).resolve().parent
 SOURCE = "orders_landing"

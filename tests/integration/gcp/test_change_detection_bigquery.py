@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from framework.project import load
-from framework.runtime.changes import detect_changes, record_change_set, record_processed
+from framework.run.changes import detect_changes, record_change_set, record_processed
 from framework.sql.render import query_params, render_statement
 
 pytestmark = pytest.mark.gcp
@@ -81,7 +81,7 @@ def test_detect_record_merge_on_bigquery(bq_project):
     assert rows == [{"team_abbr": "BOS", "team_points": 30}, {"team_abbr": "LAL", "team_points": 11}]
     assert [run(n) for n in ORDER] == [{}, {}, {}, {}]
     # a run that failed after recording un-records its fingerprints: its entities look new again
-    from framework.runtime.changes import forget_processed
+    from framework.run.changes import forget_processed
 
     forget_processed(wh, project, "player_boxscores", day, "run")
     assert run("player_boxscores") == {"a": "insert", "c": "insert"}

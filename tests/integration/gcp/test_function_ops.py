@@ -28,7 +28,7 @@ from framework.project import load
 from framework.orchestrator import encode, make_envelope
 from framework.orchestrator import ledger as lg
 from framework.plan.resources import inspect_subscription
-from framework.runtime.dead_letters import record_delivery_error
+from framework.drive.dead_letters import record_delivery_error
 from projects import copy_example
 
 
@@ -195,7 +195,7 @@ def test_a_failing_delivery_records_its_error_then_raises_for_redelivery(in_proc
     """The trigger topic does not exist: publishing fails, the function records why (for
     `bus dead-letters`, should Pub/Sub give up on the message) and raises so it is redelivered."""
     from framework.errors import BackendError
-    from framework.runtime.dead_letters import DELIVERY_ERRORS, payload_key
+    from framework.drive.dead_letters import DELIVERY_ERRORS, payload_key
 
     root, gcp_project = in_process
     project = load(root)

@@ -9,7 +9,7 @@ from pathlib import Path
 from framework.backends.registry import open_backends
 from framework.alerts.alert_log import StoreSink
 from framework.alerts import Alerts
-from framework.runtime.history import RunHistory
+from framework.run.history import RunHistory
 from projects import PROCESSORS, SQL, TOPICS, write_project
 
 

@@ -9,8 +9,8 @@ import json
 
 from framework.backends.protocols import QueryParam
 from framework.cli import main
-from framework.runtime.session import Session, run_date
-from framework.runtime.verify import SCRATCH_PREFIX, verify
+from framework.drive.session import Session, run_date
+from framework.run.verify import SCRATCH_PREFIX, verify
 from framework.scaffold import init_project
 
 DAY = dt.date(2025, 1, 1)

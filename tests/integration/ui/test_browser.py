@@ -7,8 +7,8 @@ from pathlib import Path
 
 from framework.cli import main
 from framework.project import load
-from framework.runtime.session import Session
-from framework.runtime.trace import build_trace
+from framework.drive.session import Session
+from framework.drive.trace import build_trace
 from tests.projects import REPO
 
 GAME_DAY = "2025-01-09"

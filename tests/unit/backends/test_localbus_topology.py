@@ -6,7 +6,7 @@ from pathlib import Path
 from framework.backends.localbus import LocalBus
 from framework.backends.protocols import SubscriptionConfig
 from framework.manifest.model import Project, Subscription, Topic
-from framework.runtime.bus_setup import ensure_topology
+from framework.drive.bus_setup import ensure_topology
 
 
 def _project(topics: list[Topic]) -> Project:

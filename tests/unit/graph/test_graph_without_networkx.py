@@ -51,7 +51,7 @@ def test_example_run_path_does_not_import_networkx():
         "import sys\n"
         "from framework.project import load\n"
         "from framework.graph.graph import PipelineGraph\n"
-        "from framework.runtime.pipeline import PipelineDriver\n"
+        "from framework.drive.pipeline import PipelineDriver\n"
         f"g = PipelineGraph(load({str(REPO)!r}))\n"
         "assert g.topological_order() and g.select(['+player_game_summary+'])\n"
         "assert 'player_game_summary' in g\n"

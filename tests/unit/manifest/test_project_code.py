@@ -14,7 +14,7 @@ import pipelines  # the repository's example package: a "foreign" pipelines for 
 from framework.errors import ConfigError
 from framework.project import load
 from framework.manifest.code import import_project_module, module_file
-from framework.runtime.session import sample_module
+from framework.drive.session import sample_module
 
 REPO = Path(__file__).resolve().parents[3]
 

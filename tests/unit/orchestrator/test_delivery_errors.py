@@ -12,7 +12,7 @@ from framework.backends.localbus import LocalBus
 from framework.backends.protocols import SubscriptionConfig, TopicConfig
 from framework.errors import BackendError, EnvelopeError
 from framework.orchestrator.delivery_errors import DELIVERY_ERRORS, payload_key
-from framework.runtime.dead_letters import list_dead_letters
+from framework.drive.dead_letters import list_dead_letters
 
 
 def test_publish_failure_is_recorded_and_shown_for_the_dead_lettered_completion(make_orch, bus, store, tmp_path) -> None:

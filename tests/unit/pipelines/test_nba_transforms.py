@@ -168,7 +168,7 @@ class _DuckWarehouse:
 
 
 def test_export_writes_the_days_predictions(project, season, tmp_path):
-    from framework.runtime.transform import TransformContext
+    from framework.run.transform import TransformContext
     from pipelines.nba_props.export import export_path, export_predictions
 
     con, _ = season

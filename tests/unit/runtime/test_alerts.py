@@ -146,7 +146,7 @@ def test_unknown_severity_is_sent_as_error_not_dropped(caplog: pytest.LogCapture
 def test_closing_a_session_reports_alerts_suppressed_in_an_open_window() -> None:
     """FM 21 without silence: a command that ends inside the rate-limit window must still say
     how many alerts it suppressed (the limiter dies with the process)."""
-    from framework.runtime.session import Session
+    from framework.drive.session import Session
 
     class Backends:
         def close(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 
 from framework.alerts import Alerts, MemorySink
-from framework.runtime.session import Session, backfill, date_range
+from framework.drive.session import Session, backfill, date_range
 from tests.projects import PROCESSORS, write_project
 
 
@@ -33,7 +33,7 @@ def test_a_date_whose_run_was_skipped_is_not_checkpointed_as_done(tmp_path) -> N
     """Resuming after a crash: the crashed run still holds its claim ('running', not yet
     stale), so the resumed run of that processor is skipped. The date must stay to do (it
     was checkpointed as done, so the backfill never processed it)."""
-    from framework.runtime.history import RunHistory
+    from framework.run.history import RunHistory
 
     root = write_project(tmp_path / "shop")
     with Session.open(root) as sess:

@@ -13,7 +13,7 @@ import yaml
 
 from framework.backends.duckdb import DuckDBWarehouse
 from framework.project import load
-from framework.runtime.changes import ChangeSet, EntityChange, detect_changes, record_change_set, record_processed
+from framework.run.changes import ChangeSet, EntityChange, detect_changes, record_change_set, record_processed
 
 D = dt.date(2024, 1, 15)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from framework.backends.duckdb import DuckDBWarehouse
 from framework.project import load
-from framework.runtime.changes import detect_changes, record_processed
+from framework.run.changes import detect_changes, record_processed
 from framework.sql.render import query_params, render_statement
 
 PROJECT = Path(__file__).resolve().parents[2] / "golden" / "project"

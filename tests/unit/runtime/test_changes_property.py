@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from framework.backends.duckdb import DuckDBWarehouse
 from framework.project import load
-from framework.runtime.changes import detect_changes, record_processed
+from framework.run.changes import detect_changes, record_processed
 
 D = dt.date(2024, 3, 1)
 KEYS = [f"p{i}" for i in range(6)]

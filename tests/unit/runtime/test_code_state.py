@@ -6,7 +6,7 @@ from framework.backends.sqlite_state import SQLiteStateStore
 from framework.project import load
 from framework.manifest.fingerprint import processor_fingerprint
 from framework.plan.reprocess import pending_reprocessing, reprocess_lines
-from framework.runtime.code_state import CodeState
+from framework.run.code_state import CodeState
 from projects import PROCESSORS, write_project
 
 DAY = "2025-01-01"

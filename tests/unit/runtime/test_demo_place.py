@@ -8,7 +8,7 @@ import pytest
 
 from framework.cli import main
 from framework.errors import ConfigError
-from framework.runtime import demo_place
+from framework.drive import demo_place
 from framework.scaffold import init_project
 from projects import copy_example
 

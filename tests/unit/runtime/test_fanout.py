@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from framework.backends.protocols import SubscriptionConfig, TopicConfig
-from framework.runtime.fanout import TaskTracker, run_fanout
+from framework.run.fanout import TaskTracker, run_fanout
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from framework.runtime.history import RunHistory
+from framework.run.history import RunHistory
 
 
 

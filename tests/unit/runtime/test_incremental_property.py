@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from framework.project import load
-from framework.runtime.runner import ProcessorRunner, RunRequest
+from framework.run.runner import ProcessorRunner, RunRequest
 from tests.projects import write_project
 
 DAY = dt.date(2026, 1, 15)

@@ -8,8 +8,8 @@ import pytest
 
 from framework.cli import main
 from framework.errors import ConfigError
-from framework.runtime.landing import read_rows, source_table
-from framework.runtime.session import Session
+from framework.drive.landing import read_rows, source_table
+from framework.drive.session import Session
 from framework.scaffold import init_project
 
 CSV = "day,customer_id,store_id,amount\n2025-01-01,c1,s1,10.5\n2025-01-01,c2,,3\n2025-01-02,c1,s2,7\n"
@@ -75,7 +75,7 @@ def test_unknown_columns_sources_and_file_types_are_named(shop):
 
 
 def test_update_entity_types_values_and_refuses_what_does_not_exist(shop):
-    from framework.runtime.landing import update_entity, write_rows
+    from framework.drive.landing import update_entity, write_rows
 
     with Session.open(shop) as sess:
         table = source_table(sess.project, "orders_landing")

@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 
 from framework.project import load
-from framework.runtime.pipeline import PipelineDriver
-from framework.runtime.trace import build_trace, render_tree
+from framework.drive.pipeline import PipelineDriver
+from framework.drive.trace import build_trace, render_tree
 from tests.projects import TOPICS, write_project
 
 DAY = "2026-01-15"
@@ -157,7 +157,7 @@ def test_another_partitions_trigger_is_not_dropped_silently(driver, caplog) -> N
     env = make_envelope(kind="trigger", processor_name="orchestrator:raw", phase="analytics", partition="2026-01-14",
                         status="success", trigger_id="left-over", round=1)
     drv.bus.publish("shop-analytics-trigger", encode(env), {"trigger_id": "left-over"})
-    with caplog.at_level(logging.WARNING, logger="framework.runtime.pipeline"):
+    with caplog.at_level(logging.WARNING, logger="framework.drive.pipeline"):
         drv.run(DAY, full=True)
     assert "pipectl run --date 2026-01-14 --from-phase analytics" in caplog.text
     assert ("foreign_trigger", {"phase": "analytics", "trigger_id": "left-over", "partition": "2026-01-14"}) in events
@@ -170,7 +170,7 @@ def test_an_orphan_subscription_on_a_managed_topic_is_alerted(tmp_path) -> None:
     from framework.backends.sqlite_state import SQLiteStateStore
     from framework.backends.duckdb import DuckDBWarehouse
     from framework.alerts import Alerts, MemorySink
-    from framework.runtime.bus_setup import ensure_topology
+    from framework.drive.bus_setup import ensure_topology
 
     project = load(write_project(tmp_path / "shop", topics=TOPICS_WITH_START))
     bus = LocalBus(tmp_path / "bus.sqlite")

@@ -12,9 +12,9 @@ import pytest
 
 from framework.errors import ConfigError
 from framework.project import load
-from framework.runtime.pipeline import PipelineDriver
-from framework.runtime.replay import parse_entity_args
-from framework.runtime.reports import phase_table
+from framework.drive.pipeline import PipelineDriver
+from framework.drive.replay import parse_entity_args
+from framework.drive.reports import phase_table
 from tests.projects import PROCESSORS, SQL, write_project
 from tests.unit.runtime.test_pipeline_driver import TOPICS_WITH_START
 
@@ -182,8 +182,8 @@ def test_given_kinds_are_exact_even_when_another_given_kind_maps_to_them(shop) -
 def test_example_project_replay_of_one_player_from_analytics(tmp_path) -> None:
     """The README's replay on the example project: player processors get the player only,
     team processors exactly the teams his declared mappings name (his team, his opponent)."""
-    from framework.runtime.session import Session, default_sample_date, generate_sample, run_date
-    from framework.runtime.replay import map_ids, mappings_between
+    from framework.drive.session import Session, default_sample_date, generate_sample, run_date
+    from framework.drive.replay import map_ids, mappings_between
     from projects import copy_example
 
     root = copy_example(tmp_path / "nba")

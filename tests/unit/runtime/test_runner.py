@@ -9,7 +9,7 @@ import pytest
 
 from framework.backends.protocols import QueryParam
 from framework.project import load
-from framework.runtime.runner import ProcessorRunner, RunRequest
+from framework.run.runner import ProcessorRunner, RunRequest
 from tests.projects import PROCESSORS, write_project
 
 DAY = "2026-01-15"
@@ -23,7 +23,7 @@ def _rows(wh, table: str) -> list[tuple]:
 def env(tmp_path, memory_store):
     from framework.backends.duckdb import DuckDBWarehouse
     from framework.backends.localbus import LocalBus
-    from framework.runtime.bus_setup import ensure_topology
+    from framework.drive.bus_setup import ensure_topology
 
     text = PROCESSORS.replace("      - source: orders_landing\n", "      - {source: orders_landing, critical: true}\n")
     root = write_project(tmp_path / "shop", processors=text)
@@ -108,7 +108,7 @@ def test_zero_upstream_rows_fails_loudly_and_publishes_failed(env) -> None:
 
 
 def test_failure_after_the_write_is_a_failed_run_with_a_failed_completion(env, monkeypatch) -> None:
-    from framework.runtime import runner_io
+    from framework.run import runner_io
 
     project, wh, bus, runner = env
     _insert(wh, [("c1", "s1", 10.0)])
@@ -170,7 +170,7 @@ def test_python_transform_writes_through_a_stage_table(env, tmp_path) -> None:
 def test_fanned_out_processor_completes_partial_naming_the_failed_entities(tmp_path, memory_store) -> None:
     from framework.backends.duckdb import DuckDBWarehouse
     from framework.backends.localbus import LocalBus
-    from framework.runtime.bus_setup import ensure_topology
+    from framework.drive.bus_setup import ensure_topology
     from tests.projects import TOPICS
 
     text = PROCESSORS.replace("    transform: {sql: sql/customer_totals.sql}\n",
@@ -236,7 +236,7 @@ def test_bus_down_run_is_recorded_failed_and_releases_its_claim(env) -> None:
 def test_retry_after_a_failure_after_the_write_reprocesses_the_entities(env, monkeypatch) -> None:
     """FM 17: the first run wrote and recorded c1, then its completion failed; the retry must
     process c1 again and publish it downstream, not detect 'no change' and publish no_data."""
-    from framework.runtime import runner_io
+    from framework.run import runner_io
 
     project, wh, bus, runner = env
     _insert(wh, [("c1", "s1", 10.0), ("c2", "s1", 5.0)])
@@ -256,8 +256,8 @@ def test_a_fanout_whose_workers_died_says_why_in_the_run_error(tmp_path, memory_
     state pending': the workers' errors (the cause) must reach the run's error and history."""
     from framework.backends.duckdb import DuckDBWarehouse
     from framework.backends.localbus import LocalBus
-    from framework.runtime import fanout
-    from framework.runtime.bus_setup import ensure_topology
+    from framework.run import fanout
+    from framework.drive.bus_setup import ensure_topology
     from tests.projects import TOPICS
 
     text = PROCESSORS.replace("    transform: {sql: sql/customer_totals.sql}\n",
@@ -312,7 +312,7 @@ def test_fanout_retries_stop_at_the_task_subscriptions_delivery_limit(tmp_path, 
     error at attempt 5, not sit 'retrying' until the fan-out timeout."""
     from framework.backends.duckdb import DuckDBWarehouse
     from framework.backends.localbus import LocalBus
-    from framework.runtime.bus_setup import ensure_topology
+    from framework.drive.bus_setup import ensure_topology
     from tests.projects import TOPICS
 
     text = PROCESSORS.replace("    transform: {sql: sql/customer_totals.sql}\n",
@@ -341,7 +341,7 @@ def test_fanout_retries_stop_at_the_task_subscriptions_delivery_limit(tmp_path, 
 def test_a_failure_between_recording_fingerprints_and_the_change_set_is_retried_exactly(env, monkeypatch) -> None:
     """record_processed succeeded, record_change_set failed: the run is failed, and its
     recorded fingerprints must be forgotten too, or the retry sees no change (no_data)."""
-    from framework.runtime import changes
+    from framework.run import changes
 
     project, wh, bus, runner = env
     _insert(wh, [("c1", "s1", 10.0), ("c2", "s1", 5.0)])
@@ -361,7 +361,7 @@ def test_a_failure_between_recording_fingerprints_and_the_change_set_is_retried_
 
 def test_a_quality_gate_on_a_processor_without_output_names_it_and_the_fix(env) -> None:
     from framework.errors import PipectlError
-    from framework.runtime.runner import count_partition_rows
+    from framework.run.runner import count_partition_rows
 
     project, wh, bus, runner = env
     with pytest.raises(PipectlError) as err:
@@ -376,8 +376,8 @@ def test_fanout_tasks_hold_the_warehouse_lock_only_on_a_serial_warehouse(tmp_pat
     fan-out workers overlap their jobs (bench/bench_fanout_gcp.py)."""
     from framework.backends.duckdb import DuckDBWarehouse
     from framework.backends.localbus import LocalBus
-    from framework.runtime import runner_io
-    from framework.runtime.bus_setup import ensure_topology
+    from framework.run import runner_io
+    from framework.drive.bus_setup import ensure_topology
     from tests.projects import TOPICS
 
     text = PROCESSORS.replace("    transform: {sql: sql/customer_totals.sql}\n",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from framework.runtime.table_diff import close, diff_rows
+from framework.run.table_diff import close, diff_rows
 
 COLS = ["team", "pts", "rate"]
 

@@ -6,7 +6,7 @@ import datetime as dt
 import pytest
 
 from framework.project import load
-from framework.runtime.transform import TransformContext, TransformError, bind_params, run_python_transform
+from framework.run.transform import TransformContext, TransformError, bind_params, run_python_transform
 from tests.projects import write_project
 
 

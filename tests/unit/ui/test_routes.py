@@ -9,9 +9,9 @@ import pytest
 
 from framework.project import load
 from framework.orchestrator.service import status
-from framework.runtime.history import RunHistory
-from framework.runtime.session import Session
-from framework.runtime.trace import build_trace
+from framework.run.history import RunHistory
+from framework.drive.session import Session
+from framework.drive.trace import build_trace
 from tests.unit.ui.ui_support import DATE, cli, client
 
 

@@ -11,7 +11,7 @@
 
 Only the embedded target is allowed: the demo deletes local state before it starts. Which
 folder the demo may run in (an example copy it made, or a user's project after a yes) is
-decided by :mod:`framework.runtime.demo_place`.
+decided by :mod:`framework.drive.demo_place`.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from framework.errors import ConfigError
-from framework.runtime.pipeline import PipelineReport, Progress
+from framework.drive.pipeline import PipelineReport, Progress
 
 EMBEDDED = {"warehouse": "duckdb", "bus": "local", "state": "sqlite"}
 # The 2 PM update: a stat correction in the gamebook and the player's points line moving.
@@ -49,7 +49,7 @@ def check_demo(project_root: str | Path = ".", target: str | None = None) -> Non
     """Raise unless the demo can run in ``project_root``; reads, never writes."""
     from framework.config import resolve_target
     from framework.project import load
-    from framework.runtime import session as s
+    from framework.drive import session as s
 
     chosen = resolve_target(project_root, target)
     for role, kind in EMBEDDED.items():
@@ -74,8 +74,8 @@ def run_demo(project_root: str | Path = ".", target: str | None = None, *, date:
              say: Callable[[str], None] | None = None, history_days: int = 3) -> DemoOutcome:
     """``history_days`` earlier game days are generated and run first, so that rolling
     averages (and therefore predictions) have history on the demo day."""
-    from framework.runtime import session as s
-    from framework.runtime.reports import phase_table
+    from framework.drive import session as s
+    from framework.drive.reports import phase_table
 
     tell = say or (lambda text: None)
     check_demo(project_root, target)
@@ -119,7 +119,7 @@ def run_demo(project_root: str | Path = ".", target: str | None = None, *, date:
 def _pick_player(sess: Any, day: str, wanted: str, apply_update: Callable[..., Any], notes: list[str]) -> str:
     """The wanted player if he played that day, else the first player with raw rows (the
     sample schedule does not have every team play every day)."""
-    from framework.runtime.runner_io import partition_entities
+    from framework.run.runner_io import partition_entities
 
     kind = next(iter(sess.project.entity_kinds), None)
     candidates = [wanted]
@@ -141,7 +141,7 @@ def _pick_player(sess: Any, day: str, wanted: str, apply_update: Callable[..., A
 
 def _summary_hook(project: Any) -> Callable[..., str] | None:
     """The project's optional ``demo_summary(warehouse, date, entity) -> str`` hook."""
-    from framework.runtime import session as s
+    from framework.drive import session as s
 
     try:
         return s.sample_module(project, "demo_summary")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from framework.runtime.runner import RunResult
+from framework.run.runner import RunResult
 
 
 @dataclass

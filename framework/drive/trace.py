@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from framework.manifest.model import Project
-from framework.runtime.history import RunHistory, RunRecord
+from framework.run.history import RunHistory, RunRecord
 
 MESSAGES = "pipectl_messages"
 

@@ -19,7 +19,7 @@ they would happen in production, through the real bus and ledger:
 Replay (``entities=...``) reprocesses the given entities in every phase from ``from_phase``
 on: processors of the given kind get exactly those ids, processors of another kind the ids
 mapped through the declared entity mappings, and a processor whose kind nothing maps to is
-reported not run with the reason (:mod:`framework.runtime.replay`); otherwise each processor
+reported not run with the reason (:mod:`framework.drive.replay`); otherwise each processor
 detects its own changes.
 """
 from __future__ import annotations
@@ -34,10 +34,10 @@ from framework.errors import EnvelopeError, PipectlError, QualityGateError
 from framework.graph.graph import PipelineGraph
 from framework.manifest.model import Project
 from framework.orchestrator.clock import VirtualClock
-from framework.runtime.driver_state import RunContext, envelope_partition, fast_forward, finished, mark_unchanged, \
+from framework.drive.driver_state import RunContext, envelope_partition, fast_forward, finished, mark_unchanged, \
     open_rounds, prev_phase, waiting
-from framework.runtime.reports import PhaseReport, PipelineReport, brief as _brief, decision_text as _decision_text
-from framework.runtime.runner import ProcessorRunner, RunRequest, RunResult, count_partition_rows
+from framework.drive.reports import PhaseReport, PipelineReport, brief as _brief, decision_text as _decision_text
+from framework.run.runner import ProcessorRunner, RunRequest, RunResult, count_partition_rows
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class PipelineDriver:
     def __init__(self, project: Project, warehouse: Any, bus: Any, store: Any, alerts: Any = None,
                  progress: Progress | None = None, clock: VirtualClock | None = None):
         from framework.orchestrator.engine import Orchestrator, TriggerDedup
-        from framework.runtime.bus_setup import ensure_topology
+        from framework.drive.bus_setup import ensure_topology
 
         self.project = project
         self.graph = PipelineGraph(project)
@@ -78,7 +78,7 @@ class PipelineDriver:
     def _ensure_tables(self) -> None:
         """Create missing output tables of every processor (what `pipectl apply` does), so a
         disabled processor's table exists, empty, for the inputs that still name it."""
-        from framework.runtime.runner_io import ensure_tables
+        from framework.run.runner_io import ensure_tables
 
         with self.runner.lock:
             outputs = [p.output for p in self.project.processors.values() if p.output is not None]
@@ -122,7 +122,7 @@ class PipelineDriver:
 
         ``entities``: replay ids, ``{kind: [ids]}`` or a list of ``entity_kind`` ids (default
         kind: the first declared)."""
-        from framework.runtime.replay import plan_from
+        from framework.drive.replay import plan_from
 
         replay = plan_from(self.project, entities, entity_kind)
         names = self.project.phase_names()
@@ -213,7 +213,7 @@ class PipelineDriver:
                     self.progress("foreign_trigger", {"phase": phase, "trigger_id": trigger_id, "partition": other})
                     self.bus.ack(sub, [msg.ack_id])
                     continue
-                from framework.runtime.trace import record_trigger
+                from framework.drive.trace import record_trigger
 
                 try:
                     record_trigger(self.store, env, sub, phase)

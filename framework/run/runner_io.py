@@ -1,5 +1,5 @@
 """The runner's side effects, one small function each: warehouse reads and writes, change
-detection calls, envelopes. Kept apart from :mod:`framework.runtime.runner` so the control
+detection calls, envelopes. Kept apart from :mod:`framework.run.runner` so the control
 flow there reads as the numbered steps of the docstring, and each effect is testable alone.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from framework.errors import ConfigError, PipectlError
 from framework.manifest.model import Processor, Project, Table
 from framework.sql.dialects import get_dialect
 from framework.orchestrator.gates import count_rows
-from framework.runtime.transform import TransformContext, bind_params, entity_type, partition_param, run_python_transform
+from framework.run.transform import TransformContext, bind_params, entity_type, partition_param, run_python_transform
 
 STAGE_DATASET = "_pipectl_stage"
 
@@ -45,7 +45,7 @@ def decide_entities(warehouse: Any, project: Project, proc: Processor, request: 
         return EntityDecision(True, [], fallback_reason="full batch requested" if request.full else "processor has no inputs")
     if code_changed:
         return EntityDecision(True, [], fallback_reason=code_changed)
-    from framework.runtime.changes import detect_changes
+    from framework.run.changes import detect_changes
 
     cs = detect_changes(warehouse, project, proc, request.partition)
     if cs.full_batch or proc.entity is None:
@@ -251,7 +251,7 @@ def record_processed_and_changes(warehouse: Any, project: Project, proc: Process
     change-set. Entities whose fan-out task failed are not recorded: they are detected again."""
     if not proc.inputs:
         return
-    from framework.runtime.changes import record_change_set, record_processed
+    from framework.run.changes import record_change_set, record_processed
 
     if skip and entity_ids is None:
         keys = [e for e in partition_entities(warehouse, project, proc, partition) if e not in skip]

@@ -23,7 +23,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from framework.errors import ConfigError
 from framework.manifest.model import Project
-from framework.runtime.pipeline import PhaseReport, PipelineDriver, PipelineReport, Progress, run_processors
+from framework.drive.pipeline import PhaseReport, PipelineDriver, PipelineReport, Progress, run_processors
 
 BACKFILLS = "pipectl_backfills"
 
@@ -75,8 +75,8 @@ class Session:
 def prepare(session: Session) -> None:
     """What `pipectl apply` would have done locally: bus topics/subscriptions and output
     tables exist (the pipeline driver does the same on start)."""
-    from framework.runtime.bus_setup import ensure_topology
-    from framework.runtime.runner_io import ensure_tables
+    from framework.drive.bus_setup import ensure_topology
+    from framework.run.runner_io import ensure_tables
 
     ensure_topology(session.backends.bus, session.project)
     ensure_tables(session.warehouse, [p.output for p in session.project.processors.values() if p.output is not None])
@@ -136,7 +136,7 @@ def run_date(session: Session, date: str, *, select: Sequence[str] | None = None
              changed: dict[str, list[str]] | None = None, trigger_downstream: bool = True,
              mode: str | None = None) -> PipelineReport:
     """Run ``date`` through the bus. ``entities`` replays ids per entity kind
-    (``{"player": ["lebronjames"]}``, from ``framework.runtime.replay.parse_entity_args``);
+    (``{"player": ["lebronjames"]}``, from ``framework.drive.replay.parse_entity_args``);
     a plain list means ids of the project's first declared kind."""
     return session.driver(progress).run(date, select=select, from_phase=from_phase, entities=entities, full=full,
                                         changed=changed, trigger_downstream=trigger_downstream, mode=mode)
@@ -165,7 +165,7 @@ class UpdateReport:
 
 def full_batch_baseline(session: Session, date: str) -> dict[str, float]:
     """Seconds per phase of the latest full-batch run of every processor for ``date``."""
-    from framework.runtime.history import RunHistory
+    from framework.run.history import RunHistory
 
     latest: dict[str, Any] = {}
     for run in RunHistory(session.backends.state).list(partition=date, limit=None):
@@ -236,7 +236,7 @@ def backfill(session: Session, start: str, end: str, *, select: Sequence[str] | 
     ``trigger_downstream`` the selected processors run directly and publish nothing, so no
     downstream phase is triggered; with it each date goes through the bus and orchestrator."""
     from framework.graph.graph import PipelineGraph
-    from framework.runtime.runner import ProcessorRunner
+    from framework.run.runner import ProcessorRunner
 
     dates = date_range(start, end)
     names = PipelineGraph(session.project).select(select) if select else None

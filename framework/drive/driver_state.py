@@ -1,6 +1,6 @@
 """When is a partition's run over, and what is it still waiting for?
 
-Kept apart from :mod:`framework.runtime.pipeline` (which pumps the bus) because every
+Kept apart from :mod:`framework.drive.pipeline` (which pumps the bus) because every
 "waits forever" bug of the driver lived here: a phase whose round had nothing to run
 published no completion, so the driver waited for the phases after it although nothing
 could ever reach them. The rules, in one place:
@@ -26,8 +26,8 @@ from framework.errors import QualityGateError
 from framework.manifest.model import Project
 
 if TYPE_CHECKING:
-    from framework.runtime.pipeline import PipelineDriver
-    from framework.runtime.reports import PipelineReport
+    from framework.drive.pipeline import PipelineDriver
+    from framework.drive.reports import PipelineReport
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class RunContext:
     partition: str
     selected: set[str] | None
     phases: list[str]
-    replay: Any  # framework.runtime.replay.ReplayPlan | None
+    replay: Any  # framework.drive.replay.ReplayPlan | None
     full: bool
     mode: str
     trigger_downstream: bool
@@ -62,7 +62,7 @@ def mark_unchanged(ctx: RunContext, report: "PipelineReport", phase: str, note: 
     """``phase`` had nothing to run for this run: it and every later phase of the run (up to
     ``until``, a phase that still has work: code changed there) are done, each with a report
     saying why nothing ran (an honest summary, not a wait)."""
-    from framework.runtime.reports import PhaseReport
+    from framework.drive.reports import PhaseReport
 
     names = ctx.phases
     start = names.index(phase) if phase in names else len(names)

@@ -4,14 +4,14 @@ Steps of :meth:`ProcessorRunner.run` (docs/runtime.md has the long form):
 
 1. claim the run in the run history (a live run of the same processor+partition -> skipped);
 2. decide the entities: explicit ones (replay ``--entities``), else change detection
-   (``framework.runtime.changes.detect_changes``); nothing changed -> ``no_data``, efficiency
+   (``framework.run.changes.detect_changes``); nothing changed -> ``no_data``, efficiency
    100%, completion published so the orchestrator still counts the processor;
 3. check every critical input has rows for the partition: never produce output from zero
    upstream rows (FM 23), fail loudly instead;
 4. run the transform (SQL template with the selective filter, or a Python callable) and
    write the rows of the affected entities in one transaction: delete the partition's rows
    of those entities, insert the new ones (entities that vanished upstream disappear);
-   fanned-out processors write one entity per task instead (``framework.runtime.fanout``);
+   fanned-out processors write one entity per task instead (``framework.run.fanout``);
 5. record what was processed and the change-set;
 6. publish the completion envelope on the phase's completion topic.
 
@@ -31,10 +31,10 @@ from typing import Any, Callable, Sequence
 
 from framework.errors import PipectlError
 from framework.manifest.model import Processor, Project
-from framework.runtime import runner_io as io
-from framework.runtime.runner_io import CriticalInputError
-from framework.runtime.code_state import CodeState
-from framework.runtime.history import RunHistory
+from framework.run import runner_io as io
+from framework.run.runner_io import CriticalInputError
+from framework.run.code_state import CodeState
+from framework.run.history import RunHistory
 from framework.orchestrator.gates import count_partition_rows
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class RunRequest:
     """What to run. ``entities`` (ids of the processor's entity kind, e.g. from a replay,
-    already mapped to that kind by :mod:`framework.runtime.replay`) bypass change detection;
+    already mapped to that kind by :mod:`framework.drive.replay`) bypass change detection;
     ``full`` forces a full batch of the partition; ``reason`` says where explicit entities
     came from (recorded as the run's reason)."""
 
@@ -234,7 +234,7 @@ class ProcessorRunner:
     def _forget_processed(self, proc: Processor, request: RunRequest, res: RunResult) -> None:
         """A run that recorded its entities as processed and then failed (FM 17) un-records
         them, so its retry reprocesses them instead of publishing ``no_data`` downstream."""
-        from framework.runtime.changes import forget_processed
+        from framework.run.changes import forget_processed
 
         try:
             with self.lock:
@@ -246,7 +246,7 @@ class ProcessorRunner:
                         f"re-run with --full to make sure downstream sees them"
 
     def _run_fanout(self, proc: Processor, request: RunRequest, res: RunResult, ids: list[str] | None) -> None:
-        from framework.runtime.fanout import run_fanout
+        from framework.run.fanout import run_fanout
 
         assert proc.fanout is not None
         with self.lock:

@@ -26,8 +26,8 @@ from typing import Any, Iterator, Sequence
 from framework.errors import ConfigError, PipectlError
 from framework.manifest.model import Processor, Project, Table
 from framework.backends.protocols import QueryParam
-from framework.runtime.table_diff import RowDiff, diff_rows
-from framework.runtime.transform import bind_params
+from framework.run.table_diff import RowDiff, diff_rows
+from framework.run.transform import bind_params
 from framework.sql.params import coerce_partition, partition_param
 from framework.sql.dialects import get_dialect
 
