@@ -74,10 +74,11 @@ class TaskTracker:
     def key(self, entity: str) -> str:
         return f"{self.run_id}|{entity}"
 
-    def create(self, entities: Iterable[str], processor: str, partition: str) -> None:
+    def create(self, entities: Iterable[str], processor: str, partition: str, max_attempts: int | None = None) -> None:
         now = self.clock()
         docs = [(self.key(e), {"run_id": self.run_id, "entity": e, "processor": processor, "partition": partition,
-                               "status": "pending", "attempts": 0, "error": None, "rows": 0, "created_at": now})
+                               "status": "pending", "open": True, "attempts": 0, "error": None, "rows": 0, "created_at": now,
+                               **({"max_attempts": int(max_attempts)} if max_attempts is not None else {})})
                 for e in entities]
         for start in range(0, len(docs), 200):  # bounded transactions (Firestore: 500 writes max)
             chunk = docs[start:start + 200]
@@ -100,11 +101,34 @@ class TaskTracker:
         self._update(entity, {"status": "running", "attempts": attempt, "updated_at": self.clock()})
 
     def done(self, entity: str, attempt: int, rows: int) -> None:
-        self._update(entity, {"status": "done", "attempts": attempt, "rows": rows, "error": None, "updated_at": self.clock()})
+        self._update(entity, {"status": "done", "open": False, "attempts": attempt, "rows": rows, "error": None,
+                              "updated_at": self.clock()})
 
     def failed(self, entity: str, attempt: int, error: str, final: bool) -> None:
-        self._update(entity, {"status": "failed" if final else "retrying", "attempts": attempt, "error": error,
-                              "updated_at": self.clock()})
+        self._update(entity, {"status": "failed" if final else "retrying", "open": not final, "attempts": attempt,
+                              "error": error, "updated_at": self.clock()})
+
+    def claim_attempt(self, entity: str, delivery_attempt: int) -> dict[str, Any] | None:
+        """Mark the task running and return its document with its attempt number: the
+        larger of the bus's delivery count (Pub/Sub sends it only with a dead-letter policy)
+        and the attempts recorded so far plus one (a push delivery to an instance that died
+        counts). None when the task has ended or its run is gone: a late duplicate delivery."""
+        def txn(t: Any) -> dict[str, Any] | None:
+            doc = t.get(TASKS, self.key(entity))
+            if doc is None or doc.get("status") in TASK_ENDED:
+                return None
+            attempt = max(int(delivery_attempt or 0), int(doc.get("attempts") or 0) + 1)
+            fields = {"status": "running", "attempts": attempt, "updated_at": self.clock()}
+            t.update(TASKS, self.key(entity), fields)
+            return {**doc, **fields}
+
+        return self.store.run_transaction(txn)
+
+    def any_open(self) -> bool:
+        """Whether a task of the run has not ended: one indexed equality query, read after
+        this process's own last write, so of two instances ending the last two tasks at
+        once at least the later one sees none open (then both race for the finish claim)."""
+        return bool(self.store.query(TASKS, {"run_id": self.run_id, "open": True}, limit=1))
 
     def orphaned(self, entity: str, attempt: int) -> bool:
         """Mark a task of a coordinator that is gone as failed, if its document still exists.
@@ -113,7 +137,7 @@ class TaskTracker:
             doc = t.get(TASKS, self.key(entity))
             if doc is None or doc.get("status") in TASK_ENDED:
                 return False
-            t.update(TASKS, self.key(entity), {"status": "failed", "attempts": attempt, "updated_at": self.clock(),
+            t.update(TASKS, self.key(entity), {"status": "failed", "open": False, "attempts": attempt, "updated_at": self.clock(),
                                                "error": "orphaned: its coordinator is no longer running"})
             return True
 

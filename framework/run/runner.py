@@ -62,6 +62,9 @@ class RunRequest:
     # orchestrator expects all of them in the round (code changes and --full run more than
     # the trigger dispatched), so it never fires before the last one reported
     round_processors: Sequence[str] | None = None
+    # remote fan-out only: what the instance that finishes the fan-out runs next (the rest of
+    # the phase, framework.worker); stored verbatim with the dispatched run
+    continuation: dict[str, Any] | None = None
 
 
 @dataclass
@@ -70,7 +73,7 @@ class RunResult:
     processor: str
     phase: str
     partition: str
-    status: str  # success | partial | no_data | failed | skipped
+    status: str  # success | partial | no_data | failed | skipped | dispatched (remote fan-out: finished elsewhere)
     correlation_id: str
     parent_id: str | None = None
     record_count: int = 0
@@ -100,11 +103,14 @@ class ProcessorRunner:
 
     ``bus`` None = do not publish (a library call or test); ``history`` None = not recorded.
     The warehouse is used under a lock so fan-out worker threads can share it.
+    ``remote_fanout``: a fanned-out processor publishes its tasks and returns ``dispatched``
+    instead of waiting for them; whichever process records the last task finishes the run
+    (:mod:`framework.run.fanout_remote`, used by the worker service).
     """
 
     def __init__(self, project: Project, warehouse: Any, bus: Any = None, store: Any = None,
                  history: RunHistory | None = None, alerts: Any = None, clock: Callable[[], float] = time.time,
-                 fanout_timeout: float = 600.0):
+                 fanout_timeout: float = 600.0, remote_fanout: bool = False):
         self.project = project
         self.warehouse = warehouse
         self.bus = bus
@@ -113,6 +119,7 @@ class ProcessorRunner:
         self.alerts = alerts
         self.clock = clock
         self.fanout_timeout = fanout_timeout
+        self.remote_fanout = remote_fanout
         self.lock = threading.RLock()
         self.ready_tables: set[str] = set()
         self.code_state = CodeState(project, store, clock=clock) if store is not None else None
@@ -136,10 +143,20 @@ class ProcessorRunner:
                 res.status, res.error = "skipped", claim.reason
                 return res
             record = claim.run
+        self._complete(proc, request, res, record, started, lambda: self._execute(proc, request, res))
+        return res
+
+    def _complete(self, proc: Processor, request: RunRequest, res: RunResult, record: Any, started: float,
+                  work: Callable[[], bool]) -> None:
+        """Run ``work`` (the run's transform and writes), then publish the completion and
+        record the run. Shared by :meth:`run` and by :meth:`finish_dispatched` (a remote
+        fan-out finished by another process). A ``dispatched`` run is neither published
+        nor finished here: its claim stays held until the instance recording its last task
+        finishes it."""
         written = False
         try:
             try:
-                written = self._execute(proc, request, res)
+                written = work()
             except Exception as exc:  # noqa: BLE001 - recorded, alerted and published as failed; never swallowed
                 res.status, res.error_type = "failed", type(exc).__name__
                 res.error = _describe(exc, after_write=written or res.durations.get("write") is not None)
@@ -147,7 +164,9 @@ class ProcessorRunner:
                 log.debug("traceback of %s:\n%s", proc.name, traceback.format_exc())
                 if self.alerts is not None:
                     self.alerts.alert(f"processor_failed:{proc.name}", "error", res.error,
-                                      {"processor": proc.name, "partition": str(request.partition), "run_id": run_id})
+                                      {"processor": proc.name, "partition": str(request.partition), "run_id": res.run_id})
+            if res.status == "dispatched":
+                return
             res.duration_seconds = round(time.perf_counter() - started, 6)
             if request.publish:
                 self._publish(proc, request, res)
@@ -155,7 +174,7 @@ class ProcessorRunner:
                     and (res.full_batch or not res.code_changed):
                 # the partition's rows are now those of this code (a replay of some entities
                 # after a code change is not: the next run still reprocesses them all)
-                self.code_state.record(proc, request.partition, run_id)
+                self.code_state.record(proc, request.partition, res.run_id)
         except BaseException as exc:
             # something failed outside the handled path (the bus is down so even the minimal
             # failed completion could not be published, an alert sink broke, an interrupt):
@@ -167,16 +186,60 @@ class ProcessorRunner:
             res.error = f"{first}; then: {text}" if first else text
             raise
         finally:
-            if res.status == "failed" and "transform_write" in res.durations:  # may have recorded (partly)
-                self._forget_processed(proc, request, res)
-            if record is not None and self.history is not None:
-                self.history.finish(record, res.status, duration_seconds=res.duration_seconds, durations=res.durations,
-                                    rows_written=res.record_count, entities_processed=res.entities_processed,
-                                    entities_total=res.entities_total, efficiency_pct=res.efficiency_pct,
-                                    full_batch=res.full_batch, fallback_reason=res.fallback_reason,
-                                    entity_kind=proc.entity, entities=res.entity_ids[:50], error=res.error,
-                                    metadata={"failed_entities": res.failed_entities, "message_id": res.message_id,
-                                              **({"fanout_tasks": res.tasks} if res.tasks is not None else {})})
+            if res.status != "dispatched":
+                self._record_end(proc, request, res, record)
+
+    def _restore(self, doc: dict[str, Any]) -> tuple[Processor, RunRequest, RunResult]:
+        """The processor, request and partial result of a dispatched run, from its document."""
+        proc = self.project.resolve_processor(doc["processor"])
+        if proc is None:
+            raise PipectlError(f"fan-out run {doc['run_id']} names processor '{doc['processor']}', unknown to this project",
+                               hint="the worker's manifests differ from those of the instance that dispatched the run: redeploy")
+        r, out = doc["request"], doc["result"]
+        request = RunRequest(proc.name, doc["partition"], full=r.get("full", False), correlation_id=r["correlation_id"],
+                             parent_id=r.get("parent_id"), trigger_id=r.get("trigger_id"), mode=r.get("mode", "incremental"),
+                             publish=r.get("publish", True), run_id=doc["run_id"], reason=r.get("reason"),
+                             round_processors=r.get("round_processors"), continuation=doc.get("continuation"))
+        res = RunResult(doc["run_id"], proc.name, proc.phase, doc["partition"], "running", r["correlation_id"],
+                        r.get("parent_id"), entity_kind=proc.entity, full_batch=out["full_batch"],
+                        fallback_reason=out.get("fallback_reason"), entities_total=int(out.get("entities_total") or 0),
+                        code_changed=out.get("code_changed"), durations=dict(out.get("durations") or {}))
+        return proc, request, res
+
+    def _record_end(self, proc: Processor, request: RunRequest, res: RunResult, record: Any) -> None:
+        if res.status == "failed" and "transform_write" in res.durations:  # may have recorded (partly)
+            self._forget_processed(proc, request, res)
+        if record is not None and self.history is not None:
+            self.history.finish(record, res.status, duration_seconds=res.duration_seconds, durations=res.durations,
+                                rows_written=res.record_count, entities_processed=res.entities_processed,
+                                entities_total=res.entities_total, efficiency_pct=res.efficiency_pct,
+                                full_batch=res.full_batch, fallback_reason=res.fallback_reason,
+                                entity_kind=proc.entity, entities=res.entity_ids[:50], error=res.error,
+                                metadata={"failed_entities": res.failed_entities, "message_id": res.message_id,
+                                          **({"fanout_tasks": res.tasks} if res.tasks is not None else {})})
+
+    def finish_dispatched(self, doc: dict[str, Any], result: Any) -> RunResult:
+        """Finish a remote fan-out run from its stored state ``doc`` (written by
+        :func:`framework.run.fanout_remote.dispatch`) and its tasks' ``result``
+        (a :class:`~framework.run.fanout.FanOutResult`): the steps after the tasks of
+        :meth:`_execute`, the completion and the run record, exactly as a local run would."""
+        from framework.run.fanout_remote import stored_decision
+
+        proc, request, res = self._restore(doc)
+        decision, ids = stored_decision(doc), doc.get("ids")
+        record = self.history.get(res.run_id) if self.history is not None else None
+        started = time.perf_counter() - max(0.0, self.clock() - float(doc.get("started_at") or self.clock()))
+
+        def work() -> bool:
+            t1 = time.perf_counter()
+            self._apply_fanout_result(proc, request, res, result)
+            res.durations["tasks"] = round(max(0.0, self.clock() - float(doc.get("dispatched_at") or self.clock())), 6)
+            res.durations["transform_write"] = round(res.durations.get("transform_write", 0.0) + time.perf_counter() - t1, 6)
+            res.durations["write"] = res.durations["transform_write"]
+            self._conclude(proc, request, res, ids, decision)
+            return True
+
+        self._complete(proc, request, res, record, started, work)
         return res
 
     # ------------------------------------------------------------------ the work
@@ -201,13 +264,23 @@ class ProcessorRunner:
             io.check_critical_inputs(self.warehouse, self.project, proc, request.partition, self.ready_tables)
         ids = None if decision.full_batch else list(decision.entity_ids)
         if proc.fanout is not None and self.bus is not None and self.store is not None and proc.entity:
-            self._run_fanout(proc, request, res, ids)
+            self._run_fanout(proc, request, res, ids, decision)
+            if res.status == "dispatched":
+                res.durations["transform_write"] = round(time.perf_counter() - t1, 6)
+                return False
         else:
             with self.lock:
                 res.record_count = io.transform_and_write(self.warehouse, self.project, proc, request.partition, ids, res.run_id)
             res.status = "success"
         res.durations["transform_write"] = round(time.perf_counter() - t1, 6)
         res.durations["write"] = res.durations["transform_write"]
+        self._conclude(proc, request, res, ids, decision)
+        return True
+
+    def _conclude(self, proc: Processor, request: RunRequest, res: RunResult, ids: list[str] | None,
+                  decision: io.EntityDecision) -> None:
+        """After the writes: record what was processed and the change-set, and the run's
+        entity statistics (a local run here; a remote fan-out in the process finishing it)."""
         t2 = time.perf_counter()
         done_ids = ids if ids is not None else None
         if res.failed_entities and ids is not None:
@@ -229,7 +302,6 @@ class ProcessorRunner:
             res.efficiency_pct = round(100.0 * (1 - res.entities_processed / max(res.entities_total, res.entities_processed)), 2)
         else:
             res.efficiency_pct = 0.0
-        return True
 
     def _forget_processed(self, proc: Processor, request: RunRequest, res: RunResult) -> None:
         """A run that recorded its entities as processed and then failed (FM 17) un-records
@@ -245,7 +317,8 @@ class ProcessorRunner:
             res.error = f"{res.error}; its entities could not be marked unprocessed ({text}): " \
                         f"re-run with --full to make sure downstream sees them"
 
-    def _run_fanout(self, proc: Processor, request: RunRequest, res: RunResult, ids: list[str] | None) -> None:
+    def _run_fanout(self, proc: Processor, request: RunRequest, res: RunResult, ids: list[str] | None,
+                    decision: io.EntityDecision) -> None:
         from framework.run.fanout import run_fanout
 
         assert proc.fanout is not None
@@ -268,6 +341,12 @@ class ProcessorRunner:
         # for the embedded DuckDB file's one connection (bench/bench_fanout_gcp.py measures it)
         lock = nullcontext() if getattr(self.warehouse, "concurrent_jobs", False) else self.lock
 
+        if self.remote_fanout and entities:  # the tasks go to other processes; whoever records the last one finishes
+            from framework.run.fanout_remote import dispatch
+
+            dispatch(self, proc, request, res, decision, ids, list(entities), max_attempts)
+            return
+
         def execute(entity: str, attempt: int) -> int:  # rows are counted once for all entities below
             with lock:
                 return io.transform_and_write(self.warehouse, self.project, proc, request.partition, [entity], res.run_id,
@@ -277,6 +356,10 @@ class ProcessorRunner:
                          entities=list(entities), task_topic=proc.fanout.task_topic, subscription=subscription,
                          execute=execute, workers=proc.fanout.workers, max_attempts=max_attempts,
                          timeout=self.fanout_timeout, correlation_id=res.correlation_id, clock=self.clock)
+        self._apply_fanout_result(proc, request, res, out)
+
+    def _apply_fanout_result(self, proc: Processor, request: RunRequest, res: RunResult, out: Any) -> None:
+        """The run's rows, status and error from its tasks' outcome; failed tasks alerted."""
         if out.succeeded and proc.output is not None:  # one query, not one per task (bench_fanout_gcp.py)
             with self.lock:
                 res.record_count = io.count_entity_rows(self.warehouse, self.project, proc, request.partition, out.succeeded)
