@@ -37,9 +37,9 @@ log = logging.getLogger(__name__)
 def create_app(service: WorkerService | None = None, auth: Authenticator | None = None) -> Any:
     """The ASGI app (``uvicorn framework.worker.app:create_app --factory``). Without
     arguments the project, target and authentication come from the environment
-    (``PIPECTL_PROJECT_DIR``, ``PIPECTL_TARGET``, ``PIPECTL_WORKER_AUDIENCE`` /
-    ``PIPECTL_WORKER_INVOKERS`` / ``PIPECTL_WORKER_AUTH``); a bad configuration fails here,
-    at start, not on the first delivery."""
+    (``PIPECTL_PROJECT_DIR``, ``PIPECTL_TARGET``) and the target's ``worker:`` settings or
+    ``PIPECTL_WORKER_AUDIENCE`` / ``PIPECTL_WORKER_INVOKERS`` / ``PIPECTL_WORKER_AUTH``; a bad
+    configuration fails here, at start, not on the first delivery."""
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
     from starlette.requests import Request
@@ -47,9 +47,15 @@ def create_app(service: WorkerService | None = None, auth: Authenticator | None 
     from starlette.routing import Route
 
     _configure_logging()
-    auth = auth if auth is not None else Authenticator.from_env()
     owned = service is None
     svc = service if service is not None else WorkerService.open()
+    if auth is None:
+        try:
+            auth = Authenticator.from_env(worker=getattr(svc.session.backends.target, "worker", None))
+        except BaseException:
+            if owned:
+                svc.close()
+            raise
     log.info("worker %s serving project %s (target %s)", svc.instance, svc.project.name,
              os.environ.get("PIPECTL_TARGET") or "default")
 

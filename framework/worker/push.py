@@ -114,12 +114,11 @@ def google_verifier(token: str, audience: str) -> Mapping[str, Any]:
 class Authenticator:
     """Checks ``Authorization: Bearer <OIDC token>`` of push requests.
 
-    ``audience`` (``PIPECTL_WORKER_AUDIENCE``: the audience the push subscriptions put in
-    their tokens, by default the service URL) turns the check on; ``invokers``
-    (``PIPECTL_WORKER_INVOKERS``, comma-separated) are the service-account emails allowed
-    to push. ``PIPECTL_WORKER_AUTH=none`` turns it off, for the emulator and local runs
-    only (the Pub/Sub emulator sends no token); with neither set the worker refuses to
-    start, so a deployment never runs unauthenticated by omission (FM 19's mirror image).
+    ``audience`` (the audience the push subscriptions put in their tokens: the service URL)
+    turns the check on; ``invokers`` are the service-account emails allowed to push. Off
+    only when explicitly asked (``PIPECTL_WORKER_AUTH=none``) or on the Pub/Sub emulator;
+    otherwise a worker without an audience refuses to start, so a deployment never runs
+    unauthenticated by omission (FM 19's mirror image). See :meth:`from_env`.
     """
 
     audience: str | None
@@ -128,13 +127,20 @@ class Authenticator:
     verifier: Verifier = google_verifier
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, verifier: Verifier | None = None) -> "Authenticator":
+    def from_env(cls, env: Mapping[str, str] | None = None, verifier: Verifier | None = None,
+                 worker: Any = None) -> "Authenticator":
+        """The check the environment asks for, in this order: ``PIPECTL_WORKER_AUTH=none``
+        (off); ``PIPECTL_WORKER_AUDIENCE`` (on); the target's ``worker:`` settings (on, when
+        a ``service_account`` is set: plan/apply give the push subscriptions that account and
+        ``worker.url`` as the audience, and the account is the one invoker); the Pub/Sub
+        emulator (``PUBSUB_EMULATOR_HOST``: off, it sends no token); else a ConfigError."""
         from framework.errors import ConfigError
 
         env = os.environ if env is None else env
         mode = (env.get(AUTH_ENV) or "").strip().lower()
         audience = (env.get(AUDIENCE_ENV) or "").strip() or None
         invokers = tuple(e.strip() for e in (env.get(INVOKERS_ENV) or "").split(",") if e.strip())
+        account = getattr(worker, "service_account", None)
         if mode not in ("", "oidc", "none"):
             raise ConfigError(f"{AUTH_ENV}={env.get(AUTH_ENV)!r} is not a mode", hint="use 'oidc' (default) or 'none'")
         if mode == "none":
@@ -144,11 +150,20 @@ class Authenticator:
             log.warning("worker: push requests are NOT authenticated (%s=none): only for the Pub/Sub emulator "
                         "and local runs, never on Cloud Run", AUTH_ENV)
             return cls(None, (), True)
-        if not audience:
-            raise ConfigError(f"the worker has no OIDC audience to verify push requests against ({AUDIENCE_ENV} is unset)",
-                              hint=f"set {AUDIENCE_ENV} to the push subscriptions' audience (the service URL) and "
-                                   f"{INVOKERS_ENV} to their service account; {AUTH_ENV}=none only on the emulator")
-        return cls(audience, invokers, False, verifier or google_verifier)
+        if not audience and account and getattr(worker, "url", None):
+            audience = str(worker.url).rstrip("/")
+        if audience:
+            return cls(audience, invokers or ((str(account),) if account else ()), False, verifier or google_verifier)
+        if env.get("PUBSUB_EMULATOR_HOST") and mode != "oidc":
+            log.warning("worker: push requests are NOT authenticated: PUBSUB_EMULATOR_HOST=%s says this is the "
+                        "Pub/Sub emulator, which sends no OIDC token (never set it on Cloud Run)",
+                        env["PUBSUB_EMULATOR_HOST"])
+            return cls(None, (), True)
+        raise ConfigError(f"the worker has no OIDC audience to verify push requests against ({AUDIENCE_ENV} is unset "
+                          f"and the target has no worker.service_account)",
+                          hint=f"set worker.url and worker.service_account in pipectl.yaml (what plan/apply give the "
+                               f"push subscriptions), or {AUDIENCE_ENV} (the service URL) and {INVOKERS_ENV}; "
+                               f"{AUTH_ENV}=none only for local runs")
 
     def check(self, authorization: str | None) -> dict[str, Any]:
         """The verified token's claims (empty when disabled); raises :class:`AuthError`."""

@@ -7,6 +7,7 @@ import base64
 import json
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -177,6 +178,13 @@ def test_oidc_is_required_unless_explicitly_off(worker) -> None:
     service = worker[0]
     with pytest.raises(ConfigError, match="PIPECTL_WORKER_AUDIENCE"):
         Authenticator.from_env({})
+    with pytest.raises(ConfigError, match="no OIDC audience"):  # a URL without an account: tokens are not sent
+        Authenticator.from_env({}, worker=SimpleNamespace(url="https://w.run.app", service_account=None))
+    from_target = Authenticator.from_env({}, worker=SimpleNamespace(url="https://w.run.app/", service_account="sa@p.iam"))
+    assert (from_target.audience, from_target.invokers, from_target.disabled) == ("https://w.run.app", ("sa@p.iam",), False)
+    assert Authenticator.from_env({"PUBSUB_EMULATOR_HOST": "127.0.0.1:8085"}).disabled  # the emulator sends no token
+    assert not Authenticator.from_env({"PUBSUB_EMULATOR_HOST": "h:1", "PIPECTL_WORKER_AUTH": "oidc",
+                                       "PIPECTL_WORKER_AUDIENCE": "https://w"}).disabled
     with pytest.raises(ConfigError, match="say which"):
         Authenticator.from_env({"PIPECTL_WORKER_AUTH": "none", "PIPECTL_WORKER_AUDIENCE": "https://w"})
     assert Authenticator.from_env({"PIPECTL_WORKER_AUTH": "none"}).disabled
