@@ -134,10 +134,10 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def push_topology(bus: Any, project: Any, gcp_project: str, worker_url: str, function_port: int | None,
-                  prefix: str) -> list[str]:
+                  prefix: str, tasks: bool = True) -> list[str]:
     """Topics of the project and the push subscriptions of the deployment: trigger topics to
     the worker's ``/trigger``, task topics to ``/task``, completion topics to the orchestrator
-    function (none without ``function_port``). Ack deadlines and delivery limits come from topics.yaml (the trigger's at least
+    function (none without ``function_port``; no task subscription without ``tasks``). Ack deadlines and delivery limits come from topics.yaml (the trigger's at least
     the longest phase); returns the subscription names."""
     fanout = {p.fanout.task_topic for p in project.processors.values() if p.fanout}
     completions = {t.completion_topic for t in project.transitions() if t.completion_topic}
@@ -153,6 +153,8 @@ def push_topology(bus: Any, project: Any, gcp_project: str, worker_url: str, fun
     subs = []
     for topic in project.topics.values():
         if topic.name in fanout:
+            if not tasks:
+                continue
             endpoint, deadline = f"{worker_url}/task", 120
         elif topic.name in completions:
             if function_port is None:  # no orchestrator in this setup (the bench)
