@@ -7,13 +7,23 @@ signature are sent; the rest are counted and, when the window ends, replaced by 
 ("suppressed K similar alerts"). Backfill mode (``aggregate=True``) sends nothing until
 :meth:`Alerts.flush`, which sends one summary per signature.
 
-Sinks are small objects with ``send(AlertMessage)``: a log sink, a Slack-style webhook sink
-and an SMTP email sink (:mod:`framework.alerts.smtp`) are built in and configured
-from ``pipectl.yaml`` (``alerts:``, see docs/runtime.md); their credentials come by reference
-(:mod:`framework.alerts.secrets`).
-Why its own package, below the orchestrator and the runtime: the orchestrator (sweep, status,
-the Cloud Function) and the runtime's runs alert through the same rate limiter and sinks,
-and the orchestrator may not import the runtime.
+Two words, one each:
+
+* an **alert hook** (:class:`AlertHook`) is what code that raises alerts holds: one method,
+  ``alert(signature, severity, message, context)``. The orchestrator calls it after a commit,
+  never inside a transaction (a retried transaction must not alert twice); a processor run
+  calls it when it fails. :class:`Alerts`, the rate limiter, is the hook every command builds.
+* an **alert sink** (:class:`AlertSink`) delivers one :class:`AlertMessage`:
+  ``send(message)``. A log sink, a Slack-style webhook sink and an SMTP email sink
+  (:mod:`framework.alerts.smtp`) are built in and configured from ``pipectl.yaml``
+  (``alerts:``, see docs/runtime.md); their credentials come by reference
+  (:mod:`framework.alerts.secrets`). :class:`LogSink` and :class:`MemorySink` are hooks too
+  (every alert, unlimited): the orchestrator's default when it is given none (a log record on
+  ``pipectl.orchestrator``, so nothing is silent even in a bare setup) and the test double.
+
+Why its own package, below the orchestrator, the driver and the runner: the orchestrator
+(sweep, status, the Cloud Function) and processor runs alert through the same rate limiter
+and sinks, and the orchestrator may import neither the driver nor the runner.
 A sink that fails is logged at ERROR and counted in :attr:`Alerts.sink_errors`; it never
 breaks the pipeline run that raised the alert, and it never fails silently.
 """
@@ -58,14 +68,38 @@ class AlertMessage:
         return head
 
 
+class AlertHook(Protocol):
+    """What raises alerts: :class:`Alerts` (rate limited), or a :class:`LogSink` /
+    :class:`MemorySink` used directly (every alert, unlimited)."""
+
+    def alert(self, signature: str, severity: str, message: str, context: Mapping[str, Any] | None = None) -> Any: ...
+
+
 class AlertSink(Protocol):
+    """What delivers an alert the hook decided to send (log, webhook, email, memory)."""
+
     name: str
 
     def send(self, alert: AlertMessage) -> None: ...
 
 
-class LogSink:
-    """Writes alerts to the ``pipectl.alerts`` logger (stderr by default in the CLI)."""
+class DirectHook:
+    """Makes a sink an unlimited :class:`AlertHook`: every ``alert()`` is sent at once, stamped
+    with the wall clock. For the orchestrator's bare default and tests; commands use
+    :class:`Alerts` so a retry storm is one alert plus a summary."""
+
+    def alert(self, signature: str, severity: str, message: str, context: Mapping[str, Any] | None = None) -> str:
+        item = AlertMessage(signature, severity, message, dict(context or {}), time.time())
+        self.send(item)  # type: ignore[attr-defined]  # the sink's own send
+        return "sent"
+
+
+LOG_LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR, "critical": logging.CRITICAL}
+
+
+class LogSink(DirectHook):
+    """Writes alerts to a logger (``pipectl.alerts`` unless given; stderr by default in the
+    CLI), one record per alert at the alert's severity."""
 
     name = "log"
 
@@ -73,11 +107,11 @@ class LogSink:
         self.logger = logger or log
 
     def send(self, alert: AlertMessage) -> None:
-        level = {"info": logging.INFO, "warning": logging.WARNING}.get(alert.severity, logging.ERROR)
-        self.logger.log(level, alert.text(), extra={"alert_context": dict(alert.context)})
+        self.logger.log(LOG_LEVELS.get(alert.severity, logging.ERROR), alert.text(),
+                        extra={"alert_context": dict(alert.context)})
 
 
-class MemorySink:
+class MemorySink(DirectHook):
     """Keeps alerts in a list: the test double, and what `pipectl backfill` prints at the end."""
 
     name = "memory"
@@ -87,6 +121,10 @@ class MemorySink:
 
     def send(self, alert: AlertMessage) -> None:
         self.sent.append(alert)
+
+    def signatures(self) -> list[str]:
+        """The signatures of the alerts kept, in order (what most tests assert)."""
+        return [a.signature for a in self.sent]
 
 
 class WebhookSink:

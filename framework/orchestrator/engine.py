@@ -17,7 +17,7 @@ from framework.errors import BackendError, EnvelopeError, PipectlError, QualityG
 from framework.manifest.model import Project, QualityGate, Transition
 from framework.orchestrator import entities as ent
 from framework.orchestrator import ledger as lg
-from framework.orchestrator.alerts import AlertHook, LoggingAlerts
+from framework.alerts import AlertHook, LogSink
 from framework.orchestrator.decision import Decision
 from framework.orchestrator.envelope import COMPLETE_STATUSES, decode, encode, entity_counts, make_envelope, now_iso
 from framework.orchestrator.identity import ContractViolation, UnknownProcessor, check_contract, resolve, transition_of
@@ -35,7 +35,7 @@ class Orchestrator:
         self.project = project
         self.store = store
         self.bus = bus
-        self.alerts: AlertHook = alerts or LoggingAlerts()
+        self.alerts: AlertHook = alerts or LogSink(log)  # every alert on pipectl.orchestrator: never silent
         self.clock = clock
         self.gate_checker = gate_checker
         self.dead_letter_topic = dead_letter_topic

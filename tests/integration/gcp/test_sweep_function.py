@@ -29,7 +29,7 @@ from framework.deploy.package import build_bundle
 from framework.project import load
 from framework.orchestrator import Orchestrator, encode, make_envelope
 from framework.orchestrator import ledger as lg
-from framework.orchestrator.alerts import RecordingAlerts
+from framework.alerts import MemorySink
 from framework.plan.resources import sweep_message
 from projects import copy_example
 
@@ -149,7 +149,7 @@ def test_deadline_passes_with_no_new_message_and_the_scheduled_sweep_fires_the_p
     # 7 of 12 raw processors (every critical one) reported 5 hours ago: below both tiers
     # (10 after 30 min, 8 after 2 h), and past the 4 h deadline
     reported = list(raw.critical) + [n for n in raw.expected if n not in raw.critical][:7 - len(raw.critical)]
-    orch = Orchestrator(project, ctx["store"], ctx["bus"], alerts=RecordingAlerts(), clock=lambda: time.time() - 5 * 3600)
+    orch = Orchestrator(project, ctx["store"], ctx["bus"], alerts=MemorySink(), clock=lambda: time.time() - 5 * 3600)
     for name in reported:
         assert orch.handle_completion(encode(_completion(project, name, "raw", date, uid))).action == "recorded"
     assert _triggers(ctx, raw.name) == []  # nothing fired when the completions arrived
@@ -170,7 +170,7 @@ def test_crash_between_commit_and_publish_is_repaired_by_the_scheduled_sweep(swe
     analytics = project.phase("analytics").transition
     date = _date(uid, "crash")
     names = sorted(p.name for p in project.processors_in("analytics"))
-    orch = Orchestrator(project, ctx["store"], ctx["bus"], alerts=RecordingAlerts())
+    orch = Orchestrator(project, ctx["store"], ctx["bus"], alerts=MemorySink())
     for name in names[:-1]:
         orch.handle_completion(encode(_completion(project, name, "analytics", date, uid)))
     # the last completion: the ledger transaction commits (decision + pending trigger), then

@@ -13,7 +13,7 @@ from framework.backends.sqlite_state import SQLiteStateStore
 from framework.manifest import load_project
 from framework.manifest.model import Project
 from framework.orchestrator import Orchestrator, decode, make_envelope
-from framework.orchestrator.alerts import RecordingAlerts
+from framework.alerts import MemorySink
 
 DAY = "2026-11-28"
 RAW = ["r1", "r2", "r3", "r4", "r5"]
@@ -117,8 +117,8 @@ def bus() -> FakeBus:
 
 
 @pytest.fixture
-def alerts() -> RecordingAlerts:
-    return RecordingAlerts()
+def alerts() -> MemorySink:
+    return MemorySink()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from framework.backends.protocols import SubscriptionConfig, TopicConfig
 from framework.backends.sqlite_state import SQLiteStateStore
 from framework.cli import cli
 from framework.orchestrator import Orchestrator, decode
-from framework.orchestrator.alerts import RecordingAlerts
+from framework.alerts import MemorySink
 from framework.config.paths import bus_path, ledger_path
 
 
@@ -23,7 +23,7 @@ def project_dir(tmp_path, monkeypatch):
 
     monkeypatch.setattr(framework.project, "load", lambda root=".": project)  # fixture skips topic wiring rules
     store = SQLiteStateStore(ledger_path(tmp_path))
-    orch = Orchestrator(project, store, FakeBus(), alerts=RecordingAlerts(), clock=lambda: time.time() - 7200)
+    orch = Orchestrator(project, store, FakeBus(), alerts=MemorySink(), clock=lambda: time.time() - 7200)
     for n in ["r1", "r2"]:
         orch.handle_completion(completion(n, execution_id=f"e-{n}"))
     store.close()

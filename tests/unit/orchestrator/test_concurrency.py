@@ -11,7 +11,7 @@ import pytest
 from orch_support import RAW, FileBus, completion, write_project
 from framework.backends.sqlite_state import SQLiteStateStore
 from framework.orchestrator import Orchestrator
-from framework.orchestrator.alerts import RecordingAlerts
+from framework.alerts import MemorySink
 from framework.orchestrator.ledger import trigger_id
 
 PROCESSES = 8
@@ -21,7 +21,7 @@ COPIES = 3  # every completion delivered 3 times
 
 def _worker(project, db, bus_path, messages, barrier, out_path):
     store = SQLiteStateStore(db)
-    orch = Orchestrator(project, store, FileBus(bus_path), alerts=RecordingAlerts(), publish_grace=3600)
+    orch = Orchestrator(project, store, FileBus(bus_path), alerts=MemorySink(), publish_grace=3600)
     barrier.wait(timeout=30)
     actions = [orch.handle_completion(m).action for m in messages]
     with open(out_path, "w") as fh:

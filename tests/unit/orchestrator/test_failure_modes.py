@@ -11,7 +11,7 @@ from orch_support import DAY, RAW, FlakyStore, InjectedCrash, completion
 from framework.backends.sqlite_state import SQLiteStateStore
 from framework.errors import BackendError, EnvelopeError, QualityGateError
 from framework.orchestrator import Orchestrator, TriggerDedup, make_envelope
-from framework.orchestrator.alerts import RecordingAlerts
+from framework.alerts import MemorySink
 
 
 def deliver(orch, names, **kw):
@@ -35,7 +35,7 @@ def test_fm11_completion_is_recorded_only_inside_the_transaction(tmp_path, bus, 
     from orch_support import write_project
 
     store = FlakyStore(SQLiteStateStore(tmp_path / "l.sqlite"))
-    orch = Orchestrator(write_project(tmp_path), store, bus, alerts=RecordingAlerts(), clock=clock)
+    orch = Orchestrator(write_project(tmp_path), store, bus, alerts=MemorySink(), clock=clock)
     deliver(orch, RAW[:4])
     store.arm(t1="inside")
     with pytest.raises(InjectedCrash):
@@ -62,7 +62,7 @@ def test_fm13_lock_contention_does_not_leave_a_phase_stuck(tmp_path, bus, clock)
 
     db = tmp_path / "l.sqlite"
     orch = Orchestrator(write_project(tmp_path), SQLiteStateStore(db, busy_timeout=0.02), bus, clock=clock,
-                        alerts=RecordingAlerts())
+                        alerts=MemorySink())
     deliver(orch, RAW[:3])
     blocker = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
     blocker.execute("BEGIN IMMEDIATE")  # a "cold start" holding the lock

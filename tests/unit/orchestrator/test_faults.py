@@ -16,7 +16,7 @@ from orch_support import DAY, RAW, FileBus, FlakyStore, InjectedCrash, completio
 from framework.backends.sqlite_state import SQLiteStateStore
 from framework.errors import BackendError
 from framework.orchestrator import Orchestrator, TriggerDedup
-from framework.orchestrator.alerts import RecordingAlerts
+from framework.alerts import MemorySink
 from framework.orchestrator.ledger import trigger_id
 
 GRACE = 30.0
@@ -47,7 +47,7 @@ def test_raise_at_every_step_loses_nothing_and_duplicates_nothing(tmp_path, bus,
     project = write_project(tmp_path)
     inner = SQLiteStateStore(tmp_path / "ledger.sqlite")
     flaky = FlakyStore(inner)
-    orch = Orchestrator(project, flaky, bus, alerts=RecordingAlerts(), clock=clock, publish_grace=GRACE)
+    orch = Orchestrator(project, flaky, bus, alerts=MemorySink(), clock=clock, publish_grace=GRACE)
     msgs = [completion(n, execution_id=f"e-{n}") for n in RAW]
     for m in msgs[:-1]:
         orch.handle_completion(m)

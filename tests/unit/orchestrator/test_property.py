@@ -15,7 +15,7 @@ from orch_support import DAY, RAW, Clock, FakeBus, FlakyStore, InjectedCrash, co
 from framework.backends.sqlite_state import SQLiteStateStore
 from framework.errors import BackendError
 from framework.orchestrator import Orchestrator, TriggerDedup
-from framework.orchestrator.alerts import RecordingAlerts
+from framework.alerts import MemorySink
 from framework.orchestrator.ledger import trigger_id
 
 _PROJECT = None
@@ -47,7 +47,7 @@ def test_exactly_one_trigger_survives_any_interleaving(extra, rnd):
     rnd.shuffle(sequence)  # ...in any order, among duplicates, failures and faults
     clock, bus = Clock(), FakeBus()
     store = FlakyStore(SQLiteStateStore(":memory:"))
-    orch = Orchestrator(project(), store, bus, alerts=RecordingAlerts(), clock=clock, publish_grace=30)
+    orch = Orchestrator(project(), store, bus, alerts=MemorySink(), clock=clock, publish_grace=30)
     unacked = []  # messages whose handling raised: the bus redelivers them
     for op in sequence:
         if op[0] == "deliver":

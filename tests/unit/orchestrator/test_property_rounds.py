@@ -16,7 +16,7 @@ from orch_support import DAY, RAW, Clock, FakeBus, FlakyStore, InjectedCrash, co
 from framework.backends.sqlite_state import SQLiteStateStore
 from framework.errors import BackendError
 from framework.orchestrator import Orchestrator, TriggerDedup, resolve_entities
-from framework.orchestrator.alerts import RecordingAlerts
+from framework.alerts import MemorySink
 from framework.orchestrator.ledger import trigger_id
 
 _PROJECT = None
@@ -47,7 +47,7 @@ ops = st.one_of(
 def test_every_round_fires_once_and_no_entity_is_lost(sequence):
     clock, bus = Clock(), FakeBus()
     store = FlakyStore(SQLiteStateStore(":memory:"))
-    orch = Orchestrator(project(), store, bus, alerts=RecordingAlerts(), clock=clock, publish_grace=30)
+    orch = Orchestrator(project(), store, bus, alerts=MemorySink(), clock=clock, publish_grace=30)
     sent, unacked = [], []
 
     def deliver(msg):

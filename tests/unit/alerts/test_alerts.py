@@ -175,3 +175,42 @@ def test_a_sink_raising_anything_is_recorded_and_the_other_sinks_still_get_the_a
     assert alerts.alert("processor_failed:x", "error", "boom") == "sent"
     assert [a.message for a in sink.sent] == ["boom"]
     assert "alert sink 'broken' failed for processor_failed:x: template bug" in alerts.sink_errors[0]
+
+
+def test_a_log_sink_is_an_unlimited_hook_at_the_alert_severity(caplog: pytest.LogCaptureFixture) -> None:
+    """The orchestrator's default hook (no ``alerts`` given): every alert, one record each, at
+    its own level, with the same text as a sink delivers."""
+    import logging
+
+    from framework.alerts import LogSink
+
+    hook = LogSink(logging.getLogger("pipectl.orchestrator"))
+    with caplog.at_level(logging.INFO, logger="pipectl.orchestrator"):
+        for i in range(7):
+            assert hook.alert("gate:x", "critical", f"blocked {i}", {"partition": "2026-01-15"}) == "sent"
+        hook.alert("late", "warning", "late completion")
+    records = [r for r in caplog.records if r.name == "pipectl.orchestrator"]
+    assert [r.levelno for r in records] == [logging.CRITICAL] * 7 + [logging.WARNING]
+    assert records[0].getMessage() == "[CRITICAL] gate:x: blocked 0"
+    assert records[0].alert_context == {"partition": "2026-01-15"}
+
+
+def test_the_orchestrator_alerts_on_its_logger_without_a_hook(tmp_path, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from framework.alerts import LogSink
+    from framework.orchestrator import Orchestrator
+    from framework.project import load
+    from projects import copy_example
+
+    project = load(copy_example(tmp_path / "p"))
+    orch = Orchestrator(project, store=None, bus=None)
+    assert isinstance(orch.alerts, LogSink) and orch.alerts.logger.name == "pipectl.orchestrator"
+
+
+def test_a_memory_sink_records_every_alert_as_a_hook() -> None:
+    sink = MemorySink()
+    for _ in range(10):
+        sink.alert("stalled:raw", "error", "no progress")
+    assert sink.signatures() == ["stalled:raw"] * 10
+    assert sink.sent[0].text() == "[ERROR] stalled:raw: no progress" and sink.sent[0].timestamp > 0
