@@ -61,7 +61,7 @@ class Orchestrator:
         transition = transition_of(self.project, proc)
         if transition is None:
             return Decision("ignored", None, env["partition"], reason=f"phase {proc.phase} has no transition", processor=proc.name)
-        ctx = self._context(transition, env["partition"])
+        ctx = self.ledger_context(transition, env["partition"])
         ok = env["status"] in COMPLETE_STATUSES
         ckey = lg.completion_key(transition, env["partition"], proc.name, env["execution_id"])
         entities = ent.compact(self.store, f"cmp:{ckey}", env.get("entities_changed")) if ok else {}
@@ -70,7 +70,7 @@ class Orchestrator:
         now = self.clock()
         step = self.store.run_transaction(lambda txn: lg.record_completion(txn, ctx, env, proc.name, entities, changed, now))
         try:
-            return self._after_commit(ctx, step, now, processor=proc.name)
+            return self.after_commit(ctx, step, now, processor=proc.name)
         except BackendError as exc:  # the caller nacks: say why, for the dead-letter listing
             self._record_delivery_error(message, exc)
             raise
@@ -87,13 +87,47 @@ class Orchestrator:
 
         return collect(self, partition)
 
-    # -- internals ------------------------------------------------------------------------
     def transition(self, name: str) -> Transition | None:
+        """The transition of that name, or None when the manifest no longer declares it."""
         return self._transitions.get(name)
 
-    def _context(self, transition: Transition, partition: str) -> lg.Context:
+    # -- the commit seam ------------------------------------------------------------------
+    # A ledger step is two halves: one transaction on the ledger (the caller runs it with
+    # ``store.run_transaction`` and a :mod:`framework.orchestrator.ledger` function over the
+    # context), then every side effect after the commit (``after_commit``). handle_completion
+    # and the sweeper both use this seam; nothing else may alert or publish, and nothing may
+    # do either inside the transaction (a retried transaction must not act twice).
+    def ledger_context(self, transition: Transition, partition: str) -> lg.Context:
+        """What the ledger functions need for one (transition, partition): the manifest, the
+        dispatch rule, the publish lease and the stall threshold."""
         return lg.Context(self.project, transition, partition, self._dispatch, self.publish_grace, self.stall_seconds)
 
+    def after_commit(self, ctx: lg.Context, step: lg.Step, now: float, processor: str | None = None) -> Decision:
+        """The side effects of a committed ledger step, in order: its alerts, its pending
+        triggers published (older first), then the quality gates when the step needs them
+        (a pass re-evaluates the ledger and publishes the trigger it writes). Raises
+        QualityGateError when a gate blocks (recorded and alerted first) and BackendError
+        when a publish fails (the trigger stays pending; the next delivery or sweep retries)."""
+        self._alert(step.alerts)
+        published = [tid for tid in step.publish if self._publish(ctx, tid, now)]  # older pending triggers first
+        if step.gates_needed:
+            failures = self._run_gates(ctx)
+            if failures:
+                gate_step = self.store.run_transaction(lambda txn: lg.record_gate_failure(txn, ctx, step.round or 0, failures, now))
+                self._alert(gate_step.alerts)
+                raise QualityGateError(
+                    f"{ctx.transition.name} partition {ctx.partition}: quality gate failed, trigger not written: " + "; ".join(failures),
+                    hint="fix the upstream data and re-run it; the next completion or `pipectl sweep` re-checks the gate",
+                )
+            passed = self.store.run_transaction(lambda txn: lg.reevaluate(txn, ctx, now, gates_passed=True))
+            self._alert(passed.alerts)
+            done = set(step.publish)
+            step = lg.Step(passed.action, passed.round or step.round, passed.reason, passed.trigger_id,
+                           [tid for tid in passed.publish if tid not in done])
+            published += [tid for tid in step.publish if self._publish(ctx, tid, now)]
+        return Decision(step.action, ctx.transition.name, ctx.partition, step.round, step.trigger_id, tuple(published), step.reason, processor)
+
+    # -- internals ------------------------------------------------------------------------
     def _dispatch(self, transition: Transition, changed: set[str], round_no: int) -> list[str]:
         """Processors of the next phase that this round starts: all of them in round 1, else
         those downstream (in the graph) of a processor whose output changed."""
@@ -140,26 +174,6 @@ class Orchestrator:
             exc.delivery_error_recorded = True  # type: ignore[attr-defined]
         except PipectlError as err:
             log.error("could not record the delivery error of a completion: %s", err.render())
-
-    def _after_commit(self, ctx: lg.Context, step: lg.Step, now: float, processor: str | None = None) -> Decision:
-        self._alert(step.alerts)
-        published = [tid for tid in step.publish if self._publish(ctx, tid, now)]  # older pending triggers first
-        if step.gates_needed:
-            failures = self._run_gates(ctx)
-            if failures:
-                gate_step = self.store.run_transaction(lambda txn: lg.record_gate_failure(txn, ctx, step.round or 0, failures, now))
-                self._alert(gate_step.alerts)
-                raise QualityGateError(
-                    f"{ctx.transition.name} partition {ctx.partition}: quality gate failed, trigger not written: " + "; ".join(failures),
-                    hint="fix the upstream data and re-run it; the next completion or `pipectl sweep` re-checks the gate",
-                )
-            passed = self.store.run_transaction(lambda txn: lg.reevaluate(txn, ctx, now, gates_passed=True))
-            self._alert(passed.alerts)
-            done = set(step.publish)
-            step = lg.Step(passed.action, passed.round or step.round, passed.reason, passed.trigger_id,
-                           [tid for tid in passed.publish if tid not in done])
-            published += [tid for tid in step.publish if self._publish(ctx, tid, now)]
-        return Decision(step.action, ctx.transition.name, ctx.partition, step.round, step.trigger_id, tuple(published), step.reason, processor)
 
     def _run_gates(self, ctx: lg.Context) -> list[str]:
         failures = []

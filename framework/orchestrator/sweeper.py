@@ -57,10 +57,10 @@ def sweep_pass(orch: "Orchestrator", now: float | None = None,
                               {"ledger": key})
             decisions.append(Decision("ignored", doc["transition"], doc["partition"], reason="transition no longer declared"))
             continue
-        ctx = orch._context(transition, doc["partition"])
+        ctx = orch.ledger_context(transition, doc["partition"])
         step = orch.store.run_transaction(lambda txn, ctx=ctx: lg.reevaluate(txn, ctx, now))
         try:
-            decisions.append(orch._after_commit(ctx, step, now))
+            decisions.append(orch.after_commit(ctx, step, now))
         except QualityGateError as exc:
             gate_errors.append(exc)
             decisions.append(Decision("gate_failed", transition.name, doc["partition"], step.round, reason=exc.message))

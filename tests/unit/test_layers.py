@@ -42,10 +42,50 @@ def _private_imports(root: Path) -> list[str]:
     return found
 
 
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def _private_members(trees: dict[Path, ast.Module]) -> dict[str, set[Path]]:
+    """Private method and attribute names of pipectl's classes -> the modules defining them."""
+    owners: dict[str, set[Path]] = {}
+    for path, tree in trees.items():
+        for cls in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)):
+            for node in ast.walk(cls):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and _private(node.name):
+                    owners.setdefault(node.name, set()).add(path)
+                elif (isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store) and _private(node.attr)
+                      and isinstance(node.value, ast.Name) and node.value.id == "self"):
+                    owners.setdefault(node.attr, set()).add(path)
+    return owners
+
+
+def _private_member_uses(root: Path) -> list[str]:
+    """``obj._name`` where ``_name`` is a private member of a class of *another* pipectl
+    module (``self``/``cls`` excluded): reaching into another module's object is importing
+    its private name by other means (the sweeper once called the engine's ``_after_commit``).
+    A module's own classes may share privates with each other."""
+    trees = {path: ast.parse(path.read_text(encoding="utf-8"), str(path)) for path in sorted(root.rglob("*.py"))}
+    owners = _private_members(trees)
+    found: list[tuple[tuple[str, int], str]] = []
+    for path, tree in trees.items():
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Attribute) and _private(node.attr) and node.attr in owners):
+                continue
+            if isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"):
+                continue
+            if path not in owners[node.attr]:
+                defined_in = ", ".join(sorted(str(o.relative_to(root.parent)) for o in owners[node.attr]))
+                found.append(((str(path), node.lineno), f"{path.relative_to(root.parent)}:{node.lineno}: {ast.unparse(node)} (private to {defined_in})"))
+    return [text for _, text in sorted(found)]
+
+
 def test_no_module_imports_a_private_name_of_another() -> None:
     """A name shared across modules is public (no leading underscore), so renaming a private
-    helper never breaks another module silently."""
+    helper never breaks another module silently: neither ``from m import _x`` nor
+    ``obj._x`` on an object of another module's class."""
     assert _private_imports(REPO / "framework") == []
+    assert _private_member_uses(REPO / "framework") == []
 
 
 def test_private_name_scan_finds_a_private_import(tmp_path: Path) -> None:
@@ -53,6 +93,22 @@ def test_private_name_scan_finds_a_private_import(tmp_path: Path) -> None:
     pkg.mkdir()
     (pkg / "a.py").write_text("from framework.sql.render import _secret, public\nfrom framework import __version__\n")
     assert _private_imports(pkg) == ["framework/a.py:1: from framework.sql.render import _secret"]
+
+
+def test_private_member_scan_finds_a_call_into_another_modules_object(tmp_path: Path) -> None:
+    pkg = tmp_path / "framework"
+    pkg.mkdir()
+    (pkg / "engine.py").write_text(
+        "class Engine:\n"
+        "    def __init__(self):\n        self._cache = {}\n"
+        "    def _after_commit(self):\n        return self._cache\n"
+        "class Helper:\n    def use(self, engine):\n        return engine._after_commit()\n")
+    (pkg / "sweeper.py").write_text(
+        "def sweep(orch, items):\n    items._replace()\n    orch._cache.clear()\n    return orch._after_commit()\n")
+    assert _private_member_uses(pkg) == [
+        "framework/sweeper.py:3: orch._cache (private to framework/engine.py)",
+        "framework/sweeper.py:4: orch._after_commit (private to framework/engine.py)",
+    ]
 
 
 FORBIDDEN_IN_BUNDLE = ("framework.drive", "framework.run", "framework.runtime", "framework.commands", "framework.plan", "framework.validation",

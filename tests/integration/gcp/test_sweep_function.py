@@ -177,7 +177,7 @@ def test_crash_between_commit_and_publish_is_repaired_by_the_scheduled_sweep(swe
     # the process dies before publishing. It happened a minute ago: the 30 s publish lease
     # that keeps an immediate redelivery from publishing it too has expired.
     env = _completion(project, names[-1], "analytics", date, uid)
-    ctx_ = orch._context(analytics, date)
+    ctx_ = orch.ledger_context(analytics, date)
     step = ctx["store"].run_transaction(lambda txn: lg.record_completion(txn, ctx_, env, names[-1], {}, True, time.time() - 60))
     assert step.action == "triggered" and step.publish == [step.trigger_id]
     assert ctx["store"].get(lg.TRIGGERS, step.trigger_id)["state"] == "pending"
