@@ -132,8 +132,8 @@ run 1 "ui without the ui extra" timeout 30 pipectl ui
 grep -q "\[ui\]" "$LOG" || fail "pipectl ui without the extra did not name it: $(cat "$LOG")"
 run 0 "sample (the skeleton's hook)" pipectl sample --date 2025-01-02
 run 0 "run a sampled day" pipectl run --date 2025-01-02 -q
-run 0 "simulate update" pipectl simulate update --date 2025-01-02 --player c4 --set amount=99 -q
-run 1 "simulate update of nobody" pipectl simulate update --date 2025-01-02 --player nobody --set amount=1 -q
+run 0 "simulate update" pipectl simulate update --date 2025-01-02 --entity customer_id=c4 --set amount=99 -q
+run 1 "simulate update of nobody" pipectl simulate update --date 2025-01-02 --entity customer_id=nobody --set amount=1 -q
 expect "apply_update refused the edit" "a refused edit must be a clean error"
 run 0 "verify" pipectl verify --date 2025-01-02
 run 1 "demo in the user's project" pipectl demo --yes -q
@@ -165,7 +165,7 @@ run 0 "demo" pipectl demo -q
 expect "created .*pipectl-demo" "demo must say where it made its example copy"
 [ -f pipectl-demo/.pipectl-example ] || fail "demo made no marked ./pipectl-demo/"
 cd pipectl-demo  # the demo's example copy: the remaining commands of the CLI table on its data
-run 0 "simulate update" pipectl simulate update --date 2025-01-09 --player lebronjames --set points=12 -q
+run 0 "simulate update" pipectl simulate update --date 2025-01-09 --entity player_lookup=lebronjames --set points=12 -q
 run 0 "history" pipectl history --limit 5
 run 0 "verify nba" pipectl verify --date 2025-01-09 --select phase:raw
 run 0 "history nba (json)" pipectl history --json --limit 1

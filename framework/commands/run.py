@@ -11,11 +11,45 @@ from typing import Any
 import click
 
 from framework.commands import project_dir, target_name
-from framework.commands.types import (DATE, EXCLUDE_HELP, PARTITION, PHASE, SELECT_HELP, SELECTION, check_source_columns,
-                                      resolve_selection)
+from framework.commands.types import (DATE, ENTITY, EXCLUDE_HELP, PARTITION, PHASE, SELECT_HELP, SELECTION,
+                                      check_source_columns, project_of, resolve_selection)
 from framework.run.history import FINAL_STATUSES
 
-DEFAULT_UPDATE = ("points=41", "fg_made=16")
+ENTITY_HELP = ("Entity to edit, KEY=ID: KEY an entity kind's key column (player_lookup, sensor_id) or the kind's "
+               "name; a bare ID is of the kind the project's sample hook edits. Default: the hook's UPDATE_DEFAULTS.")
+SET_HELP = "COLUMN=VALUE on the entity's raw rows (repeatable). Default: the sample hook's UPDATE_DEFAULTS."
+
+
+def deprecated(old: str, new: str):
+    """Callback of a hidden option kept for one release: it still works, with one warning line."""
+    def warn(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value not in (None, ()):
+            click.echo(f"warning: {old} is deprecated and will be removed in pipectl 0.2; use {new}", err=True)
+        return value
+
+    return warn
+
+
+def _edit_defaults(ctx: click.Context, entity: Any, sets: tuple[str, ...], what: str) -> tuple[Any, dict[str, Any]]:
+    """The entity and columns to edit: as given, else the project's UPDATE_DEFAULTS; a
+    missing default is a usage error naming the option."""
+    from framework.errors import ConfigError
+    from framework.drive.updates import check_kind, update_defaults
+
+    defaults = update_defaults(project_of(ctx))
+    entity = entity or defaults.entity
+    if entity is None:
+        raise click.UsageError(f"{what}: name the entity (--entity KEY=ID); the project's sample hook declares no "
+                               "UPDATE_DEFAULTS entity")
+    changes = _parse_pairs(sets, "--set") if sets else dict(defaults.changes)
+    if not changes:
+        raise click.UsageError(f"{what}: name the columns to change (--set COLUMN=VALUE); the project's sample hook "
+                               "declares no UPDATE_DEFAULTS set")
+    try:
+        check_kind(defaults, entity)
+    except ConfigError as exc:
+        raise click.BadParameter(exc.render(), param_hint="--entity") from exc
+    return entity, changes
 
 
 def phase_table(report: Any, baseline: dict[str, float] | None = None) -> str:
@@ -101,29 +135,34 @@ def _entities(project: Any, values: tuple[str, ...]) -> dict[str, list[str]] | N
 @click.option("--entities", "entities", multiple=True,
               help="Replay these entities, skipping detection: KEY=ID with KEY an entity kind's key column "
                    "(player_lookup=lebronjames); other kinds get the ids mapped by entity_mappings. Repeat or comma-separate.")
-@click.option("--changed", "changed", multiple=True, help="Edit these players' raw rows (sample update; repeat or comma-separate), then run incrementally.")
+@click.option("--changed", "changed", multiple=True, type=ENTITY,
+              help="Edit these entities' raw rows first with the sample hook (KEY=ID, as --entity; repeatable), "
+                   "then run incrementally.")
+@click.option("--set", "sets", multiple=True, help=SET_HELP + " With --changed.")
 @click.option("--full", is_flag=True, help="Full batch: every entity, no change detection.")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
 @click.pass_context
 def run_cmd(ctx: click.Context, date: str, selectors: tuple[str, ...], excludes: tuple[str, ...], from_phase: str | None, entities: tuple[str, ...],
-            changed: tuple[str, ...], full: bool, as_json: bool, quiet: bool) -> None:
+            changed: tuple[Any, ...], sets: tuple[str, ...], full: bool, as_json: bool, quiet: bool) -> None:
     """Run every phase for a date through the bus and the orchestrator."""
     from framework.drive import session as s
 
-    changed = tuple(_flat(changed))
+    if sets and not changed:
+        raise click.UsageError("--set applies to the entities of --changed KEY=ID")
+    changes: dict[str, Any] = {}
+    for ref in changed:
+        _, changes = _edit_defaults(ctx, ref, sets, "--changed")
     selected = resolve_selection(ctx, selectors, excludes, required=True)
     with _session(ctx) as sess:
         replay = _entities(sess.project, entities)
-        if changed:
-            changes = _parse_pairs(DEFAULT_UPDATE, "--changed")
-            for player in changed:
-                s.sample_module(sess.project, "apply_update")(sess.warehouse, date, player, **changes)
+        by_kind: dict[str, list[str]] = {}
+        for ref in changed:
+            s.apply_edits(sess, date, ref, [(None, changes)])
+            by_kind.setdefault(ref.kind, []).append(ref.id)
         baseline = s.full_batch_baseline(sess, date) if changed else None
-        kind = next(iter(sess.project.entity_kinds), None)
         report = s.run_date(sess, date, select=selected, from_phase=from_phase, entities=replay,
-                            full=full, progress=_progress(quiet or as_json),
-                            changed={kind: list(changed)} if changed and kind else None)
+                            full=full, progress=_progress(quiet or as_json), changed=by_kind or None)
     click.echo(json.dumps(report.to_dict(), indent=2) if as_json else phase_table(report, baseline))
     if report.status == "failed":
         raise SystemExit(1)
@@ -136,21 +175,25 @@ def simulate_cmd() -> None:
 
 @simulate_cmd.command("update")
 @click.option("--date", "date", required=True, type=PARTITION)
-@click.option("--player", required=True, help="Entity id whose raw rows change, e.g. lebronjames.")
-@click.option("--set", "sets", multiple=True, help="COLUMN=VALUE on the player's raw rows (default points=41 fg_made=16).")
-@click.option("--table", default=None, help="Landing table to edit (default: the sample hook's, the gamebook).")
+@click.option("--entity", "-e", "entity", default=None, type=ENTITY, help=ENTITY_HELP)
+@click.option("--player", "player", default=None, type=ENTITY, hidden=True,
+              callback=deprecated("--player ID", "--entity KEY=ID (e.g. --entity player_lookup=ID)"))
+@click.option("--set", "sets", multiple=True, help=SET_HELP)
+@click.option("--table", default=None, help="Landing table to edit (default: the sample hook's).")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--quiet", "-q", is_flag=True)
 @click.pass_context
-def simulate_update_cmd(ctx: click.Context, date: str, player: str, sets: tuple[str, ...], table: str | None,
+def simulate_update_cmd(ctx: click.Context, date: str, entity: Any, player: Any, sets: tuple[str, ...], table: str | None,
                         as_json: bool, quiet: bool) -> None:
-    """Edit one player's raw rows and run incrementally; compare with the full batch."""
+    """Edit one entity's raw rows and run incrementally; compare with the full batch."""
     from framework.drive.session import simulate_update
 
-    changes = _parse_pairs(sets or DEFAULT_UPDATE, "--set")
+    if entity is not None and player is not None:
+        raise click.UsageError("--player is the deprecated spelling of --entity: give only --entity")
+    entity, changes = _edit_defaults(ctx, entity or player, sets, "simulate update")
     check_source_columns(ctx, table, changes, "--set")  # before anything is edited or run
     with _session(ctx) as sess:
-        upd = simulate_update(sess, date, player, changes, table=table,
+        upd = simulate_update(sess, date, entity, changes, table=table,
                               progress=_progress(quiet or as_json))
     click.echo(json.dumps(upd.to_dict(), indent=2) if as_json else phase_table(upd.report, upd.baseline))
     if upd.report.status == "failed":
@@ -266,13 +309,17 @@ def sample_cmd(ctx: click.Context, date: str | None, days: int, seed: int) -> No
 
 @click.command("demo")
 @click.option("--date", "date", default=None, type=DATE, help="Game date (default: the sample's first date).")
-@click.option("--player", default="lebronjames", show_default=True, help="Player of the 2 PM update.")
+@click.option("--entity", "-e", "entity", default=None, metavar="KEY=ID",
+              help="Entity of the 2 PM update, KEY=ID (default: the example's UPDATE_DEFAULTS, player_lookup=lebronjames).")
+@click.option("--player", "player", default=None, hidden=True,
+              callback=deprecated("--player ID", "--entity KEY=ID (e.g. --entity player_lookup=ID)"))
 @click.option("--yes", "-y", is_flag=True, help="Run in a project pipectl did not make for the demo (resets its .pipectl/).")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--quiet", "-q", is_flag=True)
 @click.pass_context
-def demo_cmd(ctx: click.Context, date: str | None, player: str, yes: bool, as_json: bool, quiet: bool) -> None:
-    """Run the NBA example end to end: sample days, a full game day, a 2 PM update of one player.
+def demo_cmd(ctx: click.Context, date: str | None, entity: Any, player: str | None, yes: bool, as_json: bool,
+             quiet: bool) -> None:
+    """Run the NBA example end to end: sample days, a full game day, a 2 PM update of one entity.
 
     In a folder without manifests the demo uses ./pipectl-demo/ (a copy of the example it
     makes, or reuses); in its own example copies it just runs; in any other project it resets
@@ -297,7 +344,18 @@ def demo_cmd(ctx: click.Context, date: str | None, player: str, yes: bool, as_js
         click.confirm(question, abort=True, err=True)
     for line in demo_place.prepare(place, __version__):
         click.echo(line, err=as_json)
-    out = run_demo(place.root, target_name(ctx), date=date, player=player, progress=_progress(quiet or as_json),
+    if entity is not None and player is not None:
+        raise click.UsageError("--player is the deprecated spelling of --entity: give only --entity")
+    if entity is not None or player is not None:  # checked against the demo's project, known only now
+        from framework.project import load
+        from framework.drive.updates import parse_entity, update_defaults
+
+        project = load(place.root)  # the demo's project may be a copy made just now
+        try:
+            entity = parse_entity(project, str(entity or player), update_defaults(project).kind)
+        except ConfigError as exc:
+            raise click.BadParameter(exc.render(), param_hint="--entity") from exc
+    out = run_demo(place.root, target_name(ctx), date=date, entity=entity, progress=_progress(quiet or as_json),
                    say=None if as_json else (lambda text: click.echo(text)))
     if as_json:
         click.echo(json.dumps(out.to_dict(), indent=2, default=str))

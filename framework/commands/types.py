@@ -119,6 +119,28 @@ class SelectionType(click.ParamType):
         return str(value)
 
 
+class EntityArg(click.ParamType):
+    """``KEY=ID`` naming one entity (KEY an entity kind's key column or the kind's name,
+    checked against processors.yaml with did-you-mean); a bare ``ID`` is an entity of the
+    kind the project's sample hook edits (its ``UPDATE_DEFAULTS``). Returns an EntityRef."""
+
+    name = "key=id"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from framework.errors import ConfigError
+        from framework.drive.updates import EntityRef, parse_entity, update_defaults
+
+        if isinstance(value, EntityRef):
+            return value
+        project = project_of(ctx)
+        try:
+            default = update_defaults(project).kind if "=" not in str(value) else None
+            return parse_entity(project, str(value), default,
+                                option=param.opts[0] if param is not None and param.opts else "--entity")
+        except ConfigError as exc:
+            self.fail(exc.message + (f" ({exc.hint})" if exc.hint else ""), param, ctx)
+
+
 SELECT_HELP = ("Processors (dbt grammar): space = union, comma = intersection, N+name+N depth, @name, "
                "wildcards, tag:/path:/phase:/entity:/source:. Repeatable. See docs/selection.md.")
 EXCLUDE_HELP = "Remove these processors from the selection (same grammar as --select). Repeatable."
@@ -171,5 +193,6 @@ DATE = PartitionType("DATE")
 PROCESSOR = ProcessorType()
 PHASE = PhaseType()
 SELECTION = SelectionType()
+ENTITY = EntityArg()
 TOPIC = TopicType()
 SUBSCRIPTION = SubscriptionType()

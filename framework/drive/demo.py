@@ -5,9 +5,11 @@
 1. reset the project's local state (``.pipectl/``: warehouse, bus, ledger);
 2. generate one deterministic sample game day (the project's ``sample_data.generate``);
 3. run the full game day through every phase (bus + orchestrator, full batch);
-4. the "2 PM update": one player's raw stats change (``apply_update``), and the pipeline
-   runs incrementally: every phase processes that one player (and what maps from him),
-   printed next to the full-batch time of the same phase.
+4. the "2 PM update": one entity's raw rows change (``apply_update``, with the edits and
+   the entity of the project's ``UPDATE_DEFAULTS``: in the NBA example a player's stat
+   correction and his points line moving), and the pipeline runs incrementally: every phase
+   processes that one entity (and what maps from it), printed next to the full-batch time
+   of the same phase.
 
 Only the embedded target is allowed: the demo deletes local state before it starts. Which
 folder the demo may run in (an example copy it made, or a user's project after a yes) is
@@ -24,8 +26,6 @@ from framework.errors import ConfigError
 from framework.drive.pipeline import PipelineReport, Progress
 
 EMBEDDED = {"warehouse": "duckdb", "bus": "local", "state": "sqlite"}
-# The 2 PM update: a stat correction in the gamebook and the player's points line moving.
-DEFAULT_EDITS = ((None, {"points": 41, "fg_made": 16}), ("odds_api_player_points_props", {"points_line": 31.5}))
 
 
 @dataclass
@@ -33,7 +33,7 @@ class DemoOutcome:
     date: str
     full: PipelineReport
     update: Any = None  # session.UpdateReport
-    player: str = ""
+    entity: Any = None  # the updated entity (updates.EntityRef)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -41,7 +41,9 @@ class DemoOutcome:
         return self.full.status == "failed" or self.update is None or self.update.report.status == "failed"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"date": self.date, "player": self.player, "full": self.full.to_dict(),
+        ref = self.entity
+        return {"date": self.date, "entity": str(ref) if ref else None, "entity_kind": ref.kind if ref else None,
+                "entity_id": ref.id if ref else None, "full": self.full.to_dict(),
                 "update": self.update.to_dict() if self.update else None, "notes": self.notes}
 
 
@@ -56,24 +58,32 @@ def check_demo(project_root: str | Path = ".", target: str | None = None) -> Non
         if chosen.spec(role).type != kind:
             raise ConfigError(f"pipectl demo resets local state and runs only on embedded backends; target "
                               f"'{chosen.name}' uses {role} type '{chosen.spec(role).type}'", hint="run it without --target")
+    from framework.drive.updates import update_defaults
+
     project = load(project_root)
-    tables = {p.output.name for p in project.processors.values() if p.output is not None}
-    tables |= {src.table.name for src in project.sources.values()}
-    missing = sorted({t for t, _ in DEFAULT_EDITS if t} - tables)
-    if missing:  # the 2 PM update edits the NBA example's tables: another project cannot run it
-        raise ConfigError(f"pipectl demo runs the NBA props example; project '{project.name}' has no table "
-                          f"{', '.join(missing)} for its 2 PM update",
-                          hint="run `pipectl demo` in an empty folder (it makes ./pipectl-demo/); on your own project "
-                               "use `pipectl sample`, `pipectl run` and `pipectl simulate update`")
     for hook in ("generate", "apply_update"):
         s.sample_module(project, hook)  # raises, naming where it looked
+    defaults = update_defaults(project)
+    if defaults.entity is None or not defaults.edits():
+        raise ConfigError(f"pipectl demo needs the project's UPDATE_DEFAULTS (the entity and columns of its update); "
+                          f"project '{project.name}' declares none",
+                          hint="run `pipectl demo` in an empty folder (it makes ./pipectl-demo/); on your own project "
+                               "use `pipectl sample`, `pipectl run` and `pipectl simulate update`, or declare "
+                               "UPDATE_DEFAULTS beside the sample hooks (docs/runtime.md#sample-data-hooks)")
+    tables = {p.output.name for p in project.processors.values() if p.output is not None}
+    tables |= {src.table.name for src in project.sources.values()}
+    missing = sorted({t for t, _ in defaults.edits() if t} - tables)
+    if missing:
+        raise ConfigError(f"{defaults.where}: demo_edits name table(s) {', '.join(missing)} that project "
+                          f"'{project.name}' does not declare", hint="name a source or output table of processors.yaml")
 
 
 def run_demo(project_root: str | Path = ".", target: str | None = None, *, date: str | None = None,
-             player: str = "lebronjames", progress: Progress | None = None,
+             entity: Any = None, progress: Progress | None = None,
              say: Callable[[str], None] | None = None, history_days: int = 3) -> DemoOutcome:
     """``history_days`` earlier game days are generated and run first, so that rolling
-    averages (and therefore predictions) have history on the demo day."""
+    averages (and therefore predictions) have history on the demo day. ``entity`` is an
+    :class:`~framework.drive.updates.EntityRef` (default: the project's UPDATE_DEFAULTS)."""
     from framework.drive import session as s
     from framework.drive.reports import phase_table
 
@@ -85,7 +95,7 @@ def run_demo(project_root: str | Path = ".", target: str | None = None, *, date:
         first = _dt.date.fromisoformat(date or s.default_sample_date(sess.project))
         day = (first + _dt.timedelta(days=history_days)).isoformat()
         counts = s.generate_sample(sess, first.isoformat(), days=history_days + 1)
-        tell(f"generated {history_days + 1} sample game days {first.isoformat()}..{day}: "
+        tell(f"generated {history_days + 1} sample days {first.isoformat()}..{day}: "
              + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
         for k in range(history_days):
             earlier = (first + _dt.timedelta(days=k)).isoformat()
@@ -94,49 +104,53 @@ def run_demo(project_root: str | Path = ".", target: str | None = None, *, date:
             if report.status == "failed":
                 tell("a history day failed; see `pipectl history` and `pipectl status`")
                 return DemoOutcome(earlier, report)
-        tell(f"\n== full game day {day}: every processor, every entity ==")
+        tell(f"\n== full run of {day}: every processor, every entity ==")
         full = s.run_date(sess, day, full=True, mode="full", progress=progress)
         tell(phase_table(full))
         outcome = DemoOutcome(day, full)
         if full.status == "failed":
             tell("the full run failed; see `pipectl history` and `pipectl status`")
             return outcome
-        apply_update = s.sample_module(sess.project, "apply_update")
-        outcome.player = _pick_player(sess, day, player, apply_update, outcome.notes)
-        what = "; ".join(f"{t or 'gamebook'}: " + ", ".join(f"{k}={v}" for k, v in c.items()) for t, c in DEFAULT_EDITS)
-        tell(f"\n== 2 PM update of one player, {outcome.player} ({what}) ==")
-        outcome.update = s.simulate_update(sess, day, outcome.player, progress=progress, edits=DEFAULT_EDITS)
+        from framework.drive.updates import update_defaults
+
+        defaults = update_defaults(sess.project)
+        edits = defaults.edits()
+        chosen = _pick_entity(sess, day, entity or defaults.entity, edits, outcome.notes)
+        outcome.entity = chosen
+        what = "; ".join(f"{t or 'default table'}: " + ", ".join(f"{k}={v}" for k, v in c.items()) for t, c in edits)
+        tell(f"\n== 2 PM update of one {chosen.kind}, {chosen} ({what}) ==")
+        outcome.update = s.simulate_update(sess, day, chosen, progress=progress, edits=edits)
         tell(phase_table(outcome.update.report, outcome.update.baseline))
         summary = _summary_hook(sess.project)
         if summary is not None:
-            tell(summary(sess.warehouse, day, outcome.player))
+            tell(summary(sess.warehouse, day, chosen.id))
         for note in outcome.notes:
             tell(note)
         tell(f"\ntrace it: pipectl trace {outcome.update.report.correlation_id}    list runs: pipectl history")
     return outcome
 
 
-def _pick_player(sess: Any, day: str, wanted: str, apply_update: Callable[..., Any], notes: list[str]) -> str:
-    """The wanted player if he played that day, else the first player with raw rows (the
-    sample schedule does not have every team play every day)."""
+def _pick_entity(sess: Any, day: str, wanted: Any, edits: Any, notes: list[str]) -> Any:
+    """The wanted entity if it has rows that day, else the first of its kind with raw rows
+    (the NBA sample schedule does not have every team play every day). Applies the edits."""
     from framework.run.runner_io import partition_entities
+    from framework.drive.session import apply_edits
+    from framework.drive.updates import EntityRef
 
-    kind = next(iter(sess.project.entity_kinds), None)
     candidates = [wanted]
     for proc in sess.project.processors.values():
-        if proc.entity == kind and proc.phase == sess.project.phases[0].name and proc.output is not None:
-            candidates += partition_entities(sess.warehouse, sess.project, proc, day)[:50]
+        if proc.entity == wanted.kind and proc.phase == sess.project.phases[0].name and proc.output is not None:
+            candidates += [EntityRef(wanted.kind, wanted.key, i) for i in partition_entities(sess.warehouse, sess.project, proc, day)[:50]]
             break
-    for name in candidates:
+    for ref in candidates:
         try:
-            for table, cols in DEFAULT_EDITS:  # the player needs rows in every edited table
-                apply_update(sess.warehouse, day, name, **({"table": table} if table else {}), **cols)
-        except ValueError:
+            apply_edits(sess, day, ref, edits)
+        except ConfigError:  # no rows of that entity in an edited table that day
             continue
-        if name != wanted:
-            notes.append(f"note: {wanted} did not play on {day}; updated {name} instead")
-        return name
-    raise ConfigError(f"no player of {day} could be updated", hint="generate sample data first (`pipectl sample`)")
+        if ref != wanted:
+            notes.append(f"note: {wanted} has no rows on {day}; updated {ref} instead")
+        return ref
+    raise ConfigError(f"no {wanted.kind} of {day} could be updated", hint="generate sample data first (`pipectl sample`)")
 
 
 def _summary_hook(project: Any) -> Callable[..., str] | None:

@@ -180,25 +180,45 @@ def full_batch_baseline(session: Session, date: str) -> dict[str, float]:
 Edit = tuple  # (table or None for the hook's default table, {column: value})
 
 
-def simulate_update(session: Session, date: str, entity: str, changes: dict[str, Any] | None = None,
-                    progress: Progress | None = None, table: str | None = None,
-                    edits: Sequence[Edit] | None = None) -> UpdateReport:
-    """Edit one entity's raw rows (the project's ``apply_update`` hook; ``edits`` is a list of
-    ``(table, {column: value})``, else ``changes`` on ``table``) and run incrementally."""
+def apply_edits(session: Session, date: str, entity: Any, edits: Sequence[Edit]) -> dict[str, Any]:
+    """Edit one entity's raw rows with the project's ``apply_update`` hook; ``edits`` is a
+    list of ``(table or None, {column: value})``. ``entity`` is an
+    :class:`~framework.drive.updates.EntityRef` (a bare id means the project's first kind).
+    Returns what was set, ``table.column`` -> value."""
+    from framework.drive.updates import EntityRef, call_apply_update, check_kind, update_defaults
+
+    if not isinstance(entity, EntityRef):
+        kind = _first_entity_kind(session.project)
+        entity = EntityRef(kind or "", session.project.entity_kinds[kind].key if kind else "", str(entity))
+    check_kind(update_defaults(session.project), entity)
     apply_update = sample_module(session.project, "apply_update")
-    todo = list(edits) if edits else [(table, dict(changes or {}))]
     applied: dict[str, Any] = {}
-    for tbl, cols in todo:
+    for tbl, cols in edits:
         try:
-            apply_update(session.warehouse, date, entity, **({"table": tbl} if tbl else {}), **cols)
+            call_apply_update(apply_update, session.warehouse, date, entity, tbl, dict(cols))
         except ValueError as exc:  # the hook's documented way to say "no such entity / column"
-            raise ConfigError(f"the sample hook apply_update refused the edit: {exc}",
+            raise ConfigError(f"the sample hook apply_update refused the edit of {entity}: {exc}",
                               hint="check the id, the date and the column names (`pipectl simulate update --help`)") from exc
         applied.update({f"{tbl}.{k}" if tbl else k: v for k, v in cols.items()})
+    return applied
+
+
+def simulate_update(session: Session, date: str, entity: Any, changes: dict[str, Any] | None = None,
+                    progress: Progress | None = None, table: str | None = None,
+                    edits: Sequence[Edit] | None = None) -> UpdateReport:
+    """Edit one entity's raw rows (``edits``, else ``changes`` on ``table``) and run
+    incrementally, next to the last full batch of the date."""
+    from framework.drive.updates import EntityRef
+
+    applied = apply_edits(session, date, entity, list(edits) if edits else [(table, dict(changes or {}))])
     baseline = full_batch_baseline(session, date)
-    kind = _first_entity_kind(session.project)
-    report = run_date(session, date, progress=progress, changed={kind: [entity]} if kind else None, mode="incremental")
-    return UpdateReport(entity, applied, report, baseline)
+    if isinstance(entity, EntityRef):
+        changed = {entity.kind: [entity.id]}
+    else:
+        kind = _first_entity_kind(session.project)
+        changed = {kind: [str(entity)]} if kind else None
+    report = run_date(session, date, progress=progress, changed=changed, mode="incremental")
+    return UpdateReport(str(entity), applied, report, baseline)
 
 
 def _first_entity_kind(project: Project) -> str | None:

@@ -15,6 +15,14 @@ from pathlib import Path
 from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent
+# What `pipectl simulate update`, `pipectl run --changed` and `pipectl demo` change when not
+# told otherwise: one sensor starts reading hot (the anomaly flags should catch it).
+UPDATE_DEFAULTS = {
+    "entity": "sensor_id=S-0003",
+    "set": {"temperature_c": 35.5},
+    "kinds": ["sensor"],
+}
+DEFAULT_START = date(2025, 3, 3)  # `pipectl sample` without --date
 DUCK_TYPES = {"STRING": "VARCHAR", "INT64": "BIGINT", "FLOAT64": "DOUBLE", "BOOL": "BOOLEAN", "DATE": "DATE", "TIMESTAMP": "TIMESTAMP"}
 
 
@@ -52,6 +60,21 @@ def generate(target: Any, start_day: date | str, days: int = 1, seed: int = 7, s
     _insert(target, tables["sensor_registry"], registry)
     _insert(target, tables["readings"], readings)
     return {"sensor_registry": len(registry), "readings": len(readings)}
+
+
+def apply_update(warehouse: Any, day: date | str, sensor_id: str, table: str = "readings", **changes: Any) -> int:
+    """Set ``changes`` (column=value) on one sensor's rows of ``table`` (a landing table of
+    this project: ``readings`` or ``sensor_registry``) for ``day``, e.g. ``pipectl simulate
+    update --date 2025-03-03 --entity sensor_id=S-0003 --set temperature_c=35.5``. Raises
+    ValueError for an unknown table or column, or when the sensor has no row that day."""
+    from framework.project import load
+    from framework.drive.landing import update_entity
+
+    tables = {s.table.name: s.table for s in load(PROJECT_ROOT).sources.values()}
+    if table not in tables:
+        raise ValueError(f"unknown landing table '{table}'; one of: {', '.join(sorted(tables))}")
+    day = date.fromisoformat(day) if isinstance(day, str) else day
+    return update_entity(warehouse, tables[table], {"day": day, "sensor_id": sensor_id}, changes)
 
 
 def _is_warehouse(target: Any) -> bool:

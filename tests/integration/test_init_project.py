@@ -67,11 +67,11 @@ def test_the_skeleton_samples_and_simulates_an_update_with_its_own_hook(tmp_path
     assert "sample rows for 2025-01-01: orders: 20" in capsys.readouterr().out
     assert main(["-p", str(root), "run", "--date", "2025-01-01", "-q"]) == 0
     capsys.readouterr()
-    assert main(["-p", str(root), "simulate", "update", "--date", "2025-01-01", "--player", "c4", "--set", "amount=99",
+    assert main(["-p", str(root), "simulate", "update", "--date", "2025-01-01", "--entity", "customer_id=c4", "--set", "amount=99",
                  "--json", "-q"]) == 0
     upd = json.loads(capsys.readouterr().out)
     assert upd["changes"] == {"amount": 99}
     assert {p["phase"]: p["entities"] for p in upd["phases"]} == {"raw": 1, "analytics": 2}  # c4, and c4's store
     assert _warehouse(root).query("SELECT amount FROM landing.orders WHERE customer_id = 'c4'") == [{"amount": 99.0}]
-    assert main(["-p", str(root), "simulate", "update", "--date", "2025-01-01", "--player", "nobody", "--set", "amount=1"]) == 1
-    assert "apply_update refused the edit: landing.orders has no row where day = 2025-01-01, customer_id = nobody" in capsys.readouterr().err
+    assert main(["-p", str(root), "simulate", "update", "--date", "2025-01-01", "--entity", "nobody", "--set", "amount=1"]) == 1
+    assert "apply_update refused the edit of customer_id=nobody: landing.orders has no row where day = 2025-01-01, customer_id = nobody" in capsys.readouterr().err

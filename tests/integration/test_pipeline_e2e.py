@@ -31,7 +31,8 @@ def test_demo_runs_the_game_day_then_one_player_through_every_phase(tmp_path) ->
     assert full["status"] == "success"
     assert [p["phase"] for p in full["phases"]] == ["raw", "analytics", "precompute", "predictions", "export"]
     assert full["phases"][0]["distinct_entities"]["player"] >= 400
-    player = out["player"]
+    assert out["entity_kind"] == "player" and out["entity"] == f"player_lookup={out['entity_id']}"
+    player = out["entity_id"]
     phases = {p["phase"]: p for p in update["pipeline"]["phases"]}
     assert update["pipeline"]["status"] == "success"
     for name in ("raw", "analytics", "precompute", "predictions"):

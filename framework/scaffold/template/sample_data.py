@@ -17,6 +17,10 @@ PROJECT = Path(__file__).resolve().parent
 SOURCE = "orders_landing"
 DEFAULT_START = dt.date(2025, 1, 1)  # `pipectl sample` without --date
 CUSTOMERS, STORES = 20, 3
+# `pipectl simulate update` / `run --changed` without --set change this; apply_update edits
+# customers only (an entity of another kind is refused before anything runs). Add
+# "entity": "customer_id=c4" to make --entity optional (and `pipectl demo --yes` possible).
+UPDATE_DEFAULTS = {"set": {"amount": 99}, "kinds": ["customer"]}
 
 
 def _table() -> Any:
@@ -41,7 +45,7 @@ def generate(warehouse: Any, start_date: dt.date | str, days: int = 1, seed: int
 
 def apply_update(warehouse: Any, day: dt.date | str, entity_id: str, table: str | None = None, **changes: Any) -> int:
     """Change one customer's orders of one day, e.g. ``pipectl simulate update --date
-    2025-01-01 --player c4 --set amount=99``. Raises ValueError when nothing matches."""
+    2025-01-01 --entity customer_id=c4 --set amount=99``. Raises ValueError when nothing matches."""
     if table not in (None, SOURCE, "orders"):
         raise ValueError(f"this project's sample hook edits only {SOURCE}, not {table}")
     return update_entity(warehouse, _table(), {"day": day, "customer_id": entity_id}, changes)

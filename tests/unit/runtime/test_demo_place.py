@@ -84,7 +84,7 @@ def test_another_project_is_refused_before_the_reset_even_with_a_yes(tmp_path, c
     root = init_project(tmp_path / "shop").root  # has sample hooks, but is not the NBA example
     precious = _with_state(root)
     code, err = _demo(capsys, root, "--yes")
-    assert code == 1 and "pipectl demo runs the NBA props example" in err
+    assert code == 1 and "pipectl demo needs the project's UPDATE_DEFAULTS" in err
     assert precious.read_text() == "precious"
 
 
