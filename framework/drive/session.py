@@ -23,6 +23,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from framework.errors import ConfigError
 from framework.manifest.model import Project
+from framework.drive.hooks import SAMPLE_MODULES, sample_hook_modules, sample_module  # noqa: F401 - re-exported
 from framework.drive.pipeline import PhaseReport, PipelineDriver, PipelineReport, Progress, run_processors
 
 BACKFILLS = "pipectl_backfills"
@@ -83,36 +84,6 @@ def prepare(session: Session) -> None:
 
 
 # ------------------------------------------------------------------ sample data hooks
-SAMPLE_MODULES = ("sample_data", "sample_edits")
-
-
-def sample_hook_modules(project: Project) -> list[str]:
-    """Where a project's sample-data hooks may live, in lookup order: the package of its
-    pipeline (``pipelines/<project>/sample_data.py``, the NBA example's layout) or the
-    project root itself (``sample_data.py`` beside processors.yaml, the IoT example's)."""
-    return [f"pipelines.{project.name}.{m}" for m in SAMPLE_MODULES] + list(SAMPLE_MODULES)
-
-
-def sample_module(project: Project, attr: str) -> Callable[..., Any]:
-    """``attr`` from the project's sample-data module, imported from the project folder
-    (no PYTHONPATH needed: :func:`framework.manifest.code.import_project_module`)."""
-    from framework.manifest.code import import_project_module, module_file
-
-    looked = []
-    for mod in sample_hook_modules(project):
-        path = module_file(project.root, mod)
-        if path is None:
-            continue
-        looked.append(str(path.relative_to(project.root)))
-        fn = getattr(import_project_module(project.root, mod), attr, None)
-        if callable(fn):
-            return fn
-    where = f"looked in {', '.join(looked)}" if looked else "the project has no sample_data.py"
-    raise ConfigError(f"project '{project.name}' has no sample-data hook '{attr}' ({where})",
-                      hint=f"add {attr}() to pipelines/{project.name}/sample_data.py or to sample_data.py beside "
-                           "processors.yaml (see docs/runtime.md#sample-data-hooks)")
-
-
 def generate_sample(session: Session, start: str, days: int = 1, seed: int = 42) -> dict[str, int]:
     return sample_module(session.project, "generate")(session.warehouse, start, days=days, seed=seed)
 

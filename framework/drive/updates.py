@@ -102,16 +102,11 @@ class UpdateDefaults:
 
 def update_defaults(project: Project) -> UpdateDefaults:
     """Read and check ``UPDATE_DEFAULTS`` from the project's sample-hook modules."""
-    from framework.manifest.code import import_project_module, module_file
-    from framework.drive.session import sample_hook_modules
+    from framework.drive.hooks import sample_attr
 
-    for mod in sample_hook_modules(project):
-        path = module_file(project.root, mod)
-        if path is None:
-            continue
-        raw = getattr(import_project_module(project.root, mod), "UPDATE_DEFAULTS", None)
-        if raw is not None:
-            return _check(project, raw, f"{path.relative_to(project.root)}: UPDATE_DEFAULTS")
+    raw, where = sample_attr(project, "UPDATE_DEFAULTS")
+    if raw is not None:
+        return _check(project, raw, f"{where}: UPDATE_DEFAULTS")
     return UpdateDefaults()
 
 
