@@ -65,10 +65,22 @@ class LazyGroup(click.Group):
               type=click.Path(file_okay=False), help="Project folder (holds processors.yaml and topics.yaml).")
 @click.option("--target", "-t", default=None, envvar="PIPECTL_TARGET",
               help="Backend target from pipectl.yaml (default: the file's default, else 'local').")
+@click.option("--verbose", "-v", count=True, help="More log lines on stderr: -v info, -vv debug.")
+@click.option("--log-level", default=None, envvar="PIPECTL_LOG_LEVEL", metavar="LEVEL",
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], case_sensitive=False),
+              help="Log level of pipectl's loggers (overrides -v). [env PIPECTL_LOG_LEVEL]")
+@click.option("--log-format", default="text", envvar="PIPECTL_LOG_FORMAT", show_default=True,
+              type=click.Choice(["text", "json"]),
+              help="json: one JSON object per line with severity, message, timestamp, correlation_id, processor, "
+                   "partition (Cloud Logging's structured format). [env PIPECTL_LOG_FORMAT]")
 @click.pass_context
-def cli(ctx: click.Context, project_dir: str, target: str | None) -> None:
+def cli(ctx: click.Context, project_dir: str, target: str | None, verbose: int, log_level: str | None,
+        log_format: str) -> None:
     """pipectl: declarative multi-phase pipelines (validate, render, run, plan, apply)."""
-    ctx.obj = {"project_dir": project_dir, "target": target}
+    from framework.config.logs import configure, level_of
+
+    configure(level_of(verbose, log_level), log_format)
+    ctx.obj = {"project_dir": project_dir, "target": target, "verbose": verbose, "log_format": log_format}
 
 
 def main(argv: list[str] | None = None) -> int:

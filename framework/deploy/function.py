@@ -46,7 +46,11 @@ _STATE: dict[str, Any] = {"project_dir": None, "orchestrator": None, "backends":
 
 
 def configure(project_dir: str | Path) -> None:
-    """Set the folder holding the bundled manifests (done once by ``main.py``)."""
+    """Set the folder holding the bundled manifests (done once by ``main.py``), and log the
+    framework's lines as Cloud Logging JSON (PIPECTL_LOG_FORMAT / PIPECTL_LOG_LEVEL override)."""
+    from framework.config.logs import configure as configure_logs, level_of
+
+    configure_logs(level_of(0, os.environ.get("PIPECTL_LOG_LEVEL") or "INFO"), os.environ.get("PIPECTL_LOG_FORMAT") or "json")
     with _LOCK:
         _STATE["project_dir"] = Path(project_dir)
         _STATE["orchestrator"] = None
@@ -138,7 +142,15 @@ def handle_completion(cloud_event: Any) -> dict[str, Any]:
     A blocking quality gate is acknowledged (alerted, recorded, re-checked by the sweep);
     other failures (BackendError, ...) are recorded for ``pipectl bus dead-letters`` and
     re-raised so the message is redelivered."""
+    from framework.config.logs import log_context
+
     payload, attributes = message_data(cloud_event)
+    with log_context(correlation_id=attributes.get("correlation_id"), processor=attributes.get("processor"),
+                     partition=attributes.get("partition")):
+        return _handle_completion(cloud_event, payload, attributes)
+
+
+def _handle_completion(cloud_event: Any, payload: bytes, attributes: Mapping[str, str]) -> dict[str, Any]:
     event_id = _event_id(cloud_event)
     orch = orchestrator()
     try:

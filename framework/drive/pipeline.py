@@ -113,15 +113,23 @@ class PipelineDriver:
         return t.subscriptions[0].name if t.subscriptions else None
 
     # ------------------------------------------------------------------ the run
-    def run(self, partition: str, *, select: Sequence[str] | None = None, from_phase: str | None = None,
-            entities: Sequence[str] | Mapping[str, Sequence[str]] | None = None, full: bool = False,
-            mode: str | None = None, correlation_id: str | None = None, trigger_downstream: bool = True,
-            timeout: float = 900.0, changed: dict[str, list[str]] | None = None,
-            entity_kind: str | None = None) -> PipelineReport:
-        """Publish the first phase's trigger and pump the bus until the last phase is done.
+    def run(self, partition: str, *, correlation_id: str | None = None, **options: Any) -> PipelineReport:
+        """Publish the first phase's trigger and pump the bus until the last phase is done
+        (options: :meth:`run_bound`). Every log line of the run carries its correlation id
+        and partition."""
+        from framework.config.logs import log_context
 
-        ``entities``: replay ids, ``{kind: [ids]}`` or a list of ``entity_kind`` ids (default
-        kind: the first declared)."""
+        corr = correlation_id or uuid.uuid4().hex[:16]
+        with log_context(correlation_id=corr, partition=partition):
+            return self.run_bound(partition, correlation_id=corr, **options)
+
+    def run_bound(self, partition: str, *, select: Sequence[str] | None = None, from_phase: str | None = None,
+                  entities: Sequence[str] | Mapping[str, Sequence[str]] | None = None, full: bool = False,
+                  mode: str | None = None, correlation_id: str | None = None, trigger_downstream: bool = True,
+                  timeout: float = 900.0, changed: dict[str, list[str]] | None = None,
+                  entity_kind: str | None = None) -> PipelineReport:
+        """``entities``: replay ids, ``{kind: [ids]}`` or a list of ``entity_kind`` ids
+        (default kind: the first declared)."""
         from framework.drive.replay import plan_from
 
         replay = plan_from(self.project, entities, entity_kind)

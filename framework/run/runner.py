@@ -126,9 +126,21 @@ class ProcessorRunner:
 
     # ------------------------------------------------------------------ entry point
     def run(self, request: RunRequest) -> RunResult:
+        """Run one processor for one partition. Every log line inside carries the run's
+        correlation id, processor, phase, partition and run id (:mod:`framework.config.logs`)."""
+        from dataclasses import replace
+
+        from framework.config.logs import log_context
+
         proc = self.project.resolve_processor(request.processor)
         if proc is None:
             raise PipectlError(f"unknown processor '{request.processor}'", hint="see `pipectl ls`")
+        request = replace(request, run_id=request.run_id or uuid.uuid4().hex[:16])
+        with log_context(correlation_id=request.correlation_id or request.run_id, processor=proc.name,
+                         phase=proc.phase, partition=request.partition, run_id=request.run_id):
+            return self._run(proc, request)
+
+    def _run(self, proc: Processor, request: RunRequest) -> RunResult:
         run_id = request.run_id or uuid.uuid4().hex[:16]
         correlation = request.correlation_id or run_id
         started = time.perf_counter()
@@ -160,7 +172,9 @@ class ProcessorRunner:
             except Exception as exc:  # noqa: BLE001 - recorded, alerted and published as failed; never swallowed
                 res.status, res.error_type = "failed", type(exc).__name__
                 res.error = _describe(exc, after_write=written or res.durations.get("write") is not None)
-                log.error("processor %s failed for %s: %s", proc.name, request.partition, res.error)
+                # also reported as the processor_done progress event: a CLI showing progress drops this line
+                log.error("processor %s failed for %s: %s", proc.name, request.partition, res.error,
+                          extra={"progress_event": "processor_done"})
                 log.debug("traceback of %s:\n%s", proc.name, traceback.format_exc())
                 if self.alerts is not None:
                     self.alerts.alert(f"processor_failed:{proc.name}", "error", res.error,
@@ -217,6 +231,10 @@ class ProcessorRunner:
                                 entity_kind=proc.entity, entities=res.entity_ids[:50], error=res.error,
                                 metadata={"failed_entities": res.failed_entities, "message_id": res.message_id,
                                           **({"fanout_tasks": res.tasks} if res.tasks is not None else {})})
+        if res.status != "failed":  # a failure was logged once, as an error, where it was caught
+            log.info("%s: %s, %s of %s entities, %s rows in %.3fs%s", proc.name, res.status, res.entities_processed,
+                     res.entities_total, res.record_count, res.duration_seconds or 0.0,
+                     f" ({res.fallback_reason})" if res.fallback_reason else "")
 
     def finish_dispatched(self, doc: dict[str, Any], result: Any) -> RunResult:
         """Finish a remote fan-out run from its stored state ``doc`` (written by
@@ -249,6 +267,7 @@ class ProcessorRunner:
         if self.code_state is not None and not request.full and not explicit:
             # code-change awareness: rows made by other code are all recomputed (docs/runtime.md)
             res.code_changed = self.code_state.changed_reason(proc, request.partition)
+        log.debug("%s: detecting changes (mode %s, full %s)", proc.name, request.mode, request.full)
         with self.lock:
             self._ensure_tables(proc)
             decision = io.decide_entities(self.warehouse, self.project, proc, request, code_changed=res.code_changed)
