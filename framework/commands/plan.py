@@ -39,7 +39,12 @@ def plan_cmd(ctx: click.Context, out: str | None, as_json: bool, prune: bool, al
     from framework.plan.render import plan_text
 
     plan = plan_project(project_dir(ctx), target_name(ctx), _options(allow_destructive, prune, prefixes))
-    click.echo(plan.to_json() if as_json else plan_text(plan, show_noop=show_unchanged))
+    if as_json:
+        click.echo(plan.to_json())
+    else:
+        from framework.commands.output import echo_styled
+
+        echo_styled(plan_text(plan, show_noop=show_unchanged))
     if plan.refused:
         click.echo(f"error: {len(plan.refused)} destructive change(s) refused; the plan cannot be applied"
                    + (" and was not saved" if out else ""), err=True)
@@ -64,6 +69,7 @@ def apply_cmd(ctx: click.Context, plan_file: str | None, auto_approve: bool, as_
     """Apply PLAN_FILE exactly (refused if stale), or plan and apply after confirmation."""
     from framework.errors import PlanError
     from framework.plan.planner import apply_saved_plan, load_plan_file, plan_and_apply
+    from framework.commands.output import echo_styled, working
     from framework.plan.render import apply_text, plan_text
 
     root = project_dir(ctx)
@@ -73,12 +79,13 @@ def apply_cmd(ctx: click.Context, plan_file: str | None, auto_approve: bool, as_
             click.echo("note: --prune/--allow-destructive/--managed-prefix are ignored with a plan file: it was made with "
                        f"prune={plan.prune}, allow_destructive={plan.allow_destructive}", err=True)
         if not as_json:
-            click.echo(plan_text(plan))
-        result = apply_saved_plan(root, plan, target_name(ctx))
+            echo_styled(plan_text(plan))
+        with working(f"applying {len(plan.pending)} change(s)", quiet=as_json):
+            result = apply_saved_plan(root, plan, target_name(ctx))
     else:
         def confirm(plan) -> bool:
             if not as_json:
-                click.echo(plan_text(plan))
+                echo_styled(plan_text(plan))
             if auto_approve:
                 return True
             if not sys.stdin.isatty():
@@ -98,5 +105,5 @@ def apply_cmd(ctx: click.Context, plan_file: str | None, auto_approve: bool, as_
     if as_json:
         click.echo(json.dumps({"plan": plan.to_dict(), "result": result.to_dict()}, indent=2))
     else:
-        click.echo(apply_text(result))
+        echo_styled(apply_text(result))
     sys.exit(0 if result.converged else 1)

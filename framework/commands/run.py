@@ -13,6 +13,7 @@ import click
 from framework.commands import project_dir, target_name
 from framework.commands.types import (DATE, ENTITY, EXCLUDE_HELP, PARTITION, PHASE, SELECT_HELP, SELECTION,
                                       check_source_columns, project_of, resolve_selection)
+from framework.commands.output import backfill_output, run_output
 from framework.run.history import FINAL_STATUSES
 
 ENTITY_HELP = ("Entity to edit, KEY=ID: KEY an entity kind's key column (player_lookup, sensor_id) or the kind's "
@@ -52,41 +53,20 @@ def _edit_defaults(ctx: click.Context, entity: Any, sets: tuple[str, ...], what:
     return entity, changes
 
 
-def phase_table(report: Any, baseline: dict[str, float] | None = None) -> str:
-    from framework.drive.reports import phase_table as render
-
-    return render(report, baseline)
-
-
 def _session(ctx: click.Context, aggregate_alerts: bool = False):
     from framework.drive.session import Session
 
     return Session.open(project_dir(ctx), target_name(ctx), aggregate_alerts=aggregate_alerts)
 
 
-def _progress(quiet: bool):
-    """Plain progress lines on stderr (one per processor and phase)."""
-    if quiet:
-        return None
+def _show(report: Any, baseline: dict[str, float] | None, as_json: bool, doc: Any = None) -> None:
+    """The result: JSON on stdout, or the phase table (rich on a terminal, plain when piped)."""
+    if as_json:
+        click.echo(json.dumps(doc if doc is not None else report.to_dict(), indent=2, default=str))
+        return
+    from framework.commands.output import print_phase_table
 
-    def show(event: str, data: dict[str, Any]) -> None:
-        if event == "start":
-            click.echo(f"run {data['partition']} ({data['mode']}), correlation id {data['correlation_id']}", err=True)
-        elif event == "phase_start":
-            click.echo(f"[{data['phase']}] triggered ({len(data['processors'])} processors)", err=True)
-        elif event == "processor_done":
-            err = f"  error: {data['error']}" if data.get("error") else (f"  ({data['reason']})" if data.get("reason") else "")
-            click.echo(f"  {data['processor']:<36} {data['status']:<8} {data['entities']:>4}/{data['total']:<4} entities "
-                       f"{data['rows']:>6} rows {data['seconds']:>8.3f}s{err}", err=True)
-        elif event == "foreign_trigger":
-            click.echo(f"  note: a trigger of phase {data['phase']} for {data['partition']} was left on the bus; "
-                       f"run `pipectl run --date {data['partition']} --from-phase {data['phase']}` to process it", err=True)
-        elif event == "rejected_trigger":
-            click.echo(f"  error: {data['error']}", err=True)
-        elif event == "backfill_date":
-            click.echo(f"[{data['index']}/{data['total']}] {data['date']} {data['status']}", err=True)
-
-    return show
+    print_phase_table(report, baseline)
 
 
 def _parse_pairs(values: tuple[str, ...], what: str) -> dict[str, Any]:
@@ -161,9 +141,10 @@ def run_cmd(ctx: click.Context, date: str, selectors: tuple[str, ...], excludes:
             s.apply_edits(sess, date, ref, [(None, changes)])
             by_kind.setdefault(ref.kind, []).append(ref.id)
         baseline = s.full_batch_baseline(sess, date) if changed else None
-        report = s.run_date(sess, date, select=selected, from_phase=from_phase, entities=replay,
-                            full=full, progress=_progress(quiet or as_json), changed=by_kind or None)
-    click.echo(json.dumps(report.to_dict(), indent=2) if as_json else phase_table(report, baseline))
+        with run_output(quiet or as_json) as progress:
+            report = s.run_date(sess, date, select=selected, from_phase=from_phase, entities=replay,
+                                full=full, progress=progress, changed=by_kind or None)
+    _show(report, baseline, as_json)
     if report.status == "failed":
         raise SystemExit(1)
 
@@ -192,10 +173,9 @@ def simulate_update_cmd(ctx: click.Context, date: str, entity: Any, player: Any,
         raise click.UsageError("--player is the deprecated spelling of --entity: give only --entity")
     entity, changes = _edit_defaults(ctx, entity or player, sets, "simulate update")
     check_source_columns(ctx, table, changes, "--set")  # before anything is edited or run
-    with _session(ctx) as sess:
-        upd = simulate_update(sess, date, entity, changes, table=table,
-                              progress=_progress(quiet or as_json))
-    click.echo(json.dumps(upd.to_dict(), indent=2) if as_json else phase_table(upd.report, upd.baseline))
+    with _session(ctx) as sess, run_output(quiet or as_json) as progress:
+        upd = simulate_update(sess, date, entity, changes, table=table, progress=progress)
+    _show(upd.report, upd.baseline, as_json, upd.to_dict())
     if upd.report.status == "failed":
         raise SystemExit(1)
 
@@ -217,9 +197,9 @@ def backfill_cmd(ctx: click.Context, start: str, end: str, selectors: tuple[str,
     from framework.drive.session import backfill
 
     selected = resolve_selection(ctx, selectors, excludes, required=True)
-    with _session(ctx, aggregate_alerts=True) as sess:
+    with _session(ctx, aggregate_alerts=True) as sess, backfill_output(as_json) as progress:
         rep = backfill(sess, start, end, select=selected, trigger_downstream=trigger_downstream,
-                       full=not incremental, restart=restart, progress=None if as_json else _bar())
+                       full=not incremental, restart=restart, progress=progress)
     if as_json:
         click.echo(json.dumps(rep.to_dict(), indent=2))
     else:
@@ -229,24 +209,6 @@ def backfill_cmd(ctx: click.Context, start: str, end: str, selectors: tuple[str,
             click.echo(f"  failed {date}: {err}")
     if rep.failed:
         raise SystemExit(1)
-
-
-def _bar():
-    """A progress bar on stderr (click's, so nothing extra is needed)."""
-    state: dict[str, Any] = {}
-
-    def show(event: str, data: dict[str, Any]) -> None:
-        if event != "backfill_date":
-            return
-        if "bar" not in state:
-            state["bar"] = click.progressbar(length=data["total"], label="backfill", file=click.get_text_stream("stderr"),
-                                             show_pos=True, item_show_func=lambda d: d)
-            state["bar"].__enter__()
-        state["bar"].update(1, f"{data['date']} {data['status']}")
-        if data["index"] == data["total"]:
-            state["bar"].__exit__(None, None, None)
-
-    return show
 
 
 @click.command("trace")
@@ -355,12 +317,30 @@ def demo_cmd(ctx: click.Context, date: str | None, entity: Any, player: str | No
             entity = parse_entity(project, str(entity or player), update_defaults(project).kind)
         except ConfigError as exc:
             raise click.BadParameter(exc.render(), param_hint="--entity") from exc
-    out = run_demo(place.root, target_name(ctx), date=date, entity=entity, progress=_progress(quiet or as_json),
-                   say=None if as_json else (lambda text: click.echo(text)))
+    from framework.commands.output import RunProgress
+
+    history = None if (quiet or as_json) else RunProgress(compact=True, label="history ")
+    try:
+        with run_output(quiet or as_json) as progress:
+            out = run_demo(place.root, target_name(ctx), date=date, entity=entity, progress=progress,
+                           history_progress=history, say=None if as_json else _say)
+    finally:
+        if history is not None:
+            history.close()
     if as_json:
         click.echo(json.dumps(out.to_dict(), indent=2, default=str))
     if out.failed:
         raise SystemExit(1)
+
+
+def _say(text: Any) -> None:
+    """The demo's narration: plain text, or a phase table (rich on a terminal)."""
+    if isinstance(text, str):
+        click.echo(text)
+    else:
+        from framework.commands.output import print_phase_table
+
+        print_phase_table(*text)
 
 
 @click.command("load")

@@ -32,10 +32,16 @@ def verify_cmd(ctx: click.Context, date: str, select: tuple[str, ...], excludes:
     from framework.run.verify import verify
 
     selectors = resolve_selection(ctx, select, excludes, required=True)
-    with Session.open(project_dir(ctx), target_name(ctx)) as session:
+    from framework.commands.output import echo_styled, working
+
+    with Session.open(project_dir(ctx), target_name(ctx)) as session, \
+            working(f"verify {date}: recomputing from scratch in a scratch dataset", quiet=as_json):
         report = verify(session.project, session.warehouse, date, select=selectors, tolerance=tolerance,
                         ignore=ignore, sample=sample, keep_scratch=keep_scratch)
-    click.echo(json.dumps(report.to_dict(), indent=2) if as_json else render(report))
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        echo_styled(render(report), statuses=True)
     sys.exit(0 if report.ok else 1)
 
 

@@ -80,13 +80,14 @@ def check_demo(project_root: str | Path = ".", target: str | None = None) -> Non
 
 def run_demo(project_root: str | Path = ".", target: str | None = None, *, date: str | None = None,
              entity: Any = None, progress: Progress | None = None,
-             say: Callable[[str], None] | None = None, history_days: int = 3) -> DemoOutcome:
+             say: Callable[[Any], None] | None = None, history_days: int = 3,
+             history_progress: Progress | None = None) -> DemoOutcome:
     """``history_days`` earlier game days are generated and run first, so that rolling
-    averages (and therefore predictions) have history on the demo day. ``entity`` is an
+    averages (and therefore predictions) have history on the demo day (``history_progress``
+    follows them; they used to be silent for seconds each). ``say`` gets text, or a
+    ``(report, baseline)`` pair for each phase table (the CLI draws it). ``entity`` is an
     :class:`~framework.drive.updates.EntityRef` (default: the project's UPDATE_DEFAULTS)."""
     from framework.drive import session as s
-    from framework.drive.reports import phase_table
-
     tell = say or (lambda text: None)
     check_demo(project_root, target)
     folder = s.reset_local_state(project_root)
@@ -99,14 +100,14 @@ def run_demo(project_root: str | Path = ".", target: str | None = None, *, date:
              + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
         for k in range(history_days):
             earlier = (first + _dt.timedelta(days=k)).isoformat()
-            report = s.run_date(sess, earlier, full=True, mode="full", progress=None)
+            report = s.run_date(sess, earlier, full=True, mode="full", progress=history_progress)
             tell(f"history {earlier}: {report.status} in {report.seconds:.2f}s")
             if report.status == "failed":
                 tell("a history day failed; see `pipectl history` and `pipectl status`")
                 return DemoOutcome(earlier, report)
         tell(f"\n== full run of {day}: every processor, every entity ==")
         full = s.run_date(sess, day, full=True, mode="full", progress=progress)
-        tell(phase_table(full))
+        tell((full, None))
         outcome = DemoOutcome(day, full)
         if full.status == "failed":
             tell("the full run failed; see `pipectl history` and `pipectl status`")
@@ -120,7 +121,7 @@ def run_demo(project_root: str | Path = ".", target: str | None = None, *, date:
         what = "; ".join(f"{t or 'default table'}: " + ", ".join(f"{k}={v}" for k, v in c.items()) for t, c in edits)
         tell(f"\n== 2 PM update of one {chosen.kind}, {chosen} ({what}) ==")
         outcome.update = s.simulate_update(sess, day, chosen, progress=progress, edits=edits)
-        tell(phase_table(outcome.update.report, outcome.update.baseline))
+        tell((outcome.update.report, outcome.update.baseline))
         summary = _summary_hook(sess.project)
         if summary is not None:
             tell(summary(sess.warehouse, day, chosen.id))

@@ -248,7 +248,7 @@ class PipelineDriver:
             text += f"; moved to dead-letter topic {dlq}"
         else:
             text += "; dropped (declare a dead_letter_topic on the topic to keep such messages)"
-        log.error("%s", text)
+        log.error("%s", text, extra={"progress_event": "rejected_trigger"})
         if self.alerts is not None:
             self.alerts.alert(f"invalid_trigger:{phase}", "error", text, {"subscription": sub})
         self.progress("rejected_trigger", {"phase": phase, "subscription": sub, "error": text})

@@ -104,8 +104,8 @@ class PipelineReport:
         if not self.changed and status == "success":
             return "nothing changed since the last run"
         runs = [r for p in self.phases for r in p.runs if r.status in ("success", "partial")]
-        return (f"{len(runs)} processor run(s) wrote changes, "
-                f"{sum(r.entities_processed for r in runs)} entity-run(s) processed")
+        done = sum(r.entities_processed for r in runs)
+        return (f"{plural(len(runs), 'processor run')} wrote changes, {plural(done, 'entity-run')} processed")
 
     def phase(self, name: str) -> PhaseReport | None:
         return next((p for p in self.phases if p.phase == name), None)
@@ -115,6 +115,15 @@ class PipelineReport:
                 "status": self.status, "summary": self.summary, "seconds": round(self.seconds, 4), "waiting": self.waiting, "notes": self.notes,
                 "phases": [p.to_dict() for p in self.phases],
                 "other_rounds": [p.to_dict() for p in self.other_rounds]}
+
+
+EFFICIENCY_NOTE = ("EFFICIENCY: share of a full batch's entity-runs this run skipped, 1 - PROCESSED/total "
+                   "(0.0% = every entity reprocessed, as a full batch does; 99% = 1 entity in 100)")
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 processor``, ``2 processors`` (never "1 processors")."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"
 
 
 def phase_table(report: Any, baseline: dict[str, float] | None = None) -> str:
@@ -141,12 +150,15 @@ def phase_table(report: Any, baseline: dict[str, float] | None = None) -> str:
                      f"{len(ph.runs)} processor(s), {ph.seconds:.3f}s)")
     lines += [f"note: {n}" for n in getattr(report, "notes", [])]
     lines += [f"waiting: {w}" for w in report.waiting]
+    if report.phases:
+        lines.append(EFFICIENCY_NOTE + ("; FULL BATCH: the last full run of the same phase and date, "
+                                        "(Nx) how much longer it took" if baseline is not None else ""))
     return "\n".join(lines)
 
 
 def brief(res: Any) -> dict[str, Any]:
     """One processor run as a progress event (the CLI's progress line)."""
-    return {"processor": res.processor, "status": res.status, "entities": res.entities_processed,
+    return {"processor": res.processor, "phase": res.phase, "status": res.status, "entities": res.entities_processed,
             "total": res.entities_total, "rows": res.record_count, "seconds": round(res.duration_seconds, 4),
             "error": res.error, "reason": res.fallback_reason}
 
