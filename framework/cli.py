@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "apply": "framework.commands.plan:apply_cmd",
     "backfill": "framework.commands.run:backfill_cmd",
     "bus": "framework.commands.bus:bus_cmd",
+    "completion": "framework.commands.completion:completion_cmd",
     "demo": "framework.commands.run:demo_cmd",
     "docs": "framework.commands.ui:docs_cmd",
     "graph": "framework.commands.inspect:graph_cmd",
@@ -45,6 +46,12 @@ COMMANDS: dict[str, str] = {
 }
 
 
+def _complete_target(ctx: click.Context, param: click.Parameter, incomplete: str) -> list:
+    from framework.commands.types import complete_target
+
+    return complete_target(ctx, param, incomplete)
+
+
 class LazyGroup(click.Group):
     """A click group that imports a command's module only when that command runs."""
 
@@ -63,7 +70,7 @@ class LazyGroup(click.Group):
 @click.version_option(__version__, prog_name="pipectl")
 @click.option("--project", "-p", "project_dir", default=".", show_default=True, envvar="PIPECTL_PROJECT",
               type=click.Path(file_okay=False), help="Project folder (holds processors.yaml and topics.yaml).")
-@click.option("--target", "-t", default=None, envvar="PIPECTL_TARGET",
+@click.option("--target", "-t", default=None, envvar="PIPECTL_TARGET", shell_complete=_complete_target,
               help="Backend target from pipectl.yaml (default: the file's default, else 'local').")
 @click.option("--verbose", "-v", count=True, help="More log lines on stderr: -v info, -vv debug.")
 @click.option("--log-level", default=None, envvar="PIPECTL_LOG_LEVEL", metavar="LEVEL",

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from framework.commands import project_dir, target_name
-from framework.commands.types import (DATE, ENTITY, EXCLUDE_HELP, PARTITION, PHASE, SELECT_HELP, SELECTION,
+from framework.commands.types import (DATE, ENTITY, EXCLUDE_HELP, PARTITION, PHASE, PROCESSOR, SELECT_HELP, SELECTION,
                                       check_source_columns, project_of, resolve_selection)
 from framework.commands.output import backfill_output, run_output
 from framework.run.history import FINAL_STATUSES
@@ -227,7 +227,8 @@ def trace_cmd(ctx: click.Context, correlation_id: str, as_json: bool) -> None:
 
 
 @click.command("history")
-@click.option("--processor", default=None)
+@click.option("--processor", default=None, shell_complete=lambda ctx, param, incomplete: PROCESSOR.shell_complete(ctx, param, incomplete),
+              help="Only this processor's runs.")
 @click.option("--date", "date", default=None, type=PARTITION)
 @click.option("--status", default=None, type=click.Choice(["running", *FINAL_STATUSES]))
 @click.option("--limit", default=30, show_default=True, type=click.IntRange(min=1))

@@ -29,11 +29,52 @@ def project_of(ctx: click.Context | None) -> Any:
     return cache["project"]
 
 
+def completion_project(ctx: click.Context | None) -> Any:
+    """The project for shell completion, or None: completion must never print an error into
+    the user's prompt. The root options (``-p``) are parsed but their callbacks did not run,
+    so the folder comes from the parsed parameters."""
+    from framework.errors import PipectlError
+    from framework.project import load
+
+    root = ctx.find_root() if ctx is not None else None
+    folder = (root.params.get("project_dir") if root is not None else None) or "."
+    try:
+        return load(folder)
+    except (PipectlError, OSError, ValueError):
+        return None
+
+
+def complete_from(names: Any, incomplete: str, help_of: Any = None) -> list[Any]:
+    """``CompletionItem`` for each name starting with ``incomplete`` (sorted, unique)."""
+    from click.shell_completion import CompletionItem
+
+    return [CompletionItem(n, help=help_of(n) if help_of else None)
+            for n in sorted(set(names)) if str(n).startswith(incomplete)]
+
+
+def complete_target(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    """Targets of the project's pipectl.yaml (``-t``)."""
+    from framework.config import load_config
+    from framework.errors import PipectlError
+
+    folder = ctx.find_root().params.get("project_dir") or "."
+    try:
+        targets = list(load_config(folder).targets)
+    except (PipectlError, OSError, ValueError):
+        targets = []
+    return complete_from(targets or ["local"], incomplete)
+
+
 def _hint(name: str, candidates: Any) -> str:
     from framework.manifest.diagnostics import did_you_mean
 
     names = sorted(candidates)
     return did_you_mean(name, names) or (f"one of: {', '.join(names[:12])}" + (", ..." if len(names) > 12 else ""))
+
+
+def _processor_help(project: Any, name: str) -> str:
+    proc = project.resolve_processor(name)
+    return f"{proc.phase}" + (f" (alias of {proc.name})" if proc.name != name else "") if proc else ""
 
 
 class PartitionType(click.ParamType):
@@ -65,6 +106,13 @@ class ProcessorType(click.ParamType):
             self.fail(f"no processor '{value}' in processors.yaml ({_hint(str(value), project.processors)})", param, ctx)
         return proc.name
 
+    def shell_complete(self, ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+        project = completion_project(ctx)
+        if project is None:
+            return []
+        names = [n for p in project.processors.values() for n in (p.name, *p.aliases)]
+        return complete_from(names, incomplete, lambda n: _processor_help(project, n))
+
 
 class PhaseType(click.ParamType):
     """A declared phase name."""
@@ -76,6 +124,10 @@ class PhaseType(click.ParamType):
         if value not in phases:
             self.fail(f"no phase '{value}' in processors.yaml ({_hint(str(value), phases)})", param, ctx)
         return str(value)
+
+    def shell_complete(self, ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+        project = completion_project(ctx)
+        return complete_from(project.phase_names(), incomplete) if project is not None else []
 
 
 class TopicType(click.ParamType):
@@ -89,6 +141,10 @@ class TopicType(click.ParamType):
             self.fail(f"no topic '{value}' in topics.yaml ({_hint(str(value), topics)})", param, ctx)
         return str(value)
 
+    def shell_complete(self, ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+        project = completion_project(ctx)
+        return complete_from(project.topics, incomplete) if project is not None else []
+
 
 class SubscriptionType(click.ParamType):
     """A subscription declared in topics.yaml."""
@@ -100,6 +156,12 @@ class SubscriptionType(click.ParamType):
         if value not in names:
             self.fail(f"no subscription '{value}' in topics.yaml ({_hint(str(value), names)})", param, ctx)
         return str(value)
+
+    def shell_complete(self, ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+        project = completion_project(ctx)
+        if project is None:
+            return []
+        return complete_from([s.name for t in project.topics.values() for s in t.subscriptions], incomplete)
 
 
 class SelectionType(click.ParamType):
@@ -117,6 +179,35 @@ class SelectionType(click.ParamType):
         except SelectionError as exc:
             self.fail(str(exc), param, ctx)
         return str(value)
+
+    def shell_complete(self, ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+        """Processor names and aliases (with ``+``/``@`` operators kept), the methods
+        (``tag:``, ``phase:`` ...) and, after a method, its values from the project."""
+        from framework.graph.selector import METHODS, transform_path
+
+        project = completion_project(ctx)
+        if project is None:
+            return []
+        head, _, word = incomplete.rpartition(",")  # complete the last term of an intersection
+        head = head + "," if _ or head else ""
+        ops = ""
+        while word[:1] in ("+", "@") or word[:1].isdigit() and "+" in word:
+            cut = word.index("+") + 1 if word[:1].isdigit() else 1
+            ops, word = ops + word[:cut], word[cut:]
+        method, colon, value = word.partition(":")
+        if colon and method in METHODS:
+            values = {
+                "name": [p.name for p in project.processors.values()],
+                "tag": [t for p in project.processors.values() for t in p.tags],
+                "phase": project.phase_names(),
+                "entity": list(project.entity_kinds),
+                "source": list(project.sources),
+                "path": [path for p in project.processors.values() if (path := transform_path(p))],
+            }.get(method, [])
+            return complete_from([f"{head}{ops}{method}:{v}" for v in values], incomplete)
+        names = [n for p in project.processors.values() for n in (p.name, *p.aliases)]
+        return complete_from([f"{head}{ops}{n}" for n in names] + [f"{head}{ops}{m}:" for m in METHODS if m != "name"],
+                             incomplete)
 
 
 class EntityArg(click.ParamType):
@@ -139,6 +230,14 @@ class EntityArg(click.ParamType):
                                 option=param.opts[0] if param is not None and param.opts else "--entity")
         except ConfigError as exc:
             self.fail(exc.message + (f" ({exc.hint})" if exc.hint else ""), param, ctx)
+
+    def shell_complete(self, ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+        """``KEY=`` for each entity kind's key column (the id is the user's)."""
+        project = completion_project(ctx)
+        if project is None:
+            return []
+        keys = {f"{k.key}=": k.name for k in project.entity_kinds.values()}
+        return complete_from(keys, incomplete, lambda key: f"a {keys[key]} id")
 
 
 SELECT_HELP = ("Processors (dbt grammar): space = union, comma = intersection, N+name+N depth, @name, "
