@@ -62,6 +62,7 @@ BAD: list[tuple[list[str], str]] = [
     (["load", "orders_landin", "rows.csv"], "orders_landin"),
     (["load", "landing_gamebook", "no-such-file.csv"], "no-such-file.csv"),
     (["schema", "bogus"], "bogus"),
+    (["completion", "tcsh"], "tcsh"),
     (["ui", "--port", "http"], "--port"),
     (["ui", "--refresh", "0"], "--refresh"),
     (["docs", "generate", "--out", "processors.yaml"], "processors.yaml"),
