@@ -20,7 +20,8 @@ INSTALL = {
 
 @click.command("completion")
 @click.argument("shell", type=click.Choice(SHELLS))
-def completion_cmd(shell: str) -> None:
+@click.pass_context
+def completion_cmd(ctx: click.Context, shell: str) -> None:
     """Print the completion script of SHELL (bash, zsh or fish).
 
     \b
@@ -30,9 +31,8 @@ def completion_cmd(shell: str) -> None:
     """
     from click.shell_completion import get_completion_class
 
-    from framework.cli import cli
-
     cls = get_completion_class(shell)
     if cls is None:  # pragma: no cover - click ships all three
         raise click.UsageError(f"click has no completion for {shell}")
-    click.echo(cls(cli, {}, "pipectl", "_PIPECTL_COMPLETE").source())
+    root = ctx.find_root().command  # the `pipectl` group (the CLI layer sits above the commands)
+    click.echo(cls(root, {}, "pipectl", "_PIPECTL_COMPLETE").source())
