@@ -39,6 +39,7 @@ COMMANDS: dict[str, str] = {
     "simulate": "framework.commands.run:simulate_cmd",
     "status": "framework.commands.orchestrator:status_cmd",
     "sweep": "framework.commands.orchestrator:sweep_cmd",
+    "test": "framework.commands.test:test_cmd",
     "trace": "framework.commands.run:trace_cmd",
     "ui": "framework.commands.ui:ui_cmd",
     "validate": "framework.commands.validate:validate_cmd",

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from framework.errors import Location
+from framework.graph.data_test_rules import check_data_tests
 from framework.graph.graph import SOURCE_PREFIX, PipelineGraph
 from framework.graph.soundness import guarded, sound_processors
 from framework.manifest.diagnostics import Diagnostics, did_you_mean
@@ -288,6 +289,9 @@ def check_transitions(ctx: Context) -> None:
                 ctx.diags.error("unknown-gate-processor", f"quality gate '{gate.name}' checks unknown processor '{gate.processor}'", gate.location, did_you_mean(gate.processor, p.processors))
             elif proc.output is None:
                 ctx.diags.error("gate-without-table", f"quality gate '{gate.name}' checks '{gate.processor}', which has no output table", gate.location)
+
+
+rule(check_data_tests)  # in data_test_rules.py: the rules of processors.yaml `tests:`
 
 
 @rule

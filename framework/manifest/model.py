@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, NamedTuple
+from typing import Any, Mapping, NamedTuple
 
 from framework.errors import Location
 
@@ -145,6 +145,33 @@ class FanOut:
     location: Location = NO_LOCATION
 
 
+DATA_TEST_KINDS = ("not_null", "unique", "accepted_values", "relationships", "expression", "sql")
+
+
+@dataclass(frozen=True)
+class DataTest:
+    """A data test on a processor's output, dbt's generic tests in processors.yaml.
+
+    ``not_null`` (one column), ``unique`` (the combination of ``columns``), ``accepted_values``
+    (``column`` in ``values``), ``relationships`` (``column`` found in ``to``'s ``field``),
+    ``expression`` (a SQL predicate every row satisfies) and ``sql`` (a SELECT returning the
+    failing rows). Each counts failing rows of the tested partition; ``severity: error``
+    fails the run (and so blocks downstream as a failed critical processor does), ``warn``
+    only reports."""
+
+    name: str
+    kind: str
+    processor: str
+    columns: tuple[str, ...] = ()
+    values: tuple[Any, ...] = ()
+    to: str | None = None  # processor or source (relationships)
+    to_column: str | None = None  # its column (``field:`` in YAML)
+    sql: str | None = None
+    severity: str = "error"
+    where: str | None = None
+    location: Location = NO_LOCATION
+
+
 @dataclass(frozen=True)
 class Processor:
     name: str
@@ -159,6 +186,7 @@ class Processor:
     description: str = ""
     tags: tuple[str, ...] = ()  # free labels for selection (`--select tag:daily`), as dbt's
     fanout: FanOut | None = None
+    tests: tuple[DataTest, ...] = ()
     location: Location = NO_LOCATION
 
     @property

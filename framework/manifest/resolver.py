@@ -15,8 +15,10 @@ from typing import Any
 from framework.manifest.diagnostics import Diagnostics, did_you_mean
 from framework.manifest.loader import LoadedFile
 from framework.manifest.model import (
+    DATA_TEST_KINDS,
     ChangeDetection,
     Column,
+    DataTest,
     EntityKind,
     EntityMapping,
     FanOut,
@@ -218,6 +220,8 @@ def _processor(p: dict, i: int, pf: LoadedFile, phase_datasets: dict, partition_
         f = p["fanout"]
         fanout = FanOut(f["task_topic"], f.get("workers", 4), f.get("max_attempts", 3), pf.loc("processors", i, "fanout"))
 
+    tests = tuple(_data_test(raw, p["name"], k, pf.loc("processors", i, "tests", k)) for k, raw in enumerate(p.get("tests") or []))
+
     return Processor(
         name=p["name"],
         phase=p["phase"],
@@ -231,8 +235,27 @@ def _processor(p: dict, i: int, pf: LoadedFile, phase_datasets: dict, partition_
         enabled=bool(p.get("enabled", True)),
         description=p.get("description", ""),
         fanout=fanout,
+        tests=tests,
         location=loc,
     )
+
+
+def _data_test(raw: dict, processor: str, k: int, loc: Any) -> DataTest:
+    """One ``tests:`` item (its shape is checked by the JSON Schema: exactly one kind key)."""
+    kind = next(key for key in DATA_TEST_KINDS if key in raw)
+    spec = raw[kind]
+    if isinstance(spec, str):  # `not_null: sensor_id`
+        columns, spec = (spec,), {}
+    elif isinstance(spec, list):  # `unique: [day, sensor_id]`
+        columns, spec = tuple(spec), {}
+    else:
+        columns = tuple(spec.get("columns") or ([spec["column"]] if spec.get("column") else []))
+    default = f"{kind}_" + "_".join(columns) if columns else f"{kind}_{k + 1}"
+    return DataTest(
+        name=spec.get("name") or default, kind=kind, processor=processor, columns=columns,
+        values=tuple(spec.get("values") or ()), to=spec.get("to"), to_column=spec.get("field"),
+        sql=spec.get("sql") or spec.get("expression"), severity=spec.get("severity", "error"),
+        where=spec.get("where"), location=loc)
 
 
 def _duration(value: Any, f: LoadedFile, path: tuple, diags: Diagnostics) -> int | None:

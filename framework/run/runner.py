@@ -91,6 +91,7 @@ class RunResult:
     code_changed: str | None = None  # why this processor's code differs from the last run's
     tasks: int | None = None  # fan-out tasks published (fanned-out processors only)
     failed_entities: dict[str, str] = field(default_factory=dict)
+    tests: list[dict[str, Any]] = field(default_factory=list)  # data test results (processors.yaml tests:)
     message_id: str | None = None
     envelope: dict[str, Any] | None = None
 
@@ -230,6 +231,7 @@ class ProcessorRunner:
                                 full_batch=res.full_batch, fallback_reason=res.fallback_reason,
                                 entity_kind=proc.entity, entities=res.entity_ids[:50], error=res.error,
                                 metadata={"failed_entities": res.failed_entities, "message_id": res.message_id,
+                                          **({"tests": res.tests} if res.tests else {}),
                                           **({"fanout_tasks": res.tasks} if res.tasks is not None else {})})
         if res.status != "failed":  # a failure was logged once, as an error, where it was caught
             log.info("%s: %s, %s of %s entities, %s rows in %.3fs%s", proc.name, res.status, res.entities_processed,
@@ -321,6 +323,23 @@ class ProcessorRunner:
             res.efficiency_pct = round(100.0 * (1 - res.entities_processed / max(res.entities_total, res.entities_processed)), 2)
         else:
             res.efficiency_pct = 0.0
+        if proc.tests:
+            self._test(proc, request, res)
+
+    def _test(self, proc: Processor, request: RunRequest, res: RunResult) -> None:
+        """The processor's data tests on what it wrote; blocking failures fail the run."""
+        from framework.run.data_tests import WARN, DataTestError, failure_text, run_tests
+
+        t = time.perf_counter()
+        with self.lock:
+            results = run_tests(self.warehouse, self.project, proc, request.partition)
+        res.durations["test"] = round(time.perf_counter() - t, 6)
+        res.tests = [r.to_dict() for r in results]
+        for r in results:
+            if r.status == WARN:
+                log.warning("data test %s of %s (severity warn): %s", r.name, proc.name, r.message)
+        if any(r.blocking for r in results):
+            raise DataTestError(failure_text(results))
 
     def _forget_processed(self, proc: Processor, request: RunRequest, res: RunResult) -> None:
         """A run that recorded its entities as processed and then failed (FM 17) un-records

@@ -63,6 +63,8 @@ BAD: list[tuple[list[str], str]] = [
     (["load", "landing_gamebook", "no-such-file.csv"], "no-such-file.csv"),
     (["schema", "bogus"], "bogus"),
     (["completion", "tcsh"], "tcsh"),
+    (["test", "--select", "player_game_sumary"], "did you mean 'player_game_summary'?"),
+    (["test", "--format", "xml"], "--format"),
     (["ui", "--port", "http"], "--port"),
     (["ui", "--refresh", "0"], "--refresh"),
     (["docs", "generate", "--out", "processors.yaml"], "processors.yaml"),

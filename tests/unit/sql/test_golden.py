@@ -25,7 +25,7 @@ PROCESSORS = ("player_boxscores", "rosters", "player_summary", "team_summary")
 
 
 def _cases() -> list[tuple[str, str, str]]:
-    cases = [(d, "_state_ddl", "") for d in DIALECTS]
+    cases = [(d, "_state_ddl", "") for d in DIALECTS] + [(d, "player_summary", "tests") for d in DIALECTS]
     for d in DIALECTS:
         for proc in PROCESSORS:
             for kind in ("detect", "filter", "ddl", "merge", "merge_full", "transform", "record", "record_selective"):
@@ -41,6 +41,16 @@ def project():
 def _render(project, dialect: str, proc: str, kind: str) -> str:
     if proc == "_state_ddl":
         return render_state_ddl(project, dialect).sql
+    if kind == "tests":  # the data tests (processors.yaml tests:), one query each, with typed parameters
+        from framework.sql.data_tests import render_test
+
+        proc_ = project.processors[proc]
+        out = []
+        for test in proc_.tests:
+            q = render_test(project, proc_, test, dialect, "2025-01-06")
+            out.append(q.sql.rstrip() + ";\n-- parameters: " + ", ".join(f"{p.name} {p.type}{'[]' if p.array else ''}={p.value!r}"
+                                                             for p in q.params) + "\n")
+        return "".join(out)
     if kind == "merge_full":
         r = render_statement(project, proc, "merge", dialect, full_batch=True)
     elif kind.startswith("record"):
