@@ -60,6 +60,8 @@ def build_backend(spec: Any, project_root: str | Path, settings: dict[str, Any] 
     params = inspect.signature(cls).parameters
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     for key, value in (settings or {}).items():
+        if key in NAME_PREFIXES:  # applied to the model and the state store, never a backend option
+            continue
         if key not in kwargs and (takes_any or key in params):
             kwargs[key] = value
     if "project_root" in params and "project_root" not in kwargs:
@@ -77,6 +79,9 @@ def build_backend(spec: Any, project_root: str | Path, settings: dict[str, Any] 
         raise
 
 
+NAME_PREFIXES = ("dataset_prefix", "topic_prefix")
+
+
 class Backends:
     """The three backends of one target, each opened on first use and closed together.
 
@@ -91,7 +96,13 @@ class Backends:
 
     def _get(self, role: str) -> Any:
         if role not in self._open:
-            self._open[role] = build_backend(self.target.spec(role), self.project_root, dict(self.target.settings))
+            backend = build_backend(self.target.spec(role), self.project_root, dict(self.target.settings))
+            prefix = getattr(self.target, "dataset_prefix", "")
+            if role == "state" and prefix:  # dev's ledger and history apart from prod's (prefixed_state.py)
+                from framework.backends.prefixed_state import PrefixedStateStore
+
+                backend = PrefixedStateStore(backend, prefix)
+            self._open[role] = backend
         return self._open[role]
 
     @property

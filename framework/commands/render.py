@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from framework.commands import project_dir
+from framework.commands import project_dir, target_name
 from framework.commands.types import PROCESSOR
 
 
@@ -17,13 +17,16 @@ from framework.commands.types import PROCESSOR
 @click.pass_context
 def render_cmd(ctx: click.Context, processor: str, dialect: str, kind: str, full_batch: bool) -> None:
     """Print the SQL of PROCESSOR (name, alias or table) and the query parameters it needs."""
+    from framework.config import resolve_target
     from framework.project import load
     from framework.sql.render import render_statement
 
+    # as the target sees it: its dataset_prefix in every table name (pipectl.yaml)
+    project = resolve_target(project_dir(ctx), target_name(ctx)).apply(load(project_dir(ctx)))
     if kind == "test":
-        _render_tests(load(project_dir(ctx)), processor, dialect)
+        _render_tests(project, processor, dialect)
         return
-    rendered = render_statement(load(project_dir(ctx)), processor, kind, dialect, full_batch=full_batch)
+    rendered = render_statement(project, processor, kind, dialect, full_batch=full_batch)
     click.echo(rendered.sql, nl=False)
     from framework.sql.dialects import get_dialect
 

@@ -39,7 +39,7 @@ from framework.manifest.diagnostics import Diagnostics, did_you_mean
 CONFIG_FILE = "pipectl.yaml"
 LOCAL = "local"
 ROLES = ("warehouse", "bus", "state")
-SHARED_KEYS = ("project", "location")
+SHARED_KEYS = ("project", "location", "dataset_prefix", "topic_prefix")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -66,6 +66,21 @@ class Target:
 
     def spec(self, role: str) -> BackendSpec:
         return getattr(self, role)
+
+    @property
+    def dataset_prefix(self) -> str:
+        return str(self.settings.get("dataset_prefix") or "")
+
+    @property
+    def topic_prefix(self) -> str:
+        return str(self.settings.get("topic_prefix") or "")
+
+    def apply(self, project: Any) -> Any:
+        """``project`` with this target's name prefixes (datasets, topics): what every
+        command that opens the target runs on (framework.manifest.prefix)."""
+        from framework.manifest.prefix import with_prefixes
+
+        return with_prefixes(project, self.dataset_prefix, self.topic_prefix)
 
 
 def embedded_spec(role: str) -> BackendSpec:

@@ -56,6 +56,13 @@ def configure(project_dir: str | Path) -> None:
         _STATE["orchestrator"] = None
 
 
+def _deployed_target(project_dir: Path) -> Any:
+    """The deployed target of pipectl.yaml (PIPECTL_TARGET, default gcp), or None."""
+    from framework.config import load_config
+
+    return load_config(project_dir).targets.get(os.environ.get("PIPECTL_TARGET", "gcp"))
+
+
 def _backend_factories(project_dir: Path) -> dict[str, Any]:
     """Constructors of the state store, bus and warehouse of the configured target, else
     Firestore + Pub/Sub + BigQuery in ``GOOGLE_CLOUD_PROJECT``."""
@@ -104,9 +111,16 @@ def orchestrator() -> Any:
             from framework.orchestrator import Orchestrator
 
             project_dir = _STATE["project_dir"] or Path(os.environ.get("PIPECTL_PROJECT_DIR") or Path.cwd())
+            target = _deployed_target(Path(project_dir))
             project = load(project_dir)
             factories = _backend_factories(Path(project_dir))
             store, bus = factories["state"](), factories["bus"]()
+            if target is not None:  # its dataset/topic prefixes: dev and prod apart in one cloud project
+                project = target.apply(project)
+                if target.dataset_prefix:
+                    from framework.backends.prefixed_state import PrefixedStateStore
+
+                    store = PrefixedStateStore(store, target.dataset_prefix)
             _STATE["backends"] = (store, bus)
             _STATE["alerts"] = alerts = _alerts(Path(project_dir))
             _STATE["orchestrator"] = Orchestrator(project, store, bus, alerts=alerts,

@@ -47,6 +47,7 @@ class Session:
 
         project = load(project_root)
         backends = open_backends(project.root, target)
+        project = backends.target.apply(project)  # the target's dataset/topic prefixes
         alerts = alerts_from_config(load_alerts_config(project.root), clock=clock, aggregate=aggregate_alerts)
         return cls(project, backends, attach(alerts, backends.state))
 

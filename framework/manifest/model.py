@@ -315,6 +315,10 @@ class Project:
     topics: Mapping[str, Topic]
     files: tuple[str, ...] = ()
     sweep: SweepSchedule = field(default_factory=SweepSchedule)
+    # per-target name prefixes (pipectl.yaml `dataset_prefix`/`topic_prefix`), applied by
+    # framework.manifest.prefix.with_prefixes: dev and prod in one cloud project
+    dataset_prefix: str = ""
+    topic_prefix: str = ""
     _aliases: Mapping[str, str] = field(default_factory=dict, repr=False)
     _tables: Mapping[str, str] = field(default_factory=dict, repr=False)
 

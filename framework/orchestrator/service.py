@@ -27,8 +27,8 @@ def open_orchestrator(project_root: str | Path = ".", target: str | None = None,
     from framework.alerts.alert_log import attach
     from framework.orchestrator.clock import VirtualClock
 
-    project = load(project_root)
     backends = open_backends(project_root, target)
+    project = backends.target.apply(load(project_root))  # the target's dataset/topic prefixes
     alerts = None
     try:
         store = backends.state

@@ -100,11 +100,13 @@ def backend_providers(backends: Any, project: Project) -> list[ResourceProvider]
     ``plan_providers(project_name) -> list[ResourceProvider]``; each replaces the generic
     provider of the same ``type`` or adds a new type (e.g. Cloud Function deployment units
     on Google Cloud). Nothing else changes for a new backend."""
-    state = getattr(backends, "state", None)
-    providers = {p.type: p for p in embedded_providers(project.name, backends.warehouse, backends.bus, state)}
+    from framework.manifest.prefix import owner_label
     from framework.plan.schedules import schedule_providers
 
-    for provider in schedule_providers(backends, project.name):
+    owner = owner_label(project)  # the project, or `dev-project` under a target's prefixes: each plan sees its own
+    state = getattr(backends, "state", None)
+    providers = {p.type: p for p in embedded_providers(owner, backends.warehouse, backends.bus, state)}
+    for provider in schedule_providers(backends, owner):
         providers[provider.type] = provider
     for backend in (backends.warehouse, backends.bus, state):
         offer = getattr(backend, "plan_providers", None)
@@ -115,11 +117,18 @@ def backend_providers(backends: Any, project: Project) -> list[ResourceProvider]
 
 
 # ------------------------------------------------------------------------ project API
-def plan_project(project_root: str | Path, target: str | None = None, options: PlanOptions = PlanOptions()) -> Plan:
-    """`pipectl plan`: load the manifests, read the backend, diff."""
+def load_for_target(project_root: str | Path, target: str | None) -> Project:
+    """The project as the target sees it: its datasets and topics under the target's
+    ``dataset_prefix``/``topic_prefix`` (pipectl.yaml), so a plan for dev names dev's resources."""
+    from framework.config import resolve_target
     from framework.project import load
 
-    project = load(project_root)
+    return resolve_target(project_root, target).apply(load(project_root))
+
+
+def plan_project(project_root: str | Path, target: str | None = None, options: PlanOptions = PlanOptions()) -> Plan:
+    """`pipectl plan`: load the manifests, read the backend, diff."""
+    project = load_for_target(project_root, target)
     with open_providers(project_root, target, project) as opened, held(opened):
         return with_reprocessing(make_plan(project, opened.providers, options, opened.target, opened.runtime),
                                  project, opened)
@@ -140,10 +149,8 @@ def with_reprocessing(plan: Plan, project: Project, opened: Opened) -> Plan:
 
 def apply_saved_plan(project_root: str | Path, plan: Plan, target: str | None = None) -> ApplyResult:
     """`pipectl apply plan.json`: apply exactly the saved plan, refusing it if stale."""
-    from framework.project import load
-
     check_applicable(plan)
-    project = load(project_root)
+    project = load_for_target(project_root, target or plan.target)
     if project.name != plan.project:
         raise PlanError(f"the plan is for project '{plan.project}', this project is '{project.name}'")
     with open_providers(project_root, target or plan.target, project) as opened:
@@ -158,9 +165,7 @@ def plan_and_apply(project_root: str | Path, target: str | None = None, options:
     """`pipectl apply`: plan under the lock, ask ``confirm``, apply (re-checking that the
     state did not change while asking). Returns (plan, None) when there is nothing to do or
     the confirmation was declined."""
-    from framework.project import load
-
-    project = load(project_root)
+    project = load_for_target(project_root, target)
     with open_providers(project_root, target, project) as opened:
         with apply_lock(project_root, opened, project) as lock:
             with held(opened):

@@ -51,13 +51,13 @@ def framework_tables(project: Project) -> tuple[Table, ...]:
 
     import jinja2
 
-    from framework.sql.context import CHANGESET_TABLE, PARTITION_SENTINEL, STATE_TABLE
+    from framework.sql.context import PARTITION_SENTINEL, changeset_table, state_table
     from framework.sql.environment import environment
 
     base = environment(project.root, "bigquery")
     env = base.overlay(loader=jinja2.ChoiceLoader([jinja2.DictLoader({"_table.sql.j2": _CAPTURE}), base.loader]))
-    context = {"partition_column": project.partition_column, "state_table": STATE_TABLE,
-               "changeset_table": CHANGESET_TABLE, "sentinel": PARTITION_SENTINEL}
+    context = {"partition_column": project.partition_column, "state_table": state_table(project),
+               "changeset_table": changeset_table(project), "sentinel": PARTITION_SENTINEL}
     tables = []
     for name in FRAMEWORK_TABLE_TEMPLATES:
         text = env.get_template(name).render(**context)
@@ -165,7 +165,9 @@ def sweep_job_name(project: Project) -> str:
 def sweep_message(project: Project) -> dict[str, Any]:
     """What the scheduler job publishes (data, attributes): the function needs nothing from
     it but a tick; the attributes say where it came from in logs and traces."""
-    return {"data": '{"kind": "sweep"}', "attributes": {"kind": "sweep", "pipectl-project": project.name}}
+    from framework.manifest.prefix import owner_label
+
+    return {"data": '{"kind": "sweep"}', "attributes": {"kind": "sweep", "pipectl-project": owner_label(project)}}
 
 
 def cloud_resources(project: Project) -> list[Resource]:

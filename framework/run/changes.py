@@ -21,7 +21,7 @@ from typing import Any
 
 from framework.errors import BackendError, ConfigError
 from framework.manifest.model import Processor, Project
-from framework.sql.context import CHANGESET_TABLE, PARTITION_SENTINEL, input_specs
+from framework.sql.context import PARTITION_SENTINEL, changeset_table, input_specs, state_table
 from framework.sql.dialects import get_dialect
 
 log = logging.getLogger(__name__)
@@ -214,14 +214,13 @@ def record_processed(warehouse: Any, project: Project, processor: Processor | st
     warehouse.execute_script(rendered.sql, params, labels={"pipectl_processor": proc.name, "pipectl_job": "record"})
     if detected:
         assert change_set is not None and entity_keys is not None
-        _insert_detected(warehouse, proc, partition, run_id, change_set, {str(k) for k in entity_keys})
+        _insert_detected(warehouse, project, proc, partition, run_id, change_set, {str(k) for k in entity_keys})
 
 
-def _insert_detected(warehouse: Any, proc: Processor, partition: Any, run_id: str, change_set: ChangeSet, keys: set[str]) -> None:
+def _insert_detected(warehouse: Any, project: Project, proc: Processor, partition: Any, run_id: str, change_set: ChangeSet, keys: set[str]) -> None:
     """Insert the per-input fingerprints carried by the change-set (``input=fp;input=fp``).
     The DELETE already ran: a crash in between only makes those entities look new (they are
     reprocessed), never processed-but-unseen."""
-    from framework.sql.context import STATE_TABLE
 
     now = _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
     rows = []
@@ -233,7 +232,7 @@ def _insert_detected(warehouse: Any, proc: Processor, partition: Any, run_id: st
             rows.append({"processor": proc.name, "input_name": input_name, "partition_key": _partition_key(partition),
                          "entity_key": change.key, "fingerprint": fingerprint, "run_id": run_id, "processed_at": now})
     if rows:
-        warehouse.insert_rows(STATE_TABLE, rows)
+        warehouse.insert_rows(state_table(project), rows)
 
 
 def forget_processed(warehouse: Any, project: Project, processor: Processor | str, partition: Any, run_id: str) -> None:
@@ -244,13 +243,12 @@ def forget_processed(warehouse: Any, project: Project, processor: Processor | st
     be built or published, FM 17) is retried; without this the retry would detect no change,
     publish ``no_data`` and downstream phases would never hear of those entities."""
     from framework.backends.protocols import QueryParam
-    from framework.sql.context import STATE_TABLE
 
     proc = _resolve(project, processor)
     if not proc.inputs or not proc.change_detection.enabled:
         return
     ph = get_dialect(warehouse.dialect).param
-    sql = (f"DELETE FROM {STATE_TABLE} WHERE processor = {ph('processor')} AND partition_key = {ph('partition_key')} "
+    sql = (f"DELETE FROM {state_table(project)} WHERE processor = {ph('processor')} AND partition_key = {ph('partition_key')} "
            f"AND run_id = {ph('run_id')}")
     warehouse.execute_script(sql, [QueryParam("processor", proc.name), QueryParam("partition_key", _partition_key(partition)),
                                    QueryParam("run_id", run_id)],
@@ -275,7 +273,7 @@ def record_change_set(warehouse: Any, project: Project, change_set: ChangeSet, r
                  fallback_reason=change_set.fallback_reason, total_entities=change_set.total_entities)]
     rows += [dict(base, entity_key=c.key, operation=c.operation, fingerprint=c.fingerprint,
                   fallback_reason=None, total_entities=None) for c in change_set.changes]
-    warehouse.insert_rows(CHANGESET_TABLE, rows)
+    warehouse.insert_rows(changeset_table(project), rows)
 
 
 __all__ = ["EntityChange", "ChangeSet", "detect_changes", "record_processed", "forget_processed", "record_change_set", "ensure_state_tables"]

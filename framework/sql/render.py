@@ -18,7 +18,7 @@ from framework.errors import ConfigError
 from framework.manifest.diagnostics import did_you_mean
 from framework.manifest.model import Processor, Project, Table
 
-from framework.sql.context import CHANGESET_TABLE, PARTITION_SENTINEL, STATE_TABLE, input_specs
+from framework.sql.context import PARTITION_SENTINEL, changeset_table, input_specs, state_table
 from framework.sql.environment import dialect_macros, environment
 from framework.sql.params import QueryParam, coerce_value
 
@@ -59,8 +59,8 @@ def finish_rendered(sql: str, project: Project) -> RenderedSQL:
 def render_template(project: Project, template: str, dialect: str, **context: Any) -> RenderedSQL:
     """Render any template by name (``detect.sql.j2``) with the standard context."""
     env = environment(project.root, dialect)
-    base = {"partition_column": project.partition_column, "state_table": STATE_TABLE,
-            "changeset_table": CHANGESET_TABLE, "sentinel": PARTITION_SENTINEL}
+    base = {"partition_column": project.partition_column, "state_table": state_table(project),
+            "changeset_table": changeset_table(project), "sentinel": PARTITION_SENTINEL}
     base.update(context)
     return finish_rendered(env.get_template(template).render(**base), project)
 

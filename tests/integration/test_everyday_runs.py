@@ -30,7 +30,7 @@ def invoke(root: Path, *args: str):
 
 def run_json(root: Path, *args: str) -> tuple[int, dict]:
     result = invoke(root, "run", *args, "--json", "-q")
-    return result.exit_code, json.loads(result.output)
+    return result.exit_code, json.loads(result.stdout)
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +100,7 @@ def test_rerun_of_the_iot_example_exits_0(tmp_path: Path) -> None:
     shutil.copytree(Path(__file__).resolve().parents[2] / "pipelines" / "iot_sensors", root,
                     ignore=shutil.ignore_patterns("__pycache__"))
     assert invoke(root, "sample", "--days", "1").exit_code == 0
-    day = json.loads(invoke(root, "run", "--date", _iot_day(root), "--json", "-q").output)
+    day = json.loads(invoke(root, "run", "--date", _iot_day(root), "--json", "-q").stdout)
     assert day["status"] == "success", day
     result = invoke(root, "run", "--date", _iot_day(root), "-q")
     assert result.exit_code == 0, result.output
@@ -158,7 +158,7 @@ def test_a_changed_transform_reprocesses_every_entity_and_says_why(project: Path
     assert f"2 partition(s) ({DAY1}, {DAY2})" in line
     assert "transform changed: pipelines/nba_props/precompute/player_daily_cache.sql" in line
     assert "output columns changed" in line
-    assert json.loads(invoke(project, "plan", "--json").output)["reprocess"][0]["processor"] == "player_daily_cache"
+    assert json.loads(invoke(project, "plan", "--json").stdout)["reprocess"][0]["processor"] == "player_daily_cache"
     assert invoke(project, "apply", "--auto-approve").exit_code == 0
 
     code, rep = run_json(project, "--date", DAY2)
@@ -171,7 +171,7 @@ def test_a_changed_transform_reprocesses_every_entity_and_says_why(project: Path
                                     "WHERE game_date = DATE '2025-01-07'")
     assert len(rows) == cache["entities"] > 100
     assert all(r["games_plus"] == r["games_played"] + 100 for r in rows)
-    history = json.loads(invoke(project, "history", "--processor", "player_daily_cache", "--json").output)
+    history = json.loads(invoke(project, "history", "--processor", "player_daily_cache", "--json").stdout)
     assert history[0]["fallback_reason"].startswith("transform changed: ") and history[0]["full_batch"]
     # only the changed processor is reprocessed for its code; the others detected their changes
     assert [n for n, r in runs.items() if (r["reason"] or "").startswith("transform changed")] == ["player_daily_cache"]
@@ -215,7 +215,7 @@ def test_a_lost_trigger_fails_status_check_and_a_rerun_heals_the_partition(proje
     assert check.exit_code == 1, check.output
     problem = next(ln for ln in check.output.splitlines() if "lost_trigger" in ln)
     assert "analytics->precompute" in problem and f"`pipectl run --date {DAY2}" in problem
-    problems = json.loads(invoke(project, "status", "--date", DAY2, "--json", "--grace", "0").output)["problems"]
+    problems = json.loads(invoke(project, "status", "--date", DAY2, "--json", "--grace", "0").stdout)["problems"]
     assert [(p["kind"], p["phase"]) for p in problems] == [("lost_trigger", "precompute")]
     # within the default grace the phase might still be running: not yet a problem
     assert invoke(project, "status", "--date", DAY2, "--check").exit_code == 0
@@ -259,7 +259,7 @@ def test_backfill_never_runs_a_disabled_processor(tmp_path: Path) -> None:
     assert invoke(root, "sample", "--date", DAY1, "--days", "1").exit_code == 0
     result = invoke(root, "backfill", "--from", DAY1, "--to", DAY1, "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["done"] == 1
+    assert json.loads(result.stdout)["done"] == 1
     from framework.drive.session import Session
 
     with Session.open(root) as sess:
@@ -267,9 +267,9 @@ def test_backfill_never_runs_a_disabled_processor(tmp_path: Path) -> None:
         assert [p.name for p in disabled] == ["bdl_player_boxscores"]
         assert sess.warehouse.query(f"SELECT COUNT(*) AS n FROM {disabled[0].output.fqn}")[0]["n"] == 0
         assert sess.warehouse.query("SELECT COUNT(*) AS n FROM nba_raw.nbac_gamebook_player_stats")[0]["n"] > 0
-    history = json.loads(invoke(root, "history", "--processor", "bdl_player_boxscores", "--json").output)
+    history = json.loads(invoke(root, "history", "--processor", "bdl_player_boxscores", "--json").stdout)
     assert history == []
     # selecting it explicitly does not run it either
     again = invoke(root, "backfill", "--from", DAY1, "--to", DAY1, "--select", "bdl_player_boxscores", "--json")
     assert again.exit_code == 0, again.output
-    assert json.loads(invoke(root, "history", "--processor", "bdl_player_boxscores", "--json").output) == []
+    assert json.loads(invoke(root, "history", "--processor", "bdl_player_boxscores", "--json").stdout) == []

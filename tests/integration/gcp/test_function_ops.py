@@ -126,7 +126,7 @@ def test_poison_message_is_listed_on_pubsub_with_its_reason_and_replayed_once_af
         assert listed.exit_code == 0, listed.output
         assert f"{dlq}: [" in listed.output and "rejected by orchestrator" in listed.output
         assert "NbacGamebookPdfProcessorV2" in listed.output and "1 dead letter(s)" in listed.output
-        [letter] = json.loads(run("bus", "dead-letters", "--topic", dlq, "--json").output)  # listing leaves it in place
+        [letter] = json.loads(run("bus", "dead-letters", "--topic", dlq, "--json").stdout)  # listing leaves it in place
         assert letter["source_topic"] == raw.completion_topic and letter["attributes"]["rejected_by"] == "orchestrator"
 
         # the fix: declare the legacy name as an alias, redeploy (reload the function)
@@ -181,7 +181,7 @@ def test_delivery_dead_lettered_by_pubsub_shows_its_first_error(tmp_path: Path, 
             bus.nack(sub, [msgs[0].ack_id])
         bus.pull(sub)  # the emulator forwards to the dead-letter topic on the next pull
         out = CliRunner().invoke(cli, ["-p", str(root), "--target", "gcp", "bus", "dead-letters", "--topic", dlq, "--json"], catch_exceptions=False)
-        letters = [x for x in json.loads(out.output) if x["dead_letter_topic"] == dlq]
+        letters = [x for x in json.loads(out.stdout) if x["dead_letter_topic"] == dlq]
         assert len(letters) == 1, out.output
         assert "first error: BackendError: BigQuery unreachable (attempt 1)" in letters[0]["reason"]
         assert letters[0]["source_topic"] == raw.completion_topic

@@ -86,3 +86,33 @@ def test_changed_ack_deadline_is_an_in_place_update(tmp_path: Path, uid: str) ->
     assert _summary(plan_project(root, "gcp")) == {("subscription", f"{uid}-raw-complete-orch"): "update"}
     plan_and_apply(root, "gcp")
     assert _summary(plan_project(root, "gcp")) == {}
+
+
+def test_dev_and_prod_targets_share_one_gcp_project_by_their_prefixes(tmp_path: Path, uid: str) -> None:
+    """pipectl.yaml `dataset_prefix`/`topic_prefix`: plan and apply create dev's datasets and
+    topics beside prod's, in the same project, and each plan sees only its own."""
+    root = _project(tmp_path / "p", uid)
+    config = (root / "pipectl.yaml").read_text()
+    dev = config.replace("  gcp:\n", "  dev:\n    dataset_prefix: dev_\n    topic_prefix: dev-\n", 1)
+    (root / "pipectl.yaml").write_text("default_target: gcp\n" + config + dev.split("targets:\n", 1)[1])
+    pending = _summary(plan_project(root, "dev"))
+    assert pending[("dataset", f"dev_{uid}_raw")] == "create"
+    assert pending[("table", f"dev_{uid}_analytics.customer_totals")] == "create"
+    assert pending[("topic", f"dev-{uid}-raw-complete")] == "create"
+    assert pending[("subscription", f"dev-{uid}-raw-complete-orch")] == "create"
+    # nothing of prod's names (the ledger is named by the project; it lives in dev's prefixed state collections)
+    assert not any(name.startswith(uid) for kind, name in pending if kind != "ledger")
+    plan_and_apply(root, "dev")
+    plan_and_apply(root, "gcp")
+    assert _summary(plan_project(root, "dev")) == {} and _summary(plan_project(root, "gcp")) == {}
+    bus, wh = PubSubBus(_gcp_project(uid)), BigQueryWarehouse(_gcp_project(uid))
+    try:
+        sub = bus.get_subscription(f"dev-{uid}-raw-complete-orch")
+        assert (sub.topic, sub.dead_letter_topic) == (f"dev-{uid}-raw-complete", f"dev-{uid}-dead-letter")
+        assert bus.get_subscription(f"{uid}-raw-complete-orch").topic == f"{uid}-raw-complete"
+        assert wh.table_schema(f"dev_{uid}_analytics.customer_totals") is not None
+        assert wh.table_schema(f"{uid}_analytics.customer_totals") is not None
+        assert wh.table_schema("dev__pipectl.processed_fingerprints") is not None
+    finally:
+        bus.close()
+        wh.close()

@@ -33,7 +33,7 @@ def project_dir(tmp_path, monkeypatch):
 def run(*args):
     result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    return result.output
+    return result.stdout  # JSON and text on stdout; log and alert lines go to stderr
 
 
 def test_status_text_and_json(project_dir):
@@ -84,5 +84,5 @@ def test_sweep_exits_1_when_a_trigger_cannot_be_published(project_dir):
     assert "publish_failed" in result.output and "analytics-trigger" in result.output
     result = CliRunner().invoke(cli, ["-p", str(project_dir), "sweep", "--json"], catch_exceptions=False)
     assert result.exit_code == 1
-    (d,) = json.loads(result.output)["decisions"]
+    (d,) = json.loads(result.stdout)["decisions"]
     assert d["action"] == "publish_failed"
