@@ -99,7 +99,7 @@ class JsonFormatter(logging.Formatter):
 class TextFormatter(logging.Formatter):
     """For people. Terse by default, as the CLI's own lines (``warning: message
     [processor=x partition=y]``); with ``detailed`` (``-v``, ``--log-level``) the time and
-    the logger's name come first: ``12:00:01 INFO framework.runtime.runner [...] message``."""
+    the logger's name come first: ``12:00:01 INFO framework.run.runner [...] message``."""
 
     def __init__(self, detailed: bool = False):
         super().__init__()

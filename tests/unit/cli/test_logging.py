@@ -58,7 +58,7 @@ def test_json_lines_parse_and_carry_the_run_fields(iot, capsys):
 def test_vv_is_debug_and_text_lines_show_the_context(iot, capsys):
     assert main(["-p", str(iot), "-vv", "run", "--date", DAY, "--full", "--json", "-q"]) == 0
     err = capsys.readouterr().err
-    debug = [line for line in err.splitlines() if " DEBUG " in line and "framework.runtime.runner" in line]
+    debug = [line for line in err.splitlines() if " DEBUG " in line and "framework.run.runner" in line]
     assert debug and "processor=readings_clean" in "\n".join(debug) and f"partition={DAY}" in debug[0]
 
 
