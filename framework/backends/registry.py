@@ -79,7 +79,7 @@ def build_backend(spec: Any, project_root: str | Path, settings: dict[str, Any] 
         raise
 
 
-NAME_PREFIXES = ("dataset_prefix", "topic_prefix")
+NAME_PREFIXES = ("dataset_prefix", "topic_prefix", "lineage")  # target settings that are no backend option
 
 
 class Backends:

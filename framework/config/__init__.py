@@ -39,7 +39,7 @@ from framework.manifest.diagnostics import Diagnostics, did_you_mean
 CONFIG_FILE = "pipectl.yaml"
 LOCAL = "local"
 ROLES = ("warehouse", "bus", "state")
-SHARED_KEYS = ("project", "location", "dataset_prefix", "topic_prefix")
+SHARED_KEYS = ("project", "location", "dataset_prefix", "topic_prefix", "lineage")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 

@@ -60,7 +60,7 @@ class PhaseReport:
                 "distinct_entities": {k: len(v) for k, v in self.distinct_entities().items()},
                 "efficiency_pct": self.efficiency_pct, "trigger_id": self.trigger_id,
                 "trigger_latency_seconds": self.trigger_latency_seconds, "note": self.note,
-                "runs": [{"processor": r.processor, "status": r.status, "entities": r.entities_processed,
+                "runs": [{"processor": r.processor, "run_id": r.run_id, "status": r.status, "entities": r.entities_processed,
                           "rows": r.record_count, "seconds": r.duration_seconds, "error": r.error,
                           "reason": r.fallback_reason, "tasks": r.tasks} for r in self.runs]}
 

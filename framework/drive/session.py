@@ -70,8 +70,19 @@ class Session:
         return wh
 
     def driver(self, progress: Progress | None = None) -> PipelineDriver:
-        return PipelineDriver(self.project, self.warehouse, self.backends.bus, self.backends.state,
-                              alerts=self.alerts, progress=progress)
+        drv = PipelineDriver(self.project, self.warehouse, self.backends.bus, self.backends.state,
+                             alerts=self.alerts, progress=progress)
+        drv.runner.lineage = self.lineage
+        return drv
+
+    @property
+    def lineage(self) -> Any:
+        """The target's OpenLineage emitter (pipectl.yaml ``lineage:``), made once, or None."""
+        if not hasattr(self, "_lineage"):
+            from framework.run.lineage import emitter_for
+
+            self._lineage = emitter_for(self.project, self.backends.target)
+        return self._lineage
 
 
 def prepare(session: Session) -> None:

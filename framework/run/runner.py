@@ -124,6 +124,7 @@ class ProcessorRunner:
         self.lock = threading.RLock()
         self.ready_tables: set[str] = set()
         self.code_state = CodeState(project, store, clock=clock) if store is not None else None
+        self.lineage: Any = None  # an OpenLineage emitter (framework.run.lineage), set by the session of a target
 
     # ------------------------------------------------------------------ entry point
     def run(self, request: RunRequest) -> RunResult:
@@ -156,6 +157,7 @@ class ProcessorRunner:
                 res.status, res.error = "skipped", claim.reason
                 return res
             record = claim.run
+        self._lineage("START", proc, request, res)
         self._complete(proc, request, res, record, started, lambda: self._execute(proc, request, res))
         return res
 
@@ -204,6 +206,12 @@ class ProcessorRunner:
             if res.status != "dispatched":
                 self._record_end(proc, request, res, record)
 
+    def _lineage(self, state: str, proc: Processor, request: RunRequest, res: RunResult) -> None:
+        """An OpenLineage run event when the target configures ``lineage:`` (framework.run.lineage)."""
+        if self.lineage is not None:
+            self.lineage.emit(state, proc, res.run_id, res.correlation_id, request.partition,
+                              error=res.error if state == "FAIL" else None)
+
     def _restore(self, doc: dict[str, Any]) -> tuple[Processor, RunRequest, RunResult]:
         """The processor, request and partial result of a dispatched run, from its document."""
         proc = self.project.resolve_processor(doc["processor"])
@@ -233,6 +241,7 @@ class ProcessorRunner:
                                 metadata={"failed_entities": res.failed_entities, "message_id": res.message_id,
                                           **({"tests": res.tests} if res.tests else {}),
                                           **({"fanout_tasks": res.tasks} if res.tasks is not None else {})})
+        self._lineage("FAIL" if res.status == "failed" else "COMPLETE", proc, request, res)
         if res.status != "failed":  # a failure was logged once, as an error, where it was caught
             log.info("%s: %s, %s of %s entities, %s rows in %.3fs%s", proc.name, res.status, res.entities_processed,
                      res.entities_total, res.record_count, res.duration_seconds or 0.0,

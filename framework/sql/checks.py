@@ -253,6 +253,33 @@ class _Checker:
                                    f"add '{col}' to {up.name}'s change_detection.columns or to this input's compare")
 
 
+def column_lineage(project: Project, proc: Processor) -> dict[str, list[tuple[str, str]]] | None:
+    """Per output column of a SQL transform, the ``(table, column)`` pairs it is computed
+    from: the lineage facts validate checks, for OpenLineage's columnLineage facet. None for
+    a Python transform, or SQL that does not render or that sqlglot cannot qualify."""
+    import jinja2
+
+    from framework.sql.render import read_transform, render_transform, transform_globals
+
+    if proc.transform.sql is None:
+        return None
+    tables: list[str] = []
+    try:
+        text = read_transform(project, proc)
+        sql = render_transform(project, proc, DEPLOYED, False,
+                               _placeholders(transform_globals(project, proc, DEPLOYED, False), tables), text)
+    except (jinja2.TemplateError, ConfigError, ValueError, TypeError, OSError):
+        return None
+    error, _named, _reads, facts, _derived = parse_statement(sql, DEPLOYED, schema=_schema_of(project, tables))
+    if error or not facts or "error" in facts:
+        return None
+    out: dict[str, list[tuple[str, str]]] = {}
+    for name, col in facts["columns"].items():
+        out[name] = [(tables[int(label)], column) for label, column in col["bases"]
+                     if str(label).isdigit() and int(label) < len(tables)]
+    return out
+
+
 def _schema_of(project: Project, tables: list[str]) -> dict[str, dict[str, str]]:
     """Declared columns and types of every placeholder table (``"0"`` -> {column: type})."""
     out: dict[str, dict[str, str]] = {}
