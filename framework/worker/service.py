@@ -120,7 +120,8 @@ class WorkerService:
         from framework.drive.session import Session
 
         root = project_dir or os.environ.get(PROJECT_DIR_ENV) or "."
-        return cls(Session.open(root, target or os.environ.get(TARGET_ENV) or None, aggregate_alerts=True))
+        # alerts go out as they happen (rate-limited per instance), not aggregated until exit
+        return cls(Session.open(root, target or os.environ.get(TARGET_ENV) or None))
 
     def close(self) -> None:
         self.session.close()
@@ -252,6 +253,8 @@ class WorkerService:
         with self._counts_lock:
             self.counts[key] = self.counts.get(key, 0) + 1
         deliveries.info("%s", json.dumps({"worker": self.instance, "route": route, "status": status, **body}, default=str))
+        if self.alerts is not None:
+            self.alerts.flush()  # the summaries of rate-limit windows that ended (the process lives on)
         return Reply(status, body)
 
     def reject(self, route: str, msg_text: str, subscription: str = "") -> Reply:

@@ -153,6 +153,10 @@ def test_malformed_deliveries_are_400_and_alerted(worker) -> None:
     assert (reply.status_code, reply.json()["outcome"]) == (200, "duplicate")
     health = client.get("/healthz").json()
     assert health["handled"]["trigger:rejected"] == 5 and health["handled"]["task:rejected"] == 2
+    from framework.alerts.alert_log import recent_alerts
+
+    signatures = {a.get("signature") for a in recent_alerts(service.store)}
+    assert {"worker_rejected:trigger", "worker_rejected:task"} <= signatures, signatures
 
 
 def test_a_trigger_running_elsewhere_is_503_and_a_stale_claim_is_taken_over(worker) -> None:
