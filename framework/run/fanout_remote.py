@@ -23,7 +23,9 @@ The protocol, all through StateStore transactions:
 3. :func:`try_finish`: when none is, a transaction moves the run document from
    ``dispatched`` to ``finishing`` (one instance wins); the winner finishes the run
    (:meth:`ProcessorRunner.finish_dispatched`), marks it ``finished`` and deletes the task
-   and change documents. A winner that dies while finishing leaves ``finishing``: a
+   and change documents, then runs the rest of the phase (its continuation: if that fails,
+   the delivery fails and its redelivery runs it again). A winner that dies while finishing
+   leaves ``finishing``: a
    redelivered task of that run takes the finish over once :data:`FINISH_LEASE_SECONDS`
    passed (the steps are idempotent: rows are replaced, a duplicate completion changes
    nothing in the orchestrator).
@@ -160,6 +162,8 @@ def handle_task(runner: Any, task: dict[str, Any], delivery_attempt: int = 0,
         run = store.get(RUNS, run_id)
         if run is not None and run.get("state") != "finished":
             outcome.finished = _finish_if_due(runner, run_id, on_finished)
+        elif run is not None and run.get("continuation_state") in ("pending", "running"):
+            resume_continuation(runner, run_id, on_finished)
         return outcome
     attempt = int(doc["attempts"])
     proc = runner.project.resolve_processor(doc["processor"])
@@ -210,16 +214,59 @@ def try_finish(runner: Any, run_id: str, on_finished: Callable[[dict[str, Any], 
     result = tracker.result()
     doc["_chunks"] = store.query(CHANGES, {"run_id": run_id})
     finished = runner.finish_dispatched(doc, result)
+    follow = "running" if doc.get("continuation") and on_finished is not None else "none"
     store.run_transaction(lambda t: t.update(RUNS, run_id, {"state": "finished", "finished_at": clock(),
-                                                           "status": finished.status}))
+                                                           "status": finished.status, "continuation_state": follow,
+                                                           "continuation_at": clock()}))
     log.info("fan-out %s of %s for %s finished here: %s (%d task(s), %d failed)", run_id, doc["processor"],
              doc["partition"], finished.status, result.total, len(result.failed))
     tracker.purge()
     for key, _ in doc["_chunks"]:
         store.run_transaction(lambda t, key=key: t.delete(CHANGES, key))
-    if on_finished is not None:
-        on_finished(doc, finished)
+    if follow == "running":
+        _continue(runner, run_id, doc, finished, on_finished)
     return finished
 
 
-__all__ = ["dispatch", "handle_task", "try_finish", "stored_decision", "TaskOutcome", "RUNS", "CHANGES", "TASKS"]
+def _continue(runner: Any, run_id: str, doc: dict[str, Any], finished: Any,
+              on_finished: Callable[[dict[str, Any], Any], None] | None) -> None:
+    """Run the rest of the phase (``on_finished``) and record that it ran. If it raises,
+    the continuation is released (``pending``) and the error propagates: the delivery fails,
+    and its redelivery (or any later task delivery of the run) runs the continuation again."""
+    assert on_finished is not None
+    try:
+        on_finished(doc, finished)
+    except BaseException:
+        runner.store.run_transaction(lambda t: t.update(RUNS, run_id, {"continuation_state": "pending"}))
+        raise
+    runner.store.run_transaction(lambda t: t.update(RUNS, run_id, {"continuation_state": "done"}))
+
+
+def resume_continuation(runner: Any, run_id: str, on_finished: Callable[[dict[str, Any], Any], None] | None) -> bool:
+    """Run a finished run's continuation that failed (or whose instance died running it
+    :data:`FINISH_LEASE_SECONDS` ago); True when this process ran it."""
+    if on_finished is None:
+        return False
+    clock = runner.clock
+
+    def claim(t: Any) -> dict[str, Any] | None:
+        doc = t.get(RUNS, run_id)
+        if doc is None or doc.get("state") != "finished":
+            return None
+        state = doc.get("continuation_state")
+        stale = state == "running" and clock() - float(doc.get("continuation_at") or 0) >= FINISH_LEASE_SECONDS
+        if state != "pending" and not stale:
+            return None
+        t.update(RUNS, run_id, {"continuation_state": "running", "continuation_at": clock()})
+        return doc
+
+    doc = runner.store.run_transaction(claim)
+    if doc is None:
+        return False
+    log.warning("fan-out %s of %s for %s: running the rest of its phase again (the last attempt failed or its "
+                "instance died)", run_id, doc["processor"], doc["partition"])
+    _continue(runner, run_id, doc, None, on_finished)
+    return True
+
+
+__all__ = ["dispatch", "handle_task", "try_finish", "resume_continuation", "stored_decision", "TaskOutcome", "RUNS", "CHANGES", "TASKS"]

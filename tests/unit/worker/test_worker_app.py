@@ -212,3 +212,28 @@ def test_oidc_is_required_unless_explicitly_off(worker) -> None:
         assert client.post("/task", json=body, headers={"Authorization": "Bearer good"}).status_code == 400
         assert client.get("/healthz").status_code == 200
     assert {aud for _, aud in seen} == {"https://worker.run.app"}
+
+
+def test_the_rest_of_the_phase_runs_again_when_it_failed_after_the_fan_out_finished(worker) -> None:
+    """The instance ending the last task finishes the run, then runs the rest of the phase;
+    if that fails (a backend down), the delivery fails and its redelivery runs it again."""
+    service, client, pump, date, _ = worker
+    calls = []
+    real = service._continue
+
+    def flaky(doc, finished):
+        calls.append(finished is not None)
+        if len(calls) == 1:
+            raise ConnectionError("bus unreachable")
+        real(doc, finished)
+
+    service._continue = flaky
+    _first_trigger(service, date)
+    pump.run()
+    assert calls == [True, False]  # after the finish, then again on the redelivered last task
+    errors = [(code, b) for p, code, b in pump.replies if p == "/task" and code == 500]
+    assert [b["outcome"] for _, b in errors] == ["error"]
+    run = next(r for r in service.runner.history.list(partition=date, limit=None) if r.processor == "player_prop_predictions")
+    assert run.status == "success"
+    assert service.store.get(RUNS, run.run_id)["continuation_state"] == "done"
+    assert len([r for r in service.runner.history.list(partition=date, limit=None) if r.processor == "export_predictions"]) == 1
