@@ -40,7 +40,7 @@ from worker_cluster import RoundRobinProxy, free_port, push_topology, start_func
 
 PLAYERS = 5
 WORKERS = 3
-TIMEOUT = 420.0
+TIMEOUT = 900.0  # the whole day; ~3 min on an idle 2-core machine, minutes more when the emulators are shared
 FANNED = "player_prop_predictions"
 
 
