@@ -106,6 +106,9 @@ class WorkerService:
         self.instance = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:4]}"
         self.runner = ProcessorRunner(self.project, session.warehouse, session.backends.bus, self.store,
                                       alerts=self.alerts, clock=clock, remote_fanout=True)
+        # OpenLineage run events (pipectl.yaml lineage:), as `pipectl run` emits them: START where
+        # a run starts, COMPLETE/FAIL where it ends (for a fan-out: the instance finishing it)
+        self.runner.lineage = getattr(session, "lineage", None)
         self.graph = PipelineGraph(self.project)
         lease = float(os.environ.get(LEASE_ENV, DEFAULT_LEASE_SECONDS)) if lease is None else lease
         self.claims = TriggerClaims(self.store, lease, clock, self.instance)
