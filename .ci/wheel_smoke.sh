@@ -137,7 +137,7 @@ run 1 "simulate update of nobody" pipectl simulate update --date 2025-01-02 --en
 expect "apply_update refused the edit" "a refused edit must be a clean error"
 run 0 "verify" pipectl verify --date 2025-01-02
 run 1 "demo in the user's project" pipectl demo --yes -q
-expect "pipectl demo runs the NBA props example" "demo must refuse another project before touching it"
+expect "pipectl demo needs the project's UPDATE_DEFAULTS" "demo must refuse another project before touching it"
 
 step "the NBA example: init --example nba_props (run and simulate update: the demo below runs them on the same copy)"
 cd "$USER_DIR"
@@ -158,6 +158,18 @@ cd "$USER_DIR"
 run 0 "init --example iot_sensors" pipectl init iot --example iot_sensors
 run 0 "sample iot" pipectl -p iot sample --date 2025-03-01
 run 0 "run iot" pipectl -p iot run --date 2025-03-01 -q
+run 0 "data tests iot" pipectl -p iot test --date 2025-03-01
+expect "ok: 6 passed" "pipectl test must run the IoT example's data tests (data_test.sql.j2 is package data)"
+run 0 "data tests iot (junit)" pipectl -p iot test --date 2025-03-01 --format junit
+run 0 "render data tests" pipectl -p iot render sensor_daily_stats --kind test --dialect bigquery
+run 0 "simulate update iot (the hook's defaults)" pipectl -p iot simulate update --date 2025-03-01 -q
+run 0 "json logs" pipectl -p iot --log-format json -v run --date 2025-03-01 --full -q
+expect '"severity": "INFO"' "--log-format json must print JSON log lines"
+run 0 "completion" pipectl completion bash
+expect "_PIPECTL_COMPLETE" "completion must print the bash script"
+printf 'version: 1\ntargets:\n  local: {}\n  dev: {dataset_prefix: dev_, topic_prefix: dev-}\n' > iot/pipectl.yaml
+run 0 "plan of a prefixed target" pipectl -p iot -t dev plan
+expect "dev_iot_raw" "a target's dataset_prefix must name the plan's datasets"
 
 step "pipectl demo in an empty folder (makes ./pipectl-demo/)"
 mkdir -p "$USER_DIR/empty" && cd "$USER_DIR/empty"
