@@ -142,6 +142,9 @@ proc_schema = {
                                                        "python": {"type": "string", "pattern": r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"}}},
                           "tests": {"type": "array", "items": {"$ref": "#/$defs/data_test"},
                                     "description": "Data tests on the output (dbt's generic tests), run after the processor and by `pipectl test`."},
+                          "timeout": {"$ref": "#/$defs/duration",
+                                      "description": "How long one execution may take: a run, or one task of a fan-out (default 10m). "
+                                                     "Sizes the worker's request timeout and push ack deadlines (docs/gcp.md#sizing)."},
                           "fanout": {"type": "object", "additionalProperties": False, "required": ["task_topic"],
                                      "properties": {"task_topic": {"type": "string"},
                                                     "workers": {"type": "integer", "minimum": 1},

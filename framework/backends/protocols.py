@@ -81,6 +81,12 @@ class SubscriptionConfig:
     dead_letter_topic: str | None = None
     filter: str | None = None
     push_endpoint: str | None = None
+    # push only: the OIDC identity Pub/Sub signs its requests as, and the token's audience
+    push_service_account: str | None = None
+    push_audience: str | None = None
+    # redelivery backoff (Pub/Sub retry policy); None: the bus's default (immediate redelivery)
+    retry_min_backoff_seconds: int | None = None
+    retry_max_backoff_seconds: int | None = None
 
 
 @runtime_checkable

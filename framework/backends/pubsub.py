@@ -48,6 +48,32 @@ def _timestamp(value: Any) -> float:
     return 0.0
 
 
+def _push_config(config: SubscriptionConfig) -> dict[str, Any]:
+    """Push (endpoint, OIDC token Pub/Sub signs each request with) or ``{}`` for pull."""
+    if not config.push_endpoint:
+        return {}
+    out: dict[str, Any] = {"push_endpoint": config.push_endpoint}
+    if config.push_service_account:
+        out["oidc_token"] = {"service_account_email": config.push_service_account,
+                             "audience": config.push_audience or ""}
+    return out
+
+
+def _backoff(config: SubscriptionConfig) -> tuple[int | None, int | None]:
+    if config.retry_min_backoff_seconds is None and config.retry_max_backoff_seconds is None:
+        return None, None
+    return int(config.retry_min_backoff_seconds or 10), int(config.retry_max_backoff_seconds or 600)
+
+
+def _seconds(duration: Any) -> int | None:
+    """A protobuf Duration (or the client's timedelta) in whole seconds."""
+    if duration is None:
+        return None
+    if hasattr(duration, "total_seconds"):
+        return int(duration.total_seconds())
+    return int(getattr(duration, "seconds", 0))
+
+
 def parse_push_body(body: bytes | str | Mapping[str, Any]) -> ReceivedMessage:
     """Decode a Pub/Sub push request body (``{"message": {...}, "subscription": ...}``).
 
@@ -160,9 +186,12 @@ class PubSubBus:
             "name": self.subscription_path(config.name),
             "topic": self.topic_path(config.topic),
             "ack_deadline_seconds": int(config.ack_deadline_seconds),
-            "push_config": {"push_endpoint": config.push_endpoint} if config.push_endpoint else {},
+            "push_config": _push_config(config),
             "labels": {MAX_ATTEMPTS_LABEL: str(int(config.max_delivery_attempts))},
         }
+        if config.retry_min_backoff_seconds is not None or config.retry_max_backoff_seconds is not None:
+            body["retry_policy"] = {"minimum_backoff": {"seconds": int(config.retry_min_backoff_seconds or 10)},
+                                    "maximum_backoff": {"seconds": int(config.retry_max_backoff_seconds or 600)}}
         if config.dead_letter_topic:
             body["dead_letter_policy"] = {"dead_letter_topic": self.topic_path(config.dead_letter_topic),
                                           "max_delivery_attempts": int(config.max_delivery_attempts)}
@@ -209,7 +238,8 @@ class PubSubBus:
                                hint="check the filter syntax, push endpoint URL and names") from exc
 
     def update_subscription(self, config: SubscriptionConfig) -> None:
-        """Change ack deadline, max attempts, dead-letter topic or push endpoint."""
+        """Change ack deadline, max attempts, dead-letter topic, push endpoint and its OIDC
+        identity (push <-> pull included), or the retry policy, in place."""
         self._check(config)
         existing = self._get_subscription(config.name)
         if existing is None:
@@ -229,7 +259,11 @@ class PubSubBus:
         current = self._config_of(existing)
         paths = [path for path, changed in (
             ("ack_deadline_seconds", current.ack_deadline_seconds != config.ack_deadline_seconds),
-            ("push_config", current.push_endpoint != (config.push_endpoint or None)),
+            ("push_config", (current.push_endpoint, current.push_service_account, current.push_audience)
+             != (config.push_endpoint or None, (config.push_service_account or None) if config.push_endpoint else None,
+                 (config.push_audience or None) if config.push_endpoint and config.push_service_account else None)),
+            ("retry_policy", (current.retry_min_backoff_seconds, current.retry_max_backoff_seconds)
+             != _backoff(config)),
             ("dead_letter_policy", (current.dead_letter_topic, current.max_delivery_attempts if current.dead_letter_topic else None)
              != (config.dead_letter_topic, config.max_delivery_attempts if config.dead_letter_topic else None)),
             ("labels", dict(existing.labels) != labels),
@@ -258,10 +292,17 @@ class PubSubBus:
             attempts = int(dlp.max_delivery_attempts)
         else:
             attempts = int(dict(sub.labels).get(MAX_ATTEMPTS_LABEL, _DEFAULT_MAX_ATTEMPTS))
+        push = sub.push_config
+        oidc = push.oidc_token if push and push.push_endpoint and "oidc_token" in push else None
+        retry = sub.retry_policy if "retry_policy" in sub else None
         return SubscriptionConfig(
             name=_short(sub.name), topic=_short(sub.topic), ack_deadline_seconds=int(sub.ack_deadline_seconds),
             max_delivery_attempts=attempts, dead_letter_topic=dead_letter, filter=sub.filter or None,
-            push_endpoint=(sub.push_config.push_endpoint or None) if sub.push_config else None)
+            push_endpoint=(push.push_endpoint or None) if push else None,
+            push_service_account=(oidc.service_account_email or None) if oidc else None,
+            push_audience=(oidc.audience or None) if oidc else None,
+            retry_min_backoff_seconds=_seconds(retry.minimum_backoff) if retry else None,
+            retry_max_backoff_seconds=_seconds(retry.maximum_backoff) if retry else None)
 
     def get_subscription(self, name: str) -> SubscriptionConfig | None:
         sub = self._get_subscription(name)

@@ -18,6 +18,12 @@ used (DuckDB warehouse, SQLite local bus and ledger under ``.pipectl/``). Format
         bus: {type: pubsub}
         state: {type: firestore, database: "(default)"}
 
+A target may also say where processors execute (``execution: local | remote``; remote needs
+a Pub/Sub bus: a generic worker service on Cloud Run receives the triggers and fan-out tasks
+by push) and how that worker is deployed and sized (``worker:``), and where the orchestrator
+function listens when its completion subscriptions push to it (``orchestrator: {url}``);
+see :mod:`framework.config.worker` and docs/gcp.md.
+
 Target-level ``project`` and ``location`` are passed to every backend whose constructor
 accepts them. A role left out of a target uses the embedded backend. String values may use
 ``${VAR}`` or ``${VAR:-default}`` from the environment. Errors are located
@@ -33,6 +39,7 @@ from typing import Any, Mapping
 
 from framework.config import paths
 from framework.config.backend_types import known_types
+from framework.config.worker import EXECUTIONS, PushTarget, WorkerSettings, parse_worker
 from framework.errors import ConfigError, Location
 from framework.manifest.diagnostics import Diagnostics, did_you_mean
 
@@ -63,6 +70,9 @@ class Target:
     state: BackendSpec
     settings: Mapping[str, Any] = field(default_factory=dict)  # target-level project/location
     location: Location = Location(CONFIG_FILE)
+    execution: str = "local"  # "remote": processors run in the worker service (framework.config.worker)
+    worker: WorkerSettings | None = None
+    orchestrator: PushTarget | None = None  # the orchestrator function's URL for push completions
 
     def spec(self, role: str) -> BackendSpec:
         return getattr(self, role)
@@ -81,6 +91,14 @@ class Target:
         from framework.manifest.prefix import with_prefixes
 
         return with_prefixes(project, self.dataset_prefix, self.topic_prefix)
+
+    @property
+    def remote(self) -> bool:
+        return self.execution == "remote"
+
+    def worker_settings(self) -> WorkerSettings:
+        """The worker's settings, defaults filled in (a remote target without ``worker:``)."""
+        return self.worker or WorkerSettings(location=self.location)
 
 
 def embedded_spec(role: str) -> BackendSpec:
@@ -141,6 +159,37 @@ def _spec(role: str, data: Any, loc_of, base: tuple, diags: Diagnostics) -> Back
     return BackendSpec(role, kind, options, loc_of(*base))
 
 
+def _execution(name: str, t: Mapping[str, Any], specs: Mapping[str, BackendSpec], loc_of, base: tuple,
+               diags: Diagnostics) -> tuple[str, WorkerSettings | None, PushTarget | None]:
+    """``execution`` / ``worker`` / ``orchestrator`` of one target. Remote execution needs
+    Pub/Sub (push subscriptions to the worker), a warehouse and a ledger every worker instance
+    reaches (not the embedded files of one machine)."""
+    execution = t.get("execution", "local")
+    expand = lambda value, loc: _expand_env(value, loc, diags)  # noqa: E731
+    try:
+        worker = parse_worker(t.get("worker"), loc_of, (*base, "worker"), expand)
+    except ConfigError as exc:
+        diags.error("config-worker", exc.message, getattr(exc, "location", None) or loc_of(*base, "worker"), exc.hint)
+        worker = None
+    orch = t.get("orchestrator")
+    orchestrator = None
+    if orch is not None:
+        orchestrator = PushTarget(expand(orch["url"], loc_of(*base, "orchestrator", "url")),
+                                  expand(orch.get("service_account"), loc_of(*base, "orchestrator", "service_account")),
+                                  expand(orch.get("audience"), loc_of(*base, "orchestrator", "audience")))
+    if execution == "remote":
+        wrong = [f"{role} '{specs[role].type}'" for role, ok in (("bus", "pubsub"), ("warehouse", "bigquery"), ("state", "firestore"))
+                 if specs[role].type != ok and specs[role].type in ("local", "duckdb", "sqlite")]
+        if wrong:
+            diags.error("config-execution", f"target '{name}': execution: remote needs Google Cloud backends every "
+                        f"worker instance reaches (bus pubsub, warehouse bigquery, state firestore); this target uses "
+                        f"{', '.join(wrong)}", loc_of(*base, "execution"),
+                        "use `execution: local` here, or declare the gcp backends (docs/gcp.md#execution-remote)")
+    elif execution not in EXECUTIONS:  # pragma: no cover - the schema's enum reports it first
+        diags.error("config-execution", f"unknown execution '{execution}'", loc_of(*base, "execution"), "local or remote")
+    return execution, worker, orchestrator
+
+
 def parse_config(data: Mapping[str, Any], loc_of, path: Path | None, diags: Diagnostics) -> Config:
     """Build a Config from schema-valid data; ``loc_of(*json_path)`` locates a node."""
     targets: dict[str, Target] = {}
@@ -149,7 +198,9 @@ def parse_config(data: Mapping[str, Any], loc_of, path: Path | None, diags: Diag
         base = ("targets", name)
         settings = {k: _expand_env(t[k], loc_of(*base, k), diags) for k in SHARED_KEYS if k in t}
         specs = {role: _spec(role, t.get(role), loc_of, (*base, role), diags) for role in ROLES}
-        targets[name] = Target(name, specs["warehouse"], specs["bus"], specs["state"], settings, loc_of(*base))
+        execution, worker, orchestrator = _execution(name, t, specs, loc_of, base, diags)
+        targets[name] = Target(name, specs["warehouse"], specs["bus"], specs["state"], settings, loc_of(*base),
+                               execution, worker, orchestrator)
     default = data.get("default_target")
     if default is None:
         default = LOCAL if LOCAL in targets or len(targets) != 1 else next(iter(targets))
@@ -197,4 +248,4 @@ def resolve_target(project_root: str | Path, name: str | None = None) -> Target:
     return load_config(project_root).target(name)
 
 
-__all__ = ["Config", "Target", "BackendSpec", "load_config", "resolve_target", "embedded_target", "embedded_spec", "CONFIG_FILE", "ROLES"]
+__all__ = ["Config", "Target", "BackendSpec", "WorkerSettings", "PushTarget", "load_config", "resolve_target", "embedded_target", "embedded_spec", "CONFIG_FILE", "ROLES"]

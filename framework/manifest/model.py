@@ -187,6 +187,9 @@ class Processor:
     tags: tuple[str, ...] = ()  # free labels for selection (`--select tag:daily`), as dbt's
     fanout: FanOut | None = None
     tests: tuple[DataTest, ...] = ()
+    # how long one execution may take (a run, or one fan-out task): sizes the Cloud Run
+    # worker's request timeout and the push subscriptions' ack deadlines (framework.config.worker)
+    timeout_seconds: int = 600
     location: Location = NO_LOCATION
 
     @property

@@ -236,6 +236,7 @@ def _processor(p: dict, i: int, pf: LoadedFile, phase_datasets: dict, partition_
         description=p.get("description", ""),
         fanout=fanout,
         tests=tests,
+        timeout_seconds=_duration(p.get("timeout", "10m"), pf, ("processors", i, "timeout"), diags) or 600,
         location=loc,
     )
 

@@ -260,7 +260,8 @@ class TopicProvider:
         self.create(after)
 
 
-SUBSCRIPTION_FIELDS = ("topic", "ack_deadline_seconds", "max_delivery_attempts", "dead_letter_topic", "filter", "push_endpoint")
+SUBSCRIPTION_FIELDS = ("topic", "ack_deadline_seconds", "max_delivery_attempts", "dead_letter_topic", "filter", "push_endpoint",
+                       "push_service_account", "push_audience", "retry_min_backoff_seconds", "retry_max_backoff_seconds")
 
 
 class SubscriptionProvider:
@@ -288,7 +289,9 @@ class SubscriptionProvider:
         attrs = resource.attributes
         return SubscriptionConfig(resource.name, attrs["topic"], int(attrs.get("ack_deadline_seconds") or 60),
                                   int(attrs.get("max_delivery_attempts") or 5), attrs.get("dead_letter_topic"),
-                                  attrs.get("filter"), attrs.get("push_endpoint"))
+                                  attrs.get("filter"), attrs.get("push_endpoint"), attrs.get("push_service_account"),
+                                  attrs.get("push_audience"), attrs.get("retry_min_backoff_seconds"),
+                                  attrs.get("retry_max_backoff_seconds"))
 
     def _exists(self, name: str) -> bool:
         return any(s.name == name for s in self.bus.list_subscriptions())

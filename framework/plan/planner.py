@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from framework.errors import PlanError
 from framework.manifest.model import Project
@@ -19,6 +19,7 @@ from framework.plan.applier import ApplyResult, apply_plan, check_applicable
 from framework.plan.diff import diff
 from framework.plan.lock import ApplyLock, LeaseLock
 from framework.plan.model import Plan, state_fingerprint
+from framework.plan.push import PushRoute, push_routes, with_push
 from framework.plan.resources import desired_resources
 
 
@@ -30,11 +31,12 @@ class PlanOptions:
 
 
 def make_plan(project: Project, providers: Sequence[ResourceProvider], options: PlanOptions = PlanOptions(),
-              target: str = "local", runtime: str = "local") -> Plan:
+              target: str = "local", runtime: str = "local", routes: Mapping[str, PushRoute] | None = None) -> Plan:
     """Diff the manifests against what the providers read. Resource types no provider
-    manages on this backend are left out (and listed nowhere: the backend cannot hold them)."""
+    manages on this backend are left out (and listed nowhere: the backend cannot hold them).
+    ``routes``: the push wiring of an ``execution: remote`` target (framework.plan.push)."""
     types = {p.type for p in providers}
-    desired = [r for r in desired_resources(project, runtime) if r.type in types]
+    desired = [r for r in with_push(desired_resources(project, runtime), routes or {}) if r.type in types]
     scope = Scope(project.name, tuple(desired), tuple(options.managed_prefixes))
     actual = read_actual(providers, scope)
     changes = diff(desired, actual, allow_destructive=options.allow_destructive, prune=options.prune)
@@ -54,6 +56,7 @@ class Opened:
     providers: list[ResourceProvider]
     target: str
     runtime: str
+    routes: Mapping[str, PushRoute] = field(default_factory=dict)  # execution: remote
 
 
 @contextmanager
@@ -67,7 +70,8 @@ def open_providers(project_root: str | Path, target: str | None, project: Projec
         name = getattr(spec, "name", None) or target or "local"
         warehouse_type = getattr(getattr(spec, "warehouse", None), "type", "duckdb")
         runtime = "local" if warehouse_type == "duckdb" else "gcp"
-        yield Opened(backends, backend_providers(backends, project), str(name), runtime)
+        routes = push_routes(project, spec) if hasattr(spec, "remote") else {}
+        yield Opened(backends, backend_providers(backends, project), str(name), runtime, routes)
     finally:
         backends.close()
 
@@ -130,7 +134,7 @@ def plan_project(project_root: str | Path, target: str | None = None, options: P
     """`pipectl plan`: load the manifests, read the backend, diff."""
     project = load_for_target(project_root, target)
     with open_providers(project_root, target, project) as opened, held(opened):
-        return with_reprocessing(make_plan(project, opened.providers, options, opened.target, opened.runtime),
+        return with_reprocessing(make_plan(project, opened.providers, options, opened.target, opened.runtime, opened.routes),
                                  project, opened)
 
 
@@ -169,7 +173,7 @@ def plan_and_apply(project_root: str | Path, target: str | None = None, options:
     with open_providers(project_root, target, project) as opened:
         with apply_lock(project_root, opened, project) as lock:
             with held(opened):
-                plan = with_reprocessing(make_plan(project, opened.providers, options, opened.target, opened.runtime),
+                plan = with_reprocessing(make_plan(project, opened.providers, options, opened.target, opened.runtime, opened.routes),
                                          project, opened)
             check_applicable(plan)
             if not plan.pending or not confirm(plan):

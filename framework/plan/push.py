@@ -1,0 +1,91 @@
+"""Push wiring of an ``execution: remote`` target: which subscriptions deliver where.
+
+On a remote target nothing pulls: Pub/Sub pushes every message to the service that handles
+it, so the subscriptions are part of the deployment and ``plan`` / ``apply`` own them:
+
+- the subscription of each phase trigger topic consumed by ``phase:P`` -> ``<worker.url>/trigger``;
+- the subscription of each fan-out task topic consumed by ``fanout:P`` -> ``<worker.url>/task``;
+- with ``orchestrator: {url}`` in the target, the completion subscriptions consumed by
+  ``orchestrator:P`` -> that URL (the orchestrator function deployed ``--trigger-http``),
+  so that no Eventarc subscription exists outside the manifests.
+
+Each push carries an OIDC token of ``worker.service_account`` (audience: the service URL,
+what Cloud Run checks), an ack deadline and delivery limit that fit the consumer's declared
+timeout (:func:`framework.config.worker.push_delivery`), and a retry policy with backoff so a
+failing worker is not hammered. A ``push_endpoint`` written in topics.yaml wins: it is the
+operator's explicit choice. Everything here is pure: it rewrites desired resources.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from framework.config import Target
+from framework.config.worker import TASK_PATH, TRIGGER_PATH, check_remote, consumer_timeout, push_delivery
+from framework.manifest.model import Project
+from framework.plan.model import Resource
+
+
+@dataclass(frozen=True)
+class PushRoute:
+    """One subscription's push delivery: endpoint, OIDC identity and audience, timing."""
+
+    subscription: str
+    endpoint: str
+    service_account: str | None
+    audience: str | None
+    timing: Mapping[str, int]
+
+    def attributes(self) -> dict[str, Any]:
+        return {"push_endpoint": self.endpoint, "push_service_account": self.service_account,
+                "push_audience": self.audience if self.service_account else None, **self.timing}
+
+
+def push_routes(project: Project, target: Target | None) -> dict[str, PushRoute]:
+    """Subscription name -> its push route, for a remote target (empty otherwise)."""
+    if target is None or not target.remote:
+        return {}
+    worker = target.worker_settings()
+    check_remote(project, target.name, worker)
+    routes: dict[str, PushRoute] = {}
+    for topic in project.topics.values():
+        for sub in topic.subscriptions:
+            kind, _, _name = sub.consumer.partition(":")
+            if sub.push_endpoint:
+                continue  # declared in topics.yaml: the operator's choice
+            if kind == "phase" and topic.contract == "trigger":
+                url, account, audience = worker.endpoint(TRIGGER_PATH), worker.service_account, worker.url
+            elif kind == "fanout" and topic.contract == "task":
+                url, account, audience = worker.endpoint(TASK_PATH), worker.service_account, worker.url
+            elif kind == "orchestrator" and target.orchestrator is not None:
+                orch = target.orchestrator
+                url, account, audience = orch.url, orch.service_account, orch.audience or orch.url
+            else:
+                continue
+            timeout = consumer_timeout(project, sub.consumer) or 60
+            if kind == "orchestrator":
+                timeout = 60  # one ledger transaction and a publish
+            timing = push_delivery(timeout, sub.ack_deadline_seconds, sub.max_delivery_attempts)
+            routes[sub.name] = PushRoute(sub.name, url, account, audience, timing)
+    return routes
+
+
+def with_push(resources: Sequence[Resource], routes: Mapping[str, PushRoute]) -> list[Resource]:
+    """The desired resources with the routed subscriptions pushing; other subscriptions of a
+    remote target are declared pull with no retry policy, so a push left on one is drift."""
+    if not routes:
+        return list(resources)
+    out = []
+    for r in resources:
+        if r.type == "subscription":
+            route = routes.get(r.name)
+            extra = route.attributes() if route else {
+                "push_service_account": None, "push_audience": None,
+                "retry_min_backoff_seconds": None, "retry_max_backoff_seconds": None,
+            }
+            r = Resource(r.type, r.name, {**r.attributes, **extra}, r.meta)
+        out.append(r)
+    return out
+
+
+__all__ = ["PushRoute", "push_routes", "with_push"]
