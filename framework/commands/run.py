@@ -120,12 +120,26 @@ def _entities(project: Any, values: tuple[str, ...]) -> dict[str, list[str]] | N
                    "then run incrementally.")
 @click.option("--set", "sets", multiple=True, help=SET_HELP + " With --changed.")
 @click.option("--full", is_flag=True, help="Full batch: every entity, no change detection.")
+@click.option("--timeout", type=click.FloatRange(min=1), default=3600.0, show_default=True,
+              help="execution: remote: seconds to follow the run before giving up (exit 1; the deployment goes on).")
+@click.option("--fast-forward", is_flag=True,
+              help="execution: remote: move the ledger's clock past debounce windows and tiers instead of waiting "
+                   "for them (test and development projects only: it moves every partition's clock).")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
 @click.pass_context
 def run_cmd(ctx: click.Context, date: str, selectors: tuple[str, ...], excludes: tuple[str, ...], from_phase: str | None, entities: tuple[str, ...],
-            changed: tuple[Any, ...], sets: tuple[str, ...], full: bool, as_json: bool, quiet: bool) -> None:
-    """Run every phase for a date through the bus and the orchestrator."""
+            changed: tuple[Any, ...], sets: tuple[str, ...], full: bool, timeout: float, fast_forward: bool, as_json: bool,
+            quiet: bool) -> None:
+    """Run every phase for a date through the bus and the orchestrator. On a target with
+    `execution: remote` the worker service runs the processors: this publishes the first
+    trigger and follows the run (status, runs, ledger) until it ends."""
+    if _remote(ctx):
+        _refuse_local_only(selectors=selectors, excludes=excludes, entities=entities, changed=changed, sets=sets, full=full)
+        reports = _follow(ctx, [date], from_phase=from_phase, timeout=timeout, fast_forward=fast_forward,
+                          quiet=quiet or as_json)
+        _print_remote(reports, as_json)
+        return
     from framework.drive import session as s
 
     if sets and not changed:
@@ -188,12 +202,24 @@ def simulate_update_cmd(ctx: click.Context, date: str, entity: Any, player: Any,
 @click.option("--trigger-downstream", is_flag=True, help="Go through the bus so downstream phases run too.")
 @click.option("--incremental", is_flag=True, help="Detect changes instead of full batches.")
 @click.option("--restart", is_flag=True, help="Ignore the checkpoint of an earlier attempt.")
+@click.option("--concurrency", type=click.IntRange(min=1), default=None,
+              help="execution: remote: partitions in flight at once (default: worker.partitions of the target, 4).")
+@click.option("--timeout", type=click.FloatRange(min=1), default=3600.0, show_default=True,
+              help="execution: remote: seconds to follow each date before giving up on it.")
+@click.option("--fast-forward", is_flag=True, help="execution: remote: as `pipectl run --fast-forward`.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def backfill_cmd(ctx: click.Context, start: str, end: str, selectors: tuple[str, ...], excludes: tuple[str, ...],
-                 trigger_downstream: bool,
-                 incremental: bool, restart: bool, as_json: bool) -> None:
-    """Process a date range in order, resumable; alerts are aggregated into one summary each."""
+                 trigger_downstream: bool, incremental: bool, restart: bool, concurrency: int | None, timeout: float,
+                 fast_forward: bool, as_json: bool) -> None:
+    """Process a date range in order, resumable; alerts are aggregated into one summary each.
+    On a target with `execution: remote` every date goes through the deployment (triggers to
+    the worker service), at most --concurrency dates at once."""
+    if _remote(ctx):
+        _refuse_local_only(selectors=selectors, excludes=excludes)
+        _backfill_remote(ctx, start, end, restart=restart, concurrency=concurrency, timeout=timeout,
+                         fast_forward=fast_forward, as_json=as_json)
+        return
     from framework.drive.session import backfill
 
     selected = resolve_selection(ctx, selectors, excludes, required=True)
@@ -208,6 +234,63 @@ def backfill_cmd(ctx: click.Context, start: str, end: str, selectors: tuple[str,
         for date, err in rep.failed.items():
             click.echo(f"  failed {date}: {err}")
     if rep.failed:
+        raise SystemExit(1)
+
+
+def _remote(ctx: click.Context) -> bool:
+    """The target executes processors remotely (``execution: remote`` in pipectl.yaml)."""
+    from framework.config import load_config
+
+    return load_config(project_dir(ctx)).target(target_name(ctx)).remote
+
+
+def _refuse_local_only(**given: Any) -> None:
+    """Options a remote run cannot honour: selection, replays and --full shape every phase's
+    dispatch in the local driver, but remote phases are triggered by the orchestrator."""
+    flags = {"selectors": "--select", "excludes": "--exclude", "entities": "--entities", "changed": "--changed",
+             "sets": "--set", "full": "--full"}
+    used = [flags[name] for name, value in given.items() if value]
+    if used:
+        raise click.UsageError(f"{', '.join(used)} cannot be used with `execution: remote` (the worker service runs "
+                               "each phase as the orchestrator dispatches it); run them on a target with "
+                               "`execution: local`, e.g. `pipectl --target <local gcp target> run ...`")
+
+
+def _follow(ctx: click.Context, dates: list[str], quiet: bool, **options: Any) -> list[Any]:
+    from framework.drive.remote import RemoteTarget
+
+    with RemoteTarget(project_dir(ctx), target_name(ctx)) as remote, run_output(quiet) as progress:
+        return remote.run(dates, progress=progress, **options)
+
+
+def _print_remote(reports: list[Any], as_json: bool) -> None:
+    if as_json:
+        data = [r.to_dict() for r in reports]
+        click.echo(json.dumps(data[0] if len(data) == 1 else data, indent=2))
+    else:
+        click.echo("\n".join(r.text() for r in reports))
+    if any(not r.ok for r in reports):
+        raise SystemExit(1)
+
+
+def _backfill_remote(ctx: click.Context, start: str, end: str, *, restart: bool, as_json: bool, **options: Any) -> None:
+    from framework.drive.remote import RemoteTarget, date_range
+
+    dates = date_range(start, end)
+    with RemoteTarget(project_dir(ctx), target_name(ctx)) as remote, run_output(as_json) as progress:
+        reports, skipped = remote.backfill(dates, key_parts=[start, end], restart=restart, progress=progress, **options)
+    failed = {r.partition: r.status for r in reports if not r.ok}
+    if as_json:
+        click.echo(json.dumps({"execution": "remote", "done": [r.partition for r in reports if r.ok],
+                               "already_done": skipped, "failed": failed,
+                               "runs": [r.to_dict() for r in reports]}, indent=2))
+    else:
+        click.echo(f"backfill (remote): {len(reports) - len(failed)} done, {len(skipped)} already done, "
+                   f"{len(failed)} failed")
+        for r in reports:
+            if not r.ok:
+                click.echo(f"  {r.partition} {r.status}: {'; '.join(r.waiting)[:500]}")
+    if failed:
         raise SystemExit(1)
 
 

@@ -8,8 +8,8 @@ buildpacks, from the Procfile, when the Dockerfile is removed):
 - the project: ``processors.yaml``, ``topics.yaml``, ``pipectl.yaml``, ``pipelines/``,
   ``templates/`` and every file or folder a transform names (SQL files, the top package of
   a Python transform), plus the project's top-level ``*.py`` modules (sample-data hooks);
-- ``requirements.txt``: pipectl's runtime requirements, the ``gcp`` (and, when declared,
-  ``worker``) extras, **pinned** to the versions installed here with their whole dependency
+- ``requirements.txt``: pipectl's runtime requirements, the ``gcp`` and ``ui`` (Starlette,
+  uvicorn: the worker's server) extras, **pinned** to the versions installed here with their whole dependency
   closure, so the service runs exactly what was tested;
 - ``Dockerfile``, ``Procfile``, ``.dockerignore`` and ``bundle.json`` (what was packaged,
   with a content hash: two builds of the same sources compare equal).
@@ -35,7 +35,9 @@ from framework.errors import ConfigError
 
 BUNDLE_DIR = "pipectl-worker"
 APP_DIR = "/app"
-EXTRAS = ("gcp", "worker")
+# the Google Cloud clients, and the HTTP server: the worker serves with Starlette on uvicorn,
+# the `ui` extra's two packages (a `worker` extra, when the installation declares one, too)
+EXTRAS = ("gcp", "worker", "ui")
 PYTHON_IMAGE = "python:{major}.{minor}-slim"  # the Python the requirements were pinned with
 
 

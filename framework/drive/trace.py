@@ -35,6 +35,9 @@ def record_trigger(store: Any, envelope: Mapping[str, Any], subscription: str, p
            "correlation_id": envelope.get("root_correlation_id") or envelope.get("correlation_id"),
            "producer": envelope.get("processor_name"), "phase": phase, "partition": envelope.get("partition"),
            "round": envelope.get("round"), "subscription": subscription, "received_at": clock(),
+           # the round's dispatch list ([] = nothing to run), so a remote `pipectl run` knows
+           # which runs to wait for (framework.runtime.remote)
+           "dispatched": _dispatched(envelope),
            "entities": None if entities is None else {k: (v["count"] if isinstance(v, Mapping) else len(v))
                                                       for k, v in entities.items()}}
 
@@ -42,6 +45,11 @@ def record_trigger(store: Any, envelope: Mapping[str, Any], subscription: str, p
         t.set(MESSAGES, str(trigger_id), doc)
 
     store.run_transaction(txn)
+
+
+def _dispatched(envelope: Mapping[str, Any]) -> list[str] | None:
+    expected = (envelope.get("metadata") or {}).get("expected")
+    return sorted(str(x) for x in expected) if isinstance(expected, list) else None
 
 
 @dataclass

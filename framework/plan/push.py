@@ -6,7 +6,8 @@ it, so the subscriptions are part of the deployment and ``plan`` / ``apply`` own
 - the subscription of each phase trigger topic consumed by ``phase:P`` -> ``<worker.url>/trigger``;
 - the subscription of each fan-out task topic consumed by ``fanout:P`` -> ``<worker.url>/task``;
 - with ``orchestrator: {url}`` in the target, the completion subscriptions consumed by
-  ``orchestrator:P`` -> that URL (the orchestrator function deployed ``--trigger-http``),
+  ``orchestrator:P`` -> ``<url>/projects/<project>/topics/<topic>`` (the orchestrator function
+  deployed ``--trigger-http``; functions-framework reads the topic from that path),
   so that no Eventarc subscription exists outside the manifests.
 
 Each push carries an OIDC token of ``worker.service_account`` (audience: the service URL,
@@ -59,7 +60,7 @@ def push_routes(project: Project, target: Target | None) -> dict[str, PushRoute]
                 url, account, audience = worker.endpoint(TASK_PATH), worker.service_account, worker.url
             elif kind == "orchestrator" and target.orchestrator is not None:
                 orch = target.orchestrator
-                url, account, audience = orch.url, orch.service_account, orch.audience or orch.url
+                url, account, audience = _topic_path(orch.url, target, topic.name), orch.service_account, orch.audience or orch.url
             else:
                 continue
             timeout = consumer_timeout(project, sub.consumer) or 60
@@ -68,6 +69,14 @@ def push_routes(project: Project, target: Target | None) -> dict[str, PushRoute]
             timing = push_delivery(timeout, sub.ack_deadline_seconds, sub.max_delivery_attempts)
             routes[sub.name] = PushRoute(sub.name, url, account, audience, timing)
     return routes
+
+
+def _topic_path(url: str, target: Target, topic: str) -> str:
+    """The function's URL with ``/projects/P/topics/T``: functions-framework turns a raw
+    Pub/Sub push body into the CloudEvent the orchestrator reads and takes the topic from
+    that path (as Eventarc would name it)."""
+    project = target.settings.get("project") or target.bus.options.get("project")
+    return f"{url.rstrip('/')}/projects/{project}/topics/{topic}" if project else url
 
 
 def with_push(resources: Sequence[Resource], routes: Mapping[str, PushRoute]) -> list[Resource]:

@@ -50,7 +50,8 @@ def test_apply_creates_push_subscriptions_and_drift_checks_them(tmp_path: Path, 
         assert (trig.ack_deadline_seconds, trig.max_delivery_attempts, trig.dead_letter_topic) == (600, 7, f"{uid}-dead-letter")
         assert (trig.retry_min_backoff_seconds, trig.retry_max_backoff_seconds) == (10, 600)
         orch = bus.get_subscription(f"{uid}-raw-complete-orch")
-        assert orch.push_endpoint == "http://127.0.0.1:18082/" and orch.push_service_account is None
+        assert orch.push_endpoint == f"http://127.0.0.1:18082/projects/push-{uid}/topics/{uid}-raw-complete"
+        assert orch.push_service_account is None
         assert orch.ack_deadline_seconds == 90
 
         # changed endpoint and auth (a redeploy under a new URL and identity): in-place updates

@@ -65,7 +65,7 @@ def test_orchestrator_url_makes_completions_push(shop_root: Path):
     extra = "    orchestrator: {url: 'https://orch-abc-uc.a.run.app', service_account: orch@p.iam.gserviceaccount.com}\n"
     target = remote(shop_root, extra=extra)
     attrs = sub_attrs(plan_for(shop_root, World(), target), "shop-raw-complete-orch")
-    assert attrs["push_endpoint"] == "https://orch-abc-uc.a.run.app"
+    assert attrs["push_endpoint"] == "https://orch-abc-uc.a.run.app/projects/p/topics/shop-raw-complete"
     assert (attrs["push_service_account"], attrs["push_audience"]) == ("orch@p.iam.gserviceaccount.com", "https://orch-abc-uc.a.run.app")
     assert attrs["ack_deadline_seconds"] == 90 and attrs["max_delivery_attempts"] == 5
 
