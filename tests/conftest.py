@@ -30,3 +30,6 @@ def pytest_addoption(parser) -> None:
     group.addoption("--diff-sequences", type=int, default=3,
                     help="random edit sequences tests/integration/test_differential.py runs (CI: 3)")
     group.addoption("--diff-seed", type=int, default=0, help="seed of the first differential sequence")
+    parser.getgroup("pipectl remote execution").addoption(
+        "--remote-example-day", action="store_true",
+        help="tests/integration/gcp/test_remote_run.py also runs the full example day (about 10 minutes on the emulators)")

@@ -27,7 +27,7 @@ from framework.errors import ConfigError
 
 PROJECT_FILES = ("processors.yaml", "topics.yaml", "pipectl.yaml")
 PROJECT_DIRS = ("pipelines", "templates")
-_SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "*.duckdb", "*.sqlite", "*.sqlite-*", ".pipectl")
+SKIP = shutil.ignore_patterns("__pycache__", "*.pyc", "*.duckdb", "*.sqlite", "*.sqlite-*", ".pipectl")
 ENTRY_POINT = "handle_completion"
 SWEEP_ENTRY_POINT = "handle_sweep"
 FALLBACK_REQUIREMENTS = ("pyyaml>=6.0", "jsonschema>=4.20", "jinja2>=3.1", "networkx>=3.0", "click>=8.1", "duckdb>=1.1",
@@ -96,12 +96,48 @@ def functions_of(project: Any, prefix: str = "pipectl-orch") -> tuple[FunctionSp
     return tuple(specs)
 
 
-def _hash_tree(root: Path) -> str:
+def hash_tree(root: Path) -> str:
     digest = hashlib.sha256()
     for path in sorted(p for p in root.rglob("*") if p.is_file() and p.name != "bundle.json"):
         digest.update(str(path.relative_to(root)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def project_paths(project: Any, root: Path) -> list[str]:
+    """The project's own files a deployed bundle needs, relative to its root: manifests,
+    template overrides, ``pipelines/``, and every transform's SQL file (its top folder) or
+    Python package, wherever they live: the bundle loads the manifests, which checks them."""
+    found: set[str] = {n for n in PROJECT_FILES if (root / n).is_file()}
+    found |= {n for n in PROJECT_DIRS if (root / n).is_dir()}
+    for proc in project.processors.values():
+        if proc.transform.sql:
+            first = Path(proc.transform.sql).parts[0]
+            found.add(first)
+        if proc.transform.python:
+            top = proc.transform.python.split(":", 1)[0].split(".")[0]
+            if (root / top).is_dir():
+                found.add(top)
+            elif (root / f"{top}.py").is_file():
+                found.add(f"{top}.py")
+    missing = sorted(p for p in found if not (root / p).exists())
+    if missing:
+        raise ConfigError(f"{root}: transforms name files that do not exist: {', '.join(missing)}",
+                          hint="run `pipectl validate`")
+    return sorted(found)
+
+
+def copy_project(project: Any, root: Path, out: Path) -> list[str]:
+    """Copy :func:`project_paths` from ``root`` into ``out``; returns them."""
+    paths = project_paths(project, root)
+    for rel in paths:
+        src = root / rel
+        if src.is_dir():
+            shutil.copytree(src, out / rel, ignore=SKIP, dirs_exist_ok=True)
+        else:
+            (out / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, out / rel)
+    return paths
 
 
 def build_bundle(project_root: str | Path, out_dir: str | Path = "dist", prefix: str = "pipectl-orch") -> Bundle:
@@ -110,7 +146,7 @@ def build_bundle(project_root: str | Path, out_dir: str | Path = "dist", prefix:
 
     root = Path(project_root).resolve()
     project = load(root)  # a broken manifest must never be packaged
-    _refuse_inline_secrets(root)
+    refuse_inline_secrets(root)
     functions = functions_of(project, prefix)
     if not functions:
         raise ConfigError(f"{root}: no phase transition declares a completion_topic, so there is nothing to deploy",
@@ -125,29 +161,24 @@ def build_bundle(project_root: str | Path, out_dir: str | Path = "dist", prefix:
     package = Path(framework.__file__).resolve().parent
 
     def _skip_in_package(folder: str, names: list[str]) -> set[str]:
-        skipped = set(_SKIP(folder, names))
+        skipped = set(SKIP(folder, names))
         if Path(folder) == package:
             skipped.add("examples")  # the shipped example projects: not needed by a deployed function
         return skipped
 
     shutil.copytree(package, out / "framework", ignore=_skip_in_package)
     shutil.copy2(Path(__file__).with_name("main.py"), out / "main.py")
-    for name in PROJECT_FILES:
-        if (root / name).is_file():
-            shutil.copy2(root / name, out / name)
-    for name in PROJECT_DIRS:
-        if (root / name).is_dir():
-            shutil.copytree(root / name, out / name, ignore=_SKIP)
+    copy_project(project, root, out)  # manifests, templates, pipelines and every transform's file
     reqs = requirements()
     (out / "requirements.txt").write_text("\n".join(reqs) + "\n")
-    content_hash = _hash_tree(out)
+    content_hash = hash_tree(out)
     files = sum(1 for p in out.rglob("*") if p.is_file())
     bundle = Bundle(out, content_hash, reqs, functions, files + 1, {"project": project.name, "entry_point": ENTRY_POINT})
     (out / "bundle.json").write_text(json.dumps(bundle.to_dict(), indent=2, sort_keys=True) + "\n")
     return bundle
 
 
-def _refuse_inline_secrets(root: Path) -> None:
+def refuse_inline_secrets(root: Path) -> None:
     """The bundle copies pipectl.yaml: a credential written inline in it would be deployed
     (and readable by anyone who can read the function's source). Refuse, naming the line."""
     from framework.manifest.diagnostics import Diagnostics

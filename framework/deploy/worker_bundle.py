@@ -7,7 +7,7 @@ buildpacks, from the Procfile, when the Dockerfile is removed):
 - ``framework/``: this installation's source (the generic worker, runner, orchestrator);
 - the project: ``processors.yaml``, ``topics.yaml``, ``pipectl.yaml``, ``pipelines/``,
   ``templates/`` and every file or folder a transform names (SQL files, the top package of
-  a Python transform), plus the project's top-level ``*.py`` modules (sample-data hooks);
+  a Python transform);
 - ``requirements.txt``: pipectl's runtime requirements, the ``gcp`` and ``ui`` (Starlette,
   uvicorn: the worker's server) extras, **pinned** to the versions installed here with their whole dependency
   closure, so the service runs exactly what was tested;
@@ -20,7 +20,6 @@ refusal of inline secrets in pipectl.yaml and the content hash.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import sys
 from dataclasses import asdict, dataclass, field
@@ -30,8 +29,7 @@ from typing import Any
 
 from framework.config import Target
 from framework.config.worker import Sizing, WorkerSettings, check_remote, describe
-from framework.deploy.package import PROJECT_DIRS, PROJECT_FILES, _SKIP, _hash_tree, _refuse_inline_secrets
-from framework.errors import ConfigError
+from framework.deploy.package import SKIP, copy_project, hash_tree, refuse_inline_secrets
 
 BUNDLE_DIR = "pipectl-worker"
 APP_DIR = "/app"
@@ -60,10 +58,6 @@ class WorkerBundle:
 
 
 # ---------------------------------------------------------------------- requirements
-def _name(requirement: str) -> str:
-    return re.split(r"[\s\[<>=!~;(]", requirement.strip(), maxsplit=1)[0]
-
-
 def pinned_requirements(extras: tuple[str, ...] = EXTRAS) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(pins, unpinned): ``name==version`` for pipectl's requirements and ``extras`` and
     everything they pull in, as installed here; names not installed are kept as declared."""
@@ -109,30 +103,6 @@ def pinned_requirements(extras: tuple[str, ...] = EXTRAS) -> tuple[tuple[str, ..
     return tuple(sorted(pins.values(), key=str.lower)), tuple(sorted(unpinned))
 
 
-# ---------------------------------------------------------------------- project files
-def project_paths(project: Any, root: Path) -> list[str]:
-    """The project's own files the worker needs, relative to its root: manifests, template
-    overrides, pipelines, every transform's SQL file or Python package, top-level modules."""
-    found: set[str] = {n for n in PROJECT_FILES if (root / n).is_file()}
-    found |= {n for n in PROJECT_DIRS if (root / n).is_dir()}
-    for proc in project.processors.values():
-        if proc.transform.sql:
-            first = Path(proc.transform.sql).parts[0]
-            found.add(first)
-        if proc.transform.python:
-            top = proc.transform.python.split(":", 1)[0].split(".")[0]
-            if (root / top).is_dir():
-                found.add(top)
-            elif (root / f"{top}.py").is_file():
-                found.add(f"{top}.py")
-    found |= {p.name for p in root.glob("*.py")}
-    missing = sorted(p for p in found if not (root / p).exists())
-    if missing:
-        raise ConfigError(f"{root}: transforms name files that do not exist: {', '.join(missing)}",
-                          hint="run `pipectl validate`")
-    return sorted(found)
-
-
 # ---------------------------------------------------------------------- the bundle
 DOCKERFILE = """\
 # Built by `pipectl package --worker`; `gcloud run deploy --source` builds it with Cloud Build.
@@ -155,7 +125,7 @@ def build_worker_bundle(project_root: str | Path, target: Target, out_dir: str |
 
     root = Path(project_root).resolve()
     project = load(root)  # a broken manifest is never packaged
-    _refuse_inline_secrets(root)
+    refuse_inline_secrets(root)
     worker = target.worker_settings()
     size = check_remote(project, target.name, worker)
     out = Path(out_dir)
@@ -168,20 +138,13 @@ def build_worker_bundle(project_root: str | Path, target: Target, out_dir: str |
     package = Path(framework.__file__).resolve().parent
 
     def skip(folder: str, names: list[str]) -> set[str]:
-        skipped = set(_SKIP(folder, names))
+        skipped = set(SKIP(folder, names))
         if Path(folder) == package:
             skipped.add("examples")  # shipped example projects: not the deployed project
         return skipped
 
     shutil.copytree(package, out / "framework", ignore=skip)
-    paths = project_paths(project, root)
-    for rel in paths:
-        src = root / rel
-        if src.is_dir():
-            shutil.copytree(src, out / rel, ignore=_SKIP, dirs_exist_ok=True)
-        else:
-            (out / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, out / rel)
+    paths = copy_project(project, root, out)
     reqs, unpinned = pinned_requirements()
     (out / "requirements.txt").write_text("# pinned by `pipectl package --worker` from the installed versions\n"
                                           + "\n".join(reqs) + "\n")
@@ -191,7 +154,7 @@ def build_worker_bundle(project_root: str | Path, target: Target, out_dir: str |
     (out / ".dockerignore").write_text(DOCKERIGNORE)
     notes = _notes(size, unpinned)
     files = sum(1 for p in out.rglob("*") if p.is_file()) + 1
-    bundle = WorkerBundle(out, _hash_tree(out), reqs, project.name, tuple(paths), size.to_dict(), files, unpinned, notes)
+    bundle = WorkerBundle(out, hash_tree(out), reqs, project.name, tuple(paths), size.to_dict(), files, unpinned, notes)
     (out / "bundle.json").write_text(json.dumps(bundle.to_dict(), indent=2, sort_keys=True) + "\n")
     return bundle
 
@@ -228,4 +191,4 @@ def worker_deploy_commands(bundle: WorkerBundle, worker: WorkerSettings, gcp_pro
     return [deploy, grant, url]
 
 
-__all__ = ["WorkerBundle", "build_worker_bundle", "worker_deploy_commands", "pinned_requirements", "project_paths"]
+__all__ = ["WorkerBundle", "build_worker_bundle", "worker_deploy_commands", "pinned_requirements"]

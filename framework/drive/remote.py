@@ -19,8 +19,11 @@ processor runner (a test asserts it). What it reads, all from the target's State
 
 A phase is done when its trigger arrived and every processor the trigger dispatched (all of
 the phase's enabled processors for the first trigger) has a final run of this correlation
-id, with none still running. The run is over when every phase is done and no round of the
-partition is still open with a boundary ahead.
+id, with none still running. The run is over when every phase is done and the partition's
+rounds settled (none open, or three sweeps changed nothing, as the local driver's idle
+sweeps). The follower sweeps only when nothing of the run is in flight: no phase running, and
+the ledger has recorded the completion of every run seen; a sweep (a fast-forward above all)
+while a completion is still on its way would fire a transition without it.
 """
 from __future__ import annotations
 
@@ -36,6 +39,8 @@ from framework.drive.trace import MESSAGES
 
 Progress = Callable[[str, dict[str, Any]], None]
 STOPPED_VERDICTS = ("blocked", "expired", "gate_failed")
+IDLE_POLLS = 3  # polls with nothing new before sweeping: completions in flight reach the orchestrator first
+SETTLE_SWEEPS = 3  # as the local driver's idle sweeps once every phase is done
 
 
 def date_range(start: str, end: str) -> list[str]:
@@ -141,6 +146,8 @@ class RemoteRun:
         self.history = RunHistory(store)
         self._started = 0.0
         self._seen: set[tuple[str, str]] = set()
+        self._idle = 0  # polls in a row that saw nothing move
+        self._settle = 0  # sweeps since every phase was done
 
     @property
     def finished(self) -> bool:
@@ -169,20 +176,44 @@ class RemoteRun:
         moved = self._read_runs() | self._read_triggers()
         self._settle_phases()
         self.report.seconds = self.clock() - self._started
+        self._idle = 0 if moved else self._idle + 1
+        busy = any(p.trigger_id is not None and not p.done for p in self.report.phases)
         if all(p.done for p in self.report.phases):
-            if not self._open_rounds():
+            # settled when no round of the partition is open, or a few sweeps changed nothing
+            # (a late round waiting for its deadline is the orchestrator's to report: status)
+            if not self._open_rounds() or self._settle >= SETTLE_SWEEPS:
                 self._finish()
                 return True
+            if self._idle >= IDLE_POLLS:
+                self._settle += 1
+                moved |= self._sweep()
+            return moved
+        stopped = self._stopped()
+        if stopped:
+            self.report.waiting = stopped
+            self._finish("blocked")
+            return True
+        # the scheduled sweep's work, for this partition; never while a phase still runs (a
+        # fast-forward then would fire a tier or a deadline the running processors would meet)
+        caught_up = self._ledger_caught_up() or self._idle >= 5 * IDLE_POLLS  # (an older round holds them)
+        if not busy and self._idle >= IDLE_POLLS and caught_up:
             moved |= self._sweep()
-        else:
-            stopped = self._stopped()
-            if stopped:
-                self.report.waiting = stopped
-                self._finish("blocked")
-                return True
-            if not moved:
-                moved = self._sweep()
         return moved
+
+    def _ledger_caught_up(self) -> bool:
+        """Every run of this run that publishes a completion is recorded in its transition's
+        ledger (the orchestrator function has handled it)."""
+        recorded: dict[str, set[str]] = {}
+        for st in self.orchestrator.status(self.partition):
+            recorded.setdefault(st.transition.split("->")[0], set()).update(st.completed, st.failed)
+        for ph in self.report.phases:
+            phase = self.project.phase(ph.phase)
+            if phase.transition is None or not phase.transition.completion_topic:
+                continue
+            published = {n for n, r in ph.runs.items() if r.status in ("success", "partial", "no_data", "failed")}
+            if not published <= recorded.get(ph.phase, set()):
+                return False
+        return True
 
     def _read_runs(self) -> bool:
         moved = False
@@ -265,7 +296,8 @@ class RemoteRun:
 
     def _sweep(self) -> bool:
         """What the scheduled sweep does, for this partition, when a boundary is due (or, with
-        ``fast_forward``, moved to). True when it fired something."""
+        ``fast_forward``, moved to: only when nothing of the run is in flight, see
+        :meth:`poll`). True when it fired something."""
         now = self.orchestrator.clock()
         due = [st.next_check_at for st in self.orchestrator.status(self.partition)
                if st.state == "open" and st.next_check_at]

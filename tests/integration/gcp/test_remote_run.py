@@ -6,6 +6,9 @@ topics and the push subscriptions (triggers and fan-out tasks to a real worker p
 functions-framework); then `pipectl --target gcp run --date D` publishes the first trigger
 and follows. The run command runs in a process of its own, which must end with exit 0 and
 must never have imported the processor runner: every processor ran in the worker.
+
+CI runs the two-phase shop project; ``--remote-example-day`` adds the full example day (every
+phase of the NBA example and its fan-out, about 10 minutes on the emulators).
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -23,21 +27,28 @@ from framework.backends.pubsub import PubSubBus
 from framework.deploy.package import build_bundle
 from framework.project import load
 from framework.run.history import RunHistory
-from framework.drive.session import default_sample_date, sample_module
-from projects import copy_example
+from projects import PROCESSORS, SQL, TOPICS, copy_example, write_project
 
 pytestmark = pytest.mark.gcp
 
-PLAYERS = 3  # per team: the example's phases and processors, a CI-sized day
 REPO = Path(__file__).resolve().parents[3]
-PROBE = """
+RUNTIME = ("framework.run.runner", "framework.drive.pipeline", "framework.run.fanout",
+           "framework.run.transform", "framework.run.changes")
+PROBE = f"""
 import sys
 from framework.cli import main
 code = main(sys.argv[1:])
-leaked = sorted(m for m in sys.modules if m in ('framework.runtime.runner', 'framework.runtime.pipeline',
-                                                'framework.runtime.fanout', 'framework.runtime.transform'))
-print('LEAKED=' + ','.join(leaked), file=sys.stderr)
+print('LEAKED=' + ','.join(sorted(m for m in sys.modules if m in {RUNTIME!r})), file=sys.stderr)
 sys.exit(code)
+"""
+RAW_TRIGGER = """\
+  - name: shop-raw-trigger
+    contract: trigger
+    producers: [external:ingest]
+    consumers: [phase:raw]
+    dead_letter_topic: shop-dead-letter
+    subscriptions:
+      - {name: shop-raw-trigger-sub, consumer: phase:raw}
 """
 
 
@@ -49,37 +60,64 @@ def _yaml(gcp_project: str, prefix: str, worker_port: int, function_port: int) -
             f"    orchestrator: {{url: 'http://127.0.0.1:{function_port}/'}}\n")
 
 
-def _env(**extra: str) -> dict[str, str]:
-    env = {**os.environ, **extra}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
-    return env
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)}
 
 
-def test_remote_run_publishes_and_follows_while_the_worker_runs_every_processor(tmp_path: Path, uid: str) -> None:
+def _cli(root: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", PROBE, "-p", str(root), "-t", "gcp", *args],
+                          env=_env(), capture_output=True, text=True, timeout=timeout)
+
+
+def _shop(tmp_path: Path, uid: str, yaml: str) -> tuple[Path, str, Callable[[BigQueryWarehouse], None]]:
+    rename = lambda text: text.replace("shop", uid)  # noqa: E731 - unique names on the shared emulators
+    root = write_project(tmp_path / "shop", rename(PROCESSORS), rename(TOPICS + RAW_TRIGGER), SQL)
+    (root / "pipectl.yaml").write_text(yaml)
+    rows = [{"day": "2025-01-01", "customer_id": f"c{i}", "store_id": f"s{i % 3}", "amount": float(i)} for i in range(8)]
+    return root, "2025-01-01", lambda wh: wh.insert_rows("landing.orders", rows)
+
+
+def _example(tmp_path: Path, uid: str, yaml: str) -> tuple[Path, str, Callable[[BigQueryWarehouse], None]]:
+    from framework.drive.session import default_sample_date, sample_module
+
+    root = copy_example(tmp_path / "project", templates=True, pipectl_yaml=yaml)
+    project = load(root)
+    date = default_sample_date(project)
+    return root, date, lambda wh: sample_module(project, "generate")(wh, date, days=1, seed=42, players_per_team=5)
+
+
+@pytest.mark.parametrize("which", ["shop", "example-day"])
+def test_remote_run_publishes_and_follows_while_the_worker_runs_every_processor(
+        tmp_path: Path, uid: str, which: str, request: pytest.FixtureRequest) -> None:
+    if which == "example-day" and not request.config.getoption("--remote-example-day"):
+        pytest.skip("the full example day runs with --remote-example-day (about 10 minutes)")
     from worker_cluster import free_port, start_function, start_worker, stop, wait_listening
 
     gcp_project, prefix = f"rr-{uid}", f"{uid}_"
     wport, fport = free_port(), free_port()
-    root = copy_example(tmp_path / "project", templates=True, pipectl_yaml=_yaml(gcp_project, prefix, wport, fport))
+    root, date, load_data = (_shop if which == "shop" else _example)(tmp_path, uid, _yaml(gcp_project, prefix, wport, fport))
     project = load(root)
-    date = default_sample_date(project)
     wh = BigQueryWarehouse(gcp_project, timeout=120)
     store = FirestoreStateStore(gcp_project, prefix=prefix)
     bus = PubSubBus(gcp_project)
     procs = []
     try:
-        sample_module(project, "generate")(wh, date, days=1, seed=42, players_per_team=PLAYERS)
-        # the run refuses to publish into pull subscriptions: nothing would consume them
-        refused = subprocess.run([sys.executable, "-m", "framework.cli", "-p", str(root), "-t", "gcp", "run", "--date", date],
-                                 env=_env(), capture_output=True, text=True, timeout=120)
+        # before apply the trigger subscriptions pull: the run refuses to publish into them
+        refused = _cli(root, "run", "--date", date, timeout=120)
         assert refused.returncode == 1 and "no worker receives the triggers" in refused.stderr, refused.stderr[-2000:]
 
-        applied = subprocess.run([sys.executable, "-m", "framework.cli", "-p", str(root), "-t", "gcp", "apply", "--auto-approve"],
-                                 env=_env(), capture_output=True, text=True, timeout=600)
+        applied = _cli(root, "apply", "--auto-approve")
         assert applied.returncode == 0, applied.stdout[-2000:] + applied.stderr[-3000:]
-        trig = bus.get_subscription("nba-phase3-analytics-trigger-analytics")
-        assert trig.push_endpoint == f"http://127.0.0.1:{wport}/trigger"
-        assert bus.get_subscription("nba-prediction-requests-workers").push_endpoint == f"http://127.0.0.1:{wport}/task"
+        for topic in project.topics.values():
+            for sub in topic.subscriptions:
+                got = bus.get_subscription(sub.name).push_endpoint
+                if sub.consumer.startswith("phase:"):
+                    assert got == f"http://127.0.0.1:{wport}/trigger", sub.name
+                elif sub.consumer.startswith("fanout:"):
+                    assert got == f"http://127.0.0.1:{wport}/task", sub.name
+                elif sub.consumer.startswith("orchestrator:"):
+                    assert got == f"http://127.0.0.1:{fport}/projects/{gcp_project}/topics/{topic.name}", sub.name
+        load_data(wh)
 
         flog, wlog = tmp_path / "function.log", tmp_path / "worker.log"
         procs.append(start_function(build_bundle(root, tmp_path / "dist").path, flog, fport))
@@ -87,29 +125,31 @@ def test_remote_run_publishes_and_follows_while_the_worker_runs_every_processor(
         wait_listening(fport, procs[0], flog)
         wait_listening(wport, procs[1], wlog)
 
-        run = subprocess.run([sys.executable, "-c", PROBE, "-p", str(root), "-t", "gcp", "run", "--date", date,
-                              "--fast-forward", "--timeout", "500", "--json"],
-                             env=_env(), capture_output=True, text=True, timeout=600)
-        tails = f"--- run\n{run.stderr[-3000:]}\n--- worker\n{wlog.read_text(errors='replace')[-3000:]}" \
-                f"\n--- function\n{flog.read_text(errors='replace')[-2000:]}"
+        run = _cli(root, "run", "--date", date, "--fast-forward", "--timeout", "600", "--json", timeout=700)
+        tails = (f"--- run\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}\n--- worker\n{wlog.read_text(errors='replace')[-3000:]}"
+                 f"\n--- function\n{flog.read_text(errors='replace')[-2000:]}")
         assert run.returncode == 0, tails
-        assert "LEAKED=\n" in run.stderr + "\n" and "LEAKED=" in run.stderr, tails  # the runner never loaded here
+        # the run process never loaded the processor runner: every processor ran in the worker
         assert [line for line in run.stderr.splitlines() if line.startswith("LEAKED=")] == ["LEAKED="], tails
         report = json.loads(run.stdout)
-        assert report["execution"] == "remote" and report["status"] == "success", report
-        assert [p["phase"] for p in report["phases"]] == project.phase_names() and all(p["done"] for p in report["phases"])
+        assert report["execution"] == "remote" and report["status"] == "success", tails
+        assert [p["phase"] for p in report["phases"]] == project.phase_names()
+        assert all(p["done"] for p in report["phases"]), tails
 
-        # every enabled processor ran once, in the worker, under the run's correlation id
         runs = RunHistory(store).list(correlation_id=report["correlation_id"], limit=None)
         enabled = sorted(p.name for p in project.processors.values() if p.enabled)
-        assert sorted(r.processor for r in runs) == enabled
-        assert {r.status for r in runs} <= {"success", "no_data"}
-        seen = {r["processor"] for p in report["phases"] for r in p["runs"]}
-        assert seen == set(enabled)
-        predictions = project.processors["player_prop_predictions"].output.fqn
-        assert wh.query(f"SELECT COUNT(*) AS n FROM {predictions}")[0]["n"] > 0  # noqa: S608 - a manifest name
-        # the trigger of every phase went through the worker (its delivery log), none through this process
-        assert sum(1 for line in wlog.read_text(errors="replace").splitlines() if '"route": "trigger"' in line) >= len(project.phases)
+        assert sorted({r.processor for r in runs}) == enabled and {r.status for r in runs} <= {"success", "no_data"}
+        assert {r["processor"] for p in report["phases"] for r in p["runs"]} == set(enabled)
+        triggers = [line for line in wlog.read_text(errors="replace").splitlines() if '"route": "trigger"' in line]
+        assert len(triggers) >= len(project.phases)  # every phase's trigger was answered by the worker
+        last = project.processors[enabled[-1]] if which == "shop" else project.processors["player_prop_predictions"]
+        assert wh.query(f"SELECT COUNT(*) AS n FROM {last.output.fqn}")[0]["n"] > 0  # noqa: S608 - a manifest name
+
+        # a second run of the same date: nothing changed, the worker says so and the run ends
+        again = _cli(root, "run", "--date", date, "--fast-forward", "--timeout", "300", "--json", timeout=400)
+        assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+        second = json.loads(again.stdout)
+        assert second["status"] == "success" and all(p["done"] for p in second["phases"])
     finally:
         for proc in procs:
             stop(proc)

@@ -111,3 +111,17 @@ def test_every_deploy_reasserts_the_invoker_permission(example: Path, tmp_path: 
     assert all(g[:3] == ["gcloud", "functions", "add-invoker-policy-binding"] and f"--member=serviceAccount:{account}" in g for g in grants)
     assert main(["--project", str(example), "package", "--out", "dist"]) == 0
     assert "gcloud functions add-invoker-policy-binding pipectl-orch-raw" in capsys.readouterr().out
+
+
+def test_bundle_holds_transform_files_outside_pipelines(tmp_path: Path) -> None:
+    """A transform's SQL may live anywhere in the project (the shop fixture: sql/); the
+    function loads the manifests, which checks that every transform file exists."""
+    from projects import write_project
+
+    root = write_project(tmp_path / "shop")
+    bundle = build_bundle(root, tmp_path / "dist")
+    for rel in ("sql/orders_raw.sql", "sql/customer_totals.sql", "sql/store_totals.sql", "processors.yaml", "topics.yaml"):
+        assert (bundle.path / rel).is_file(), rel
+    from framework.project import load
+
+    assert set(load(bundle.path).processors) == {"orders_raw", "customer_totals", "store_totals"}
