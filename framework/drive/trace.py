@@ -36,7 +36,7 @@ def record_trigger(store: Any, envelope: Mapping[str, Any], subscription: str, p
            "producer": envelope.get("processor_name"), "phase": phase, "partition": envelope.get("partition"),
            "round": envelope.get("round"), "subscription": subscription, "received_at": clock(),
            # the round's dispatch list ([] = nothing to run), so a remote `pipectl run` knows
-           # which runs to wait for (framework.runtime.remote)
+           # which runs to wait for (framework.drive.remote)
            "dispatched": _dispatched(envelope),
            "entities": None if entities is None else {k: (v["count"] if isinstance(v, Mapping) else len(v))
                                                       for k, v in entities.items()}}

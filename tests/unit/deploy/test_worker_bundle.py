@@ -39,7 +39,7 @@ def test_bundle_holds_source_project_pinned_requirements_and_dockerfile(built) -
     root, bundle = built
     out = bundle.path
     assert out == root / "dist" / "pipectl-worker"
-    for rel in ("framework/runtime", "framework/orchestrator/engine.py", "framework/sql/templates/detect.sql.j2",
+    for rel in ("framework/run/runner.py", "framework/drive/trace.py", "framework/orchestrator/engine.py", "framework/sql/templates/detect.sql.j2",
                 "processors.yaml", "topics.yaml", "pipectl.yaml", "templates", "Dockerfile", "Procfile", "bundle.json",
                 "pipelines/nba_props/export.py"):
         assert (out / rel).exists(), rel
@@ -85,7 +85,7 @@ for proc in project.processors.values():
     if proc.transform.python:
         module, _, attr = proc.transform.python.partition(':')
         assert callable(getattr(import_project_module(project.root, module), attr)), proc.name
-import framework.runtime.runner, framework.orchestrator.engine, framework.backends.pubsub, framework.backends.firestore
+import framework.run.runner, framework.drive.session, framework.orchestrator.engine, framework.backends.pubsub, framework.backends.firestore
 import framework.backends.bigquery
 worker = importlib.util.find_spec('framework.worker') is not None
 if worker:
