@@ -87,10 +87,15 @@ for proc in project.processors.values():
         assert callable(getattr(import_project_module(project.root, module), attr)), proc.name
 import framework.run.runner, framework.drive.session, framework.orchestrator.engine, framework.backends.pubsub, framework.backends.firestore
 import framework.backends.bigquery
-worker = importlib.util.find_spec('framework.worker') is not None
-if worker:
-    import framework.worker.app
-    assert callable(framework.worker.app.create_app)
+import types
+import framework.worker.app  # the service's app factory, as `python -m framework.worker` loads it
+import uvicorn  # the server `python -m framework.worker` runs it with
+nothing = lambda *args: None  # noqa: E731 - handlers are not called: the app is only built
+service = types.SimpleNamespace(instance="probe", project=types.SimpleNamespace(name="probe"), close=nothing,
+                                handle_trigger=nothing, handle_task=nothing, health=nothing, reject=nothing)
+app = framework.worker.app.create_app(service, types.SimpleNamespace(check=lambda header: None))  # builds the routes
+assert {r.path for r in app.routes} >= {"/trigger", "/task", "/healthz"}, [r.path for r in app.routes]
+worker = framework.worker.app.__file__
 dists = metadata.packages_distributions()
 used = sorted({d for name in set(sys.modules) - startup for d in dists.get(name.split('.')[0], [])})
 print(json.dumps({"framework": framework.__file__, "worker": worker, "dists": used}))
@@ -101,9 +106,13 @@ print(json.dumps({"framework": framework.__file__, "worker": worker, "dists": us
     assert done.returncode == 0, done.stderr[-3000:]
     got = json.loads(done.stdout.strip().splitlines()[-1])
     assert got["framework"].startswith(str(bundle.path)), got["framework"]
+    assert got["worker"].startswith(str(bundle.path)), got["worker"]
+    assert {"starlette", "uvicorn"} <= {d.lower() for d in got["dists"]}  # the server, pinned below
     pinned = {line.split("==")[0].split("[")[0].lower().replace("_", "-")
               for line in (bundle.path / "requirements.txt").read_text().splitlines() if "==" in line}
-    missing = [d for d in got["dists"] if d.lower().replace("_", "-") not in pinned and d.lower() != "pipectl"]
+    # imported only because it happens to be installed here: anyio does `try: import sniffio`
+    optional = {"sniffio"}
+    missing = [d for d in got["dists"] if d.lower().replace("_", "-") not in pinned | optional and d.lower() != "pipectl"]
     assert not missing, f"imported but not in requirements.txt: {missing}"
 
 
