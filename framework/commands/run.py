@@ -257,7 +257,7 @@ def _refuse_local_only(**given: Any) -> None:
 
 
 def _follow(ctx: click.Context, dates: list[str], quiet: bool, **options: Any) -> list[Any]:
-    from framework.drive.remote import RemoteTarget
+    from framework.drive.remote_target import RemoteTarget
 
     with RemoteTarget(project_dir(ctx), target_name(ctx)) as remote, run_output(quiet) as progress:
         return remote.run(dates, progress=progress, **options)
@@ -274,7 +274,7 @@ def _print_remote(reports: list[Any], as_json: bool) -> None:
 
 
 def _backfill_remote(ctx: click.Context, start: str, end: str, *, restart: bool, as_json: bool, **options: Any) -> None:
-    from framework.drive.remote import RemoteTarget, date_range
+    from framework.drive.remote_target import RemoteTarget, date_range
 
     dates = date_range(start, end)
     with RemoteTarget(project_dir(ctx), target_name(ctx)) as remote, run_output(as_json) as progress:
