@@ -27,10 +27,17 @@ def setup_cmd(ctx: click.Context, as_json: bool) -> None:
     """Create/update the topics and subscriptions of topics.yaml (idempotent, never deletes)."""
     from dataclasses import asdict
 
-    from framework.project import load
+    from framework.config import load_config
     from framework.drive.bus_setup import ensure_topology
+    from framework.errors import ConfigError
+    from framework.project import load
 
     project = load(project_dir(ctx))
+    target = load_config(project.root).target(target_name(ctx))
+    if target.remote:  # topics.yaml alone would turn the worker's push subscriptions back to pull
+        raise ConfigError(f"target '{target.name}' executes remotely: its trigger and task subscriptions push to the "
+                          "worker, which `bus setup` (topics.yaml only) would undo",
+                          hint=f"use `pipectl --target {target.name} plan` / `apply`: they manage the push subscriptions")
     bus = _open(ctx)
     try:
         report = ensure_topology(bus, project)

@@ -163,3 +163,14 @@ def test_options_a_remote_run_cannot_honour_are_usage_errors(tmp_path, capsys, a
     assert main(["-p", str(root), "-t", "gcp", "run", "--date", DAY, *args]) == 2
     err = capsys.readouterr().err
     assert f"{flag} cannot be used with `execution: remote`" in err and "execution: local" in err
+
+
+def test_bus_setup_refuses_a_remote_target(tmp_path, capsys) -> None:
+    """`bus setup` knows topics.yaml only: on a remote target it would turn push back to pull."""
+    from framework.cli import main
+
+    root = write_project(tmp_path / "shop", topics=TOPICS + START)
+    (root / "pipectl.yaml").write_text("targets:\n  gcp:\n    project: p\n    execution: remote\n    warehouse: {type: bigquery}\n"
+                                       "    bus: {type: pubsub}\n    state: {type: firestore}\n    worker: {url: 'https://w'}\n")
+    assert main(["-p", str(root), "-t", "gcp", "bus", "setup"]) == 1
+    assert "executes remotely" in capsys.readouterr().err
