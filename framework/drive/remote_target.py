@@ -24,7 +24,6 @@ def date_range(start: str, end: str) -> list[str]:
     return [(a + dt.timedelta(days=i)).isoformat() for i in range((b - a).days + 1)]
 
 
-
 BACKFILLS = "pipectl_backfills"  # the local backfill's checkpoint collection (same format)
 
 
@@ -41,8 +40,8 @@ class RemoteTarget:
         from framework.orchestrator.gates import count_partition_rows
         from framework.project import load
 
-        self.project = load(project_root)
-        self.target = load_config(self.project.root).target(target)
+        self.target = load_config(project_root).target(target)
+        self.project = self.target.apply(load(project_root))  # the target's dataset/topic prefixes
         if not self.target.remote:
             raise ConfigError(f"target '{self.target.name}' runs processors locally (execution: local)",
                               hint="set `execution: remote` on the target (docs/gcp.md)")
