@@ -26,7 +26,8 @@ _FILTER_MARK = "__pipectl_entity_filter__"
 _PLACEHOLDER = "__pipectl_key__"
 
 
-def analyze(tree: Any, dialect: str, schema: dict[str, dict[str, str]], keys: frozenset[str] | None = None) -> dict[str, Any]:
+def analyze(tree: Any, dialect: str, schema: dict[str, dict[str, str]], keys: frozenset[str] | None = None,
+            fast: bool = True) -> dict[str, Any]:
     """Lineage facts of one parsed transform (the last statement's query).
 
     The tree is modified in place (the entity filter is rewritten): pass a tree nobody
@@ -34,6 +35,10 @@ def analyze(tree: Any, dialect: str, schema: dict[str, dict[str, str]], keys: fr
     table ``__ref<i>.__t``. ``keys``: output columns whose expression form is wanted (the
     entity keys; None: all), as forms cost an SQL generation each. Returns a JSON-able dict; ``{"error": ...}`` when sqlglot
     cannot qualify the query (the caller reports the processor as not analysed).
+
+    ``fast``: skip sqlglot's ``qualify`` when the tree is already in the form it would
+    produce (:func:`already_qualified`); the facts are the same either way (checked by
+    tests/unit/sql/test_lineage_fast.py over every transform shape the suite knows).
     """
     from sqlglot import exp
     from sqlglot.errors import SqlglotError
@@ -47,17 +52,100 @@ def analyze(tree: Any, dialect: str, schema: dict[str, dict[str, str]], keys: fr
                                                    and node.args["query"].find(exp.Unnest) is not None
                                                    and node.args["query"].find(exp.Placeholder, exp.Parameter) is not None):
             node.replace(exp.EQ(this=node.this.copy(), expression=exp.Literal.string(_FILTER_MARK)))
-    sg_schema = {f"__ref{i}": {"__t": dict(cols)} for i, cols in schema.items()}
-    try:
-        qualify(tree, schema=sg_schema, dialect=dialect, validate_qualify_columns=False,
-                quote_identifiers=False, identify=False, expand_stars=True,
-                allow_partial_qualification=True)  # unknown columns are facts to report, not exceptions
-        root = build_scope(tree)
-    except (SqlglotError, KeyError, ValueError, AttributeError) as exc:  # sqlglot raises these on shapes it cannot qualify
-        return {"error": f"sqlglot cannot qualify it: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"}
+    root = build_scope(tree) if fast and already_qualified(tree) else None
+    if root is not None and not _resolved(root):
+        root = None
+    if root is None:  # qualify: the slow, general path (a third of a transform's check)
+        sg_schema = {f"__ref{i}": {"__t": dict(cols)} for i, cols in schema.items()}
+        try:
+            qualify(tree, schema=sg_schema, dialect=dialect, validate_qualify_columns=False,
+                    quote_identifiers=False, identify=False, expand_stars=True,
+                    allow_partial_qualification=True)  # unknown columns are facts to report, not exceptions
+            root = build_scope(tree)
+        except (SqlglotError, KeyError, ValueError, AttributeError) as exc:  # sqlglot raises these on shapes it cannot qualify
+            return {"error": f"sqlglot cannot qualify it: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"}
     if root is None:
         return {"error": "no query scope"}
     return _Facts(exp, dialect, schema).collect(root, keys)
+
+
+# Node types whose presence leaves sqlglot's ``qualify`` nothing to change once every column
+# names its table: no stars to expand, no USING, no ordinals or alias references, no UNNEST,
+# PIVOT or table functions, no column aliases on tables. Anything else takes the general path.
+_PLAIN: frozenset[str] = frozenset({
+    "Select", "Union", "Intersect", "Except", "From", "Join", "Where", "Group", "Having", "Alias", "TableAlias",
+    "Table", "Column", "Identifier", "Literal", "Boolean", "Null", "Paren", "Neg", "Not", "And", "Or", "Xor",
+    "EQ", "NEQ", "GT", "GTE", "LT", "LTE", "Is", "In", "Between", "Like", "ILike", "Add", "Sub", "Mul", "Div", "Mod",
+    "IntDiv", "DPipe", "Case", "If", "Coalesce", "Cast", "TryCast", "DataType", "DataTypeParam", "Parameter",
+    "Placeholder", "Var", "With", "CTE", "Subquery", "Distinct", "Interval", "Window", "Order", "Ordered",
+    "WindowSpec", "Tuple", "Nullif", "Greatest", "Least", "Round", "Sum", "Max", "Min", "Avg",
+    "Count", "Abs", "Upper", "Lower", "Trim", "Concat", "Substring", "Floor", "Ceil", "Sqrt", "Pow", "Ln", "Exp",
+    "Stddev", "StddevSamp", "StddevPop", "Variance", "CurrentTimestamp", "CurrentDate", "DateAdd", "DateSub",
+    "DateDiff", "RowNumber", "Rank", "DenseRank", "Lag", "Lead", "FirstValue", "LastValue", "AnyValue",
+    "CountIf", "SafeDivide", "ArrayAgg", "Length", "Log", "Sign", "Star",
+})
+
+
+def already_qualified(tree: Any) -> bool:
+    """True when ``qualify`` would change nothing the facts read: every identifier lower case
+    and unquoted (normalisation is a no-op), every table and derived table aliased without
+    column aliases, every column ``alias.name``, every projection named, no star, USING,
+    GROUP BY ordinal or ALL, no ORDER BY or DISTINCT ON on a SELECT (qualify rewrites those
+    after a GROUP BY), and only node types of ``_PLAIN``."""
+    from sqlglot import exp
+
+    for node in tree.walk():
+        name = type(node).__name__
+        if name not in _PLAIN:
+            return False
+        if name == "Identifier":
+            text = node.this
+            if node.quoted or text != text.lower():
+                return False
+        elif name == "Column":
+            if not node.table or node.args.get("db") is not None or isinstance(node.this, exp.Star):
+                return False
+        elif name == "Star":  # COUNT(*) stays; a projected star is expanded by qualify
+            if not isinstance(node.parent, exp.Count):
+                return False
+        elif name == "Table":
+            alias = node.args.get("alias")
+            if alias is None or alias.args.get("columns") or node.args.get("joins") or node.args.get("pivots"):
+                return False
+        elif name == "Subquery":
+            alias = node.args.get("alias")
+            if isinstance(node.parent, (exp.From, exp.Join)) and (alias is None or alias.args.get("columns")):
+                return False
+        elif name == "CTE":
+            if node.args["alias"].args.get("columns"):
+                return False
+        elif name == "Join":
+            if node.args.get("using"):
+                return False
+        elif name == "Group":
+            if any(node.args.get(k) for k in ("all", "rollup", "cube", "grouping_sets", "totals")):
+                return False
+            if any(isinstance(g, exp.Literal) for g in node.expressions):
+                return False
+        elif name in ("Select", "Union", "Intersect", "Except"):
+            if node.args.get("order") is not None or (name == "Select" and (
+                    (node.args.get("distinct") is not None and node.args["distinct"].args.get("on") is not None)
+                    or any(not isinstance(s, (exp.Alias, exp.Column)) or not s.alias_or_name for s in node.selects))):
+                return False
+        elif name == "In":
+            if node.args.get("unnest") is not None or node.args.get("query") is not None:
+                return False
+    return True
+
+
+def _resolved(root: Any) -> bool:
+    """Every column of every scope names a source of its own scope (no outer references)."""
+    for scope in root.traverse():
+        sources = scope.sources
+        for col in scope.columns:
+            if col.table not in sources:
+                return False
+    return True
 
 
 class _Facts:
@@ -78,6 +166,13 @@ class _Facts:
         if table.db.startswith("__ref") and table.name == "__t":
             return table.db[len("__ref"):]
         return table.sql(dialect=self.dialect)
+
+    def text(self, node: Any) -> str:
+        """``node.sql(dialect)`` without its deep copy when the node holds no query (the
+        generator rewrites only queries; a copy per fact was a fifth of the analysis)."""
+        if node.find(self.exp.Query) is None:
+            return self.sqlglot_dialect.generate(node, copy=False)
+        return node.sql(dialect=self.dialect)
 
     def branches(self, scope: Any) -> list:
         """The SELECT scopes of a scope (several for UNION ALL)."""
@@ -208,7 +303,7 @@ class _Facts:
                 elif not col.table and col.name not in select.named_selects:
                     unknown.append([None, "", col.name, []])
             for g in (select.args.get("group") or exp.Group()).expressions:
-                groups.append({**self.describe(scope, g, form=False), "sql": g.sql(dialect=self.dialect)})
+                groups.append({**self.describe(scope, g, form=False), "sql": self.text(g)})
             conditions = [j.args.get("on") for j in select.args.get("joins") or [] if j.args.get("on") is not None]
             if select.args.get("where") is not None:
                 conditions.append(select.args["where"].this)
@@ -217,11 +312,11 @@ class _Facts:
                     if not isinstance(node, exp.EQ):
                         continue
                     if isinstance(node.expression, exp.Literal) and node.expression.this == _FILTER_MARK:
-                        filters.append({**self.describe(scope, node.this), "sql": node.this.sql(dialect=self.dialect)})
+                        filters.append({**self.describe(scope, node.this), "sql": self.text(node.this)})
                         continue
                     left, right = self.describe(scope, node.this, False), self.describe(scope, node.expression, False)
                     if left["bases"] and right["bases"]:
-                        equalities.append({"left": left, "right": right, "sql": node.sql(dialect=self.dialect)})
+                        equalities.append({"left": left, "right": right, "sql": self.text(node)})
         top = self.branches(root)
         outputs = list(top[0].expression.named_selects)
         star = any(isinstance(s, exp.Star) or s.find(exp.Star) for b in top for s in b.expression.selects)

@@ -86,24 +86,35 @@ def _can_fork() -> bool:
 
 
 def qualified_reads(trees: Iterable) -> tuple[tuple[int, str], ...]:
-    """(placeholder index, column) for every column read through an alias of a ref()'d table."""
+    """(placeholder index, column) for every column read through an alias of a ref()'d table.
+
+    One walk per SELECT that reads a placeholder (not one per table: a SELECT joining six
+    inputs was walked twelve times)."""
     from sqlglot import exp
 
     reads: set[tuple[int, str]] = set()
     for tree in trees:
+        by_select: dict[int, tuple] = {}
         for table in tree.find_all(exp.Table):
-            if not table.db.startswith("__ref") or table.name != "__t":
-                continue
-            index = int(table.db[len("__ref"):])
-            alias = table.alias_or_name
             select = table.parent_select
             if select is None:
                 continue
-            sources = [t for t in select.find_all(exp.Table) if t.parent_select is select]
-            only_source = len(sources) == 1 and not select.args.get("joins")
-            for col in select.find_all(exp.Column):
-                if col.table == alias or (only_source and not col.table and col.parent_select is select):
-                    reads.add((index, "*" if isinstance(col.this, exp.Star) else col.name))
+            entry = by_select.get(id(select))
+            if entry is None:
+                entry = by_select[id(select)] = (select, [], [])
+            entry[1].append(table)
+        for select, tables, _ in by_select.values():
+            placeholders = [t for t in tables if t.db.startswith("__ref") and t.name == "__t"]
+            if not placeholders:
+                continue
+            only_source = len(tables) == 1 and not select.args.get("joins")
+            columns = [(col.table, col.parent_select is select, col) for col in select.find_all(exp.Column)]
+            for table in placeholders:
+                index = int(table.db[len("__ref"):])
+                alias = table.alias_or_name
+                for col_table, own, col in columns:
+                    if col_table == alias or (only_source and not col_table and own):
+                        reads.add((index, "*" if isinstance(col.this, exp.Star) else col.name))
     return tuple(sorted(reads))
 
 
