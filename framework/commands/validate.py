@@ -23,7 +23,7 @@ def validate_cmd(ctx: click.Context, fmt: str, strict: bool, no_sql: bool, dry_r
     from framework import __version__, console
     from framework.validation import validate, validate_or_report
 
-    diags = validate_or_report(validate, project_dir(ctx), check_sql=not no_sql)
+    diags = validate_or_report(validate, project_dir(ctx), check_sql=not no_sql, replay=True)
     if dry_run and not diags.errors:
         from framework.backends.dry_run import dry_run_target
 

@@ -1,4 +1,15 @@
-"""Library entry point behind `pipectl validate`: load, resolve, run every rule."""
+"""Library entry point behind `pipectl validate`: load, resolve, run every rule.
+
+A repeated ``pipectl validate`` of an unchanged project (a pre-commit hook, an editor on
+save, CI re-runs) replays the previous run's diagnostics instead of checking again: the
+record (``.pipectl/cache/validate.json``) names every file the run depended on with the
+hash of its content (or that it must not exist), and the key covers pipectl's own code,
+the sqlglot, Jinja and Python versions, the options and the working directory (paths in
+diagnostics are relative to it). Contents are hashed, never trusted by modification time:
+an edit in the same clock tick still misses. A run that depended on something outside the
+project (a Python transform found on ``sys.path``) is not recorded. ``PIPECTL_NO_CACHE=1``
+disables it; the library function replays only when asked (``replay=True``, the CLI).
+"""
 from __future__ import annotations
 
 import os
@@ -11,14 +22,27 @@ from framework.manifest import PROCESSORS_FILE, load_project
 from framework.manifest.diagnostics import Diagnostics
 
 
-def validate(root: str | Path = ".", check_sql: bool = True, check_files: bool = True) -> Diagnostics:
-    """Collect every diagnostic for the project at ``root`` (never raises on bad manifests)."""
+def validate(root: str | Path = ".", check_sql: bool = True, check_files: bool = True, replay: bool = False) -> Diagnostics:
+    """Collect every diagnostic for the project at ``root`` (never raises on bad manifests).
+
+    ``replay``: return the recorded diagnostics of the last run when nothing it depended
+    on changed (see the module docstring)."""
+    record = None
+    if replay and not os.environ.get("PIPECTL_NO_CACHE"):
+        from framework.validation.replay import Replay
+
+        record = Replay(Path(root), check_sql, check_files)
+        hit = record.lookup()
+        if hit is not None:
+            return hit
     project, diags = load_project(root)
     if project is not None:
         from framework.graph.rules import validate_project
 
         validate_project(project, diags, check_sql=check_sql and not diags.errors, check_files=check_files)
     check_config_secrets(Path(root), diags)
+    if record is not None:
+        record.store(project, diags)
     return diags
 
 

@@ -1,0 +1,172 @@
+"""Replay the diagnostics of the last ``pipectl validate`` when nothing it read has changed.
+
+Why: at 10,000 processors even a run whose every statement is in the parse cache still
+reads, resolves and renders the whole project (seconds, hundreds of MiB). A pre-commit
+hook or an editor validates an unchanged project again and again; the answer is the same
+as last time, so it is read back: no manifest loaded, no template rendered, sqlglot never
+imported.
+
+What the record holds (``.pipectl/cache/validate.json``, one record, the last run):
+
+* ``key``: the format version, pipectl's code (a hash of the package's ``.py``, ``.j2`` and
+  ``.json`` files), the sqlglot, Jinja2 and PyYAML versions, the Python version, the options
+  (SQL checks, file checks), the project folder and the working directory (diagnostics name
+  files relative to it);
+* ``files``: every file the run's result depends on, with the hash of its content, or
+  ``null`` when the run found it missing (a transform that appears must be checked): both
+  manifests, ``pipectl.yaml``, every transform file, every Python transform's module file,
+  everything under ``templates/`` (overrides by file name: a new file changes what renders);
+* ``diagnostics`` and ``notes``: what the run reported, located.
+
+Contents are hashed, not trusted by modification time (a file rewritten in the same clock
+tick with the same size must still miss). A run whose result depends on something outside
+the project (a Python transform module found on ``sys.path``, not under the project) is not
+recorded. Any unreadable or malformed record is a miss, never an error.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from framework.errors import Location
+from framework.manifest import PROCESSORS_FILE, TOPICS_FILE
+from framework.manifest.diagnostics import Diagnostic, Diagnostics
+from framework.manifest.model import Project
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1
+RECORD = Path(".pipectl") / "cache" / "validate.json"
+CONFIG_FILE = "pipectl.yaml"  # framework.config.CONFIG_FILE (a layer above: not imported)
+TEMPLATES = "templates"       # framework.sql.environment.PROJECT_FOLDER (imports Jinja)
+_CODE_SUFFIXES = (".py", ".j2", ".json")
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _file_hash(path: Path) -> str | None:
+    try:
+        return _digest(path.read_bytes())
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        return "dir"
+
+
+def _code_hash() -> str:
+    """pipectl's own code: a change to any rule, template or schema changes the answer."""
+    import framework
+
+    h = hashlib.blake2b(digest_size=16)
+    base = Path(framework.__file__).resolve().parent
+    for dirpath, dirnames, filenames in os.walk(base):
+        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+        for name in sorted(filenames):
+            if name.endswith(_CODE_SUFFIXES):
+                path = Path(dirpath) / name
+                h.update(str(path.relative_to(base)).encode() + b"\0")
+                h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def _versions() -> list[str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = [sys.version]
+    for dist in ("sqlglot", "sqlglotc", "Jinja2", "PyYAML"):
+        try:
+            out.append(f"{dist}={version(dist)}")
+        except PackageNotFoundError:
+            out.append(f"{dist}=none")
+    return out
+
+
+class Replay:
+    """The record of one project's last validate run: look it up, or store a new one."""
+
+    def __init__(self, root: Path, check_sql: bool, check_files: bool):
+        self.root = Path(root).resolve()
+        self.path = self.root / RECORD
+        self.key = _digest(json.dumps([FORMAT, _code_hash(), _versions(), check_sql, check_files,
+                                       str(self.root), os.getcwd()]).encode())
+
+    # ---------------------------------------------------------------- lookup
+    def lookup(self) -> Diagnostics | None:
+        """The recorded diagnostics when the key and every recorded file still match."""
+        try:
+            record = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(record, dict) or record.get("key") != self.key:
+            return None
+        try:
+            for rel, digest in record["files"]:
+                if _file_hash(self.root / rel) != digest:
+                    return None
+            if self._templates() != record["templates"]:
+                return None
+            diags = Diagnostics()
+            diags.items = [_diagnostic(d) for d in record["diagnostics"]]
+            diags.notes = [_diagnostic(d) for d in record["notes"]]
+        except (KeyError, TypeError, ValueError, OSError) as exc:
+            log.info("ignoring validate record %s: %s", self.path, exc)
+            return None
+        return diags
+
+    # ---------------------------------------------------------------- store
+    def store(self, project: Project | None, diags: Diagnostics) -> None:
+        files = self._dependencies(project)
+        if files is None:
+            return
+        record = {"key": self.key, "files": [[rel, _file_hash(self.root / rel)] for rel in files],
+                  "templates": self._templates(),
+                  "diagnostics": [d.to_dict() for d in diags.items], "notes": [d.to_dict() for d in diags.notes]}
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            ignore = self.path.parent.parent / ".gitignore"
+            if not ignore.exists():
+                ignore.write_text("*\n", encoding="utf-8")
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(record, separators=(",", ":")), encoding="utf-8")
+            tmp.replace(self.path)
+        except OSError as exc:  # a read-only checkout: the result is unaffected
+            log.info("not writing validate record %s: %s", self.path, exc)
+
+    def _dependencies(self, project: Project | None) -> list[str] | None:
+        """Project-relative paths the result depends on; None when it depends on more."""
+        files = [PROCESSORS_FILE, TOPICS_FILE, CONFIG_FILE]
+        if project is None:
+            return files
+        for proc in project.processors.values():
+            t = proc.transform
+            if t.sql:
+                files.append(t.sql)
+            elif t.python:
+                rel = Path(*t.python.split(":", 1)[0].split("."))
+                module, package = rel.with_suffix(".py"), rel / "__init__.py"
+                if not (self.root / module).is_file() and not (self.root / package).is_file():
+                    return None  # found (or not) on sys.path: outside what the record can see
+                files += [str(module), str(package)]
+        return sorted(set(files))
+
+    def _templates(self) -> list[list[str | None]]:
+        """Every file under the project's ``templates/`` with its hash (overrides by name)."""
+        base = self.root / TEMPLATES
+        out: list[list[str | None]] = []
+        for dirpath, dirnames, filenames in os.walk(base):
+            dirnames.sort()
+            for name in sorted(filenames):
+                path = Path(dirpath) / name
+                out.append([str(path.relative_to(self.root)), _file_hash(path)])
+        return out
+
+
+def _diagnostic(d: dict[str, Any]) -> Diagnostic:
+    return Diagnostic(d["severity"], d["code"], d["message"], Location(d["file"], d["line"], d["column"]), d["hint"])
