@@ -81,7 +81,16 @@ def load_yaml(path: Path, display: str, diags: Diagnostics) -> LoadedFile | None
     if data is None:
         diags.error("empty-file", f"{path.name} is empty", Location(display, 1, 1), "add 'version: 1' and the required sections")
         return None
-    return LoadedFile(display, data, LineIndex(lambda: table))
+    del table  # a third of a loaded manifest's memory (one entry per node): rebuilt if a location is printed
+    return LoadedFile(display, data, LineIndex(lambda: _locations(text)))
+
+
+def _locations(text: str) -> dict:
+    """The location table of a file that parsed once already: the same text parses the
+    same way (its problems were reported by the first parse), so only the table is kept.
+    Locations of a clean manifest are never printed, so most runs never rebuild it."""
+    parsed = yaml12.parse(text, lambda *args: None)
+    return parsed[1] if parsed is not None else {}
 
 
 def check_entity_references(pf: LoadedFile, diags: Diagnostics) -> None:

@@ -22,7 +22,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import marshal
 import os
+import sys
+import zlib
 from pathlib import Path
 from typing import Any, Collection
 
@@ -30,7 +33,7 @@ from framework.errors import ConfigError, Location
 from framework.manifest.diagnostics import Diagnostics
 from framework.manifest.model import Processor, Project
 from framework.sql.dialects import DIALECTS, get_dialect
-from framework.sql.parsing import PLACEHOLDER, POOL_MIN_JOBS, first_line as _first_line, parse_many, parse_statement
+from framework.sql.parsing import PLACEHOLDER, POOL_MIN_JOBS, first_line as _first_line, iter_parse, parse_statement
 
 DEPLOYED = "bigquery"  # the dialect transforms are parsed in; the other is derived from its tree
 
@@ -181,7 +184,7 @@ class _Checker:
         return jobs
 
     def report_transform(self, job: tuple, result: tuple) -> None:
-        proc, dialect, _sql, deployed, _schema, derived, tables = job
+        proc, dialect, _key, deployed, derived, tables = job
         error, named, reads, facts, derived_error = result
         loc = proc.transform.location
         for bad, in_dialect, how in ((error, dialect, ""), (derived_error, derived, f" (derived from its {dialect} parse)")):
@@ -204,20 +207,33 @@ class _Checker:
 
     def transforms(self, procs: list[Processor]) -> None:
         """Render every transform, parse each distinct statement once (on a process pool
-        when many are not cached), then report per processor."""
-        jobs = [job for proc in procs for job in (self.render_transform(proc) or [])]
+        when many are not cached), then report per processor.
+
+        Memory stays flat at 10,000 processors: a job keeps its cache key, not its text or
+        the schema it was checked against; parse results go into the cache (compact) as the
+        pool returns them, and each is expanded again only while its processor is reported."""
+        jobs: list[tuple] = []
         todo: dict[str, tuple] = {}
-        for _, dialect, sql, deployed, schema, derived, _ in jobs:
-            key = self.cache.key(dialect, sql, deployed, self._key_schema(schema), derived)
-            if key not in todo and self.cache.get(key) is None:
-                todo[key] = (sql, get_dialect(dialect).sqlglot, deployed, schema, get_dialect(derived).sqlglot if derived else None,
-                             self.key_columns)
+        for proc in procs:
+            for proc_, dialect, sql, deployed, schema, derived, tables in self.render_transform(proc) or []:
+                key = self.cache.key(dialect, sql, deployed, self._key_schema(schema), derived)
+                if key not in todo and not self.cache.has(key):
+                    todo[key] = (sql, dialect, deployed, schema, derived)
+                jobs.append((proc_, dialect, key, deployed, derived, tables))
         if len(todo) >= POOL_MIN_JOBS:  # fewer: parsed one by one below, as they are reported
-            for key, result in zip(todo, parse_many(list(todo.values()))):
+            work = [(sql, get_dialect(d).sqlglot, reads, schema, get_dialect(dv).sqlglot if dv else None, self.key_columns)
+                    for sql, d, reads, schema, dv in todo.values()]
+            for key, result in zip(list(todo), iter_parse(work)):
                 self.cache.put(key, result)
+                del todo[key]
+            del work
         for job in jobs:
-            _, dialect, sql, deployed, schema, derived, _ = job
-            self.report_transform(job, self._parse(sql, dialect, deployed, schema, derived))
+            key = job[2]
+            result = self.cache.get(key)
+            if result is None:
+                result = self._parse_uncached(*todo[key])
+                self.cache.put(key, result)
+            self.report_transform(job, result)
 
     def _uncompared_reads(self, proc: Processor, reads: tuple, tables: list[str]) -> None:
         """Warn when a transform reads an upstream column that the upstream's change
@@ -314,20 +330,24 @@ class ParseCache:
     """Parse results by statement text, kept across runs in ``.pipectl/cache/``.
 
     Parsing is most of validate's time; a statement's result depends only on its text, its
-    dialect and the sqlglot version (part of the file name), so a repeated validate (a
-    pre-commit hook, an editor) re-parses only what changed. A missing, unreadable or
-    unwritable cache only costs speed: reads fall back to parsing, writes are skipped
-    (read-only checkouts). ``PIPECTL_NO_CACHE=1`` disables it.
+    dialect, the schema it is checked against and the sqlglot version (part of the file
+    name), so a repeated validate (a pre-commit hook, an editor) re-parses only what
+    changed. Compact by design (10,000 transforms' lineage facts were 25 MB of JSON and
+    several times that as Python objects): each entry is one ``marshal`` blob, expanded only
+    when its processor is reported, and the file is the zlib-compressed ``marshal`` of
+    ``{key: blob}``. A missing, unreadable, corrupt or unwritable cache only costs speed:
+    reads fall back to parsing, writes are skipped (read-only checkouts).
+    ``PIPECTL_NO_CACHE=1`` disables it.
     """
 
     def __init__(self, path: Path | None):
         self.path = path
-        self.entries: dict[str, list] = {}
+        self.entries: dict[str, bytes] = {}
         self.dirty = False
         if path is not None and path.is_file():
             try:
-                loaded = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
+                loaded = marshal.loads(zlib.decompress(path.read_bytes()))
+            except (OSError, ValueError, EOFError, TypeError, zlib.error) as exc:
                 log.info("ignoring SQL parse cache %s: %s", path, exc)
             else:
                 if isinstance(loaded, dict):
@@ -339,16 +359,23 @@ class ParseCache:
         shape = json.dumps(schema, sort_keys=True) if schema is not None else ""
         return hashlib.sha1(f"{LINEAGE_VERSION}\0{dialect}\0{int(reads)}\0{derive or ''}\0{shape}\0{sql}".encode()).hexdigest()
 
+    def has(self, key: str) -> bool:
+        return key in self.entries
+
     def get(self, key: str) -> tuple | None:
-        hit = self.entries.get(key)
-        if hit is None or len(hit) != 5:  # an entry of another format: parse again
+        blob = self.entries.get(key)
+        if blob is None:
             return None
-        error, named, reads, facts, derived = hit
-        return error, (tuple(named) if named is not None else None), tuple((int(i), str(c)) for i, c in reads), facts, derived
+        try:
+            hit = marshal.loads(blob)
+            error, named, reads, facts, derived = hit
+            return error, (tuple(named) if named is not None else None), tuple((int(i), str(c)) for i, c in reads), facts, derived
+        except (ValueError, EOFError, TypeError):  # an entry of another format: parse again
+            return None
 
     def put(self, key: str, result: tuple) -> None:
         error, named, reads, facts, derived = result
-        self.entries[key] = [error, list(named) if named is not None else None, [list(r) for r in reads], facts, derived]
+        self.entries[key] = marshal.dumps((error, list(named) if named is not None else None, [list(r) for r in reads], facts, derived))
         self.dirty = True
 
     def save(self) -> None:
@@ -360,7 +387,7 @@ class ParseCache:
             if not ignore.exists():
                 ignore.write_text("*\n", encoding="utf-8")
             tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(self.entries), encoding="utf-8")
+            tmp.write_bytes(zlib.compress(marshal.dumps(self.entries), 1))
             tmp.replace(self.path)
         except OSError as exc:  # a read-only checkout: validation results are unaffected
             log.info("not writing SQL parse cache %s: %s", self.path, exc)
@@ -371,7 +398,8 @@ def parse_cache_for(project: Project) -> ParseCache:
 
     if os.environ.get("PIPECTL_NO_CACHE"):
         return ParseCache(None)
-    return ParseCache(project.root / ".pipectl" / "cache" / f"sqlcheck-{sqlglot.__version__}.json")
+    # marshal's format is the interpreter's: the Python version is part of the name too
+    return ParseCache(project.root / ".pipectl" / "cache" / f"sqlcheck-{sqlglot.__version__}-py{sys.version_info[0]}{sys.version_info[1]}.bin")
 
 
 def check_rendered_sql(project: Project, diags: Diagnostics, cache: ParseCache | None = None,

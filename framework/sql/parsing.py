@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 # (error or None, named columns of the last SELECT or None, ((placeholder index, column), ...),
 #  lineage facts or None (framework.sql.lineage), error deriving the other dialect or None)
@@ -68,15 +68,23 @@ def _job(args: tuple) -> Result:
 def parse_many(jobs: Sequence[tuple], workers: int | None = None) -> list[Result]:
     """``parse_statement(*job)`` for every job, on a pool of forked workers when the jobs are
     many and the machine has several cores, else in this process. Same results either way."""
+    return list(iter_parse(jobs, workers))
+
+
+def iter_parse(jobs: Sequence[tuple], workers: int | None = None) -> Iterator[Result]:
+    """:func:`parse_many`, yielding results in job order as they arrive (the caller stores
+    each compactly instead of holding every result at once)."""
     workers = workers if workers is not None else (os.cpu_count() or 1)
     if workers < 2 or len(jobs) < POOL_MIN_JOBS or not _can_fork():
-        return [parse_statement(*j) for j in jobs]
+        for j in jobs:
+            yield parse_statement(*j)
+        return
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
     chunk = max(16, len(jobs) // (workers * 8))
     with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork")) as pool:
-        return list(pool.map(_job, jobs, chunksize=chunk))
+        yield from pool.map(_job, jobs, chunksize=chunk)
 
 
 def _can_fork() -> bool:

@@ -4,10 +4,11 @@ once (DuckDB derived from its BigQuery tree), and a process pool that gives the 
 results as parsing in-process."""
 from __future__ import annotations
 
-import json
+import marshal
 import os
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 from framework.manifest import load_project
@@ -56,8 +57,8 @@ def test_cache_keys_do_not_depend_on_hash_randomisation(tmp_path):
         proc = subprocess.run([sys.executable, "-m", "framework.cli", "-p", str(root), "validate"],
                               env={**env, "PYTHONHASHSEED": seed}, capture_output=True, text=True)
         assert proc.returncode == 0, proc.stdout + proc.stderr
-        [cache] = (root / ".pipectl" / "cache").glob("sqlcheck-*.json")
-        seen.append((sorted(json.loads(cache.read_text())), cache.stat().st_mtime_ns))
+        [cache] = (root / ".pipectl" / "cache").glob("sqlcheck-*.bin")
+        seen.append((sorted(marshal.loads(zlib.decompress(cache.read_bytes()))), cache.stat().st_mtime_ns))
     assert seen[0] == seen[1] == seen[2]  # the same keys, and the file not even rewritten
 
 
@@ -124,7 +125,7 @@ def test_many_transforms_use_the_pool_with_the_same_diagnostics(project_dir, mon
     _edit(project_dir, "rosters", "FROM", "FROM (")
     serial = _run_checks(project_dir, monkeypatch)
     used: list[int] = []
-    original = parsing.parse_many
+    original = parsing.iter_parse
 
     def spy(jobs, workers=None):
         used.append(len(jobs))
@@ -132,6 +133,6 @@ def test_many_transforms_use_the_pool_with_the_same_diagnostics(project_dir, mon
 
     monkeypatch.setattr(checks, "POOL_MIN_JOBS", 1)
     monkeypatch.setattr(parsing, "POOL_MIN_JOBS", 1)
-    monkeypatch.setattr(checks, "parse_many", spy)
+    monkeypatch.setattr(checks, "iter_parse", spy)
     assert _run_checks(project_dir, monkeypatch) == serial and used == [4]
     assert any("rosters" in d and "is not valid bigquery SQL" in d for d in serial)

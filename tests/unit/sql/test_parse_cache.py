@@ -42,8 +42,10 @@ def test_a_corrupt_cache_is_rebuilt(tmp_path, monkeypatch):
     monkeypatch.delenv("PIPECTL_NO_CACHE", raising=False)
     root = _broken(tmp_path)
     expected = _check(root, monkeypatch, [])
-    for f in (root / ".pipectl" / "cache").glob("sqlcheck-*.json"):
-        f.write_text("{not json")
+    caches = list((root / ".pipectl" / "cache").glob("sqlcheck-*.bin"))
+    assert caches
+    for f in caches:
+        f.write_bytes(b"{not a cache")
     calls = []
     assert _check(root, monkeypatch, calls) == expected and calls
 
