@@ -13,8 +13,14 @@ Baselines (run in the same rounds, same project):
   rules cost.
 * ``floor-sql``: ``floor-shape`` plus reading every transform file once, substituting its
   Jinja calls by table names and parsing it once with sqlglot (one dialect, no checks).
-  ``validate`` (cold: no parse cache; warm: the cache of the previous cold run) over it is
-  what rendering in two dialects, the template statements and the checks cost.
+  ``validate`` over it is what rendering in two dialects, the template statements, the
+  lineage facts and the checks cost: *cold* (no cache), *warm* (nothing changed since the
+  previous run: the recorded diagnostics are replayed, nothing is loaded) and *1 edit* (one
+  transform changed since the previous run: the manifests are loaded and every processor
+  checked again, only the edited statement parsed).
+
+CPU seconds are the process's and its pool workers' (user + system); peak RSS is the
+largest process of the tree.
 
     python bench/bench_validate.py [--sizes 1000,10000] [--rounds 5] [--distinct 1.0]
 """
@@ -59,8 +65,8 @@ if sql:
 """
 
 
-def run(cmd: list[str], env: dict | None = None) -> tuple[float, float]:
-    """(wall seconds, peak RSS MiB) of one whole child process."""
+def run(cmd: list[str], env: dict | None = None) -> tuple[float, float, float]:
+    """(wall seconds, peak RSS MiB, CPU seconds) of one whole child process and its children."""
     t0 = time.perf_counter()
     # cwd: not the checkout (``python -m`` puts the cwd first on sys.path; PYTHONPATH decides)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tempfile.gettempdir())
@@ -70,7 +76,7 @@ def run(cmd: list[str], env: dict | None = None) -> tuple[float, float]:
     out, err = proc.communicate()
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{out.decode()[-2000:]}{err.decode()[-2000:]}")
-    return wall, usage.ru_maxrss / 1024
+    return wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 def modes(root: Path) -> dict[str, tuple[list[str], str | None]]:
@@ -82,37 +88,49 @@ def modes(root: Path) -> dict[str, tuple[list[str], str | None]]:
         "floor-sql": ([sys.executable, "-c", FLOOR, str(root), "sql"], None),
         "validate cold": (cli, "floor-sql"),
         "validate warm": (cli, "floor-sql"),
+        "validate 1 edit": (cli, "floor-sql"),
     }
 
 
-def bench_size(root: Path, rounds: int) -> dict[str, list[tuple[float, float]]]:
+def _edit_one(root: Path, round_: int) -> None:
+    """Change one constant of one transform (a different one each round)."""
+    files = sorted((root / "sql").glob("*.sql"))
+    path = files[(round_ * 7919) % len(files)]
+    text = path.read_text()
+    path.write_text(text.replace(" AS m0,", f" + {round_ + 1} AS m0,", 1) if " AS m0," in text else text + " ")
+
+
+def bench_size(root: Path, rounds: int) -> dict[str, list[tuple[float, float, float]]]:
     cache = root / ".pipectl"
     plan = modes(root)
-    results: dict[str, list[tuple[float, float]]] = {m: [] for m in plan}
-    for _ in range(rounds):
+    results: dict[str, list[tuple[float, float, float]]] = {m: [] for m in plan}
+    for r in range(rounds):
         for name, (cmd, _) in plan.items():
             if name == "validate cold":
                 shutil.rmtree(cache, ignore_errors=True)
+            if name == "validate 1 edit":
+                _edit_one(root, r)
             results[name].append(run(cmd))
     return results
 
 
-def report(n: int, distinct: float, results: dict[str, list[tuple[float, float]]]) -> None:
+def report(n: int, distinct: float, results: dict[str, list[tuple[float, float, float]]]) -> None:
     plan = {k: v[1] for k, v in modes(Path(".")).items()}
     print(f"\n{n} processors ({distinct:.0%} distinct transforms), {len(next(iter(results.values())))} interleaved rounds")
-    print(f"{'mode':<18} {'min s':>8} {'median s':>9} {'peak MiB':>9} {'x floor (median)':>17} {'x floor (min)':>14}")
+    print(f"{'mode':<18} {'min s':>8} {'median s':>9} {'CPU s (med)':>11} {'peak MiB':>9} {'x floor (median)':>17} {'x floor (min)':>14}")
     for name, runs in results.items():
-        walls = [w for w, _ in runs]
-        peak = max(m for _, m in runs)
+        walls = [w for w, _, _ in runs]
+        cpu = statistics.median(c for _, _, c in runs)
+        peak = max(m for _, m, _ in runs)
         base = plan[name]
         if base is None:
             ratio = "1.00 (floor)"
             ratio_min = ""
         else:
-            bw = [w for w, _ in results[base]]
+            bw = [w for w, _, _ in results[base]]
             ratio = f"{statistics.median(walls) / statistics.median(bw):.2f} {base}"
             ratio_min = f"{min(walls) / min(bw):.2f}"
-        print(f"{name:<18} {min(walls):>8.3f} {statistics.median(walls):>9.3f} {peak:>9.1f} {ratio:>17} {ratio_min:>14}")
+        print(f"{name:<18} {min(walls):>8.3f} {statistics.median(walls):>9.3f} {cpu:>11.2f} {peak:>9.1f} {ratio:>17} {ratio_min:>14}")
 
 
 def main() -> None:
