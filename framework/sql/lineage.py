@@ -38,7 +38,7 @@ def analyze(tree: Any, dialect: str, schema: dict[str, dict[str, str]], keys: fr
 
     ``fast``: skip sqlglot's ``qualify`` when the tree is already in the form it would
     produce (:func:`already_qualified`); the facts are the same either way (checked by
-    tests/unit/sql/test_lineage_fast.py over every transform shape the suite knows).
+    tests/unit/sql/test_lineage_fast.py on every example transform and on both kinds of shape).
     """
     from sqlglot import exp
     from sqlglot.errors import SqlglotError
