@@ -40,17 +40,17 @@ def copy_project(src: Path, dest: Path) -> Path:
 
 def build_base(root: Path) -> None:
     """Sample days and full runs once; every sequence starts from a copy of this state."""
-    from framework.drive.session import Session, generate_sample, run_date
+    from framework.drive.session import Session, generate_sample, run_partition
 
     with Session.open(root) as sess:
         generate_sample(sess, START, days=DAYS)
         for day in ("2025-01-06", DAY):
-            run_date(sess, day, full=True, mode="full")
+            run_partition(sess, day, full=True, mode="full")
 
 
 def run_sequence(root: Path, rng: random.Random, max_rounds: int, edit, quirks) -> tuple[bool, list[str], list[str]]:
     """1..max_rounds rounds of edits + incremental run, then verify: (equal, differing, edits)."""
-    from framework.drive.session import Session, run_date
+    from framework.drive.session import Session, run_partition
     from framework.run.verify import verify
 
     kinds: list[str] = []
@@ -59,7 +59,7 @@ def run_sequence(root: Path, rng: random.Random, max_rounds: int, edit, quirks) 
         for _ in range(rng.randint(1, max_rounds)):
             edit(sess.warehouse, DAY, seed=rng.randrange(1 << 30), n_edits=rng.randint(3, 15))
             kinds += [e.detail.split(" for ")[0] for e in quirks(sess.warehouse, DAY, seed=rng.randrange(1 << 30), n_edits=rng.randint(1, 3))]
-            report = run_date(sess, DAY, mode="incremental")
+            report = run_partition(sess, DAY, mode="incremental")
             status = report.status if report.status != "success" else status
         result = verify(sess.project, sess.warehouse, DAY)
     return result.ok and status == "success", [t.processor for t in result.differing], kinds

@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchlib import machine  # noqa: E402
 from framework.backends.protocols import QueryParam  # noqa: E402
-from framework.drive.session import Session, backfill, generate_sample, run_date, simulate_update  # noqa: E402
+from framework.drive.session import Session, backfill, generate_sample, run_partition, simulate_update  # noqa: E402
 
 START = "2025-01-06"
 EDITS = ((None, {"points": 41, "fg_made": 16}), ("odds_api_player_points_props", {"points_line": 31.5}))
@@ -73,7 +73,7 @@ def measure(sess: Session, dates: list[str]) -> dict:
     full_runs, updates = [], []
     for i, day in enumerate(dates):
         t0 = time.perf_counter()
-        full = run_date(sess, day, full=True, mode="full")
+        full = run_partition(sess, day, full=True, mode="full")
         full_runs.append((time.perf_counter() - t0, full))
         assert full.status == "success", full.to_dict()
         player = player_for(sess, day)

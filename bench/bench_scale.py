@@ -43,7 +43,7 @@ START = "2025-01-06"
 def child(scale: int, days: int, rounds: int) -> dict:
     """One configuration, measured in this (fresh) process."""
     from bench_pipeline import copy_project, player_for
-    from framework.drive.session import Session, backfill, run_date, simulate_update
+    from framework.drive.session import Session, backfill, run_partition, simulate_update
     from framework.drive.session import sample_module
 
     logging.basicConfig(level=logging.ERROR)
@@ -67,7 +67,7 @@ def child(scale: int, days: int, rounds: int) -> dict:
             player = None
             for i, last in enumerate(dates):  # one date per round: see bench_pipeline.measure
                 t0 = time.perf_counter()
-                full = run_date(sess, last, full=True, mode="full")
+                full = run_partition(sess, last, full=True, mode="full")
                 full_s.append(time.perf_counter() - t0)
                 assert full.status == "success", full.to_dict()
                 player = player_for(sess, last)

@@ -50,7 +50,7 @@ from benchlib import machine  # noqa: E402
 from framework.orchestrator.envelope import encode, make_envelope  # noqa: E402
 from framework.run.history import RunHistory  # noqa: E402
 from framework.run.runner import ProcessorRunner, RunRequest  # noqa: E402
-from framework.drive.session import Session, default_sample_date, run_date, sample_module  # noqa: E402
+from framework.drive.session import Session, default_sample_date, run_partition, sample_module  # noqa: E402
 from projects import copy_example  # noqa: E402
 from worker_cluster import RoundRobinProxy, free_port, push_topology, start_worker, stop, wait_listening  # noqa: E402
 
@@ -233,7 +233,7 @@ def main() -> None:
             session.project.processors[FANNED].phase)]
         t0 = time.perf_counter()
         for phase in before:  # the phases upstream of the fan-out, with pipectl run's driver
-            report = run_date(session, date, from_phase=phase, trigger_downstream=False, full=True)
+            report = run_partition(session, date, from_phase=phase, trigger_downstream=False, full=True)
             assert report.status == "success", report.to_dict()
         print(f"setup: {args.players} players per team, upstream phases on the emulators in {time.perf_counter() - t0:.0f}s")
         proxy = RoundRobinProxy([])

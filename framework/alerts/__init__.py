@@ -7,18 +7,18 @@ signature are sent; the rest are counted and, when the window ends, replaced by 
 ("suppressed K similar alerts"). Backfill mode (``aggregate=True``) sends nothing until
 :meth:`Alerts.flush`, which sends one summary per signature.
 
-Two words, one each:
+Two words, one each (not "hook": a hook is project code pipectl calls, e.g. ``sample_data.py``):
 
-* an **alert hook** (:class:`AlertHook`) is what code that raises alerts holds: one method,
+* an **alerter** (:class:`Alerter`) is what code that raises alerts holds: one method,
   ``alert(signature, severity, message, context)``. The orchestrator calls it after a commit,
   never inside a transaction (a retried transaction must not alert twice); a processor run
-  calls it when it fails. :class:`Alerts`, the rate limiter, is the hook every command builds.
+  calls it when it fails. :class:`Alerts`, the rate limiter, is the alerter every command builds.
 * an **alert sink** (:class:`AlertSink`) delivers one :class:`AlertMessage`:
   ``send(message)``. A log sink, a Slack-style webhook sink and an SMTP email sink
   (:mod:`framework.alerts.smtp`) are built in and configured from ``pipectl.yaml``
   (``alerts:``, see docs/runtime.md); their credentials come by reference
-  (:mod:`framework.alerts.secrets`). :class:`LogSink` and :class:`MemorySink` are hooks too
-  (every alert, unlimited): the orchestrator's default when it is given none (a log record on
+  (:mod:`framework.alerts.secrets`). :class:`LogSink` and :class:`MemorySink` are alerters
+  too (every alert, unlimited): the orchestrator's default when it is given none (a log record on
   ``pipectl.orchestrator``, so nothing is silent even in a bare setup) and the test double.
 
 Why its own package, below the orchestrator, the driver and the runner: the orchestrator
@@ -68,7 +68,7 @@ class AlertMessage:
         return head
 
 
-class AlertHook(Protocol):
+class Alerter(Protocol):
     """What raises alerts: :class:`Alerts` (rate limited), or a :class:`LogSink` /
     :class:`MemorySink` used directly (every alert, unlimited)."""
 
@@ -76,15 +76,15 @@ class AlertHook(Protocol):
 
 
 class AlertSink(Protocol):
-    """What delivers an alert the hook decided to send (log, webhook, email, memory)."""
+    """What delivers an alert the alerter decided to send (log, webhook, email, memory)."""
 
     name: str
 
     def send(self, alert: AlertMessage) -> None: ...
 
 
-class DirectHook:
-    """Makes a sink an unlimited :class:`AlertHook`: every ``alert()`` is sent at once, stamped
+class DirectAlerter:
+    """Makes a sink an unlimited :class:`Alerter`: every ``alert()`` is sent at once, stamped
     with the wall clock. For the orchestrator's bare default and tests; commands use
     :class:`Alerts` so a retry storm is one alert plus a summary."""
 
@@ -97,7 +97,7 @@ class DirectHook:
 LOG_LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR, "critical": logging.CRITICAL}
 
 
-class LogSink(DirectHook):
+class LogSink(DirectAlerter):
     """Writes alerts to a logger (``pipectl.alerts`` unless given; stderr by default in the
     CLI), one record per alert at the alert's severity."""
 
@@ -111,7 +111,7 @@ class LogSink(DirectHook):
                         extra={"alert_context": dict(alert.context)})
 
 
-class MemorySink(DirectHook):
+class MemorySink(DirectAlerter):
     """Keeps alerts in a list: the test double, and what `pipectl backfill` prints at the end."""
 
     name = "memory"

@@ -156,7 +156,7 @@ def run_cmd(ctx: click.Context, date: str, selectors: tuple[str, ...], excludes:
             by_kind.setdefault(ref.kind, []).append(ref.id)
         baseline = s.full_batch_baseline(sess, date) if changed else None
         with run_output(quiet or as_json) as progress:
-            report = s.run_date(sess, date, select=selected, from_phase=from_phase, entities=replay,
+            report = s.run_partition(sess, date, select=selected, from_phase=from_phase, entities=replay,
                                 full=full, progress=progress, changed=by_kind or None)
     _show(report, baseline, as_json)
     if report.status == "failed":

@@ -100,13 +100,13 @@ def run_demo(project_root: str | Path = ".", target: str | None = None, *, date:
              + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
         for k in range(history_days):
             earlier = (first + _dt.timedelta(days=k)).isoformat()
-            report = s.run_date(sess, earlier, full=True, mode="full", progress=history_progress)
+            report = s.run_partition(sess, earlier, full=True, mode="full", progress=history_progress)
             tell(f"history {earlier}: {report.status} in {report.seconds:.2f}s")
             if report.status == "failed":
                 tell("a history day failed; see `pipectl history` and `pipectl status`")
                 return DemoOutcome(earlier, report)
         tell(f"\n== full run of {day}: every processor, every entity ==")
-        full = s.run_date(sess, day, full=True, mode="full", progress=progress)
+        full = s.run_partition(sess, day, full=True, mode="full", progress=progress)
         tell((full, None))
         outcome = DemoOutcome(day, full)
         if full.status == "failed":

@@ -113,15 +113,15 @@ def reset_local_state(project_root: str | Path) -> Path:
 
 
 # ------------------------------------------------------------------ runs
-def run_date(session: Session, date: str, *, select: Sequence[str] | None = None, from_phase: str | None = None,
-             entities: Sequence[str] | Mapping[str, Sequence[str]] | None = None, full: bool = False,
-             progress: Progress | None = None,
-             changed: dict[str, list[str]] | None = None, trigger_downstream: bool = True,
-             mode: str | None = None) -> PipelineReport:
-    """Run ``date`` through the bus. ``entities`` replays ids per entity kind
-    (``{"player": ["lebronjames"]}``, from ``framework.drive.replay.parse_entity_args``);
+def run_partition(session: Session, partition: str, *, select: Sequence[str] | None = None,
+                  from_phase: str | None = None, entities: Sequence[str] | Mapping[str, Sequence[str]] | None = None,
+                  full: bool = False, progress: Progress | None = None, changed: dict[str, list[str]] | None = None,
+                  trigger_downstream: bool = True, mode: str | None = None) -> PipelineReport:
+    """Run one partition through the phases via the bus (``pipectl run --date``: a partition
+    is a date for ``partition.type: DATE``, the default). ``entities`` replays ids per entity
+    kind (``{"player": ["lebronjames"]}``, from ``framework.drive.replay.parse_entity_args``);
     a plain list means ids of the project's first declared kind."""
-    return session.driver(progress).run(date, select=select, from_phase=from_phase, entities=entities, full=full,
+    return session.driver(progress).run(partition, select=select, from_phase=from_phase, entities=entities, full=full,
                                         changed=changed, trigger_downstream=trigger_downstream, mode=mode)
 
 
@@ -146,12 +146,12 @@ class UpdateReport:
         return {"entity": self.entity, "changes": self.changes, "phases": self.rows(), "pipeline": self.report.to_dict()}
 
 
-def full_batch_baseline(session: Session, date: str) -> dict[str, float]:
-    """Seconds per phase of the latest full-batch run of every processor for ``date``."""
+def full_batch_baseline(session: Session, partition: str) -> dict[str, float]:
+    """Seconds per phase of the latest full-batch run of every processor for ``partition``."""
     from framework.run.history import RunHistory
 
     latest: dict[str, Any] = {}
-    for run in RunHistory(session.backends.state).list(partition=date, limit=None):
+    for run in RunHistory(session.backends.state).list(partition=partition, limit=None):
         if run.full_batch and run.status in ("success", "partial") and run.processor not in latest:
             latest[run.processor] = run
     out: dict[str, float] = {}
@@ -200,7 +200,7 @@ def simulate_update(session: Session, date: str, entity: Any, changes: dict[str,
     else:
         kind = _first_entity_kind(session.project)
         changed = {kind: [str(entity)]} if kind else None
-    report = run_date(session, date, progress=progress, changed=changed, mode="incremental")
+    report = run_partition(session, date, progress=progress, changed=changed, mode="incremental")
     return UpdateReport(str(entity), applied, report, baseline)
 
 
@@ -263,7 +263,7 @@ def backfill(session: Session, start: str, end: str, *, select: Sequence[str] | 
             continue
         if trigger_downstream:
             first = _first_phase(session.project, names)
-            report = run_date(session, date, select=None, from_phase=first, full=full, progress=None, mode="backfill")
+            report = run_partition(session, date, select=None, from_phase=first, full=full, progress=None, mode="backfill")
             results = [r for p in report.phases for r in p.runs]
             status = report.status
             errors = [r.error for r in results if r.error] + report.waiting
@@ -305,7 +305,7 @@ def _save_checkpoint(store: Any, key: str, start: str, end: str, done: list[str]
     store.run_transaction(txn)
 
 
-__all__ = ["Session", "run_date", "simulate_update", "backfill", "generate_sample", "reset_local_state",
+__all__ = ["Session", "run_partition", "simulate_update", "backfill", "generate_sample", "reset_local_state",
            "UpdateReport", "BackfillReport", "PhaseReport", "full_batch_baseline"]
 
 

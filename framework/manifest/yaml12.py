@@ -36,7 +36,7 @@ MAX_DEPTH = 64                  # the deepest manifest path is under 10 levels
 ALIAS_BUDGET = 100_000          # nodes that aliases may add on top of the document's own
 
 # error(code, message, line, column, hint): the caller turns it into a located diagnostic.
-ErrorSink = Callable[[str, str, int, int, "str | None"], None]
+ReportError = Callable[[str, str, int, int, "str | None"], None]
 
 # YAML 1.2 c-printable: TAB, LF, CR, x20-x7E, x85, xA0-xD7FF, xE000-xFFFD, x10000-x10FFFF.
 _FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
@@ -83,7 +83,7 @@ YAML11_BOOLEANS = frozenset({"yes", "no", "on", "off", "y", "n"})
 
 
 # ------------------------------------------------------------------ bytes -> text
-def decode(raw: bytes, error: ErrorSink) -> str | None:
+def decode(raw: bytes, error: ReportError) -> str | None:
     """UTF-8 text (an optional BOM dropped), or ``None`` after a located error."""
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         error("encoding", "the file is UTF-16; pipectl reads manifests as UTF-8", 1, 1, "save the file as UTF-8")
@@ -98,7 +98,7 @@ def decode(raw: bytes, error: ErrorSink) -> str | None:
         return None
 
 
-def forbidden_characters(text: str, error: ErrorSink, limit: int = 20) -> bool:
+def forbidden_characters(text: str, error: ReportError, limit: int = 20) -> bool:
     """Report characters YAML does not allow anywhere (control characters); True if any."""
     found = 0
     for match in _FORBIDDEN.finditer(text):
@@ -141,7 +141,7 @@ class _Refused(Exception):
     """Stop reading: nothing after this point can be trusted (reported already)."""
 
 
-def parse(text: str, error: ErrorSink, alias_budget: int = ALIAS_BUDGET) -> tuple[Any, dict] | None:
+def parse(text: str, error: ReportError, alias_budget: int = ALIAS_BUDGET) -> tuple[Any, dict] | None:
     """Build plain data and ``{json path: (line, column)}`` from one YAML document.
 
     Returns ``None`` when nothing trustworthy could be built (syntax error, second document,
@@ -158,7 +158,7 @@ def parse(text: str, error: ErrorSink, alias_budget: int = ALIAS_BUDGET) -> tupl
             gc.enable()
 
 
-def _parse(text: str, error: ErrorSink, alias_budget: int) -> tuple[Any, dict] | None:
+def _parse(text: str, error: ReportError, alias_budget: int) -> tuple[Any, dict] | None:
     reader = _Reader(error, alias_budget)
     get_event = _EventSource(text).get_event
     stack, table, scalar, no_key = reader.stack, reader.table, _Scalar, _NO_KEY
@@ -211,7 +211,7 @@ def _parse(text: str, error: ErrorSink, alias_budget: int) -> tuple[Any, dict] |
 class _Reader:
     """The state of one read: open collections, anchors, the alias budget, the table."""
 
-    def __init__(self, error: ErrorSink, alias_budget: int):
+    def __init__(self, error: ReportError, alias_budget: int):
         self.error = error
         self.budget = alias_budget
         self.table: dict = {}
@@ -328,7 +328,7 @@ class _Reader:
             parent.value.append(value)
 
 
-def _tag(tag: str, line: int, column: int, error: ErrorSink) -> None:
+def _tag(tag: str, line: int, column: int, error: ReportError) -> None:
     shown = tag.replace("tag:yaml.org,2002:", "!!")
     error("yaml-tag", f"YAML tag '{shown}' is not supported in manifests", line, column,
           "remove the tag; quote a value to make it text")

@@ -17,7 +17,7 @@ from framework.errors import BackendError, EnvelopeError, PipectlError, QualityG
 from framework.manifest.model import Project, QualityGate, Transition
 from framework.orchestrator import entities as ent
 from framework.orchestrator import ledger as lg
-from framework.alerts import AlertHook, LogSink
+from framework.alerts import Alerter, LogSink
 from framework.orchestrator.decision import Decision
 from framework.orchestrator.envelope import COMPLETE_STATUSES, decode, encode, entity_counts, make_envelope, now_iso
 from framework.orchestrator.identity import ContractViolation, UnknownProcessor, check_contract, resolve, transition_of
@@ -29,13 +29,13 @@ log = logging.getLogger("pipectl.orchestrator")
 class Orchestrator:
     """Tracks completions per (transition, partition) and publishes each trigger once."""
 
-    def __init__(self, project: Project, store: Any, bus: Any, alerts: AlertHook | None = None,
+    def __init__(self, project: Project, store: Any, bus: Any, alerts: Alerter | None = None,
                  clock: Callable[[], float] = time.time, gate_checker: GateChecker | None = None,
                  dead_letter_topic: str | None = None, publish_grace: float = 30.0, stall_seconds: float = 4 * 3600.0):
         self.project = project
         self.store = store
         self.bus = bus
-        self.alerts: AlertHook = alerts or LogSink(log)  # every alert on pipectl.orchestrator: never silent
+        self.alerts: Alerter = alerts or LogSink(log)  # every alert on pipectl.orchestrator: never silent
         self.clock = clock
         self.gate_checker = gate_checker
         self.dead_letter_topic = dead_letter_topic

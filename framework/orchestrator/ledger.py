@@ -81,16 +81,13 @@ def new_ledger(ctx: Context) -> dict[str, Any]:
             "active": False, "round": 0, "open_round": None, "run_keys": {}, "pending": {}, "rounds": {}}
 
 
-def _round_view(transition: Transition, rnd: Mapping[str, Any]) -> policy.RoundView:
+def round_view(transition: Transition, rnd: Mapping[str, Any]) -> policy.RoundView:
+    """What the trigger rule sees of a round document (also read by status and health)."""
     procs = rnd["processors"]
     completed = frozenset(n for n, p in procs.items() if p["ok"])
     failed = frozenset(n for n, p in procs.items() if not p["ok"])
     expected = frozenset(rnd["expected"]) if not rnd["collecting"] else completed | failed
     return policy.RoundView(expected, completed, failed, rnd.get("first_at"), rnd["collecting"])
-
-
-def round_view(transition: Transition, rnd: Mapping[str, Any]) -> policy.RoundView:
-    return _round_view(transition, rnd)
 
 
 def _alert_once(step: Step, rnd: dict[str, Any], ctx: Context, kind: str, severity: str, message: str) -> None:
@@ -131,7 +128,7 @@ def evaluate_open_round(ledger: dict[str, Any], ctx: Context, now: float, step: 
         return False
     rnd = ledger["rounds"][str(number)]
     t = ctx.transition
-    verdict = policy.evaluate(t, _round_view(t, rnd), now)
+    verdict = policy.evaluate(t, round_view(t, rnd), now)
     changed = (rnd["verdict"], rnd["reason"]) != (verdict.outcome, verdict.reason)
     alerted = len(rnd["alerted"])
     rnd["verdict"], rnd["reason"] = verdict.outcome, verdict.reason

@@ -457,8 +457,8 @@ class ProcessorRunner:
         if topic is None:
             return
         try:
-            envelope = io.build_envelope(self.project, proc, request, res)
-            data, attrs = io.encode_envelope(envelope)
+            envelope = io.completion_envelope(self.project, proc, request, res)
+            data, attrs = io.completion_message(envelope)
             res.message_id = self.bus.publish(topic, data, attrs)
             res.envelope = envelope
             return
@@ -469,8 +469,8 @@ class ProcessorRunner:
             if self.alerts is not None:
                 self.alerts.alert(f"completion_failed:{proc.name}", "error", reason,
                                   {"processor": proc.name, "partition": str(request.partition)})
-        envelope = io.build_envelope(self.project, proc, request, res, minimal=True)
-        data, attrs = io.encode_envelope(envelope)
+        envelope = io.completion_envelope(self.project, proc, request, res, minimal=True)
+        data, attrs = io.completion_message(envelope)
         res.message_id = self.bus.publish(topic, data, attrs)
         res.envelope = envelope
 

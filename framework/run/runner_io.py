@@ -295,7 +295,7 @@ def task_delivery_limit(project: Project, proc: Processor) -> int:
     return int(topic.subscriptions[0].max_delivery_attempts)
 
 
-def build_envelope(project: Project, proc: Processor, request: Any, res: Any, minimal: bool = False) -> dict[str, Any]:
+def completion_envelope(project: Project, proc: Processor, request: Any, res: Any, minimal: bool = False) -> dict[str, Any]:
     """The completion envelope (validated by the orchestrator's schema when it is built)."""
     from framework.orchestrator.envelope import make_envelope
 
@@ -331,7 +331,7 @@ def completion_metadata(res: Any) -> dict[str, Any]:
             "failed_entities": sorted(res.failed_entities), "durations": res.durations}
 
 
-def encode_envelope(envelope: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+def completion_message(envelope: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
     from framework.orchestrator.envelope import encode
 
     data = encode(envelope)

@@ -16,7 +16,7 @@ from framework.manifest.model import EntityMapping, Input, Processor, Project, T
 
 STATE_DATASET = "_pipectl"
 STATE_TABLE = f"{STATE_DATASET}.processed_fingerprints"
-CHANGESET_TABLE = f"{STATE_DATASET}.change_sets"
+CHANGE_SET_TABLE = f"{STATE_DATASET}.change_sets"
 
 
 def state_table(project: Project) -> str:
@@ -26,7 +26,7 @@ def state_table(project: Project) -> str:
 
 def changeset_table(project: Project) -> str:
     """``_pipectl.change_sets`` under the target's ``dataset_prefix``."""
-    return project.dataset_prefix + CHANGESET_TABLE
+    return project.dataset_prefix + CHANGE_SET_TABLE
 
 
 # Entity key used for inputs that carry no usable key: one fingerprint for the whole partition.

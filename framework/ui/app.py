@@ -61,10 +61,10 @@ class Actions:
 
     # -- the three actions, each the library function its CLI command calls --------------
     def rerun(self, date: str, from_phase: str | None) -> str:
-        from framework.drive.session import Session, run_date
+        from framework.drive.session import Session, run_partition
 
         with Session.open(self.src.root, self.src.target) as sess:
-            report = run_date(sess, date, from_phase=from_phase or None)
+            report = run_partition(sess, date, from_phase=from_phase or None)
         what = f"run {date}{' from ' + from_phase if from_phase else ''}: {report.status}"
         if report.status == "failed":  # like `pipectl run` exiting 1: shown as a failed action
             raise RuntimeError(f"{what} (see the partition page and the alerts)")

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from framework.drive.session import Session, generate_sample, run_date, sample_module
+from framework.drive.session import Session, generate_sample, run_partition, sample_module
 from projects import copy_example, snapshot_tables, table_differences
 
 pytestmark = [pytest.mark.timeout(1800), pytest.mark.slow]
@@ -100,7 +100,7 @@ def bases(tmp_path_factory) -> tuple[Path, Path]:
     shutil.copytree(landing, ran)
     with Session.open(ran) as sess:
         for day in DATES:
-            assert run_date(sess, day, full=True, mode="full").status == "success"
+            assert run_partition(sess, day, full=True, mode="full").status == "success"
     return landing, ran
 
 
@@ -127,24 +127,24 @@ def incremental_world(ran: Path, root: Path, rounds: list[Round]) -> dict:
         for r in rounds:
             if r.kind == "edit":
                 _edit(sess, EDIT_DAY, r)
-                rep = run_date(sess, EDIT_DAY)
+                rep = run_partition(sess, EDIT_DAY)
                 _check(rep, r)
                 raw = rep.phase("raw")
                 assert raw is not None and raw.entities_processed < raw.entities_total / 4, rep.to_dict()  # selective
             elif r.kind == "rerun":
-                rep = run_date(sess, EDIT_DAY)
+                rep = run_partition(sess, EDIT_DAY)
                 _check(rep, r)
                 assert rep.summary == NOTHING, rep.to_dict()
             elif r.kind == "earlier":
                 _edit(sess, EARLY_DAY, r)
-                _check(run_date(sess, EARLY_DAY), r)
-                _check(run_date(sess, EDIT_DAY, full=True), r)
+                _check(run_partition(sess, EARLY_DAY), r)
+                _check(run_partition(sess, EDIT_DAY, full=True), r)
             else:
                 sess.close()
                 _change_code(root, r.code)
                 sess = Session.open(root)
                 for day in DATES:
-                    rep = run_date(sess, day)
+                    rep = run_partition(sess, day)
                     _check(rep, r)
                     runs = {x.processor: x for ph in rep.phases for x in ph.runs}
                     changed = runs[CODE_PROCESSORS[r.code]]
@@ -165,7 +165,7 @@ def reference_world(landing: Path, ran: Path, root: Path, rounds: list[Round]) -
             if r.kind in ("edit", "earlier"):
                 _edit(sess, EDIT_DAY if r.kind == "edit" else EARLY_DAY, r)
         for day in DATES[1:] if first_day_as_base else DATES:
-            _check(run_date(sess, day, full=True, mode="full"), "reference")
+            _check(run_partition(sess, day, full=True, mode="full"), "reference")
         return snapshot_tables(sess)
 
 

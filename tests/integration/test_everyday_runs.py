@@ -115,7 +115,7 @@ def _iot_day(root: Path) -> str:
 
 
 def test_full_rerun_after_an_earlier_date_changed_equals_a_run_from_scratch(project: Path, tmp_path: Path) -> None:
-    from framework.drive.session import Session, generate_sample, run_date, sample_module
+    from framework.drive.session import Session, generate_sample, run_partition, sample_module
     from projects import snapshot_tables, table_differences
 
     edit = {"points": 44, "fg_made": 17}
@@ -131,7 +131,7 @@ def test_full_rerun_after_an_earlier_date_changed_equals_a_run_from_scratch(proj
         generate_sample(sess, DAY1, days=2)
         sample_module(sess.project, "apply_update")(sess.warehouse, DAY1, "lebronjames", **edit)
         for day in (DAY1, DAY2):
-            assert run_date(sess, day, full=True, mode="full").status == "success"
+            assert run_partition(sess, day, full=True, mode="full").status == "success"
         reference = snapshot_tables(sess)
     assert table_differences(rerun, reference) == []
 

@@ -11,7 +11,7 @@ import pytest
 
 from framework.backends.protocols import QueryParam
 from framework.cli import main
-from framework.drive.session import Session, generate_sample, run_date, sample_module
+from framework.drive.session import Session, generate_sample, run_partition, sample_module
 from framework.run.verify import SCRATCH_PREFIX, verify
 from projects import copy_example
 
@@ -31,7 +31,7 @@ def example(tmp_path_factory):
     with Session.open(root) as sess:
         generate_sample(sess, "2025-01-06", days=2)
         for day in ("2025-01-06", DAY):
-            assert run_date(sess, day, full=True, mode="full").status == "success"
+            assert run_partition(sess, day, full=True, mode="full").status == "success"
     return root
 
 
@@ -59,7 +59,7 @@ def test_equal_after_full_runs_and_after_incremental_rounds(example):
         for seed, kinds in zip((11, 12), rounds):
             edit(wh, DAY, seed=seed, n_edits=12)
             assert len(quirks(wh, DAY, seed=seed, kinds=kinds)) == len(kinds)
-            rep = run_date(sess, DAY, mode="incremental")
+            rep = run_partition(sess, DAY, mode="incremental")
             assert rep.status == "success"
             raw = rep.phase("raw")
             assert 0 < raw.entities_processed < raw.entities_total  # really selective

@@ -9,7 +9,7 @@ import json
 
 from framework.backends.protocols import QueryParam
 from framework.cli import main
-from framework.drive.session import Session, run_date
+from framework.drive.session import Session, run_partition
 from framework.run.verify import SCRATCH_PREFIX, verify
 from framework.scaffold import init_project
 
@@ -27,7 +27,7 @@ def test_verify_on_bigquery(tmp_path, uid, capsys):
         wh.create_table(src)
         wh.insert_rows(src.fqn, [{"day": DAY, "customer_id": f"c{i}", "store_id": f"s{i % 3}", "amount": float(i) + 0.1}
                                  for i in range(12)])
-        assert run_date(sess, DAY.isoformat(), full=True, mode="full").status == "success"
+        assert run_partition(sess, DAY.isoformat(), full=True, mode="full").status == "success"
         first = verify(sess.project, wh, DAY.isoformat())
         assert first.ok and [t.status for t in first.tables] == ["equal"] * 3, [t.to_dict() for t in first.tables]
         assert [t.diff.incremental_rows for t in first.tables] == [12, 12, 3]
@@ -37,7 +37,7 @@ def test_verify_on_bigquery(tmp_path, uid, capsys):
                           [QueryParam("c", "c4"), QueryParam("d", DAY, "DATE")])
         wh.execute_script(f"DELETE FROM {src.fqn} WHERE customer_id = @c AND day = @d", [QueryParam("c", "c7"), QueryParam("d", DAY, "DATE")])
         wh.insert_rows(src.fqn, [{"day": DAY, "customer_id": "c99", "store_id": "s1", "amount": 2.5}])
-        rep = run_date(sess, DAY.isoformat(), mode="incremental")
+        rep = run_partition(sess, DAY.isoformat(), mode="incremental")
         assert rep.status == "success" and rep.phase("raw").entities_processed == 3
         second = verify(sess.project, wh, DAY.isoformat())
         assert second.ok, [t.to_dict() for t in second.differing]

@@ -34,7 +34,7 @@ from framework.project import load
 from framework.run.fanout import TASKS
 from framework.run.fanout_remote import RUNS
 from framework.run.history import RunHistory
-from framework.drive.session import Session, default_sample_date, run_date, sample_module
+from framework.drive.session import Session, default_sample_date, run_partition, sample_module
 from projects import copy_example, snapshot_tables, table_differences
 from worker_cluster import RoundRobinProxy, free_port, push_topology, start_function, start_worker, stop, wait_listening
 
@@ -181,7 +181,7 @@ def test_a_day_on_three_push_fed_workers_equals_the_embedded_run(tmp_path: Path,
         ref_root = copy_example(tmp_path / "reference", templates=True)
         with Session.open(ref_root) as ref:
             sample_module(ref.project, "generate")(ref.warehouse, date, days=1, seed=42, players_per_team=PLAYERS)
-            assert run_date(ref, date).status == "success"
+            assert run_partition(ref, date).status == "success"
             assert table_differences(on_gcp, utc_naive(snapshot_tables(ref))) == []
     finally:
         if proxy is not None:

@@ -177,25 +177,25 @@ def test_a_sink_raising_anything_is_recorded_and_the_other_sinks_still_get_the_a
     assert "alert sink 'broken' failed for processor_failed:x: template bug" in alerts.sink_errors[0]
 
 
-def test_a_log_sink_is_an_unlimited_hook_at_the_alert_severity(caplog: pytest.LogCaptureFixture) -> None:
-    """The orchestrator's default hook (no ``alerts`` given): every alert, one record each, at
+def test_a_log_sink_is_an_unlimited_alerter_at_the_alert_severity(caplog: pytest.LogCaptureFixture) -> None:
+    """The orchestrator's default alerter (no ``alerts`` given): every alert, one record each, at
     its own level, with the same text as a sink delivers."""
     import logging
 
     from framework.alerts import LogSink
 
-    hook = LogSink(logging.getLogger("pipectl.orchestrator"))
+    alerter = LogSink(logging.getLogger("pipectl.orchestrator"))
     with caplog.at_level(logging.INFO, logger="pipectl.orchestrator"):
         for i in range(7):
-            assert hook.alert("gate:x", "critical", f"blocked {i}", {"partition": "2026-01-15"}) == "sent"
-        hook.alert("late", "warning", "late completion")
+            assert alerter.alert("gate:x", "critical", f"blocked {i}", {"partition": "2026-01-15"}) == "sent"
+        alerter.alert("late", "warning", "late completion")
     records = [r for r in caplog.records if r.name == "pipectl.orchestrator"]
     assert [r.levelno for r in records] == [logging.CRITICAL] * 7 + [logging.WARNING]
     assert records[0].getMessage() == "[CRITICAL] gate:x: blocked 0"
     assert records[0].alert_context == {"partition": "2026-01-15"}
 
 
-def test_the_orchestrator_alerts_on_its_logger_without_a_hook(tmp_path, caplog: pytest.LogCaptureFixture) -> None:
+def test_the_orchestrator_alerts_on_its_logger_without_an_alerter(tmp_path, caplog: pytest.LogCaptureFixture) -> None:
     import logging
 
     from framework.alerts import LogSink
@@ -208,7 +208,7 @@ def test_the_orchestrator_alerts_on_its_logger_without_a_hook(tmp_path, caplog: 
     assert isinstance(orch.alerts, LogSink) and orch.alerts.logger.name == "pipectl.orchestrator"
 
 
-def test_a_memory_sink_records_every_alert_as_a_hook() -> None:
+def test_a_memory_sink_records_every_alert_as_an_alerter() -> None:
     sink = MemorySink()
     for _ in range(10):
         sink.alert("stalled:raw", "error", "no progress")

@@ -13,7 +13,7 @@ import pytest
 
 from framework.errors import ConfigError
 from framework.run.fanout_remote import RUNS
-from framework.drive.session import Session, default_sample_date, run_date, sample_module
+from framework.drive.session import Session, default_sample_date, run_partition, sample_module
 from framework.worker.push import Authenticator
 from framework.worker.service import WorkerService
 from projects import copy_example, snapshot_tables, table_differences
@@ -94,7 +94,7 @@ def test_a_day_pushed_through_the_worker_equals_pipectl_run(worker, tmp_path: Pa
 
     ref_root, _ = _project(tmp_path / "reference")
     with Session.open(ref_root) as ref:
-        report = run_date(ref, date)
+        report = run_partition(ref, date)
         assert report.status == "success"
         assert table_differences(worker_tables, snapshot_tables(ref)) == []
 

@@ -16,7 +16,7 @@ from framework.drive.pipeline import PipelineDriver
 from framework.drive.replay import parse_entity_args
 from framework.drive.reports import phase_table
 from tests.projects import PROCESSORS, SQL, write_project
-from tests.unit.runtime.test_pipeline_driver import TOPICS_WITH_START
+from tests.unit.drive.test_pipeline_driver import TOPICS_WITH_START
 
 DAY = "2026-01-15"
 
@@ -182,7 +182,7 @@ def test_given_kinds_are_exact_even_when_another_given_kind_maps_to_them(shop) -
 def test_example_project_replay_of_one_player_from_analytics(tmp_path) -> None:
     """The README's replay on the example project: player processors get the player only,
     team processors exactly the teams his declared mappings name (his team, his opponent)."""
-    from framework.drive.session import Session, default_sample_date, generate_sample, run_date
+    from framework.drive.session import Session, default_sample_date, generate_sample, run_partition
     from framework.drive.replay import map_ids, mappings_between
     from projects import copy_example
 
@@ -190,7 +190,7 @@ def test_example_project_replay_of_one_player_from_analytics(tmp_path) -> None:
     with Session.open(root) as sess:
         date = default_sample_date(sess.project)
         generate_sample(sess, date)
-        assert run_date(sess, date, full=True).status == "success"
+        assert run_partition(sess, date, full=True).status == "success"
         player = "lebronjames"
         teams = sorted({t for m in mappings_between(sess.project, "player", "team")
                         for t in map_ids(sess.warehouse, sess.project, m, [player], date)})
@@ -204,7 +204,7 @@ def test_example_project_replay_of_one_player_from_analytics(tmp_path) -> None:
             f"SELECT team_abbr AS t FROM {roster} WHERE player_lookup = $p AND game_date = $d UNION "
             f"SELECT opponent_team_abbr FROM {gamebook} WHERE player_lookup = $p AND game_date = $d", params)}
         assert teams == sorted(expected) and len(teams) == 2
-        rep = run_date(sess, date, from_phase="analytics", entities={"player": [player]})
+        rep = run_partition(sess, date, from_phase="analytics", entities={"player": [player]})
     assert rep.status == "success" and rep.mode == "replay", rep.to_dict()
     assert rep.phases[0].phase == "analytics"
     seen = {"player": 0, "team": 0}

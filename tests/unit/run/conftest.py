@@ -1,4 +1,4 @@
-"""In-memory StateStore: the test double for runtime bookkeeping (history, fan-out)."""
+"""In-memory StateStore: the test double for a run's bookkeeping (history, fan-out)."""
 from __future__ import annotations
 
 import copy
