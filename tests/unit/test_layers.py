@@ -174,3 +174,46 @@ def test_architecture_page_draws_the_layers_of_the_contract() -> None:
 def test_diagram_parser_reads_the_chain_order() -> None:
     text = '```mermaid\nflowchart TD\n    B["low"]\n    A["top | (x)"]\n    A --> B\n```\n'
     assert _diagram_layers(text) == ["top | (x)", "low"]
+
+
+# Each arrow issue 14 found in the code, injected into a copy of framework/, and the contract
+# that must break. A contract that stopped forbidding one of them (a layer reordered, a
+# module moved out of a forbidden list) fails here, not in a review.
+FORBIDDEN_ARROWS = [
+    ("orchestrator/service.py", "framework.drive.session", "orchestrator-decides"),
+    ("orchestrator/service.py", "framework.run.runner", "orchestrator-decides"),
+    ("backends/localbus.py", "framework.drive.pipeline", "layers"),
+    ("backends/registry.py", "framework.run.runner", "layers"),
+    ("graph/rules.py", "framework.backends.protocols", "core-knows-no-backend"),
+    ("sql/render.py", "framework.backends.protocols", "core-knows-no-backend"),
+    ("config/__init__.py", "framework.backends.registry", "layers"),  # the registry <-> config cycle
+    ("orchestrator/status.py", "framework.orchestrator.engine", "no-cycles"),  # engine <-> status
+    ("orchestrator/sweeper.py", "framework.orchestrator.engine", "no-cycles"),  # engine <-> sweeper
+    ("manifest/model.py", "framework.sql.context", "manifest-at-the-bottom"),
+    ("deploy/function.py", "framework.run.runner", "function-bundle"),
+    ("run/runner.py", "framework.drive.session", "layers"),  # one processor run knows no driver
+]
+
+
+def _lint(root: Path, contract: str) -> subprocess.CompletedProcess:
+    lint = "import sys; from importlinter.cli import lint_imports_command; sys.exit(lint_imports_command())"
+    return subprocess.run([sys.executable, "-c", lint, "--no-cache", "--contract", contract], cwd=root,
+                          env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=120)
+
+
+def test_each_arrow_of_issue_14_breaks_its_contract(tmp_path: Path) -> None:
+    pytest.importorskip("importlinter")
+    shutil.copytree(REPO / "framework", tmp_path / "framework", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy2(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
+    ids = {c["id"]: c["name"] for c in _contracts()}
+    for module, target, contract in FORBIDDEN_ARROWS:
+        path = tmp_path / "framework" / module
+        original = path.read_text(encoding="utf-8")
+        path.write_text(original + f"\nimport {target}  # injected by the test\n", encoding="utf-8")
+        try:
+            done = _lint(tmp_path, contract)
+        finally:
+            path.write_text(original, encoding="utf-8")
+        assert done.returncode == 1 and f"{ids[contract]} BROKEN" in " ".join(done.stdout.split()), \
+            f"{module} -> {target} did not break {contract}:\n{done.stdout[-3000:]}{done.stderr[-2000:]}"
+    assert _lint(tmp_path, "layers").returncode == 0  # the copy itself is clean
