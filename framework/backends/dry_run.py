@@ -71,9 +71,7 @@ def dry_run_project(project: Any, warehouse: Any) -> list[DryRunResult]:
 
 def dry_run_target(project_root: str | Path, target: str | None) -> list[DryRunResult]:
     """Load the project and dry-run it on the target's warehouse (closed afterwards)."""
-    from framework.backends.registry import open_backends
-    from framework.project import load
+    from framework.backends.registry import open_backends, target_project
 
-    project = load(project_root)
     with open_backends(project_root, target) as backends:
-        return dry_run_project(project, backends.warehouse)
+        return dry_run_project(target_project(project_root, backends.target), backends.warehouse)

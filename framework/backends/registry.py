@@ -20,7 +20,7 @@ import inspect
 from pathlib import Path
 from typing import Any
 
-from framework.config import resolve_target
+from framework.config import Target, resolve_target
 from framework.config.backend_types import REGISTRY, BackendEntry, known_types, register_backend
 from framework.config.paths import STATE_DIR_NAME, ensure_state_dir, resolve_path
 from framework.errors import BackendError, ConfigError, MissingDependencyError
@@ -141,10 +141,23 @@ def open_backends(project_root: str | Path, target_name: str | None = None) -> B
     return Backends(project_root, resolve_target(project_root, target_name))
 
 
+def target_project(project_root: str | Path, target: str | Target | None = None, project: Any = None) -> Any:
+    """The project as ``target`` sees it: loaded (unless given) and renamed by the target's
+    ``dataset_prefix``/``topic_prefix`` (:meth:`framework.config.Target.apply`).
+
+    The one way a command gets the project of a target it opens: a command that loaded the
+    manifests and opened the backends separately would touch prod's names from a dev target
+    (tests/unit/test_target_prefix_paths.py finds such callers)."""
+    from framework.project import load
+
+    chosen = target if isinstance(target, Target) else resolve_target(project_root, target)
+    return chosen.apply(project if project is not None else load(project_root))
+
+
 def open_bus(project_root: str | Path, target_name: str | None = None) -> Any:
     """Just the bus of a target (the caller closes it)."""
     target = resolve_target(project_root, target_name)
     return build_backend(target.bus, project_root, dict(target.settings))
 
 
-__all__ = ["REGISTRY", "BackendEntry", "Backends", "open_backends", "open_bus", "build_backend", "load_class", "register_backend", "known_types"]
+__all__ = ["REGISTRY", "BackendEntry", "Backends", "open_backends", "open_bus", "target_project", "build_backend", "load_class", "register_backend", "known_types"]

@@ -27,17 +27,17 @@ def setup_cmd(ctx: click.Context, as_json: bool) -> None:
     """Create/update the topics and subscriptions of topics.yaml (idempotent, never deletes)."""
     from dataclasses import asdict
 
+    from framework.backends.registry import target_project
     from framework.config import load_config
     from framework.drive.bus_setup import ensure_topology
     from framework.errors import ConfigError
-    from framework.project import load
 
-    project = load(project_dir(ctx))
-    target = load_config(project.root).target(target_name(ctx))
+    target = load_config(project_dir(ctx)).target(target_name(ctx))
     if target.remote:  # topics.yaml alone would turn the worker's push subscriptions back to pull
         raise ConfigError(f"target '{target.name}' executes remotely: its trigger and task subscriptions push to the "
                           "worker, which `bus setup` (topics.yaml only) would undo",
                           hint=f"use `pipectl --target {target.name} plan` / `apply`: they manage the push subscriptions")
+    project = target_project(project_dir(ctx), target)
     bus = _open(ctx)
     try:
         report = ensure_topology(bus, project)
@@ -89,13 +89,12 @@ def dead_letters_cmd(ctx: click.Context, topic: str | None, purge: bool, as_json
     Local bus: its dead_letters table (messages that used every delivery attempt, and
     messages a consumer rejected). Pub/Sub: the messages on each dead-letter topic's
     `<topic>-pipectl` subscription (managed by `pipectl apply`), left in place."""
-    from framework.backends.registry import open_backends
+    from framework.backends.registry import open_backends, target_project
     from framework.errors import ConfigError
-    from framework.project import load
     from framework.drive.dead_letters import list_dead_letters
 
-    project = load(project_dir(ctx))
     with open_backends(project_dir(ctx), target_name(ctx)) as backends:
+        project = target_project(project_dir(ctx), backends.target)
         bus = backends.bus
         local = hasattr(bus, "dead_letters")
         if purge and not local:
@@ -126,12 +125,11 @@ def dead_letters_cmd(ctx: click.Context, topic: str | None, purge: bool, as_json
 @click.pass_context
 def replay_dead_letters_cmd(ctx: click.Context, subscription: str | None, letter_id: str | None, topic: str | None, as_json: bool) -> None:
     """Republish dead letters to the topic they came from, each exactly once (after the fix)."""
-    from framework.backends.registry import open_backends
-    from framework.project import load
+    from framework.backends.registry import open_backends, target_project
     from framework.drive.dead_letters import replay_dead_letters
 
-    project = load(project_dir(ctx))
     with open_backends(project_dir(ctx), target_name(ctx)) as backends:
+        project = target_project(project_dir(ctx), backends.target)
         bus = backends.bus
         state = None if hasattr(bus, "dead_letters") else backends.state
         unreadable: list[str] = []

@@ -17,12 +17,11 @@ from framework.commands.types import PROCESSOR
 @click.pass_context
 def render_cmd(ctx: click.Context, processor: str, dialect: str, kind: str, full_batch: bool) -> None:
     """Print the SQL of PROCESSOR (name, alias or table) and the query parameters it needs."""
-    from framework.config import resolve_target
-    from framework.project import load
+    from framework.backends.registry import target_project
     from framework.sql.render import render_statement
 
     # as the target sees it: its dataset_prefix in every table name (pipectl.yaml)
-    project = resolve_target(project_dir(ctx), target_name(ctx)).apply(load(project_dir(ctx)))
+    project = target_project(project_dir(ctx), target_name(ctx))
     if kind == "test":
         _render_tests(project, processor, dialect)
         return

@@ -116,7 +116,9 @@ def orchestrator() -> Any:
             factories = _backend_factories(Path(project_dir))
             store, bus = factories["state"](), factories["bus"]()
             if target is not None:  # its dataset/topic prefixes: dev and prod apart in one cloud project
-                project = target.apply(project)
+                from framework.backends.registry import target_project
+
+                project = target_project(project_dir, target, project)
                 if target.dataset_prefix:
                     from framework.backends.prefixed_state import PrefixedStateStore
 

@@ -39,7 +39,7 @@ class Session:
     @classmethod
     def open(cls, project_root: str | Path = ".", target: str | None = None, aggregate_alerts: bool = False,
              clock: Callable[[], float] = time.time) -> "Session":
-        from framework.backends.registry import open_backends
+        from framework.backends.registry import open_backends, target_project
         from framework.project import load
         from framework.alerts import alerts_from_config, load_alerts_config
 
@@ -47,7 +47,7 @@ class Session:
 
         project = load(project_root)
         backends = open_backends(project.root, target)
-        project = backends.target.apply(project)  # the target's dataset/topic prefixes
+        project = target_project(project.root, backends.target, project)  # the target's dataset/topic prefixes
         alerts = alerts_from_config(load_alerts_config(project.root), clock=clock, aggregate=aggregate_alerts)
         return cls(project, backends, attach(alerts, backends.state))
 

@@ -21,14 +21,13 @@ def open_orchestrator(project_root: str | Path = ".", target: str | None = None,
     """Yield a ready Orchestrator; closes the backends and flushes alert summaries after.
 
     ``publish=False`` (status) never opens the bus or the warehouse."""
-    from framework.backends.registry import open_backends
-    from framework.project import load
+    from framework.backends.registry import open_backends, target_project
     from framework.alerts import alerts_from_config, load_alerts_config
     from framework.alerts.alert_log import attach
     from framework.orchestrator.clock import VirtualClock
 
     backends = open_backends(project_root, target)
-    project = backends.target.apply(load(project_root))  # the target's dataset/topic prefixes
+    project = target_project(project_root, backends.target)  # the target's dataset/topic prefixes
     alerts = None
     try:
         store = backends.state

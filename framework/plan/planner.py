@@ -124,10 +124,9 @@ def backend_providers(backends: Any, project: Project) -> list[ResourceProvider]
 def load_for_target(project_root: str | Path, target: str | None) -> Project:
     """The project as the target sees it: its datasets and topics under the target's
     ``dataset_prefix``/``topic_prefix`` (pipectl.yaml), so a plan for dev names dev's resources."""
-    from framework.config import resolve_target
-    from framework.project import load
+    from framework.backends.registry import target_project
 
-    return resolve_target(project_root, target).apply(load(project_root))
+    return target_project(project_root, target)
 
 
 def plan_project(project_root: str | Path, target: str | None = None, options: PlanOptions = PlanOptions()) -> Plan:

@@ -20,13 +20,13 @@ DIALECTS = ("duckdb", "bigquery")
 GRID_STATES = ("complete", "partial", "running", "blocked", "failed", "missing")
 
 
-_PROJECTS: dict[str, tuple[Any, Any]] = {}
+_PROJECTS: dict[tuple[str, str | None], tuple[Any, Any]] = {}
 
 
 def _stamp(project: Any) -> tuple:
     """(path, mtime, size) of every file the project was loaded from."""
     out = []
-    for name in project.files:
+    for name in (*project.files, "pipectl.yaml"):  # the target's prefixes live in pipectl.yaml
         try:
             st = (Path(project.root) / name).stat()
             out.append((name, st.st_mtime_ns, st.st_size))
@@ -43,15 +43,17 @@ class Source:
     target: str | None = None
 
     def project(self) -> Any:
-        """The loaded project, reloaded only when one of its manifest files changed (pages
-        poll every few seconds; parsing the YAML is most of a page's cost)."""
-        from framework.project import load
+        """The loaded project as the target sees it (its dataset/topic prefixes), reloaded only
+        when one of its manifest files or pipectl.yaml changed (pages poll every few seconds;
+        parsing the YAML is most of a page's cost)."""
+        from framework.backends.registry import target_project
 
-        cached = _PROJECTS.get(self.root)
+        key = (self.root, self.target)
+        cached = _PROJECTS.get(key)
         if cached is not None and cached[0] == _stamp(cached[1]):
             return cached[1]
-        project = load(self.root)
-        _PROJECTS[self.root] = (_stamp(project), project)
+        project = target_project(self.root, self.target)
+        _PROJECTS[key] = (_stamp(project), project)
         return project
 
     def graph(self) -> Any:

@@ -1,0 +1,100 @@
+"""Every path that opens a target sees the target's dataset/topic prefixes, through one
+function (framework.backends.registry.target_project).
+
+Two checks: a scan of the package for functions that open a target (backends, bus, config)
+without going through ``target_project`` (each exception is listed with its reason, so a new
+command that loads the manifests and opens the backends separately fails here), and the
+commands the previous check found wrong, run against a prefixed target, naming dev's
+resources only."""
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+
+import framework
+from framework.cli import main
+from framework.scaffold import init_example
+
+OPENERS = {"open_backends", "open_bus", "resolve_target", "load_config", "Backends", "build_backend"}
+# (module, function): why it may open a target without target_project
+EXEMPT = {
+    ("framework/backends/registry.py", "open_backends"): "the opener itself",
+    ("framework/backends/registry.py", "open_bus"): "the opener itself",
+    ("framework/backends/registry.py", "target_project"): "the one function",
+    ("framework/backends/registry.py", "_get"): "builds one backend of an opened target",
+    ("framework/config/__init__.py", "resolve_target"): "reads pipectl.yaml",
+    ("framework/commands/bus.py", "_open"): "returns the bus; its callers take the project from target_project",
+    ("framework/commands/package.py", "package_cmd"): "reads the target's project setting; the bundle applies the target itself (deploy/function.py)",
+    ("framework/commands/types.py", "complete_target"): "completes target names only",
+    ("framework/deploy/function.py", "_deployed_target"): "returns the target; orchestrator() applies it",
+    ("framework/deploy/function.py", "_backend_factories"): "backend constructors; orchestrator() applies the target",
+    ("framework/drive/demo.py", "check_demo"): "reads the backend types only; the demo runs through Session.open",
+    ("framework/plan/planner.py", "open_providers"): "its caller passes the project from load_for_target",
+    ("framework/ui/views.py", "backends"): "Source.project() gives the project of the same target",
+}
+
+
+def _calls(fn: ast.AST) -> set[str]:
+    out = set()
+    for node in ast.walk(fn):
+        if isinstance(node, ast.Call):
+            f = node.func
+            out.add(f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else "")
+    return out
+
+
+def test_no_function_opens_a_target_around_target_project():
+    base = Path(framework.__file__).parent.parent
+    offenders, seen = [], set()
+    for path in sorted((base / "framework").rglob("*.py")):
+        rel = path.relative_to(base).as_posix()
+        for fn in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            calls = _calls(fn)
+            if "apply" in calls and any(isinstance(n, ast.Attribute) and n.attr == "apply" and "target" in ast.unparse(n.value)
+                                        for n in ast.walk(fn)) and rel != "framework/backends/registry.py":
+                offenders.append(f"{rel}:{fn.lineno} {fn.name} calls <target>.apply(...) directly; use target_project")
+            if calls & OPENERS and "target_project" not in calls:
+                seen.add((rel, fn.name))
+                if (rel, fn.name) not in EXEMPT:
+                    offenders.append(f"{rel}:{fn.lineno} {fn.name} opens a target ({', '.join(sorted(calls & OPENERS))}) "
+                                     "without framework.backends.registry.target_project")
+    assert not offenders, "\n".join(offenders)
+    assert not set(EXEMPT) - seen, f"stale exemptions: {sorted(set(EXEMPT) - seen)}"
+
+
+@pytest.fixture(scope="module")
+def iot(tmp_path_factory):
+    root = tmp_path_factory.mktemp("paths") / "iot"
+    init_example(root, "iot_sensors")
+    (root / "pipectl.yaml").write_text("version: 1\ntargets:\n  local: {}\n  dev:\n    dataset_prefix: dev_\n    topic_prefix: dev-\n")
+    return root
+
+
+def test_bus_setup_creates_the_targets_topics(iot, capsys):
+    assert main(["-p", str(iot), "-t", "dev", "bus", "setup", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    created = report["created_topics"] + report["created_subscriptions"]
+    assert created and all(name.startswith("dev-") for name in created), created
+
+
+def test_validate_dry_run_renders_the_targets_tables(iot, monkeypatch):
+    from framework.backends import dry_run
+
+    seen = []
+    monkeypatch.setattr(dry_run, "dry_run_project", lambda project, warehouse: seen.append(project) or [])
+    main(["-p", str(iot), "-t", "dev", "validate", "--dry-run"])
+    assert seen and seen[0].dataset_prefix == "dev_" and seen[0].topic_prefix == "dev-"
+
+
+def test_ui_source_shows_the_targets_names(iot):
+    from framework.ui.views import Source
+
+    dev, local = Source(str(iot), "dev").project(), Source(str(iot), None).project()
+    assert dev.processors["sensor_daily_stats"].output.dataset == "dev_iot_rollup"
+    assert local.processors["sensor_daily_stats"].output.dataset == "iot_rollup"  # cached per target
+    assert all(name.startswith("dev-") for name in dev.topics)
