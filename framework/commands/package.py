@@ -45,7 +45,12 @@ def package_cmd(ctx: click.Context, out_dir: str, gcp_project: str | None, regio
     if worker:
         return _package_worker(root, config, target, out_dir, gcp_project, region, service_account, execute, as_json)
     region = region or "us-central1"
-    bundle = build_bundle(root, out_dir)
+    project = None
+    if target in config.targets:  # the deployed target's prefixes name its functions and trigger topics
+        from framework.backends.registry import target_project
+
+        project = target_project(root, config.targets[target])
+    bundle = build_bundle(root, out_dir, project=project)
     commands = deploy_commands(bundle, gcp_project or "YOUR_PROJECT", region, service_account, runtime, target)
     grants = invoker_commands(bundle, gcp_project or "YOUR_PROJECT", region, service_account)
     if as_json:

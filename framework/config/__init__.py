@@ -197,6 +197,7 @@ def parse_config(data: Mapping[str, Any], loc_of, path: Path | None, diags: Diag
         t = t or {}
         base = ("targets", name)
         settings = {k: _expand_env(t[k], loc_of(*base, k), diags) for k in SHARED_KEYS if k in t}
+        _check_service_prefix(name, settings, loc_of, base, diags)
         specs = {role: _spec(role, t.get(role), loc_of, (*base, role), diags) for role in ROLES}
         execution, worker, orchestrator = _execution(name, t, specs, loc_of, base, diags)
         targets[name] = Target(name, specs["warehouse"], specs["bus"], specs["state"], settings, loc_of(*base),
@@ -211,6 +212,29 @@ def parse_config(data: Mapping[str, Any], loc_of, path: Path | None, diags: Diag
         diags.error("config-default", f"default_target '{default}' is not a target", loc_of("default_target"),
                     did_you_mean(default, targets) or f"known targets: {', '.join(sorted(targets))}")
     return Config(targets, default, path)
+
+
+SERVICE_PREFIX_MAX = 24  # leaves 39 of Cloud Run's 63 characters for "pipectl-orch-<phase>"
+
+
+def _check_service_prefix(name: str, settings: Mapping[str, Any], loc_of, base: tuple, diags: Diagnostics) -> None:
+    """The target's prefix also names its Cloud Functions and Cloud Run services
+    (framework.manifest.prefix.service_prefix): it must start with a letter and stay short."""
+    from framework.manifest.prefix import service_prefix
+
+    key = "topic_prefix" if settings.get("topic_prefix") else "dataset_prefix"
+    raw = str(settings.get(key) or "")
+    prefix = service_prefix(str(settings.get("dataset_prefix") or ""), str(settings.get("topic_prefix") or ""))
+    if not prefix:
+        return
+    if not prefix[0].isalpha():
+        diags.error("config-prefix", f"target '{name}': {key} '{raw}' gives service names starting with "
+                    f"'{prefix}', but Cloud Functions and Cloud Run names start with a letter", loc_of(*base, key),
+                    f"start {key} with a letter, e.g. 'dev{raw}'")
+    elif len(prefix) > SERVICE_PREFIX_MAX:
+        diags.error("config-prefix", f"target '{name}': {key} '{raw}' gives a service-name prefix of {len(prefix)} "
+                    f"characters (at most {SERVICE_PREFIX_MAX}: Cloud Functions and Cloud Run names have 63)",
+                    loc_of(*base, key), f"shorten {key}")
 
 
 def load_config(project_root: str | Path) -> Config:

@@ -78,21 +78,38 @@ def requirements() -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
-def function_name(transition_source: str, prefix: str = "pipectl-orch") -> str:
-    """Cloud Functions names: lowercase letters, digits, hyphens; at most 63 characters."""
-    return re.sub(r"[^a-z0-9-]", "-", f"{prefix}-{transition_source}".lower()).strip("-")[:63]
+def function_name(transition_source: str, prefix: str = "pipectl-orch", project: Any = None) -> str:
+    """The Cloud Function of a phase: ``<target service prefix><prefix>-<phase>`` (lowercase
+    letters, digits, hyphens; at most 63 characters). The target's prefix keeps dev's
+    functions apart from prod's in one project (framework.manifest.prefix.service_name)."""
+    from framework.manifest.prefix import service_name
+
+    target = project if project is not None else _UNPREFIXED
+    try:
+        return service_name(target, prefix, transition_source)
+    except ValueError as exc:
+        raise ConfigError(f"phase '{transition_source}': {exc}",
+                          hint="shorten the phase name in processors.yaml or the target's prefix in pipectl.yaml") from exc
+
+
+class _Unprefixed:
+    dataset_prefix = topic_prefix = ""
+
+
+_UNPREFIXED = _Unprefixed()
 
 
 def functions_of(project: Any, prefix: str = "pipectl-orch") -> tuple[FunctionSpec, ...]:
+    """The functions of a project as its target sees it: names and trigger topics prefixed."""
     specs = []
     for transition in project.transitions():
         if not transition.completion_topic:
             continue
         topic = project.topics.get(transition.completion_topic)
-        specs.append(FunctionSpec(function_name(transition.source_phase, prefix), transition.name,
+        specs.append(FunctionSpec(function_name(transition.source_phase, prefix, project), transition.name,
                                   transition.completion_topic, topic.dead_letter_topic if topic else None))
     if specs and project.sweep.enabled:
-        specs.append(FunctionSpec(function_name("sweep", prefix), "", project.sweep.topic, None, SWEEP_ENTRY_POINT, retry=False))
+        specs.append(FunctionSpec(function_name("sweep", prefix, project), "", project.sweep.topic, None, SWEEP_ENTRY_POINT, retry=False))
     return tuple(specs)
 
 
@@ -140,12 +157,15 @@ def copy_project(project: Any, root: Path, out: Path) -> list[str]:
     return paths
 
 
-def build_bundle(project_root: str | Path, out_dir: str | Path = "dist", prefix: str = "pipectl-orch") -> Bundle:
-    """Write ``<out_dir>/pipectl-function/`` (replacing an older build) and describe it."""
+def build_bundle(project_root: str | Path, out_dir: str | Path = "dist", prefix: str = "pipectl-orch",
+                 project: Any = None) -> Bundle:
+    """Write ``<out_dir>/pipectl-function/`` (replacing an older build) and describe it.
+    ``project``: the project as the deployed target sees it (its prefixes name the functions
+    and their trigger topics); default the unprefixed manifests."""
     from framework.project import load
 
     root = Path(project_root).resolve()
-    project = load(root)  # a broken manifest must never be packaged
+    project = project if project is not None else load(root)  # a broken manifest must never be packaged
     refuse_inline_secrets(root)
     functions = functions_of(project, prefix)
     if not functions:

@@ -13,6 +13,7 @@ topology, completions and triggers) sees prefixed names and needs no change of i
 """
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from framework.manifest.model import Phase, Processor, Project, Topic, Transition
@@ -59,6 +60,32 @@ def with_prefixes(project: Project, dataset_prefix: str = "", topic_prefix: str 
                    dataset_prefix=dp, topic_prefix=tp, _tables=tables)
 
 
+SERVICE_NAME_MAX = 63  # Cloud Functions (gen2) and Cloud Run service names
+SERVICE_NAME = re.compile(r"^[a-z]([a-z0-9-]*[a-z0-9])?$")
+
+
+def service_prefix(dataset_prefix: str = "", topic_prefix: str = "") -> str:
+    """What a target puts in front of its Cloud Function and Cloud Run service names: the
+    topic prefix (else the dataset prefix) lowercased, other characters than letters, digits
+    and hyphens made hyphens, ending in one hyphen (``dev_`` and ``dev-`` both give ``dev-``).
+    Functions and services live in one namespace per region: without it dev's deploy would
+    replace prod's function of the same phase."""
+    raw = re.sub(r"[^a-z0-9-]+", "-", (topic_prefix or dataset_prefix or "").lower()).strip("-")
+    return f"{raw}-" if raw else ""
+
+
+def service_name(project: Project, *parts: str) -> str:
+    """A Cloud Functions / Cloud Run name of this (prefixed) project: the target's
+    :func:`service_prefix` then ``parts`` joined by hyphens, lowercased. Raises ValueError
+    instead of truncating (a cut name could collide with another phase's)."""
+    body = re.sub(r"[^a-z0-9-]+", "-", "-".join(parts).lower()).strip("-")
+    name = service_prefix(project.dataset_prefix, project.topic_prefix) + body
+    if len(name) > SERVICE_NAME_MAX or not SERVICE_NAME.match(name):
+        raise ValueError(f"service name '{name}' is not a valid Cloud Functions/Cloud Run name "
+                         f"(lowercase letters, digits, hyphens; starts with a letter; at most {SERVICE_NAME_MAX} characters)")
+    return name
+
+
 def owner_label(project: Project) -> str:
     """Whose cloud resources these are, for labels and ownership tags: the project's name,
     with the target's prefix in front when it has one (dev's topics are not prod's)."""
@@ -66,4 +93,4 @@ def owner_label(project: Project) -> str:
     return f"{prefix}{project.name}" if prefix else project.name
 
 
-__all__ = ["owner_label", "with_prefixes"]
+__all__ = ["SERVICE_NAME_MAX", "owner_label", "service_name", "service_prefix", "with_prefixes"]

@@ -27,7 +27,6 @@ EXEMPT = {
     ("framework/backends/registry.py", "_get"): "builds one backend of an opened target",
     ("framework/config/__init__.py", "resolve_target"): "reads pipectl.yaml",
     ("framework/commands/bus.py", "_open"): "returns the bus; its callers take the project from target_project",
-    ("framework/commands/package.py", "package_cmd"): "reads the target's project setting; the bundle applies the target itself (deploy/function.py)",
     ("framework/commands/types.py", "complete_target"): "completes target names only",
     ("framework/deploy/function.py", "_deployed_target"): "returns the target; orchestrator() applies it",
     ("framework/deploy/function.py", "_backend_factories"): "backend constructors; orchestrator() applies the target",
@@ -98,3 +97,30 @@ def test_ui_source_shows_the_targets_names(iot):
     assert dev.processors["sensor_daily_stats"].output.dataset == "dev_iot_rollup"
     assert local.processors["sensor_daily_stats"].output.dataset == "iot_rollup"  # cached per target
     assert all(name.startswith("dev-") for name in dev.topics)
+
+
+def test_package_names_dev_functions_and_their_trigger_topics(iot, capsys):
+    """dev and prod functions in one project: dev's carry its prefix, and listen on dev's topics."""
+    assert main(["-p", str(iot), "-t", "dev", "package", "--out", str(iot / "dist-dev"), "--json"]) == 0
+    dev = json.loads(capsys.readouterr().out)
+    assert main(["-p", str(iot), "-t", "local", "package", "--out", str(iot / "dist-local"), "--json"]) == 0
+    local = json.loads(capsys.readouterr().out)
+    dev_names = [c[3] for c in dev["commands"]]
+    assert dev_names and all(n.startswith("dev-pipectl-orch-") for n in dev_names)
+    assert {n.removeprefix("dev-") for n in dev_names} == {c[3] for c in local["commands"]}
+    triggers = [a for c in dev["commands"] for a in c if a.startswith("--trigger-topic=")]
+    assert triggers and all(a.startswith("--trigger-topic=dev-") for a in triggers)
+    assert [c[3] for c in dev["invoker_commands"]] == dev_names
+
+
+@pytest.mark.parametrize("settings, message", [
+    ("topic_prefix: 1dev-", "start with a letter"),
+    ("dataset_prefix: " + "d" * 30 + "_", "at most 24"),
+])
+def test_a_prefix_that_cannot_name_a_service_is_a_located_error(tmp_path, capsys, settings, message):
+    root = tmp_path / "iot"
+    init_example(root, "iot_sensors")
+    (root / "pipectl.yaml").write_text(f"version: 1\ntargets:\n  local: {{}}\n  dev:\n    {settings}\n")
+    assert main(["-p", str(root), "-t", "dev", "plan"]) == 1
+    err = capsys.readouterr().err
+    assert "pipectl.yaml:5" in err and message in err, err

@@ -73,7 +73,9 @@ def test_broken_manifest_is_never_packaged(example: Path, tmp_path: Path) -> Non
 
 def test_names_and_requirements() -> None:
     assert function_name("Raw_Phase") == "pipectl-orch-raw-phase"
-    assert len(function_name("x" * 100)) == 63
+    assert len(function_name("x" * 50)) == 63
+    with pytest.raises(ConfigError, match="at most 63 characters"):  # never cut: a cut name may collide
+        function_name("x" * 51)
     assert any(r.startswith("google-cloud-pubsub") for r in requirements())
 
 
