@@ -198,6 +198,10 @@ def parse_config(data: Mapping[str, Any], loc_of, path: Path | None, diags: Diag
         base = ("targets", name)
         settings = {k: _expand_env(t[k], loc_of(*base, k), diags) for k in SHARED_KEYS if k in t}
         _check_service_prefix(name, settings, loc_of, base, diags)
+        if isinstance((t.get("lineage") or {}).get("api_key"), str):  # the key itself: refused, never echoed
+            diags.error("config-secret", f"target '{name}': lineage.api_key is written in pipectl.yaml (which "
+                        "`pipectl package` copies into the deploy bundle)", loc_of(*base, "lineage", "api_key"),
+                        "write api_key: {env: OPENLINEAGE_API_KEY} or {secret: projects/P/secrets/S/versions/latest}")
         specs = {role: _spec(role, t.get(role), loc_of, (*base, role), diags) for role in ROLES}
         execution, worker, orchestrator = _execution(name, t, specs, loc_of, base, diags)
         targets[name] = Target(name, specs["warehouse"], specs["bus"], specs["state"], settings, loc_of(*base),

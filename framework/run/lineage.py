@@ -59,8 +59,16 @@ def make_transport(config: Mapping[str, Any], project_root: Any) -> Any:
     if kind == "http":
         if not config.get("url"):
             raise ConfigError("pipectl.yaml: lineage transport http needs a url", hint="e.g. lineage: {transport: http, url: http://localhost:5000}")
+        extra: dict[str, Any] = {}
+        if config.get("api_key") is not None:  # {env: VAR} or {secret: projects/...}: never a literal (schema)
+            from openlineage.client.transport.http import ApiKeyTokenProvider
+
+            from framework.alerts.secrets import resolve
+
+            key = resolve(config["api_key"], "pipectl.yaml: lineage.api_key")
+            extra["auth"] = ApiKeyTokenProvider({"apiKey": key})  # Authorization: Bearer <key>
         return HttpTransport(HttpConfig(url=str(config["url"]), endpoint=str(config.get("endpoint") or "api/v1/lineage"),
-                                        timeout=float(config.get("timeout") or 5.0), retry={"total": 0}))
+                                        timeout=float(config.get("timeout") or 5.0), retry={"total": 0}, **extra))
     raise ConfigError(f"pipectl.yaml: unknown lineage transport '{kind}'", hint=f"one of {', '.join(TRANSPORTS)}")
 
 

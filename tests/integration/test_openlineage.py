@@ -28,12 +28,13 @@ class Receiver:
     """A Marquez stand-in: records every POSTed event."""
 
     def __init__(self) -> None:
-        events, paths = self.events, self.paths = [], []
+        events, paths, auth = self.events, self.paths, self.auth = [], [], []
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 paths.append(self.path)
+                auth.append(self.headers.get("Authorization"))
                 events.append(json.loads(body))
                 self.send_response(200)
                 self.end_headers()
@@ -153,3 +154,46 @@ def test_a_bad_lineage_block_is_a_located_config_error(tmp_path, capsys):
     (root / "pipectl.yaml").write_text("version: 1\ntargets:\n  local:\n    lineage: {transport: kafka}\n")
     assert main(["-p", str(root), "plan"]) == 1
     assert "pipectl.yaml:4" in capsys.readouterr().err
+
+
+def test_the_http_transport_sends_the_api_key_of_an_env_reference(tmp_path, receiver, capsys, monkeypatch):
+    monkeypatch.setenv("PIPECTL_TEST_OL_KEY", "k3y-from-env")
+    root = _project(tmp_path, f"{{transport: http, url: '{receiver.url}', timeout: 2, api_key: {{env: PIPECTL_TEST_OL_KEY}}}}")
+    assert main(["-p", str(root), "run", "--date", DAY, "--select", "readings_clean", "--json", "-q"]) == 0
+    assert len(receiver.events) == 2 and receiver.auth == ["Bearer k3y-from-env"] * 2
+    assert "k3y-from-env" not in (root / "pipectl.yaml").read_text()
+
+
+def test_the_api_key_of_a_secret_manager_reference(tmp_path, receiver, capsys):
+    from types import SimpleNamespace
+
+    from framework.alerts import secrets
+
+    path = "projects/p/secrets/marquez-key/versions/latest"
+    secrets.use_secret_client(lambda: SimpleNamespace(access_secret_version=lambda request: SimpleNamespace(
+        payload=SimpleNamespace(data=b"k3y-from-sm\n")) if request["name"] == path else None))
+    try:
+        root = _project(tmp_path, f"{{transport: http, url: '{receiver.url}', api_key: {{secret: {path}}}}}")
+        assert main(["-p", str(root), "run", "--date", DAY, "--select", "readings_clean", "--json", "-q"]) == 0
+    finally:
+        secrets.use_secret_client(None)
+    assert receiver.auth == ["Bearer k3y-from-sm"] * 2
+
+
+def test_an_unset_api_key_variable_fails_the_run_before_it_starts(tmp_path, receiver, capsys, monkeypatch):
+    monkeypatch.delenv("PIPECTL_TEST_OL_KEY", raising=False)
+    root = _project(tmp_path, f"{{transport: http, url: '{receiver.url}', api_key: {{env: PIPECTL_TEST_OL_KEY}}}}")
+    assert main(["-p", str(root), "run", "--date", DAY, "--select", "readings_clean", "--json", "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "lineage.api_key" in err and "PIPECTL_TEST_OL_KEY is not set" in err
+    assert receiver.events == []
+
+
+def test_a_literal_api_key_is_refused_where_it_is_written(tmp_path, capsys):
+    root = tmp_path / "iot"
+    init_example(root, "iot_sensors")
+    (root / "pipectl.yaml").write_text("version: 1\ntargets:\n  local:\n    lineage:\n      transport: http\n"
+                                       "      url: http://localhost:5000\n      api_key: sk-literal\n")
+    assert main(["-p", str(root), "plan"]) == 1
+    err = capsys.readouterr().err
+    assert "pipectl.yaml:7" in err and "api_key: {env:" in err and "sk-literal" not in err
