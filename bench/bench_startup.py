@@ -11,6 +11,14 @@ in a fresh process from the same saved state (a game day already run in full):
     (``total ...s``); whole process minus pipeline is what start-up costs.
 
     python bench/bench_startup.py [--rounds 5]
+
+``--cli``: the start-up of the commands a user types most, ``pipectl --help`` and
+``pipectl validate`` (the example project, SQL checks included), against two floors: the
+bare interpreter and ``python -c 'import click'`` (what any click CLI pays). It also prints
+which heavy libraries each command imported (rich must not be among them: only commands
+that draw tables or progress bars load it).
+
+    python bench/bench_startup.py --cli [--rounds 11]
 """
 from __future__ import annotations
 
@@ -62,12 +70,56 @@ def prepare(tmp: Path) -> tuple[Path, str]:
     return root, player
 
 
+HEAVY = ("rich", "duckdb", "sqlglot", "jinja2", "networkx", "google.cloud.bigquery", "openlineage.client")
+
+
+def _imported(args: list[str], cwd: Path) -> list[str]:
+    """The heavy libraries a command leaves in sys.modules (run in-process, in a fresh interpreter)."""
+    code = ("import sys; from framework.cli import main\n"
+            "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+            f"print([m for m in {HEAVY!r} if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=cwd).stdout
+    return eval(out.strip().splitlines()[-1])  # noqa: S307 - our own printed list
+
+
+def cli_startup(rounds: int) -> int:
+    """``pipectl --help`` and ``pipectl validate`` against python and python+click."""
+    from bench_pipeline import copy_project
+
+    with tempfile.TemporaryDirectory() as d:
+        root = copy_project(Path(d) / "project")
+        cli = [sys.executable, "-m", "framework.cli"]
+        cases = {
+            "python -c pass": [sys.executable, "-c", "pass"],
+            "python -c 'import click'": [sys.executable, "-c", "import click"],
+            "pipectl --help": [*cli, "--help"],
+            "pipectl validate": [*cli, "validate"],
+            "pipectl validate --no-sql": [*cli, "validate", "--no-sql"],
+        }
+        walls: dict[str, list[float]] = {k: [] for k in cases}
+        for _ in range(rounds):
+            for name, cmd in cases.items():  # interleaved: load changes hit every case alike
+                walls[name].append(_cpu_run(cmd, root)[0])
+        py, ck = walls["python -c pass"], walls["python -c 'import click'"]
+        print(f"{'':<27} {'min':>7} {'median':>7}   x python min/med   x click min/med  heavy imports")
+        for name, ws in walls.items():
+            med = statistics.median(ws)
+            heavy = _imported(cases[name][3:], root) if name.startswith("pipectl") else []
+            print(f"{name:<27} {min(ws):>6.3f}s {med:>6.3f}s   {min(ws) / min(py):>6.2f}x {med / statistics.median(py):>6.2f}x"
+                  f"   {min(ws) / min(ck):>6.2f}x {med / statistics.median(ck):>6.2f}x  {', '.join(heavy) or '-'}")
+    return 0
+
+
 def main() -> int:
     from benchlib import machine
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--cli", action="store_true", help="start-up of pipectl --help and validate instead")
     args = ap.parse_args()
+    if args.cli:
+        print(f"machine: {machine()}; {args.rounds} interleaved rounds, each command a fresh process")
+        return cli_startup(args.rounds)
     print(f"machine: {machine()}; {args.rounds} interleaved rounds, each run a fresh process on the same saved state")
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
@@ -77,7 +129,7 @@ def main() -> int:
         cases = {
             "python -c pass": [sys.executable, "-c", "pass"],
             "pipectl --help": [*cli, "--help"],
-            "one-player update": [*cli, "simulate", "update", "--date", DAY, "--player", player, "--set", "points=44"],
+            "one-player update": [*cli, "simulate", "update", "--date", DAY, "--entity", f"player={player}", "--set", "points=44"],
         }
         results: dict[str, list[tuple[float, float, float]]] = {k: [] for k in cases}
         for _ in range(args.rounds):
