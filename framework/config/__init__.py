@@ -97,8 +97,18 @@ class Target:
         return self.execution == "remote"
 
     def worker_settings(self) -> WorkerSettings:
-        """The worker's settings, defaults filled in (a remote target without ``worker:``)."""
-        return self.worker or WorkerSettings(location=self.location)
+        """The worker's settings, defaults filled in (a remote target without ``worker:``);
+        its Cloud Run service named with the target's prefix (``dev-pipectl-worker``), as the
+        orchestrator's functions are: dev's deploy never replaces prod's service."""
+        from dataclasses import replace
+
+        from framework.manifest.prefix import service_prefix
+
+        worker = self.worker or WorkerSettings(location=self.location)
+        prefix = service_prefix(self.dataset_prefix, self.topic_prefix)
+        if prefix and not worker.service.startswith(prefix):
+            worker = replace(worker, service=prefix + worker.service)
+        return worker
 
 
 def embedded_spec(role: str) -> BackendSpec:
@@ -206,6 +216,7 @@ def parse_config(data: Mapping[str, Any], loc_of, path: Path | None, diags: Diag
         execution, worker, orchestrator = _execution(name, t, specs, loc_of, base, diags)
         targets[name] = Target(name, specs["warehouse"], specs["bus"], specs["state"], settings, loc_of(*base),
                                execution, worker, orchestrator)
+        _check_worker_service(targets[name], loc_of, base, diags)
     default = data.get("default_target")
     if default is None:
         default = LOCAL if LOCAL in targets or len(targets) != 1 else next(iter(targets))
@@ -239,6 +250,20 @@ def _check_service_prefix(name: str, settings: Mapping[str, Any], loc_of, base: 
         diags.error("config-prefix", f"target '{name}': {key} '{raw}' gives a service-name prefix of {len(prefix)} "
                     f"characters (at most {SERVICE_PREFIX_MAX}: Cloud Functions and Cloud Run names have 63)",
                     loc_of(*base, key), f"shorten {key}")
+
+
+def _check_worker_service(target: Target, loc_of, base: tuple, diags: Diagnostics) -> None:
+    """The worker's Cloud Run service name, prefix included, must be one Cloud Run accepts."""
+    from framework.manifest.prefix import SERVICE_NAME, SERVICE_NAME_MAX
+
+    if target.worker is None and not target.remote:
+        return
+    name = target.worker_settings().service
+    if len(name) > SERVICE_NAME_MAX or not SERVICE_NAME.match(name):
+        where = loc_of(*base, "worker") if target.worker is not None else loc_of(*base)
+        diags.error("config-service", f"target '{target.name}': worker service name '{name}' (with the target's prefix) "
+                    f"is not a valid Cloud Run name (lowercase letters, digits, hyphens; starts with a letter; at most "
+                    f"{SERVICE_NAME_MAX} characters)", where, "shorten or lowercase worker.service or the target's prefix")
 
 
 def load_config(project_root: str | Path) -> Config:

@@ -32,16 +32,15 @@ class RemoteTarget:
     orchestrator (for status and the sweep), the bus (the first triggers), the ledger."""
 
     def __init__(self, project_root: Any, target: str | None = None):
-        from framework.backends.registry import open_backends
+        from framework.backends.registry import open_backends, target_project
         from framework.config import load_config
         from framework.config.worker import check_remote
         from framework.orchestrator.clock import VirtualClock
         from framework.orchestrator.engine import Orchestrator
         from framework.orchestrator.gates import count_partition_rows
-        from framework.project import load
 
         self.target = load_config(project_root).target(target)
-        self.project = self.target.apply(load(project_root))  # the target's dataset/topic prefixes
+        self.project = target_project(project_root, self.target)  # the target's dataset/topic prefixes
         if not self.target.remote:
             raise ConfigError(f"target '{self.target.name}' runs processors locally (execution: local)",
                               hint="set `execution: remote` on the target (docs/gcp.md)")

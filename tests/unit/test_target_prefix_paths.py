@@ -28,6 +28,7 @@ EXEMPT = {
     ("framework/config/__init__.py", "resolve_target"): "reads pipectl.yaml",
     ("framework/commands/bus.py", "_open"): "returns the bus; its callers take the project from target_project",
     ("framework/commands/types.py", "complete_target"): "completes target names only",
+    ("framework/commands/run.py", "_remote"): "reads the target's execution mode only",
     ("framework/deploy/function.py", "_deployed_target"): "returns the target; orchestrator() applies it",
     ("framework/deploy/function.py", "_backend_factories"): "backend constructors; orchestrator() applies the target",
     ("framework/drive/demo.py", "check_demo"): "reads the backend types only; the demo runs through Session.open",
@@ -124,3 +125,29 @@ def test_a_prefix_that_cannot_name_a_service_is_a_located_error(tmp_path, capsys
     assert main(["-p", str(root), "-t", "dev", "plan"]) == 1
     err = capsys.readouterr().err
     assert "pipectl.yaml:5" in err and message in err, err
+
+
+def test_package_worker_names_the_targets_service(tmp_path, capsys):
+    root = tmp_path / "iot"
+    init_example(root, "iot_sensors")
+    remote = ("    project: p\n    execution: remote\n    warehouse: {type: bigquery}\n    bus: {type: pubsub}\n"
+              "    state: {type: firestore}\n    worker: {url: 'https://w-abc-uc.a.run.app', service_account: w@p.iam.gserviceaccount.com}\n")
+    (root / "pipectl.yaml").write_text(f"version: 1\ntargets:\n  local: {{}}\n  prod:\n{remote}  dev:\n    dataset_prefix: dev_\n{remote}")
+    names = {}
+    for target in ("dev", "prod"):
+        assert main(["-p", str(root), "-t", target, "package", "--worker", "--out", f"dist-{target}", "--json"]) == 0
+        commands = json.loads(capsys.readouterr().out)["commands"]
+        names[target] = {c[4] if c[2] == "services" else c[3] for c in commands}
+    assert names == {"dev": {"dev-pipectl-worker"}, "prod": {"pipectl-worker"}}
+
+
+def test_a_worker_service_name_too_long_with_its_prefix_is_a_located_error(tmp_path, capsys):
+    root = tmp_path / "iot"
+    init_example(root, "iot_sensors")
+    (root / "pipectl.yaml").write_text(
+        "version: 1\ntargets:\n  local: {}\n  dev:\n    topic_prefix: " + "d" * 20 + "-\n    execution: remote\n"
+        "    warehouse: {type: bigquery}\n    bus: {type: pubsub}\n    state: {type: firestore}\n"
+        "    worker: {url: 'https://w.a.run.app', service: " + "w" * 45 + "}\n")
+    assert main(["-p", str(root), "-t", "dev", "plan"]) == 1
+    err = capsys.readouterr().err
+    assert "pipectl.yaml:10" in err and "not a valid Cloud Run name" in err, err

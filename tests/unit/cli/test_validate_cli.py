@@ -106,6 +106,16 @@ def test_validate_and_ls_do_not_import_heavy_libraries(tmp_path, cmd):
     assert out.strip().splitlines()[-1] == "[]"
 
 
+def test_validate_with_its_sql_checks_imports_no_rich_and_no_engine(tmp_path):
+    """sqlglot and jinja2 are what the SQL and lineage checks need; rich (tables, colour,
+    progress) and duckdb are not: validate's output is plain located lines."""
+    write_project(tmp_path)
+    code = ("import sys; from framework.cli import main\ntry:\n    main(['-p', sys.argv[1], 'validate'])\nexcept SystemExit:\n    pass\n"
+            "print([m for m in ('rich','duckdb','google.cloud.bigquery','openlineage.client') if m in sys.modules], 'sqlglot' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True).stdout
+    assert out.strip().splitlines()[-1] == "[] True"  # the SQL checks did run
+
+
 def test_a_command_exiting_with_a_message_prints_it_and_exits_1(monkeypatch, capsys):
     """`raise SystemExit("why")` is Python's way to stop with a message and status 1; the
     entry point must not crash on int("why") and lose the message."""
