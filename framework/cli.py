@@ -93,6 +93,15 @@ def cli(ctx: click.Context, project_dir: str, target: str | None, verbose: int, 
 
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: maps pipectl errors to `error: ...` and exit code 1."""
+    from framework.config.logs import restore_stderr
+
+    try:
+        return _main(argv)
+    finally:
+        restore_stderr()  # --log-format json wrapped stderr for this invocation only
+
+
+def _main(argv: list[str] | None) -> int:
     from framework.errors import PipectlError
 
     try:

@@ -96,6 +96,62 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc, default=str, ensure_ascii=False)
 
 
+class JsonStderr:
+    """``sys.stderr`` while ``--log-format json``: every line written to it leaves as a JSON
+    log line, so a collector reading stderr (Cloud Logging, a CI log parser) never meets a
+    line it cannot parse. Lines already JSON (the log handler's) pass as they are; the CLI's
+    own lines (progress, ``warning: ...``, ``error: ...``) become records of the
+    ``pipectl.console`` logger, severity from their prefix, with the bound context."""
+
+    def __init__(self, raw: Any):
+        self.raw, self._buffer = raw, ""
+        self._format = JsonFormatter().format
+
+    encoding = property(lambda self: getattr(self.raw, "encoding", "utf-8"))
+    errors = property(lambda self: getattr(self.raw, "errors", "strict"))
+
+    def isatty(self) -> bool:
+        return False  # no live displays or colour in the middle of JSON lines
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self._buffer += text
+        while "\n" in self._buffer:
+            line, self._buffer = self._buffer.split("\n", 1)
+            self._emit(line)
+        return len(text)
+
+    def flush(self) -> None:
+        if self._buffer:
+            line, self._buffer = self._buffer, ""
+            self._emit(line)
+        self.raw.flush()
+
+    def _emit(self, line: str) -> None:
+        if not line.strip():
+            return
+        if line.startswith("{") and line.endswith("}"):
+            self.raw.write(line + "\n")
+            return
+        lower = line.lower()
+        level = logging.ERROR if lower.startswith(("error:", "aborted")) else \
+            logging.WARNING if lower.startswith("warning:") else logging.INFO
+        record = logging.LogRecord("pipectl.console", level, "", 0, line, None, None)
+        record.pipectl = current_context()
+        doc = json.loads(self._format(record))
+        doc.pop(SOURCE, None)  # no source location: the line is the CLI's output, not a logger call
+        self.raw.write(json.dumps(doc, default=str, ensure_ascii=False) + "\n")
+
+
+def restore_stderr() -> None:
+    """Undo the JSON wrapping of stderr (the CLI's entry point, after its last line)."""
+    if isinstance(sys.stderr, JsonStderr):
+        sys.stderr.flush()
+        sys.stderr = sys.stderr.raw
+
+
 class TextFormatter(logging.Formatter):
     """For people. Terse by default, as the CLI's own lines (``warning: message
     [processor=x partition=y]``); with ``detailed`` (``-v``, ``--log-level``) the time and
@@ -138,6 +194,9 @@ def configure(level: int = logging.WARNING, fmt: str = "text", detailed: bool | 
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, "pipectl", False)]:
         root.removeHandler(old)
+    restore_stderr()
+    if fmt == "json":
+        sys.stderr = JsonStderr(sys.stderr)  # type: ignore[assignment]
     handler = StderrHandler()
     handler.pipectl = True  # type: ignore[attr-defined]
     handler.addFilter(ContextFilter())
@@ -155,4 +214,5 @@ def configure(level: int = logging.WARNING, fmt: str = "text", detailed: bool | 
     return handler
 
 
-__all__ = ["CONTEXT_FIELDS", "FORMATS", "LEVELS", "configure", "current_context", "level_of", "log_context"]
+__all__ = ["CONTEXT_FIELDS", "FORMATS", "JsonStderr", "LEVELS", "configure", "current_context", "level_of", "log_context",
+           "restore_stderr"]

@@ -55,6 +55,26 @@ def test_json_lines_parse_and_carry_the_run_fields(iot, capsys):
     assert "DEBUG" not in {line["severity"] for line in lines}
 
 
+def test_with_json_logs_every_stderr_line_parses(iot, capsys):
+    """A collector reading stderr meets JSON only: the run's progress lines and the final
+    `error:` line become records of pipectl.console (severity from the prefix); stdout keeps
+    the summary table; stderr is unwrapped again after the command."""
+    import sys
+
+    before = sys.stderr
+    assert main(["-p", str(iot), "--log-format", "json", "run", "--date", DAY, "--full"]) == 0
+    captured = capsys.readouterr()
+    lines = [json.loads(line) for line in captured.err.splitlines()]  # every line, not only those with "{"
+    progress = [line for line in lines if line["logger"] == "pipectl.console"]
+    assert any("readings_clean" in line["message"] and line["severity"] == "INFO" for line in progress), lines
+    assert all(line["correlation_id"] and line[LABELS]["partition"] == DAY for line in progress if "triggered" in line["message"])
+    assert "PHASE" in captured.out and not captured.out.lstrip().startswith("{")
+    assert main(["-p", str(iot), "--log-format", "json", "-t", "nope", "run", "--date", DAY]) == 1
+    [error] = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert error["severity"] == "ERROR" and error["message"].startswith("error: unknown target 'nope'")
+    assert sys.stderr is before
+
+
 def test_vv_is_debug_and_text_lines_show_the_context(iot, capsys):
     assert main(["-p", str(iot), "-vv", "run", "--date", DAY, "--full", "--json", "-q"]) == 0
     err = capsys.readouterr().err
