@@ -8,6 +8,7 @@ validate`` collects the same diagnostics without raising (:mod:`framework.valida
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 from framework.errors import ManifestError
 from framework.graph.rules import validate_project
@@ -15,8 +16,30 @@ from framework.manifest import load_project
 from framework.manifest.model import Project
 
 
+# projects a running command already loaded, by resolved root: see share()
+_shared: dict[str, Project] = {}
+
+
+def _key(root: str | Path) -> str:
+    return str(Path(root).resolve())
+
+
+def share(project: Project) -> Callable[[], None]:
+    """Let every :func:`load` of ``project``'s root reuse it until the returned undo is
+    called. A command loads its project once (the CLI shares it for the command's length):
+    the session, the sample-data hooks (which load the manifest themselves when called
+    without one) and the runner then read the same object instead of parsing the YAML again."""
+    key = _key(project.root)
+    _shared[key] = project
+    return lambda: _shared.pop(key, None) and None
+
+
 def load(root: str | Path = ".") -> Project:
-    """Load a project for execution: any error-level diagnostic (including graph rules) raises."""
+    """Load a project for execution: any error-level diagnostic (including graph rules) raises.
+    Within a command that shared its project (:func:`share`), the shared one is returned."""
+    shared = _shared.get(_key(root)) if _shared else None
+    if shared is not None:
+        return shared
     project, diags = load_project(root)
     if project is not None:
         validate_project(project, diags, check_sql=False)
@@ -26,4 +49,4 @@ def load(root: str | Path = ".") -> Project:
     return project
 
 
-__all__ = ["load", "Project"]
+__all__ = ["load", "share", "Project"]

@@ -48,6 +48,7 @@ class DuckDBWarehouse:
         self.project_root = project_root
         self._con: Any = None
         self._depth = 0
+        self._in_txn = False
         if not self.memory:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         if self.memory or keep_open:
@@ -112,6 +113,10 @@ class DuckDBWarehouse:
 
     def execute_script(self, sql: str, params: Sequence[QueryParam] = (), labels: Mapping[str, str] | None = None) -> None:
         statements = split_statements(sql)
+        if self._in_txn:  # part of an open transaction(): its owner commits or rolls back
+            for statement in statements:
+                self._run(self._con, statement, params)
+            return
         with self._connection() as con:
             con.execute("BEGIN TRANSACTION")
             try:
@@ -121,6 +126,32 @@ class DuckDBWarehouse:
                 con.execute("ROLLBACK")
                 raise
             con.execute("COMMIT")
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Run several calls as one transaction (optional capability of the protocol). A
+        processor run's rows, its fingerprints and its change-set commit together: one
+        commit, where each is otherwise its own (a file commit costs about what a small
+        query does), and never one without the others. A nested call joins the outer one."""
+        if self._in_txn:
+            yield
+            return
+        duckdb = _duckdb()
+        with self:  # one connection for the whole transaction
+            con = self._con
+            con.execute("BEGIN TRANSACTION")
+            self._in_txn = True
+            try:
+                yield
+            except BaseException:
+                self._in_txn = False
+                con.execute("ROLLBACK")
+                raise
+            self._in_txn = False
+            try:
+                con.execute("COMMIT")
+            except duckdb.Error as exc:
+                raise self._translate(exc, "COMMIT") from exc
 
     def table_schema(self, fqn: str) -> tuple[Column, ...] | None:
         dataset, name = _split(fqn)

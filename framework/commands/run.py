@@ -56,6 +56,7 @@ def _edit_defaults(ctx: click.Context, entity: Any, sets: tuple[str, ...], what:
 def _session(ctx: click.Context, aggregate_alerts: bool = False):
     from framework.drive.session import Session
 
+    project_of(ctx)  # loaded once per command and shared (the session and sample hooks reuse it)
     return Session.open(project_dir(ctx), target_name(ctx), aggregate_alerts=aggregate_alerts)
 
 
@@ -107,6 +108,32 @@ def _entities(project: Any, values: tuple[str, ...]) -> dict[str, list[str]] | N
         raise click.BadParameter(exc.render(), param_hint="--entities") from exc
 
 
+def _source_names(project: Any, named: tuple[str, ...]) -> list[str]:
+    """``--sources-changed`` checked against the declared sources (a usage error names the closest)."""
+    names = [n for n in _flat(named) if n != "-"]
+    unknown = [n for n in names if n not in project.sources]
+    if unknown:
+        from framework.manifest.diagnostics import did_you_mean
+
+        hint = did_you_mean(unknown[0], list(project.sources)) or f"declared: {', '.join(sorted(project.sources))}"
+        raise click.BadParameter(f"no source {', '.join(unknown)} in processors.yaml ({hint})", param_hint="--sources-changed")
+    return names
+
+
+def _sources(project: Any, named: tuple[str, ...], changed: tuple[Any, ...]) -> list[str] | None:
+    """``--sources-changed`` (checked against the declared sources: a usage error names the
+    closest), plus the table ``--changed`` edits; None when neither says (any may have)."""
+    from framework.drive import session as s
+
+    names = _source_names(project, named)
+    if changed:
+        edited = s.edited_sources(project, [s.default_update_table(s.sample_module(project, "apply_update"))])
+        if edited is None:  # the hook's table is not a declared source: compare every source
+            return None
+        names += edited
+    return sorted(set(names)) if named or changed else None
+
+
 @click.command("run")
 @click.option("--date", "date", required=True, type=PARTITION, help="Partition (game date) to run, YYYY-MM-DD.")
 @click.option("--select", "-s", "selectors", multiple=True, type=SELECTION, help=SELECT_HELP)
@@ -125,12 +152,15 @@ def _entities(project: Any, values: tuple[str, ...]) -> dict[str, list[str]] | N
 @click.option("--fast-forward", is_flag=True,
               help="execution: remote: move the ledger's clock past debounce windows and tiers instead of waiting "
                    "for them (test and development projects only: it moves every partition's clock).")
+@click.option("--sources-changed", "sources_changed", multiple=True, metavar="SOURCE",
+              help="Only these declared sources changed since the last run (what a scraper's trigger says; repeat or "
+                   "comma-separate; '-' = none): processors reading other sources are not asked. Default: any may have.")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines.")
 @click.pass_context
 def run_cmd(ctx: click.Context, date: str, selectors: tuple[str, ...], excludes: tuple[str, ...], from_phase: str | None, entities: tuple[str, ...],
-            changed: tuple[Any, ...], sets: tuple[str, ...], full: bool, timeout: float, fast_forward: bool, as_json: bool,
-            quiet: bool) -> None:
+            changed: tuple[Any, ...], sets: tuple[str, ...], full: bool, sources_changed: tuple[str, ...], timeout: float,
+            fast_forward: bool, as_json: bool, quiet: bool) -> None:
     """Run every phase for a date through the bus and the orchestrator. On a target with
     `execution: remote` the worker service runs the processors: this publishes the first
     trigger and follows the run (status, runs, ledger) until it ends."""
@@ -148,6 +178,7 @@ def run_cmd(ctx: click.Context, date: str, selectors: tuple[str, ...], excludes:
     for ref in changed:
         _, changes = _edit_defaults(ctx, ref, sets, "--changed")
     selected = resolve_selection(ctx, selectors, excludes, required=True)
+    _source_names(project_of(ctx), sources_changed)  # before anything is opened or run
     with _session(ctx) as sess:
         replay = _entities(sess.project, entities)
         by_kind: dict[str, list[str]] = {}
@@ -157,7 +188,8 @@ def run_cmd(ctx: click.Context, date: str, selectors: tuple[str, ...], excludes:
         baseline = s.full_batch_baseline(sess, date) if changed else None
         with run_output(quiet or as_json) as progress:
             report = s.run_partition(sess, date, select=selected, from_phase=from_phase, entities=replay,
-                                full=full, progress=progress, changed=by_kind or None)
+                                full=full, progress=progress, changed=by_kind or None,
+                                sources_changed=_sources(sess.project, sources_changed, changed))
     _show(report, baseline, as_json)
     if report.status == "failed":
         raise SystemExit(1)

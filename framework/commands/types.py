@@ -20,12 +20,14 @@ from framework.commands import project_dir
 
 def project_of(ctx: click.Context | None) -> Any:
     """The loaded, validated project of this command line (raises ManifestError: exit 1)."""
-    from framework.project import load
+    from framework.project import load, share
 
     root = ctx.find_root() if ctx is not None else None
     cache = root.obj if root is not None and isinstance(root.obj, dict) else {}
     if "project" not in cache:
         cache["project"] = load(project_dir(ctx) if ctx is not None else ".")
+        if root is not None:  # the command's other loads of this root reuse it, until it ends
+            root.call_on_close(share(cache["project"]))
     return cache["project"]
 
 

@@ -50,6 +50,9 @@ class RunContext:
     # per phase, processors an earlier run left undone (a lost trigger, a stalled or blocked
     # round: framework.orchestrator.health): this run re-dispatches them
     owed: dict[str, set[str]] = field(default_factory=dict)
+    # a trigger of this run named the landing sources that changed (metadata.sources_changed):
+    # processors reading other sources may be skipped (framework.run.input_versions)
+    sources_announced: bool = False
 
 
 def prev_phase(project: Project, phase: str) -> str | None:

@@ -86,7 +86,7 @@ class PipelineDriver:
 
     def _gate_rows(self, gate: Any, partition: str) -> int:
         with self.runner.lock:
-            return count_partition_rows(self.warehouse, self.project, gate.processor, partition)
+            return count_partition_rows(self.warehouse, self.project, gate.processor, partition, self.runner.ready_tables)
 
     # ------------------------------------------------------------------ topology lookups
     def trigger_topic(self, phase: str) -> str | None:
@@ -127,12 +127,21 @@ class PipelineDriver:
                   entities: Sequence[str] | Mapping[str, Sequence[str]] | None = None, full: bool = False,
                   mode: str | None = None, correlation_id: str | None = None, trigger_downstream: bool = True,
                   timeout: float = 900.0, changed: dict[str, list[str]] | None = None,
-                  entity_kind: str | None = None) -> PipelineReport:
+                  entity_kind: str | None = None, sources_changed: Sequence[str] | None = None) -> PipelineReport:
         """``entities``: replay ids, ``{kind: [ids]}`` or a list of ``entity_kind`` ids
-        (default kind: the first declared)."""
+        (default kind: the first declared). ``sources_changed``: the landing sources edited
+        since the last run (a scraper's trigger says which table it landed); processors
+        reading none of them are then not asked to detect (None: every source may have changed)."""
         from framework.drive.replay import plan_from
 
         replay = plan_from(self.project, entities, entity_kind)
+        unknown = [n for n in sources_changed or () if n not in self.project.sources]
+        if unknown:
+            from framework.errors import ConfigError
+            from framework.manifest.diagnostics import did_you_mean
+
+            raise ConfigError(f"sources_changed names undeclared source(s) {', '.join(unknown)}",
+                              hint=did_you_mean(unknown[0], list(self.project.sources)) or "use names of processors.yaml's sources")
         names = self.project.phase_names()
         selected = set(self.graph.select(select)) if select else None
         first_selected = next((n for n in names if selected and any(self.project.processors[p].phase == n for p in selected)), None)
@@ -147,11 +156,12 @@ class PipelineDriver:
         corr = correlation_id or uuid.uuid4().hex[:16]
         report = PipelineReport(str(partition), corr, mode)
         wall = time.perf_counter()
+        self.runner.nonempty = set()  # critical inputs seen with rows in this run (cleared when rewritten)
         ctx = RunContext(partition=str(partition), selected=selected, phases=phases, replay=replay, full=full,
                           mode=mode, trigger_downstream=trigger_downstream)
         self._owed(ctx, report)
         self.progress("start", {"partition": str(partition), "correlation_id": corr, "mode": mode, "phases": phases})
-        self._publish_start(start, ctx, corr, changed)
+        self._publish_start(start, ctx, corr, changed, sources=sources_changed)
         deadline = time.monotonic() + timeout
         idle_sweeps = 0
         while time.monotonic() < deadline:
@@ -173,7 +183,7 @@ class PipelineDriver:
         return report
 
     def _publish_start(self, phase: str, ctx: RunContext, corr: str, changed: dict[str, list[str]] | None,
-                       expected: list[str] | None = None) -> None:
+                       expected: list[str] | None = None, sources: Sequence[str] | None = None) -> None:
         from framework.orchestrator.envelope import encode, make_envelope
 
         topic = self.trigger_topic(phase)
@@ -187,6 +197,7 @@ class PipelineDriver:
                             partition=ctx.partition, status="success", record_count=0, duration_seconds=0.0,
                             entities_changed=changed if changed else None, trigger_id=trigger_id, round=1,
                             metadata={"mode": ctx.mode, "source": "pipectl run",
+                                      **({"sources_changed": sorted(set(sources))} if sources is not None else {}),
                                       **({"expected": sorted(expected), "reason": "code changed or left undone by an earlier run"} if expected else {})})
         self.bus.publish(topic, encode(env), {"trigger_id": trigger_id, "partition": ctx.partition})
         ctx.published_at[phase] = time.time()
@@ -269,6 +280,7 @@ class PipelineDriver:
         if last_completion is not None:
             rep.trigger_latency_seconds = round(max(0.0, time.time() - last_completion), 6)
         procs = [p.name for p in self.project.processors_in(phase)]
+        self._announce_sources(env, ctx)
         dispatched = (env.get("metadata") or {}).get("expected")
         # --full means every entity of every selected processor in every phase and round of
         # this run: the orchestrator's dispatch list (processors downstream of a change) is
@@ -314,7 +326,9 @@ class PipelineDriver:
             req = RunRequest(name, ctx.partition, entities=target.ids if target else None,
                              reason=target.note if target else None, full=forced_full, correlation_id=corr,
                              parent_id=env.get("execution_id"), trigger_id=env.get("trigger_id"), mode=ctx.mode,
-                             publish=True, round_processors=dispatched_names)
+                             publish=True, round_processors=dispatched_names,
+                             trust_versions=ctx.mode == "incremental" and not forced_full and target is None,
+                             sources_announced=ctx.sources_announced)
             res = self.runner.run(req)
             rep.runs.append(res)
             self.progress("processor_done", {"phase": phase, **_brief(res)})
@@ -323,6 +337,20 @@ class PipelineDriver:
             ctx.done_phases.add(phase)
             ctx.last_completion_at[phase] = time.time()
         self.progress("phase_done", rep.to_dict())
+
+    def _announce_sources(self, env: dict[str, Any], ctx: RunContext) -> None:
+        """A trigger naming the landing sources it changed bumps their versions; names that
+        are not declared sources make the run trust no list (every source is compared)."""
+        names = (env.get("metadata") or {}).get("sources_changed")
+        if not isinstance(names, list) or self.runner.versions is None:
+            return
+        unknown = [n for n in names if n not in self.project.sources]
+        if unknown:
+            log.warning("trigger %s names undeclared source(s) %s in sources_changed: every source is compared",
+                        env.get("trigger_id"), ", ".join(map(str, unknown)))
+            return
+        self.runner.versions.announce_sources(names, ctx.partition, str(env.get("trigger_id")))
+        ctx.sources_announced = True
 
     def _next_with_work(self, ctx: RunContext, phase: str) -> tuple[str, list[str]] | None:
         """The first phase after ``phase`` of this run with (selected) processors whose code

@@ -116,13 +116,16 @@ def reset_local_state(project_root: str | Path) -> Path:
 def run_partition(session: Session, partition: str, *, select: Sequence[str] | None = None,
                   from_phase: str | None = None, entities: Sequence[str] | Mapping[str, Sequence[str]] | None = None,
                   full: bool = False, progress: Progress | None = None, changed: dict[str, list[str]] | None = None,
-                  trigger_downstream: bool = True, mode: str | None = None) -> PipelineReport:
+                  trigger_downstream: bool = True, mode: str | None = None,
+                  sources_changed: Sequence[str] | None = None) -> PipelineReport:
     """Run one partition through the phases via the bus (``pipectl run --date``: a partition
     is a date for ``partition.type: DATE``, the default). ``entities`` replays ids per entity
     kind (``{"player": ["lebronjames"]}``, from ``framework.drive.replay.parse_entity_args``);
-    a plain list means ids of the project's first declared kind."""
+    a plain list means ids of the project's first declared kind. ``sources_changed``: the
+    declared sources edited since the last run, when the caller knows (None: any)."""
     return session.driver(progress).run(partition, select=select, from_phase=from_phase, entities=entities, full=full,
-                                        changed=changed, trigger_downstream=trigger_downstream, mode=mode)
+                                        changed=changed, trigger_downstream=trigger_downstream, mode=mode,
+                                        sources_changed=sources_changed)
 
 
 @dataclass
@@ -193,15 +196,41 @@ def simulate_update(session: Session, date: str, entity: Any, changes: dict[str,
     incrementally, next to the last full batch of the date."""
     from framework.drive.updates import EntityRef
 
-    applied = apply_edits(session, date, entity, list(edits) if edits else [(table, dict(changes or {}))])
+    todo = list(edits) if edits else [(table, dict(changes or {}))]
+    applied = apply_edits(session, date, entity, todo)
+    hook = sample_module(session.project, "apply_update")
+    sources = edited_sources(session.project, [tbl if tbl else default_update_table(hook) for tbl, _ in todo])
     baseline = full_batch_baseline(session, date)
     if isinstance(entity, EntityRef):
         changed = {entity.kind: [entity.id]}
     else:
         kind = _first_entity_kind(session.project)
         changed = {kind: [str(entity)]} if kind else None
-    report = run_partition(session, date, progress=progress, changed=changed, mode="incremental")
+    report = run_partition(session, date, progress=progress, changed=changed, mode="incremental",
+                           sources_changed=sources)
     return UpdateReport(str(entity), applied, report, baseline)
+
+
+def edited_sources(project: Project, tables: Sequence[str | None]) -> list[str] | None:
+    """The declared sources behind edited landing tables (bare name, ``dataset.table`` or a
+    source name); None when one is unknown: then no list is announced and every source is
+    compared, as for an edit nobody reported."""
+    out = []
+    for table in tables:
+        found = [name for name, src in project.sources.items()
+                 if table in (name, src.table.name, src.table.fqn)] if table else []
+        if len(found) != 1:
+            return None
+        out.append(found[0])
+    return sorted(set(out))
+
+
+def default_update_table(hook: Callable[..., Any]) -> str | None:
+    """The landing table an ``apply_update`` hook edits when none is named (its own default)."""
+    import inspect
+
+    param = inspect.signature(hook).parameters.get("table")
+    return param.default if param is not None and isinstance(param.default, str) else None
 
 
 def _first_entity_kind(project: Project) -> str | None:

@@ -35,9 +35,11 @@ from framework.run import runner_io as io
 from framework.run.runner_io import CriticalInputError
 from framework.run.code_state import CodeState
 from framework.run.history import RunHistory
+from framework.run.input_versions import InputVersions
 from framework.orchestrator.gates import count_partition_rows
 
 log = logging.getLogger(__name__)
+UNCHANGED_INPUTS = "inputs unchanged since the last run (no query)"
 
 
 @dataclass
@@ -65,6 +67,11 @@ class RunRequest:
     # remote fan-out only: what the instance that finishes the fan-out runs next (the rest of
     # the phase, framework.worker); stored verbatim with the dispatched run
     continuation: dict[str, Any] | None = None
+    # an incremental round of the driver: a processor whose inputs no run wrote since it last
+    # processed them ends no_data without a warehouse query (framework.run.input_versions);
+    # sources_announced: the trigger named the landing sources it changed
+    trust_versions: bool = False
+    sources_announced: bool = False
 
 
 @dataclass
@@ -125,6 +132,10 @@ class ProcessorRunner:
         self.ready_tables: set[str] = set()
         self.code_state = CodeState(project, store, clock=clock) if store is not None else None
         self.lineage: Any = None  # an OpenLineage emitter (framework.run.lineage), set by the session of a target
+        self.versions = InputVersions(project, store) if store is not None else None
+        # (table, partition) pairs a critical-input check found rows in; None: always count
+        # (the driver sets a fresh set per run, see check_critical_inputs)
+        self.nonempty: set[tuple[str, str]] | None = None
 
     # ------------------------------------------------------------------ entry point
     def run(self, request: RunRequest) -> RunResult:
@@ -158,11 +169,12 @@ class ProcessorRunner:
                 return res
             record = claim.run
         self._lineage("START", proc, request, res)
-        self._complete(proc, request, res, record, started, lambda: self._execute(proc, request, res))
+        seen: list[dict[str, Any] | None] = [None]  # what the run's detection read, for InputVersions
+        self._complete(proc, request, res, record, started, lambda: self._execute(proc, request, res, seen), seen)
         return res
 
     def _complete(self, proc: Processor, request: RunRequest, res: RunResult, record: Any, started: float,
-                  work: Callable[[], bool]) -> None:
+                  work: Callable[[], bool], seen: list | None = None) -> None:
         """Run ``work`` (the run's transform and writes), then publish the completion and
         record the run. Shared by :meth:`run` and by :meth:`finish_dispatched` (a remote
         fan-out finished by another process). A ``dispatched`` run is neither published
@@ -204,7 +216,7 @@ class ProcessorRunner:
             raise
         finally:
             if res.status != "dispatched":
-                self._record_end(proc, request, res, record)
+                self._record_end(proc, request, res, record, seen[0] if seen else None)
 
     def _lineage(self, state: str, proc: Processor, request: RunRequest, res: RunResult) -> None:
         """An OpenLineage run event when the target configures ``lineage:`` (framework.run.lineage)."""
@@ -229,9 +241,11 @@ class ProcessorRunner:
                         code_changed=out.get("code_changed"), durations=dict(out.get("durations") or {}))
         return proc, request, res
 
-    def _record_end(self, proc: Processor, request: RunRequest, res: RunResult, record: Any) -> None:
+    def _record_end(self, proc: Processor, request: RunRequest, res: RunResult, record: Any,
+                    seen: dict[str, Any] | None = None) -> None:
         if res.status == "failed" and "transform_write" in res.durations:  # may have recorded (partly)
             self._forget_processed(proc, request, res)
+        self._record_seen(proc, request, res, seen)
         if record is not None and self.history is not None:
             self.history.finish(record, res.status, duration_seconds=res.duration_seconds, durations=res.durations,
                                 rows_written=res.record_count, entities_processed=res.entities_processed,
@@ -272,12 +286,21 @@ class ProcessorRunner:
         return res
 
     # ------------------------------------------------------------------ the work
-    def _execute(self, proc: Processor, request: RunRequest, res: RunResult) -> bool:
+    def _execute(self, proc: Processor, request: RunRequest, res: RunResult, seen: list) -> bool:
         t0 = time.perf_counter()
         explicit = request.entities is not None and proc.entity is not None
         if self.code_state is not None and not request.full and not explicit:
             # code-change awareness: rows made by other code are all recomputed (docs/runtime.md)
             res.code_changed = self.code_state.changed_reason(proc, request.partition)
+        if self.versions is not None and not explicit and proc.inputs:
+            seen[0] = self.versions.snapshot(proc, request.partition)  # before detection reads anything
+            if request.trust_versions and not request.full and not res.code_changed \
+                    and self.versions.unchanged(proc, request.partition, seen[0], request.sources_announced):
+                res.durations["detect"] = round(time.perf_counter() - t0, 6)
+                res.status, res.efficiency_pct = "no_data", 100.0
+                res.fallback_reason = UNCHANGED_INPUTS
+                log.debug("%s: inputs unchanged since its last run: no detection", proc.name)
+                return False
         log.debug("%s: detecting changes (mode %s, full %s)", proc.name, request.mode, request.full)
         with self.lock:
             self._ensure_tables(proc)
@@ -290,25 +313,65 @@ class ProcessorRunner:
             res.status, res.efficiency_pct = "no_data", 100.0
             return False
         t1 = time.perf_counter()
+        if proc.output is not None:
+            if self.versions is not None:
+                self.versions.mark_written(proc, request.partition, res.run_id)  # before the rows change
+            if self.nonempty is not None:
+                self.nonempty.discard((proc.output.fqn, str(request.partition)))
         with self.lock:
-            io.check_critical_inputs(self.warehouse, self.project, proc, request.partition, self.ready_tables)
+            io.check_critical_inputs(self.warehouse, self.project, proc, request.partition, self.ready_tables,
+                                     self.nonempty)
         ids = None if decision.full_batch else list(decision.entity_ids)
         if proc.fanout is not None and self.bus is not None and self.store is not None and proc.entity:
             self._run_fanout(proc, request, res, ids, decision)
             if res.status == "dispatched":
                 res.durations["transform_write"] = round(time.perf_counter() - t1, 6)
                 return False
-        else:
-            with self.lock:
-                res.record_count = io.transform_and_write(self.warehouse, self.project, proc, request.partition, ids, res.run_id)
-            res.status = "success"
-        res.durations["transform_write"] = round(time.perf_counter() - t1, 6)
-        res.durations["write"] = res.durations["transform_write"]
-        self._conclude(proc, request, res, ids, decision)
+            self._written(proc, request, res, ids, decision, t1)
+            return True
+        # the rows, their fingerprints and the change-set in one transaction where the
+        # warehouse has them (one commit, and never rows without their fingerprints)
+        try:
+            with self.lock, io.transaction(self.warehouse):
+                res.record_count = io.transform_and_write(self.warehouse, self.project, proc, request.partition, ids,
+                                                          res.run_id)
+                res.status = "success"
+                self._written(proc, request, res, ids, decision, t1, test=False)
+        except Exception:
+            if io.transactional(self.warehouse):  # rolled back: nothing was written
+                res.durations.pop("write", None)
+                res.durations.pop("transform_write", None)
+            raise
+        if proc.tests:  # on the committed rows: a failing test fails the run, it does not undo the write
+            self._test(proc, request, res)
         return True
 
+    def _written(self, proc: Processor, request: RunRequest, res: RunResult, ids: list[str] | None,
+                 decision: io.EntityDecision, t1: float, test: bool = True) -> None:
+        res.durations["transform_write"] = round(time.perf_counter() - t1, 6)
+        res.durations["write"] = res.durations["transform_write"]
+        self._conclude(proc, request, res, ids, decision, test=test)
+
+    def _record_seen(self, proc: Processor, request: RunRequest, res: RunResult, seen: dict[str, Any] | None) -> None:
+        """What the finished run saw: a complete run (detection or full batch, success or
+        no_data) lets the next round skip ``proc`` while nothing it reads is rewritten; a
+        failed or partial one (entities left to reprocess) never lets it skip."""
+        if self.versions is None or not proc.inputs:
+            return
+        try:
+            if res.status in ("failed", "partial"):
+                self.versions.finish(proc, request.partition, None)
+            elif res.status in ("success", "no_data") and seen is not None and (res.full_batch or not res.code_changed):
+                self.versions.finish(proc, request.partition, seen)
+        except Exception as exc:  # noqa: BLE001 - reported on the run and logged, never silent
+            text = _describe(exc, after_write=False)
+            log.error("run %s of %s: could not store the input versions it saw: %s", res.run_id, proc.name, text)
+            if res.status in ("failed", "partial"):
+                res.error = f"{res.error}; its input versions could not be cleared ({text}): " \
+                            f"the next incremental run may skip it: re-run with --full"
+
     def _conclude(self, proc: Processor, request: RunRequest, res: RunResult, ids: list[str] | None,
-                  decision: io.EntityDecision) -> None:
+                  decision: io.EntityDecision, test: bool = True) -> None:
         """After the writes: record what was processed and the change-set, and the run's
         entity statistics (a local run here; a remote fan-out in the process finishing it)."""
         t2 = time.perf_counter()
@@ -332,7 +395,7 @@ class ProcessorRunner:
             res.efficiency_pct = round(100.0 * (1 - res.entities_processed / max(res.entities_total, res.entities_processed)), 2)
         else:
             res.efficiency_pct = 0.0
-        if proc.tests:
+        if proc.tests and test:
             self._test(proc, request, res)
 
     def _test(self, proc: Processor, request: RunRequest, res: RunResult) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
@@ -56,8 +57,10 @@ def decide_entities(warehouse: Any, project: Project, proc: Processor, request: 
 
 
 def check_critical_inputs(warehouse: Any, project: Project, proc: Processor, partition: Any,
-                          known_tables: set[str] | None = None) -> None:
-    """Raise :class:`CriticalInputError` naming every critical input with zero rows."""
+                          known_tables: set[str] | None = None, nonempty: set[tuple[str, str]] | None = None) -> None:
+    """Raise :class:`CriticalInputError` naming every critical input with zero rows.
+    ``nonempty``: (table, partition) pairs already counted with rows in this run and not
+    rewritten since (the runner drops a pair before writing its table): not counted again."""
     from framework.sql.context import input_table
 
     empty = []
@@ -65,8 +68,12 @@ def check_critical_inputs(warehouse: Any, project: Project, proc: Processor, par
         if not inp.critical:
             continue
         table, _ = input_table(project, inp)
+        if nonempty is not None and (table.fqn, str(partition)) in nonempty:
+            continue
         if count_rows(warehouse, project, table, partition, known_tables) == 0:
             empty.append(f"{inp.name} ({table.fqn})")
+        elif nonempty is not None:
+            nonempty.add((table.fqn, str(partition)))
     if empty:
         raise CriticalInputError(
             f"processor '{proc.name}' refuses to run for {partition}: critical input(s) have no rows: {', '.join(empty)}",
@@ -74,6 +81,17 @@ def check_critical_inputs(warehouse: Any, project: Project, proc: Processor, par
 
 
 # ------------------------------------------------------------------ writing
+def transactional(warehouse: Any) -> bool:
+    """Whether the warehouse offers ``transaction()`` (an optional capability: DuckDB has it)."""
+    return callable(getattr(warehouse, "transaction", None))
+
+
+def transaction(warehouse: Any) -> Any:
+    """The warehouse's ``transaction()`` context, else a no-op one: each call then commits
+    on its own, as before."""
+    return warehouse.transaction() if transactional(warehouse) else nullcontext()
+
+
 def ensure_table(warehouse: Any, table: Table) -> None:
     if warehouse.table_schema(table.fqn) is None:
         warehouse.create_dataset(table.dataset)

@@ -29,6 +29,12 @@ class Edit:
     entity_kind: str  # player | team
     entity: str
     detail: str
+    also: tuple[str, ...] = ()  # further landing tables the same edit changed
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        """Every landing table this edit changed (what a scraper's trigger would name)."""
+        return (self.table, *self.also)
 
 
 def apply_update(target: Any, game_date: date | str, player_lookup: str, table: str = GAMEBOOK, **changes: Any) -> int:
@@ -252,7 +258,8 @@ def _player_vanished(target, tables, rng, d, players, teams) -> Edit | None:
     """A player removed from the day's box scores and play-by-play (a scraper mix-up fixed):
     every row of his downstream must disappear too."""
     p = rng.choice(players)
-    for name in (GAMEBOOK, "nbac_player_boxscores", "bdl_player_boxscores", "bigdataball_play_by_play", "nbac_play_by_play"):
-        if name in tables:
-            _exec(target, f"DELETE FROM {tables[name].fqn} WHERE game_date = $d AND player_lookup = $p", d=d, p=p)
-    return Edit("delete", GAMEBOOK, "player", p, "removed from the box scores")
+    names = [n for n in (GAMEBOOK, "nbac_player_boxscores", "bdl_player_boxscores", "bigdataball_play_by_play",
+                         "nbac_play_by_play") if n in tables]
+    for name in names:
+        _exec(target, f"DELETE FROM {tables[name].fqn} WHERE game_date = $d AND player_lookup = $p", d=d, p=p)
+    return Edit("delete", GAMEBOOK, "player", p, "removed from the box scores", also=tuple(names[1:]))

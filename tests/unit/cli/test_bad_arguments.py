@@ -17,6 +17,7 @@ BAD: list[tuple[list[str], str]] = [
     (["run", "--date", D, "--select", "player_game_sumary"], "did you mean 'player_game_summary'?"),
     (["run", "--date", D, "--select", "phase:raws"], "no phase 'raws'"),
     (["run", "--date", D, "--entities", "players=lebronjames"], "--entities"),
+    (["run", "--date", D, "--sources-changed", "landing_gamebok"], "did you mean 'landing_gamebook'?"),
     (["run"], "Missing option '--date'"),
     (["simulate", "update", "--date", "2025-02-30", "--entity", "player_lookup=lebronjames"], "not a date"),
     (["simulate", "update", "--date", D, "--entity", "lebronjames", "--set", "points"], "expected KEY=VALUE"),

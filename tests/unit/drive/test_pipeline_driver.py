@@ -211,3 +211,27 @@ def test_an_invalid_trigger_is_dead_lettered_and_the_run_goes_on(driver) -> None
     assert [m.data for m in kept] == [b'{"kind": "trigger", "phase": "analytics"}']
     assert kept[0].attributes["rejected_from"] == "shop-analytics-trigger-sub"
     assert any(e == "rejected_trigger" and "shop-dead-letter" in d["error"] for e, d in events)
+
+
+def test_a_trigger_naming_its_changed_sources_skips_the_rest_without_a_query(driver, monkeypatch) -> None:
+    from framework.run.runner import UNCHANGED_INPUTS
+
+    drv, wh, _ = driver
+    assert drv.run(DAY, full=True).status == "success"
+    queries: list[str] = []
+    real = wh.query
+    monkeypatch.setattr(wh, "query", lambda sql, *a, **k: (queries.append(sql), real(sql, *a, **k))[1])
+    quiet = drv.run(DAY, sources_changed=[])  # the scraper says nothing landed
+    assert quiet.summary == "nothing changed since the last run", quiet.to_dict()
+    assert {r.fallback_reason for ph in quiet.phases for r in ph.runs} == {UNCHANGED_INPUTS}
+    assert not [q for q in queries if "change detection" in q]
+    real("UPDATE landing.orders SET amount = 99.0 WHERE customer_id = 'c4'")
+    rep = drv.run(DAY, sources_changed=["orders_landing"])
+    runs = {r.processor: r for ph in rep.phases for r in ph.runs}
+    assert runs["orders_raw"].entity_ids == ["c4"] and runs["customer_totals"].entity_ids == ["c4"]
+    assert runs["store_totals"].entity_ids == ["s1"]
+    assert real("SELECT total FROM shop_analytics.customer_totals WHERE customer_id = 'c4'")[0]["total"] == 99.0
+    from framework.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="orders_landing"):  # did you mean
+        drv.run(DAY, sources_changed=["orders_landin"])

@@ -1,0 +1,147 @@
+"""Input versions: skip a processor whose inputs did not change, without a warehouse query.
+
+Change detection (:mod:`framework.run.changes`) answers "which entities changed" with one
+query over every input of the partition. At a few hundred entities that query costs as much
+as the full batch (the warehouse's planning of a many-input query is the whole cost), so an
+incremental run that asks it of every dispatched processor is no faster than a full one. Most
+dispatched processors have nothing to do: their inputs were not written since they last ran.
+This module lets the runner know that from the state store alone.
+
+* Every run that writes a processor's rows first stores a new **output version** of
+  (processor, partition): its run id (before writing, so a crash mid-write can only make
+  downstream look again, never miss a write).
+* A trigger that names the landing sources it changed (``metadata.sources_changed``, what a
+  scraper or ``pipectl simulate update`` publishes) bumps those **source versions**.
+* A run that finished ``success`` or ``no_data`` by detection or a full batch stores what it
+  **saw**: the versions of everything its detection reads (input tables and the tables of
+  entity mappings), read before it started. A ``failed`` or ``partial`` run clears it.
+
+Before detection, a processor whose stored "seen" equals the current versions has inputs
+that no run wrote since it last processed them all: detection would find nothing, so the
+run ends ``no_data`` without a query. The runner only asks when the driver says so
+(``RunRequest.trust_versions``: incremental rounds), and a processor reading a landing
+source is only skipped when its trigger named the changed sources
+(``RunRequest.sources_announced``); a source edited without a trigger saying so is found by
+a run that does not name sources (``pipectl run``) or a full run, like a scraper that
+landed rows and published nothing. Documents live in the state store, collection
+``pipectl_input_versions``, key ``processor|partition`` (``source:name|partition``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from framework.manifest.model import Processor, Project
+
+INPUT_VERSIONS = "pipectl_input_versions"
+
+
+@dataclass(frozen=True)
+class Dependencies:
+    """What a processor's detection reads: upstream processors, landing sources. ``exact``
+    is False when a table it reads is not partitioned (any run of its producer, for any
+    partition, may change it), or a name resolves to neither: never skipped then."""
+
+    processors: tuple[str, ...]
+    sources: tuple[str, ...]
+    exact: bool
+
+
+def dependencies(project: Project, proc: Processor) -> Dependencies:
+    """The producers of every table ``proc``'s change detection reads."""
+    from framework.sql.context import input_specs
+
+    by_table = {p.output.fqn: ("p", n) for n, p in project.processors.items() if p.output is not None}
+    by_table.update({s.table.fqn: ("s", n) for n, s in project.sources.items()})
+    procs: set[str] = set()
+    sources: set[str] = set()
+    exact = True
+    for spec in input_specs(project, proc):
+        for table in (spec.table, spec.mapping_table):
+            if table is None:
+                continue
+            producer = by_table.get(table)
+            if producer is None:
+                exact = False
+                continue
+            kind, name = producer
+            (procs if kind == "p" else sources).add(name)
+            out = project.processors[name].output if kind == "p" else project.sources[name].table
+            if out is None or out.column(project.partition_column) is None:
+                exact = False
+    return Dependencies(tuple(sorted(procs)), tuple(sorted(sources)), exact)
+
+
+def _key(name: str, partition: Any) -> str:
+    return f"{name}|{partition}"
+
+
+def _source_key(name: str, partition: Any) -> str:
+    return f"source:{name}|{partition}"
+
+
+class InputVersions:
+    """Output and source versions and what each processor saw, over a StateStore."""
+
+    def __init__(self, project: Project, store: Any):
+        self.project = project
+        self.store = store
+        self._deps: dict[str, Dependencies] = {}
+
+    def deps(self, proc: Processor) -> Dependencies:
+        if proc.name not in self._deps:
+            self._deps[proc.name] = dependencies(self.project, proc)
+        return self._deps[proc.name]
+
+    def snapshot(self, proc: Processor, partition: Any) -> dict[str, Any]:
+        """Current versions of everything ``proc`` reads (None: never written)."""
+        deps = self.deps(proc)
+        out: dict[str, Any] = {}
+        for name in deps.processors:
+            doc = self.store.get(INPUT_VERSIONS, _key(name, partition))
+            out[name] = doc.get("version") if doc else None
+        for name in deps.sources:
+            doc = self.store.get(INPUT_VERSIONS, _source_key(name, partition))
+            out[f"source:{name}"] = doc.get("version") if doc else None
+        return out
+
+    def unchanged(self, proc: Processor, partition: Any, snapshot: dict[str, Any], sources_announced: bool) -> bool:
+        """True when no run wrote anything ``proc`` reads since it last processed everything."""
+        deps = self.deps(proc)
+        if not deps.exact or (deps.sources and not sources_announced):
+            return False
+        doc = self.store.get(INPUT_VERSIONS, _key(proc.name, partition))
+        return doc is not None and doc.get("seen") is not None and doc["seen"] == snapshot
+
+    def mark_written(self, proc: Processor, partition: Any, run_id: str) -> None:
+        """A run of ``proc`` is about to write the partition's rows: a new output version."""
+        self._update(_key(proc.name, partition), {"version": run_id})
+
+    def finish(self, proc: Processor, partition: Any, seen: dict[str, Any] | None) -> None:
+        """Store what a finished run saw (None: it left work undone, never skip it next)."""
+        key = _key(proc.name, partition)
+        doc = self.store.get(INPUT_VERSIONS, key)
+        if (doc or {}).get("seen") == seen:
+            return
+        self._update(key, {"seen": seen})
+
+    def announce_sources(self, names: Iterable[str], partition: Any, version: str) -> None:
+        """Landing sources a trigger says changed get a new version (the trigger id)."""
+        names = sorted(set(names))
+        if not names:
+            return
+
+        def txn(t: Any) -> None:
+            for name in names:
+                t.set(INPUT_VERSIONS, _source_key(name, partition), {"version": version})
+
+        self.store.run_transaction(txn)
+
+    def _update(self, key: str, fields: dict[str, Any]) -> None:
+        def txn(t: Any) -> None:
+            t.set(INPUT_VERSIONS, key, {**(t.get(INPUT_VERSIONS, key) or {}), **fields})
+
+        self.store.run_transaction(txn)
+
+
+__all__ = ["INPUT_VERSIONS", "Dependencies", "InputVersions", "dependencies"]
