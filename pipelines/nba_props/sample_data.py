@@ -31,18 +31,10 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from pipelines.nba_props import landing
-from pipelines.nba_props.sample_edits import Edit, apply_random_edits, apply_update  # noqa: F401 - re-exported
+from pipelines.nba_props.sample_edits import UPDATE_DEFAULTS, Edit, apply_random_edits, apply_update  # noqa: F401 - re-exported
 from pipelines.nba_props.sim import Player, Team, build_league, simulate_game
 
 DEFAULT_START = date(2025, 1, 6)
-# What `pipectl simulate update`, `pipectl run --changed` and `pipectl demo` change when not
-# told otherwise (the framework's options are generic: --entity KEY=ID, --set COL=V). The
-# demo's "2 PM update": a stat correction in the gamebook and the player's points line moving.
-UPDATE_DEFAULTS = {
-    "entity": "player_lookup=lebronjames",
-    "set": {"points": 41, "fg_made": 16},
-    "demo_edits": [[None, {"points": 41, "fg_made": 16}], ["odds_api_player_points_props", {"points_line": 31.5}]],
-}
 GAMES_PER_DAY = (10, 12)
 __all__ = ["DEFAULT_START", "Edit", "League", "apply_random_edits", "apply_update", "day_rows_for", "generate", "league", "main"]
 

@@ -18,6 +18,15 @@ from typing import Any
 from pipelines.nba_props import landing
 
 GAMEBOOK = "nbac_gamebook"
+# What `pipectl simulate update`, `pipectl run --changed` and `pipectl demo` change when not
+# told otherwise (the framework's options are generic: --entity KEY=ID, --set COL=V). The
+# demo's "2 PM update": a stat correction in the gamebook and the player's points line moving.
+# Here rather than in sample_data.py, so an update never imports the league simulator.
+UPDATE_DEFAULTS = {
+    "entity": "player_lookup=lebronjames",
+    "set": {"points": 41, "fg_made": 16},
+    "demo_edits": [[None, {"points": 41, "fg_made": 16}], ["odds_api_player_points_props", {"points_line": 31.5}]],
+}
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,20 @@ def test_the_project_copy_wins_over_a_pipelines_package_imported_elsewhere(tmp_p
     assert Path(sys.modules["pipelines"].__file__).resolve().parent == (two / "pipelines").resolve()
 
 
+def test_a_hook_is_taken_from_the_module_defining_it_without_importing_the_other(tmp_path):
+    """sample_data.py re-exporting apply_update from sample_edits.py (the NBA example) is not
+    imported to find it: the simulator it loads cost an update more than its pipeline."""
+    root = _hook_project(tmp_path / "shop", "root", "x")
+    (root / "sample_data.py").write_text("from sample_edits import apply_update  # noqa: F401\n"
+                                         "raise RuntimeError('sample_data was imported')\n")
+    (root / "sample_edits.py").write_text("def apply_update(warehouse, day, entity, **changes):\n    return 'edits'\n")
+    assert sample_module(load(root), "apply_update")(None, "d", "e") == "edits"
+    assert "sample_data" not in sys.modules
+    (root / "sample_data.py").write_text("raise RuntimeError('sample_data was imported')\ndef generate(*a):\n    pass\n")
+    with pytest.raises(RuntimeError, match="sample_data was imported"):  # a hook it alone defines: imported
+        sample_module(load(root), "generate")
+
+
 def test_a_missing_hook_names_where_it_looked(tmp_path):
     root = _hook_project(tmp_path / "shop", "root", "x")
     with pytest.raises(ConfigError, match=r"no sample-data hook 'apply_update' \(looked in sample_data.py\)"):
