@@ -90,6 +90,8 @@ def measure(sess: Session, dates: list[str]) -> dict:
         phases[ph.phase] = {
             "full": fulls,
             "inc": [p.seconds for p in incs if p is not None] or [0.0],
+            "full_cpu": [r.phase(ph.phase).cpu_seconds for _, r in full_runs if r.phase(ph.phase) is not None],
+            "inc_cpu": [p.cpu_seconds for p in incs if p is not None] or [0.0],
             "entities_full": ph.entities_processed,
             "entities_inc": max((p.entities_processed for p in incs if p is not None), default=0),
             "distinct_inc": last.distinct_entities() if last is not None else {},
@@ -127,6 +129,10 @@ def report(title: str, res: dict) -> None:
         flag = "  << incremental SLOWER than full" if ratio < 1 else ""
         print(f"{name:<12} {min(ph['full']):>8.3f}s {med(ph['full']):>8.3f}s {min(ph['inc']):>8.3f}s {med(ph['inc']):>8.3f}s "
               f"{ratio:>8.1f}x   {ph['entities_full']} -> {ph['entities_inc']} ({kinds}){flag}")
+    cpu = ", ".join(f"{name} {_ratio(ph['full_cpu'], ph['inc_cpu']):.1f}x" for name, ph in res["phases"].items())
+    print(f"the same by CPU seconds of the process (median; robust to other load on the machine): {cpu}")
+    print("  CPU medians full -> incremental: " + ", ".join(
+        f"{name} {med(ph['full_cpu']):.3f}s -> {med(ph['inc_cpu']):.3f}s" for name, ph in res["phases"].items()))
     fw, iw = res["full_wall"], res["inc_wall"]
     print(f"{'whole run':<12} {min(fw):>8.3f}s {med(fw):>8.3f}s {min(iw):>8.3f}s {med(iw):>8.3f}s {_ratio(fw, iw):>8.1f}x   "
           f"(wall clock incl. bus + orchestrator; the update is {100 * med(iw) / med(fw):.1f}% of the full day, target <= 5%)")

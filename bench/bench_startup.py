@@ -15,7 +15,10 @@ in a fresh process from the same saved state (a game day already run in full):
   * the update: whole-process wall and CPU time, and the part the pipeline itself reports
     (``total ...s``); whole process minus pipeline is what start-up costs.
 
-    python bench/bench_startup.py [--rounds 5]
+    python bench/bench_startup.py [--rounds 5] [--compare /path/to/other/checkout]
+
+``--compare`` adds the same update run by another checkout of pipectl (its directory first
+on PYTHONPATH), interleaved in the same rounds: before/after figures of a change.
 
 ``--cli``: the start-up of the commands a user types most, ``pipectl --help`` and
 ``pipectl validate`` (the example project, SQL checks included), against two floors: the
@@ -60,9 +63,9 @@ con.close()
 """
 
 
-def _cpu_run(cmd: list[str], cwd: Path) -> tuple[float, float, str]:
+def _cpu_run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[float, float, str]:
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd, env=env)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     out, err = proc.stdout.read().decode(), proc.stderr.read().decode()
@@ -171,6 +174,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--cli", action="store_true", help="start-up of pipectl --help and validate instead")
+    ap.add_argument("--compare", type=Path, default=None, help="another pipectl checkout to run the same update with")
     args = ap.parse_args()
     if args.cli:
         print(f"machine: {machine()}; {args.rounds} interleaved rounds, each command a fresh process")
@@ -192,21 +196,26 @@ def main() -> int:
             "duckdb + same SQL": [sys.executable, str(replay), str(recorded), str(WAREHOUSE)],
             "one-player update": [*cli, "simulate", "update", "--date", DAY, "--entity", f"player={player}", "--set", "points=44"],
         }
+        envs: dict[str, dict[str, str] | None] = {k: None for k in cases}
+        if args.compare is not None:
+            other = f"one-player update ({args.compare.name})"
+            cases[other] = cases["one-player update"]
+            envs[other] = {**os.environ, "PYTHONPATH": str(args.compare.resolve())}
         results: dict[str, list[tuple[float, float, float]]] = {k: [] for k in cases}
         for _ in range(args.rounds):
             for name, cmd in cases.items():
                 shutil.rmtree(work, ignore_errors=True)
                 shutil.copytree(saved, work)  # every run starts from the same state
-                wall, cpu, out = _cpu_run(cmd, work)
+                wall, cpu, out = _cpu_run(cmd, work, envs[name])
                 found = re.search(r"total ([0-9.]+)s", out)
                 results[name].append((wall, cpu, float(found.group(1)) if found else 0.0))
         base = statistics.median(w for w, _, _ in results["duckdb + same SQL"])
-        print(f"{'':<20} {'wall min':>9} {'wall med':>9} {'CPU med':>8} {'pipeline med':>13} {'start-up med':>13} "
+        print(f"{'':<30} {'wall min':>9} {'wall med':>9} {'CPU med':>8} {'pipeline med':>13} {'start-up med':>13} "
               f"{'x duckdb+SQL':>13}")
         for name, runs in results.items():
             walls = [w for w, _, _ in runs]
             pipe = [p for _, _, p in runs]
-            print(f"{name:<20} {min(walls):>8.2f}s {statistics.median(walls):>8.2f}s {statistics.median(c for _, c, _ in runs):>7.2f}s "
+            print(f"{name:<30} {min(walls):>8.2f}s {statistics.median(walls):>8.2f}s {statistics.median(c for _, c, _ in runs):>7.2f}s "
                   f"{statistics.median(pipe):>12.2f}s {statistics.median(w - p for w, _, p in runs):>12.2f}s "
                   f"{statistics.median(walls) / base:>12.2f}x")
         upd = statistics.median(w for w, _, _ in results["one-player update"])

@@ -307,7 +307,7 @@ class PipelineDriver:
                     self._publish_start(later[0], ctx, corr, None, expected=later[1])
             self.progress("phase_done", rep.to_dict())
             return
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         if ctx.selected is not None:
             for name in dispatched_names:
                 if name not in ctx.selected:
@@ -333,6 +333,7 @@ class PipelineDriver:
             rep.runs.append(res)
             self.progress("processor_done", {"phase": phase, **_brief(res)})
         rep.seconds += time.perf_counter() - t0
+        rep.cpu_seconds += time.process_time() - c0
         if own:
             ctx.done_phases.add(phase)
             ctx.last_completion_at[phase] = time.time()

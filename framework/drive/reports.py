@@ -16,6 +16,9 @@ class PhaseReport:
     phase: str
     runs: list[RunResult] = field(default_factory=list)
     seconds: float = 0.0
+    # CPU seconds of this process (every thread: DuckDB's, fan-out workers') while the phase
+    # ran: what the phase cost, even on a machine whose other load stretches wall time
+    cpu_seconds: float = 0.0
     trigger_id: str | None = None
     trigger_latency_seconds: float | None = None  # last completion published -> trigger pulled
     note: str | None = None  # why nothing ran (its round dispatched nothing: no input changed)
@@ -56,6 +59,7 @@ class PhaseReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"phase": self.phase, "status": self.status, "seconds": round(self.seconds, 4),
+                "cpu_seconds": round(self.cpu_seconds, 4),
                 "entities_processed": self.entities_processed, "entities_total": self.entities_total,
                 "distinct_entities": {k: len(v) for k, v in self.distinct_entities().items()},
                 "efficiency_pct": self.efficiency_pct, "trigger_id": self.trigger_id,
