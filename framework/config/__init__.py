@@ -264,6 +264,16 @@ def _check_worker_service(target: Target, loc_of, base: tuple, diags: Diagnostic
         diags.error("config-service", f"target '{target.name}': worker service name '{name}' (with the target's prefix) "
                     f"is not a valid Cloud Run name (lowercase letters, digits, hyphens; starts with a letter; at most "
                     f"{SERVICE_NAME_MAX} characters)", where, "shorten or lowercase worker.service or the target's prefix")
+        return
+    from urllib.parse import urlsplit
+
+    host = urlsplit(target.worker_settings().url or "").hostname or ""
+    cloud_run = host.endswith(".a.run.app") or re.fullmatch(r"[a-z0-9-]+\.[a-z0-9-]+\.run\.app", host)
+    if cloud_run and not host.startswith(name + "-"):  # Cloud Run's URLs start with the service name
+        diags.error("config-service", f"target '{target.name}': worker.url {host} is not the URL of its worker service "
+                    f"'{name}' (the push subscriptions of this target would deliver to another target's worker)",
+                    loc_of(*base, "worker"), f"set worker.url to the URL `pipectl -t {target.name} package --worker` prints "
+                    f"(https://{name}-<hash>-<region>.a.run.app)")
 
 
 def load_config(project_root: str | Path) -> Config:

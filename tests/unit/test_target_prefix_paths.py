@@ -131,8 +131,9 @@ def test_package_worker_names_the_targets_service(tmp_path, capsys):
     root = tmp_path / "iot"
     init_example(root, "iot_sensors")
     remote = ("    project: p\n    execution: remote\n    warehouse: {type: bigquery}\n    bus: {type: pubsub}\n"
-              "    state: {type: firestore}\n    worker: {url: 'https://w-abc-uc.a.run.app', service_account: w@p.iam.gserviceaccount.com}\n")
-    (root / "pipectl.yaml").write_text(f"version: 1\ntargets:\n  local: {{}}\n  prod:\n{remote}  dev:\n    dataset_prefix: dev_\n{remote}")
+              "    state: {type: firestore}\n    worker: {url: 'https://{service}-abc-uc.a.run.app', service_account: w@p.iam.gserviceaccount.com}\n")
+    (root / "pipectl.yaml").write_text(f"version: 1\ntargets:\n  local: {{}}\n  prod:\n{remote.replace('{service}', 'pipectl-worker')}"
+                                       f"  dev:\n    dataset_prefix: dev_\n{remote.replace('{service}', 'dev-pipectl-worker')}")
     names = {}
     for target in ("dev", "prod"):
         assert main(["-p", str(root), "-t", target, "package", "--worker", "--out", f"dist-{target}", "--json"]) == 0
@@ -151,3 +152,17 @@ def test_a_worker_service_name_too_long_with_its_prefix_is_a_located_error(tmp_p
     assert main(["-p", str(root), "-t", "dev", "plan"]) == 1
     err = capsys.readouterr().err
     assert "pipectl.yaml:10" in err and "not a valid Cloud Run name" in err, err
+
+
+def test_a_dev_target_pushing_to_prods_worker_is_a_located_error(tmp_path, capsys):
+    """dev's push subscriptions must not deliver to prod's service: a *.run.app worker.url
+    names its service, which must be the target's (prefixed) worker service."""
+    root = tmp_path / "iot"
+    init_example(root, "iot_sensors")
+    (root / "pipectl.yaml").write_text(
+        "version: 1\ntargets:\n  local: {}\n  dev:\n    topic_prefix: dev-\n    execution: remote\n"
+        "    warehouse: {type: bigquery}\n    bus: {type: pubsub}\n    state: {type: firestore}\n"
+        "    worker: {url: 'https://pipectl-worker-abc-uc.a.run.app'}\n")
+    assert main(["-p", str(root), "-t", "dev", "plan"]) == 1
+    err = capsys.readouterr().err
+    assert "pipectl.yaml:10" in err and "not the URL of its worker service 'dev-pipectl-worker'" in err, err
