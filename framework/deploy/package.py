@@ -157,6 +157,30 @@ def copy_project(project: Any, root: Path, out: Path) -> list[str]:
     return paths
 
 
+def start_bundle(root: Path, out_dir: str | Path, name: str) -> Path:
+    """Make ``<out_dir>/<name>/`` afresh (an older build is replaced, never merged into) and
+    copy the installed ``framework`` package into it, without the shipped example projects
+    (a deployment runs the user's project, not the examples). Shared by the function and the
+    worker bundles so both ship the same framework files."""
+    out = Path(out_dir)
+    out = (out if out.is_absolute() else root / out).resolve() / name
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    import framework
+
+    package = Path(framework.__file__).resolve().parent
+
+    def skip(folder: str, names: list[str]) -> set[str]:
+        skipped = set(SKIP(folder, names))
+        if Path(folder) == package:
+            skipped.add("examples")
+        return skipped
+
+    shutil.copytree(package, out / "framework", ignore=skip)
+    return out
+
+
 def build_bundle(project_root: str | Path, out_dir: str | Path = "dist", prefix: str = "pipectl-orch",
                  project: Any = None) -> Bundle:
     """Write ``<out_dir>/pipectl-function/`` (replacing an older build) and describe it.
@@ -171,22 +195,7 @@ def build_bundle(project_root: str | Path, out_dir: str | Path = "dist", prefix:
     if not functions:
         raise ConfigError(f"{root}: no phase transition declares a completion_topic, so there is nothing to deploy",
                           hint="set transition.completion_topic in processors.yaml")
-    out = Path(out_dir)
-    out = (out if out.is_absolute() else root / out).resolve() / "pipectl-function"
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    import framework
-
-    package = Path(framework.__file__).resolve().parent
-
-    def _skip_in_package(folder: str, names: list[str]) -> set[str]:
-        skipped = set(SKIP(folder, names))
-        if Path(folder) == package:
-            skipped.add("examples")  # the shipped example projects: not needed by a deployed function
-        return skipped
-
-    shutil.copytree(package, out / "framework", ignore=_skip_in_package)
+    out = start_bundle(root, out_dir, "pipectl-function")
     shutil.copy2(Path(__file__).with_name("main.py"), out / "main.py")
     copy_project(project, root, out)  # manifests, templates, pipelines and every transform's file
     reqs = requirements()

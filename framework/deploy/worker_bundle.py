@@ -20,7 +20,6 @@ refusal of inline secrets in pipectl.yaml and the content hash.
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
@@ -29,7 +28,7 @@ from typing import Any
 
 from framework.config import Target
 from framework.config.worker import Sizing, WorkerSettings, check_remote, describe
-from framework.deploy.package import SKIP, copy_project, hash_tree, refuse_inline_secrets
+from framework.deploy.package import copy_project, hash_tree, refuse_inline_secrets, start_bundle
 
 BUNDLE_DIR = "pipectl-worker"
 APP_DIR = "/app"
@@ -128,22 +127,7 @@ def build_worker_bundle(project_root: str | Path, target: Target, out_dir: str |
     refuse_inline_secrets(root)
     worker = target.worker_settings()
     size = check_remote(project, target.name, worker)
-    out = Path(out_dir)
-    out = (out if out.is_absolute() else root / out).resolve() / BUNDLE_DIR
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
-    import framework
-
-    package = Path(framework.__file__).resolve().parent
-
-    def skip(folder: str, names: list[str]) -> set[str]:
-        skipped = set(SKIP(folder, names))
-        if Path(folder) == package:
-            skipped.add("examples")  # shipped example projects: not the deployed project
-        return skipped
-
-    shutil.copytree(package, out / "framework", ignore=skip)
+    out = start_bundle(root, out_dir, BUNDLE_DIR)
     paths = copy_project(project, root, out)
     reqs, unpinned = pinned_requirements()
     (out / "requirements.txt").write_text("# pinned by `pipectl package --worker` from the installed versions\n"
