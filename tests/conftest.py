@@ -33,3 +33,17 @@ def pytest_addoption(parser) -> None:
     parser.getgroup("pipectl remote execution").addoption(
         "--remote-example-day", action="store_true",
         help="tests/integration/gcp/test_remote_run.py also runs the full example day (about 10 minutes on the emulators)")
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "remote_example_day: the full example day run remotely (--remote-example-day)")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Opt-in long runs are deselected, not skipped: a CI report of 0 skipped stays meaningful."""
+    if config.getoption("--remote-example-day"):
+        return
+    keep = [i for i in items if i.get_closest_marker("remote_example_day") is None]
+    if len(keep) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in keep])
+        items[:] = keep

@@ -88,12 +88,9 @@ def _example(tmp_path: Path, uid: str, yaml: str) -> tuple[Path, str, Callable[[
 
 
 @pytest.mark.timeout(1800)  # the example day: about 10 minutes on the emulators
-@pytest.mark.parametrize("which", ["shop", "example-day"])
+@pytest.mark.parametrize("which", ["shop", pytest.param("example-day", marks=pytest.mark.remote_example_day)])
 def test_remote_run_publishes_and_follows_while_the_worker_runs_every_processor(
-        tmp_path: Path, uid: str, which: str, request: pytest.FixtureRequest) -> None:
-    if which == "example-day" and not request.config.getoption("--remote-example-day"):
-        pytest.skip("the full example day runs with --remote-example-day (about 10 minutes)")
-
+        tmp_path: Path, uid: str, which: str) -> None:
     gcp_project, prefix = f"rr-{uid}", f"{uid}_"
     wport, fport = free_port(), free_port()
     root, date, load_data = (_shop if which == "shop" else _example)(tmp_path, uid, _yaml(gcp_project, prefix, wport, fport))
