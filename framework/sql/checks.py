@@ -32,6 +32,7 @@ from typing import Any, Collection
 from framework.errors import ConfigError, Location
 from framework.manifest.diagnostics import Diagnostics
 from framework.manifest.model import Processor, Project
+from framework.sql import cache_files
 from framework.sql.dialects import DIALECTS, get_dialect
 from framework.sql.parsing import PLACEHOLDER, POOL_MIN_JOBS, first_line as _first_line, iter_parse, parse_statement
 
@@ -382,13 +383,7 @@ class ParseCache:
         if self.path is None or not self.dirty:
             return
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            ignore = self.path.parent.parent / ".gitignore"
-            if not ignore.exists():
-                ignore.write_text("*\n", encoding="utf-8")
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_bytes(zlib.compress(marshal.dumps(self.entries), 1))
-            tmp.replace(self.path)
+            cache_files.write(self.path, zlib.compress(marshal.dumps(self.entries), 1))
         except OSError as exc:  # a read-only checkout: validation results are unaffected
             log.info("not writing SQL parse cache %s: %s", self.path, exc)
 
@@ -399,7 +394,7 @@ def parse_cache_for(project: Project) -> ParseCache:
     if os.environ.get("PIPECTL_NO_CACHE"):
         return ParseCache(None)
     # marshal's format is the interpreter's: the Python version is part of the name too
-    return ParseCache(project.root / ".pipectl" / "cache" / f"sqlcheck-{sqlglot.__version__}-py{sys.version_info[0]}{sys.version_info[1]}.bin")
+    return ParseCache(cache_files.cache_dir(project.root) / f"sqlcheck-{sqlglot.__version__}-py{sys.version_info[0]}{sys.version_info[1]}.bin")
 
 
 def check_rendered_sql(project: Project, diags: Diagnostics, cache: ParseCache | None = None,

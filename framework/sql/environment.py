@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 import jinja2
 
+from framework.sql import cache_files
 from framework.sql.dialects import get_dialect
 
 if TYPE_CHECKING:
@@ -97,10 +98,7 @@ class _BytecodeCache(jinja2.FileSystemBytecodeCache):
 
     def dump_bytecode(self, bucket: "jinja2.bccache.Bucket") -> None:
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            ignore = self.folder.parent.parent / ".gitignore"  # .pipectl/ is local state
-            if not ignore.exists():
-                ignore.write_text("*\n", encoding="utf-8")
+            cache_files.prepare(self.folder)
             super().dump_bytecode(bucket)
         except OSError as exc:  # a read-only checkout
             log.info("not caching compiled template %s: %s", bucket.key, exc)
@@ -109,7 +107,7 @@ class _BytecodeCache(jinja2.FileSystemBytecodeCache):
 def _bytecode_cache(root_key: str | None) -> jinja2.BytecodeCache | None:
     if root_key is None or os.environ.get("PIPECTL_NO_CACHE"):
         return None
-    return _BytecodeCache(Path(root_key) / ".pipectl" / "cache" / _BYTECODE_TAG)
+    return _BytecodeCache(cache_files.cache_dir(root_key) / _BYTECODE_TAG)
 
 
 def environment(project_root: Path | str | None, dialect: str) -> jinja2.Environment:

@@ -37,6 +37,7 @@ from framework.errors import Location
 from framework.manifest import PROCESSORS_FILE, TOPICS_FILE
 from framework.manifest.diagnostics import Diagnostic, Diagnostics
 from framework.manifest.model import Project
+from framework.sql import cache_files
 
 log = logging.getLogger(__name__)
 
@@ -129,13 +130,7 @@ class Replay:
                   "templates": self._templates(),
                   "diagnostics": [d.to_dict() for d in diags.items], "notes": [d.to_dict() for d in diags.notes]}
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            ignore = self.path.parent.parent / ".gitignore"
-            if not ignore.exists():
-                ignore.write_text("*\n", encoding="utf-8")
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(record, separators=(",", ":")), encoding="utf-8")
-            tmp.replace(self.path)
+            cache_files.write(self.path, json.dumps(record, separators=(",", ":")).encode("utf-8"))
         except OSError as exc:  # a read-only checkout: the result is unaffected
             log.info("not writing validate record %s: %s", self.path, exc)
 
