@@ -134,20 +134,45 @@ def cli_startup(rounds: int) -> int:
 
 
 class _Recording:
-    """A DuckDB connection that keeps every statement it is given, with its parameters."""
+    """A DuckDB connection that keeps every statement it is given, with its parameters
+    (and, in ``tags``, the processor whose run sent it, from the log context)."""
 
-    def __init__(self, con, log: list):
-        self._con, self._log = con, log
+    def __init__(self, con, log: list, tags: list | None = None):
+        self._con, self._log, self._tags = con, log, tags
 
     def execute(self, sql, params=None):
         self._log.append((sql, params))
-        return self._con.execute(sql, params) if params else self._con.execute(sql)
+        if self._tags is None:
+            return self._con.execute(sql, params) if params else self._con.execute(sql)
+        from framework.config.logs import current_context
+
+        t0 = time.perf_counter()
+        cur = self._con.execute(sql, params) if params else self._con.execute(sql)
+        if cur.description is not None:  # fetched by the caller; timed here with the statement
+            rows = cur.fetchall()
+            self._tags.append((current_context().get("processor", "-"), time.perf_counter() - t0))
+            return _Fetched(cur.description, rows)
+        self._tags.append((current_context().get("processor", "-"), time.perf_counter() - t0))
+        return cur
 
     def __getattr__(self, name):
         return getattr(self._con, name)
 
 
-def record_statements(saved: Path, work: Path, player: str, out: Path) -> int:
+class _Fetched:
+    """A cursor whose rows were already fetched (so the statement's time includes them)."""
+
+    def __init__(self, description, rows):
+        self.description, self._rows = description, rows
+
+    def fetchall(self):
+        return self._rows
+
+    def fetchone(self):
+        return self._rows[0] if self._rows else None
+
+
+def record_statements(saved: Path, work: Path, player: str, out: Path, tags: list | None = None) -> int:
     """Run the update once in this process on a copy of ``saved``, recording every statement
     pipectl sends to DuckDB (edit, detection, writes, fingerprints, change-sets)."""
     from framework.backends.duckdb import DuckDBWarehouse
@@ -157,7 +182,7 @@ def record_statements(saved: Path, work: Path, player: str, out: Path) -> int:
     shutil.copytree(saved, work)
     log: list = []
     real_open = DuckDBWarehouse._open
-    DuckDBWarehouse._open = lambda self: _Recording(real_open(self), log)  # type: ignore[method-assign]
+    DuckDBWarehouse._open = lambda self: _Recording(real_open(self), log, tags)  # type: ignore[method-assign]
     try:
         with Session.open(work) as sess:
             upd = simulate_update(sess, DAY, player, {"points": 44})
@@ -168,12 +193,54 @@ def record_statements(saved: Path, work: Path, player: str, out: Path) -> int:
     return len(log)
 
 
+# what a statement is for, from its first words (pipectl's templates start with a comment line)
+KINDS = (
+    ("detect", r"-- change detection"), ("write", r"-- write processed rows|^DELETE FROM nba_|^INSERT INTO nba_"),
+    ("fingerprints", r"processed_fingerprints|-- record processed"), ("change-set", r"change_sets"),
+    ("count/read", r"^SELECT COUNT|^SELECT DISTINCT|^SELECT"), ("data test", r"-- data test"),
+    ("catalog", r"information_schema"), ("transaction", r"^(BEGIN|COMMIT|ROLLBACK)"), ("session", r"^SET "),
+    ("schema", r"^CREATE"),
+)
+
+
+def classify(sql: str) -> str:
+    text = sql.strip()
+    for kind, pattern in KINDS:
+        if re.search(pattern, text[:400], re.M):
+            return kind
+    return "other"
+
+
+def statements(saved: Path, work: Path, player: str, out: Path) -> None:
+    """Per processor, how many statements the update sent and what each was for."""
+    tags: list = []
+    n = record_statements(saved, work, player, out, tags)
+    log = pickle.loads(out.read_bytes())
+    per: dict[str, list[tuple[str, float]]] = {}
+    for (sql, _), (who, took) in zip(log, tags):
+        per.setdefault(who, []).append((classify(sql), took))
+    total = sum(t for _, t in tags)
+    print(f"one-player update ({player}): {n} DuckDB statements (connection.execute calls), {total * 1000:.0f} ms in DuckDB")
+    print(f"  {'processor (- = driver)':<34} {'n':>3} {'ms':>6}  statements by purpose (count, ms)")
+    for who, items in per.items():
+        counts: dict[str, list[float]] = {}
+        for k, t in items:
+            counts.setdefault(k, []).append(t)
+        print(f"  {who:<34} {len(items):>3} {1000 * sum(t for _, t in items):>6.1f}  "
+              + ", ".join(f"{k} {len(v)} ({1000 * sum(v):.1f})" for k, v in counts.items()))
+    if os.environ.get("PIPECTL_BENCH_SQL"):
+        for (sql, _), (who, took) in zip(log, tags):
+            print(f"--- {who}: {classify(sql)} {took * 1000:.1f} ms\n{sql.strip()[:300]}")
+
+
 def main() -> int:
     from benchlib import machine
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--cli", action="store_true", help="start-up of pipectl --help and validate instead")
+    ap.add_argument("--statements", action="store_true",
+                    help="list the statements one update sends, per processor and purpose, and exit")
     ap.add_argument("--compare", type=Path, default=None, help="another pipectl checkout to run the same update with")
     args = ap.parse_args()
     if args.cli:
@@ -187,6 +254,9 @@ def main() -> int:
         recorded = tmp / "statements.pickle"
         replay = tmp / "replay.py"
         replay.write_text(REPLAY)
+        if args.statements:
+            statements(saved, work, player, recorded)
+            return 0
         n = record_statements(saved, work, player, recorded)
         print(f"one-player update ({player}, points=44): {n} DuckDB statements recorded for the baseline")
         cli = [sys.executable, "-m", "framework.cli"]

@@ -50,9 +50,53 @@ class TestResult:
 
 def run_tests(warehouse: Any, project: Project, processor: Processor, partition: Any = None,
               tests: Sequence[DataTest] | None = None) -> list[TestResult]:
-    """Every test of ``processor`` for ``partition`` (None: the whole table)."""
+    """Every test of ``processor`` for ``partition`` (None: the whole table). Several tests
+    run as one statement (one round trip, one plan: a statement costs about the same
+    whatever it counts); one that fails to run is then retried alone, so its error is its own."""
+    todo = list(tests if tests is not None else processor.tests)
+    if len(todo) > 1:
+        batched = _run_batched(warehouse, project, processor, partition, todo)
+        if batched is not None:
+            return batched
+    return _run_each(warehouse, project, processor, partition, todo)
+
+
+def _run_batched(warehouse: Any, project: Project, processor: Processor, partition: Any,
+                 tests: Sequence[DataTest]) -> list[TestResult] | None:
+    """All ``tests`` in one ``UNION ALL`` query; None when they cannot share one (two tests
+    binding different values to one parameter name) or the query failed (run them one by one)."""
+    started = time.perf_counter()
+    try:
+        queries = [render_test(project, processor, test, warehouse.dialect, partition) for test in tests]
+    except PipectlError:
+        return None
+    params: dict[str, Any] = {}
+    for q in queries:
+        for p in q.params:
+            if p.name in params and params[p.name] != p:
+                return None
+            params[p.name] = p
+    sql = "\nUNION ALL\n".join(f"SELECT {i} AS test_index, failures FROM (\n{q.sql.strip()}\n) AS test_{i}"
+                                for i, q in enumerate(queries))
+    try:
+        rows = warehouse.query(sql, list(params.values()), labels={"pipectl_test": f"{processor.name[:50].lower()}-all"})
+    except PipectlError:
+        return None
+    failures = {int(r["test_index"]): int(r["failures"] or 0) for r in rows}
+    took = (time.perf_counter() - started) / len(tests)
     out = []
-    for test in tests if tests is not None else processor.tests:
+    for i, (test, q) in enumerate(zip(tests, queries)):
+        n = failures.get(i, 0)
+        status = PASS if n == 0 else (FAIL if test.severity == "error" else WARN)
+        out.append(TestResult(processor.name, test.name, test.kind, test.severity, status, n, took, _message(test, n),
+                              q.sql, str(test.location) if test.location.file else ""))
+    return out
+
+
+def _run_each(warehouse: Any, project: Project, processor: Processor, partition: Any,
+              tests: Sequence[DataTest]) -> list[TestResult]:
+    out = []
+    for test in tests:
         started = time.perf_counter()
         where = str(test.location) if test.location.file else ""
         try:

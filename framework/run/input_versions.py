@@ -18,7 +18,11 @@ This module lets the runner know that from the state store alone.
 
 Before detection, a processor whose stored "seen" equals the current versions has inputs
 that no run wrote since it last processed them all: detection would find nothing, so the
-run ends ``no_data`` without a query. The runner only asks when the driver says so
+run ends ``no_data`` without a query. An output version also carries the **entity list** of
+the run that wrote it (``writes``: the last few writes, each with the version it replaced
+and its entities, None for a full batch or a list too long to keep): a processor whose
+inputs were rewritten only by selective runs takes its entities from those lists instead of
+a detection query (:mod:`framework.run.candidates`). The runner only asks when the driver says so
 (``RunRequest.trust_versions``: incremental rounds), and a processor reading a landing
 source is only skipped when its trigger named the changed sources
 (``RunRequest.sources_announced``); a source edited without a trigger saying so is found by
@@ -34,6 +38,10 @@ from typing import Any, Iterable
 from framework.manifest.model import Processor, Project
 
 INPUT_VERSIONS = "pipectl_input_versions"
+# writes kept per output version document, and entity ids per write: beyond them a write
+# counts as "no entity list" (downstream detects), and a document stays small (FM 16)
+MAX_WRITES = 16
+MAX_WRITE_ENTITIES = 500
 
 
 @dataclass(frozen=True)
@@ -110,20 +118,66 @@ class InputVersions:
         deps = self.deps(proc)
         if not deps.exact or (deps.sources and not sources_announced):
             return False
-        doc = self.store.get(INPUT_VERSIONS, _key(proc.name, partition))
+        doc = self.last_run(proc, partition)
         return doc is not None and doc.get("seen") is not None and doc["seen"] == snapshot
 
-    def mark_written(self, proc: Processor, partition: Any, run_id: str) -> None:
-        """A run of ``proc`` is about to write the partition's rows: a new output version."""
-        self._update(_key(proc.name, partition), {"version": run_id})
+    def last_run(self, proc: Processor, partition: Any) -> dict[str, Any] | None:
+        """``proc``'s own document: its output version and writes, what its last complete
+        run saw (``seen``) and how many entities that run counted (``total``)."""
+        return self.store.get(INPUT_VERSIONS, _key(proc.name, partition))
 
-    def finish(self, proc: Processor, partition: Any, seen: dict[str, Any] | None) -> None:
-        """Store what a finished run saw (None: it left work undone, never skip it next)."""
+    def mark_written(self, proc: Processor, partition: Any, run_id: str, entities: Iterable[str] | None = None) -> None:
+        """A run of ``proc`` is about to write the partition's rows of ``entities`` (None:
+        the whole partition): a new output version, and the write appended to ``writes``."""
+        ids = None if entities is None else sorted({str(e) for e in entities})
+        if ids is not None and len(ids) > MAX_WRITE_ENTITIES:
+            ids = None
         key = _key(proc.name, partition)
-        doc = self.store.get(INPUT_VERSIONS, key)
-        if (doc or {}).get("seen") == seen:
+
+        def txn(t: Any) -> None:
+            doc = t.get(INPUT_VERSIONS, key) or {}
+            writes = list(doc.get("writes") or [])
+            writes.append({"run": run_id, "after": doc.get("version"), "entities": ids})
+            t.set(INPUT_VERSIONS, key, {**doc, "version": run_id, "writes": writes[-MAX_WRITES:]})
+
+        self.store.run_transaction(txn)
+
+    def written_since(self, name: str, partition: Any, since: Any) -> list[str] | None:
+        """Every entity whose rows processor ``name`` rewrote for the partition after its
+        output version ``since`` (the union over the writes in between); None when one of
+        those writes had no entity list or the chain back to ``since`` is no longer kept."""
+        doc = self.store.get(INPUT_VERSIONS, _key(name, partition)) or {}
+        by_run = {w.get("run"): w for w in doc.get("writes") or []}
+        current, ids = doc.get("version"), set()
+        for _ in range(len(by_run) + 1):
+            if current == since:
+                return sorted(ids)
+            write = by_run.get(current)
+            if write is None or write.get("entities") is None:
+                return None
+            ids.update(write["entities"])
+            current = write.get("after")
+        return None
+
+    def finish(self, proc: Processor, partition: Any, seen: dict[str, Any] | None, total: int | None = None,
+               written: tuple[str, list[str]] | None = None) -> None:
+        """Store what a finished run saw (None: it left work undone, never skip it next), how
+        many entities its partition had (kept for the runs that take change-sets) and, with
+        ``written`` (run id, entities), the entities whose rows its write actually changed:
+        its write's entity list narrows to them (what it marked before writing is a superset)."""
+        key = _key(proc.name, partition)
+        doc = self.store.get(INPUT_VERSIONS, key) or {}
+        fields: dict[str, Any] = {"seen": seen}
+        if total is not None:
+            fields["total"] = total
+        if written is not None:
+            run, ids = written
+            writes = [dict(w, entities=sorted(set(ids) & set(w["entities"])))
+                      if w.get("run") == run and w.get("entities") is not None else w for w in doc.get("writes") or []]
+            fields["writes"] = writes
+        if all(doc.get(k) == v for k, v in fields.items()):
             return
-        self._update(key, {"seen": seen})
+        self._update(key, fields)
 
     def announce_sources(self, names: Iterable[str], partition: Any, version: str) -> None:
         """Landing sources a trigger says changed get a new version (the trigger id)."""

@@ -169,7 +169,8 @@ class ProcessorRunner:
                 return res
             record = claim.run
         self._lineage("START", proc, request, res)
-        seen: list[dict[str, Any] | None] = [None]  # what the run's detection read, for InputVersions
+        # what the run's detection read, and the entities whose output its write changed (InputVersions)
+        seen: list[Any] = [None, None]
         self._complete(proc, request, res, record, started, lambda: self._execute(proc, request, res, seen), seen)
         return res
 
@@ -216,7 +217,7 @@ class ProcessorRunner:
             raise
         finally:
             if res.status != "dispatched":
-                self._record_end(proc, request, res, record, seen[0] if seen else None)
+                self._record_end(proc, request, res, record, *(seen if seen else (None, None)))
 
     def _lineage(self, state: str, proc: Processor, request: RunRequest, res: RunResult) -> None:
         """An OpenLineage run event when the target configures ``lineage:`` (framework.run.lineage)."""
@@ -242,10 +243,10 @@ class ProcessorRunner:
         return proc, request, res
 
     def _record_end(self, proc: Processor, request: RunRequest, res: RunResult, record: Any,
-                    seen: dict[str, Any] | None = None) -> None:
+                    seen: dict[str, Any] | None = None, written: list[str] | None = None) -> None:
         if res.status == "failed" and "transform_write" in res.durations:  # may have recorded (partly)
             self._forget_processed(proc, request, res)
-        self._record_seen(proc, request, res, seen)
+        self._record_seen(proc, request, res, seen, written)
         if record is not None and self.history is not None:
             self.history.finish(record, res.status, duration_seconds=res.duration_seconds, durations=res.durations,
                                 rows_written=res.record_count, entities_processed=res.entities_processed,
@@ -301,10 +302,15 @@ class ProcessorRunner:
                 res.fallback_reason = UNCHANGED_INPUTS
                 log.debug("%s: inputs unchanged since its last run: no detection", proc.name)
                 return False
-        log.debug("%s: detecting changes (mode %s, full %s)", proc.name, request.mode, request.full)
         with self.lock:
             self._ensure_tables(proc)
-            decision = io.decide_entities(self.warehouse, self.project, proc, request, code_changed=res.code_changed)
+            decision = None
+            if request.trust_versions and not request.full and not res.code_changed and seen[0] is not None:
+                decision = io.decide_from_change_sets(self.warehouse, self.project, self.versions, proc,
+                                                      request.partition, seen[0], request.sources_announced)
+            if decision is None:
+                log.debug("%s: detecting changes (mode %s, full %s)", proc.name, request.mode, request.full)
+                decision = io.decide_entities(self.warehouse, self.project, proc, request, code_changed=res.code_changed)
         res.durations["detect"] = round(time.perf_counter() - t0, 6)
         res.full_batch = decision.full_batch
         res.fallback_reason = decision.fallback_reason
@@ -314,8 +320,10 @@ class ProcessorRunner:
             return False
         t1 = time.perf_counter()
         if proc.output is not None:
-            if self.versions is not None:
-                self.versions.mark_written(proc, request.partition, res.run_id)  # before the rows change
+            if self.versions is not None:  # before the rows change; downstream reads the entity list
+                keyed = proc.output.column(self.project.entity_key(proc) or "") is not None
+                self.versions.mark_written(proc, request.partition, res.run_id,
+                                           decision.entity_ids if keyed and not decision.full_batch else None)
             if self.nonempty is not None:
                 self.nonempty.discard((proc.output.fqn, str(request.partition)))
         with self.lock:
@@ -334,9 +342,10 @@ class ProcessorRunner:
         try:
             with self.lock, io.transaction(self.warehouse):
                 res.record_count = io.transform_and_write(self.warehouse, self.project, proc, request.partition, ids,
-                                                          res.run_id)
+                                                          res.run_id, decision=decision)
                 res.status = "success"
                 self._written(proc, request, res, ids, decision, t1, test=False)
+            seen[1] = decision.written
         except Exception:
             if io.transactional(self.warehouse):  # rolled back: nothing was written
                 res.durations.pop("write", None)
@@ -352,17 +361,20 @@ class ProcessorRunner:
         res.durations["write"] = res.durations["transform_write"]
         self._conclude(proc, request, res, ids, decision, test=test)
 
-    def _record_seen(self, proc: Processor, request: RunRequest, res: RunResult, seen: dict[str, Any] | None) -> None:
+    def _record_seen(self, proc: Processor, request: RunRequest, res: RunResult, seen: dict[str, Any] | None,
+                     written: list[str] | None = None) -> None:
         """What the finished run saw: a complete run (detection or full batch, success or
         no_data) lets the next round skip ``proc`` while nothing it reads is rewritten; a
-        failed or partial one (entities left to reprocess) never lets it skip."""
+        failed or partial one (entities left to reprocess) never lets it skip. ``written``:
+        the entities whose output rows the run changed, narrowing its write's entity list."""
         if self.versions is None or not proc.inputs:
             return
         try:
             if res.status in ("failed", "partial"):
                 self.versions.finish(proc, request.partition, None)
             elif res.status in ("success", "no_data") and seen is not None and (res.full_batch or not res.code_changed):
-                self.versions.finish(proc, request.partition, seen)
+                self.versions.finish(proc, request.partition, seen, res.entities_total or None,
+                                     written=None if written is None or res.status != "success" else (res.run_id, written))
         except Exception as exc:  # noqa: BLE001 - reported on the run and logged, never silent
             text = _describe(exc, after_write=False)
             log.error("run %s of %s: could not store the input versions it saw: %s", res.run_id, proc.name, text)

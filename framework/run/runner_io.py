@@ -32,6 +32,13 @@ class EntityDecision:
     total: int = 0
     fallback_reason: str | None = None
     change_set: Any = None
+    # "detection" (or explicit/full), or "change-sets": taken from the upstream runs' entity
+    # lists without a detection query (framework.run.candidates); its fingerprints are then
+    # recorded from the inputs, not from what a detection saw
+    source: str = "detection"
+    # after a selective SQL write: the entities whose output rows changed in a column some
+    # consumer reads (None: not measured); downstream runs take this narrower list
+    written: list[str] | None = None
 
 
 # ------------------------------------------------------------------ deciding what to run
@@ -56,6 +63,26 @@ def decide_entities(warehouse: Any, project: Project, proc: Processor, request: 
     return EntityDecision(False, sorted(cs.changed_keys), total=cs.total_entities, change_set=cs)
 
 
+def decide_from_change_sets(warehouse: Any, project: Project, versions: Any, proc: Processor, partition: Any,
+                            snapshot: dict[str, Any], sources_announced: bool) -> EntityDecision | None:
+    """The run's entities from the entity lists of the upstream runs that rewrote its inputs
+    (no detection query), or None when those lists cannot be trusted: detect then."""
+    import logging
+
+    from framework.run.candidates import from_change_sets
+    from framework.run.changes import ChangeSet, EntityChange
+
+    if versions is None or not proc.inputs:
+        return None
+    found = from_change_sets(warehouse, project, versions, proc, partition, snapshot, sources_announced)
+    if found.ids is None:
+        logging.getLogger(__name__).debug("%s: detection needed: %s", proc.name, found.reason)
+        return None
+    total = max(found.total, len(found.ids))
+    cs = ChangeSet(proc.name, partition, proc.entity, [EntityChange(k, "update", None) for k in found.ids], total)
+    return EntityDecision(False, list(found.ids), total=total, change_set=cs, source="change-sets")
+
+
 def check_critical_inputs(warehouse: Any, project: Project, proc: Processor, partition: Any,
                           known_tables: set[str] | None = None, nonempty: set[tuple[str, str]] | None = None) -> None:
     """Raise :class:`CriticalInputError` naming every critical input with zero rows.
@@ -64,13 +91,18 @@ def check_critical_inputs(warehouse: Any, project: Project, proc: Processor, par
     from framework.sql.context import input_table
 
     empty = []
+    todo: list[tuple[Any, Table]] = []
     for inp in proc.inputs:
         if not inp.critical:
             continue
         table, _ = input_table(project, inp)
         if nonempty is not None and (table.fqn, str(partition)) in nonempty:
             continue
-        if count_rows(warehouse, project, table, partition, known_tables) == 0:
+        todo.append((inp, table))
+    counts = _count_all(warehouse, project, [t for _, t in todo], partition, known_tables) if len(todo) > 1 else None
+    for i, (inp, table) in enumerate(todo):
+        n = counts[i] if counts is not None else count_rows(warehouse, project, table, partition, known_tables)
+        if n == 0:
             empty.append(f"{inp.name} ({table.fqn})")
         elif nonempty is not None:
             nonempty.add((table.fqn, str(partition)))
@@ -78,6 +110,20 @@ def check_critical_inputs(warehouse: Any, project: Project, proc: Processor, par
         raise CriticalInputError(
             f"processor '{proc.name}' refuses to run for {partition}: critical input(s) have no rows: {', '.join(empty)}",
             proc.location, hint="run the upstream processors first, or check the scrapers/landing tables for this date")
+
+
+def _count_all(warehouse: Any, project: Project, tables: Sequence[Table], partition: Any,
+               known_tables: set[str] | None) -> list[int] | None:
+    """Rows of each table for the partition in one statement (one plan instead of one per
+    table); None when a table is not known to exist (then each is counted on its own)."""
+    if known_tables is None or any(t.fqn not in known_tables for t in tables):
+        return None
+    pc = project.partition_column
+    parts = [f"(SELECT COUNT(*) FROM {t.fqn}" + (f" WHERE {pc} = {_ph(warehouse, pc)}" if t.column(pc) is not None else "")
+             + f") AS n{i}" for i, t in enumerate(tables)]
+    sql = "SELECT " + ", ".join(parts)
+    row = warehouse.query(sql, bind_params(sql, [partition_param(project, partition)], warehouse.dialect))[0]
+    return [int(row[f"n{i}"] or 0) for i in range(len(tables))]
 
 
 # ------------------------------------------------------------------ writing
@@ -127,11 +173,13 @@ def _merge_params(warehouse: Any, project: Project, proc: Processor, rendered: A
 
 
 def transform_and_write(warehouse: Any, project: Project, proc: Processor, partition: Any,
-                        entity_ids: Sequence[str] | None, run_id: str, count: bool = True) -> int:
+                        entity_ids: Sequence[str] | None, run_id: str, count: bool = True,
+                        decision: EntityDecision | None = None) -> int:
     """Replace the output rows of (partition, entities) with the transform's rows, in one
     script (one transaction), and return how many rows the entities now have (``count=False``:
     return 0 and skip that query; a fan-out counts all its entities once at the end instead
-    of one query per task)."""
+    of one query per task). A run whose entities came from upstream change-sets counts per
+    entity (the same one query): an entity left without rows is a ``delete`` in its change-set."""
     if proc.output is None:
         if proc.transform.python:  # a side-effect transform (an export): it writes elsewhere
             ctx = TransformContext(warehouse, project, proc, partition, None if entity_ids is None else tuple(entity_ids))
@@ -145,8 +193,48 @@ def transform_and_write(warehouse: Any, project: Project, proc: Processor, parti
         from framework.sql.render import render_statement
 
         rendered = render_statement(project, proc, "merge", warehouse.dialect, full_batch=full)
+        keyed = entity_ids is not None and proc.output.column(project.entity_key(proc) or "") is not None
+        columns = consumer_columns(project, proc) if keyed and count and decision is not None else None
+        before = None
+        if columns is not None:
+            from framework.run.candidates import output_fingerprints
+
+            before = output_fingerprints(warehouse, project, proc, partition, list(entity_ids or ()), columns)
         warehouse.execute_script(rendered.sql, _merge_params(warehouse, project, proc, rendered, partition, entity_ids, run_id))
-    return count_entity_rows(warehouse, project, proc, partition, entity_ids) if count else 0
+        if before is not None and decision is not None:
+            after = output_fingerprints(warehouse, project, proc, partition, list(entity_ids or ()), columns or ())
+            _note_written(decision, before, after)
+            return sum(n for n, _ in after.values())
+    if not count:
+        return 0
+    return count_entity_rows(warehouse, project, proc, partition, entity_ids)
+
+
+_CONSUMERS: dict[tuple[int, str], tuple[str, ...] | None] = {}
+
+
+def consumer_columns(project: Project, proc: Processor) -> tuple[str, ...] | None:
+    """:func:`framework.run.candidates.consumer_columns`, once per project and processor."""
+    key = (id(project), proc.name)
+    if key not in _CONSUMERS:
+        from framework.run.candidates import consumer_columns as columns
+
+        _CONSUMERS[key] = columns(project, proc)
+    return _CONSUMERS[key]
+
+
+def _note_written(decision: EntityDecision, before: dict[str, Any], after: dict[str, Any]) -> None:
+    """Which entities' output changed (for downstream), and, for a run that took its entities
+    from change-sets, each one's operation as its output shows it: insert (no rows before),
+    delete (no rows after), else update."""
+    from framework.run.changes import EntityChange
+
+    decision.written = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k)
+                              and k in set(decision.entity_ids))
+    if decision.source == "change-sets" and decision.change_set is not None:
+        decision.change_set.changes = [
+            EntityChange(c.key, "delete" if c.key not in after else "insert" if c.key not in before else "update", None)
+            for c in decision.change_set.changes]
 
 
 def _write_python(warehouse: Any, project: Project, proc: Processor, partition: Any,
@@ -276,7 +364,8 @@ def record_processed_and_changes(warehouse: Any, project: Project, proc: Process
         record_processed(warehouse, project, proc, partition, run_id, keys)
     else:
         keys = None if entity_ids is None else [str(e) for e in entity_ids]
-        record_processed(warehouse, project, proc, partition, run_id, keys, change_set=_detected_for(decision.change_set, keys))
+        detected = decision.change_set if decision.source == "detection" else None
+        record_processed(warehouse, project, proc, partition, run_id, keys, change_set=_detected_for(detected, keys))
     if decision.change_set is not None:
         record_change_set(warehouse, project, decision.change_set, run_id, correlation_id)
 
