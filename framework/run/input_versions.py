@@ -80,6 +80,12 @@ def dependencies(project: Project, proc: Processor) -> Dependencies:
     return Dependencies(tuple(sorted(procs)), tuple(sorted(sources)), exact)
 
 
+def _narrowed(doc: dict[str, Any], run: str, ids: list[str]) -> list[dict[str, Any]]:
+    """The document's writes with the entity list of ``run`` cut down to ``ids``."""
+    return [dict(w, entities=sorted(set(ids) & set(w["entities"])))
+            if w.get("run") == run and w.get("entities") is not None else w for w in doc.get("writes") or []]
+
+
 def _key(name: str, partition: Any) -> str:
     return f"{name}|{partition}"
 
@@ -171,13 +177,19 @@ class InputVersions:
         if total is not None:
             fields["total"] = total
         if written is not None:
-            run, ids = written
-            writes = [dict(w, entities=sorted(set(ids) & set(w["entities"])))
-                      if w.get("run") == run and w.get("entities") is not None else w for w in doc.get("writes") or []]
-            fields["writes"] = writes
+            fields["writes"] = _narrowed(doc, *written)
         if all(doc.get(k) == v for k, v in fields.items()):
             return
         self._update(key, fields)
+
+    def narrow(self, proc: Processor, partition: Any, run_id: str, ids: Iterable[str]) -> None:
+        """Only: the write of ``run_id`` changed the rows of ``ids`` (a run that stores no
+        "seen", e.g. a replay of named entities)."""
+        key = _key(proc.name, partition)
+        doc = self.store.get(INPUT_VERSIONS, key) or {}
+        writes = _narrowed(doc, run_id, list(ids))
+        if writes != doc.get("writes"):
+            self._update(key, {"writes": writes})
 
     def announce_sources(self, names: Iterable[str], partition: Any, version: str) -> None:
         """Landing sources a trigger says changed get a new version (the trigger id)."""

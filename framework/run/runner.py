@@ -370,6 +370,8 @@ class ProcessorRunner:
         if self.versions is None or not proc.inputs:
             return
         try:
+            if written is not None and res.status == "success" and seen is None:  # a replay stores no "seen"
+                self.versions.narrow(proc, request.partition, res.run_id, written)
             if res.status in ("failed", "partial"):
                 self.versions.finish(proc, request.partition, None)
             elif res.status in ("success", "no_data") and seen is not None and (res.full_batch or not res.code_changed):

@@ -1,0 +1,234 @@
+"""Candidates from change-sets: a processor whose inputs only selective upstream runs rewrote
+takes its entities from their entity lists, with no detection query (asserted on the
+statements DuckDB received), maps them through a declared entity mapping, and detects
+whenever a list cannot be trusted (a landing source edited, a full batch upstream, a
+rewritten mapping table, a failed last run). Every case ends equal to a full recompute."""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+
+from framework.backends.duckdb import DuckDBWarehouse
+from framework.project import load
+from framework.run.runner import ProcessorRunner, RunRequest
+from tests.projects import PROCESSORS, SQL, TOPICS, write_project
+
+DAY = "2026-01-15"
+# the shop project, with customer -> store assignments in their own processor (the mapping
+# table), so that orders can be rewritten without rewriting the mapping
+EXTRA_SOURCE = """  - name: assignments_landing
+    table: landing.assignments
+    entity: customer
+    columns:
+      - {name: day, type: DATE, mode: REQUIRED}
+      - {name: customer_id, type: STRING, mode: REQUIRED}
+      - {name: store_id, type: STRING}
+phases:"""
+EXTRA_PROCESSOR = """processors:
+  - name: assignments
+    phase: raw
+    entity: customer
+    inputs:
+      - source: assignments_landing
+    output:
+      table: assignments
+      columns:
+        - {name: day, type: DATE, mode: REQUIRED}
+        - {name: customer_id, type: STRING, mode: REQUIRED}
+        - {name: store_id, type: STRING}
+    transform: {sql: sql/assignments.sql}"""
+MANIFEST = (PROCESSORS.replace("phases:", EXTRA_SOURCE, 1).replace("processors:", EXTRA_PROCESSOR, 1)
+            .replace("via: orders_raw", "via: assignments")
+            .replace("critical: [orders_raw]", "critical: [orders_raw, assignments]"))
+FILES = {**SQL,
+         "sql/assignments.sql": "SELECT day, customer_id, store_id FROM {{ source('assignments_landing') }} a\n"
+                                "WHERE a.day = {{ partition }} AND {{ entity_filter('a.customer_id') }}\n",
+         # store totals from the assignments, not from the store_id an order carries
+         "sql/store_totals.sql": "SELECT o.day, a.store_id, SUM(o.amount) AS total FROM {{ ref('orders_raw') }} o\n"
+                                 "JOIN {{ ref('assignments') }} a ON a.day = o.day AND a.customer_id = o.customer_id\n"
+                                 "WHERE o.day = {{ partition }} AND {{ entity_filter('a.store_id') }}\n"
+                                 "GROUP BY o.day, a.store_id\n"}
+ORDERS = [("c1", "s1", 10.0), ("c2", "s1", 5.0), ("c3", "s2", 7.0), ("c4", "s3", 2.0)]
+STORES = {"c1": "s1", "c2": "s1", "c3": "s2", "c4": "s3"}
+ORDER = ["orders_raw", "assignments", "customer_totals", "store_totals"]
+
+
+class Recording(DuckDBWarehouse):
+    """DuckDB that keeps every statement its connection executes (what the engine received)."""
+
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+        super().__init__(":memory:")
+
+    def _open(self):
+        con, log = super()._open(), self.statements
+
+        class Con:
+            def execute(self, sql, params=None):
+                log.append(sql)
+                return con.execute(sql, params) if params else con.execute(sql)
+
+            def __getattr__(self, name):
+                return getattr(con, name)
+
+        return Con()
+
+    def detections(self) -> list[str]:
+        """The processors a detection query was sent for (the template's first line names it)."""
+        return [s.split("for processor ", 1)[1].split()[0] for s in self.statements if "-- change detection" in s]
+
+
+def _world(tmp_path, name: str, memory_store=None):
+    from framework.backends.sqlite_state import SQLiteStateStore
+
+    project = load(write_project(tmp_path / name, MANIFEST, TOPICS, FILES))
+    wh = Recording()
+    for source in project.sources.values():
+        wh.create_dataset(source.table.dataset)
+        wh.create_table(source.table)
+    day = dt.date.fromisoformat(DAY)
+    wh.insert_rows("landing.orders", [dict(day=day, customer_id=c, store_id=s, amount=a) for c, s, a in ORDERS])
+    wh.insert_rows("landing.assignments", [dict(day=day, customer_id=c, store_id=s) for c, s in STORES.items()])
+    store = memory_store if memory_store is not None else SQLiteStateStore(str(tmp_path / f"{name}.sqlite"))
+    runner = ProcessorRunner(project, wh, store=store)
+    return project, wh, runner
+
+
+@pytest.fixture
+def world(tmp_path, memory_store):
+    project, wh, runner = _world(tmp_path, "inc", memory_store)
+    for name in ORDER:  # first runs: everything detected, recorded
+        assert runner.run(RunRequest(name, DAY)).status == "success"
+    yield project, wh, runner
+    wh.close()
+
+
+def _round(runner, announced=("orders_landing", "assignments_landing"), only=ORDER) -> dict:
+    """One incremental round as the driver runs it: the trigger named the edited sources."""
+    if announced is not None:
+        runner.versions.announce_sources(announced, DAY, uuid.uuid4().hex)
+    return {name: runner.run(RunRequest(name, DAY, trust_versions=True, sources_announced=announced is not None))
+            for name in only}
+
+
+def _tables(wh) -> dict:
+    return {t: sorted(tuple(r.values()) for r in wh.query(f"SELECT * FROM {t}")) for t in ("shop_raw.orders_raw", "shop_raw.assignments", "shop_analytics.customer_totals",
+                      "shop_analytics.store_totals")}
+
+
+def _full_recompute(tmp_path, wh) -> dict:
+    """The same landing rows, every processor in full, in a fresh warehouse."""
+    _, ref, runner = _world(tmp_path, f"ref{len(list(tmp_path.iterdir()))}")
+    ref.query("DELETE FROM landing.orders")
+    ref.query("DELETE FROM landing.assignments")
+    for table in ("landing.orders", "landing.assignments"):
+        ref.insert_rows(table, wh.query(f"SELECT * FROM {table}"))
+    for name in ORDER:
+        assert runner.run(RunRequest(name, DAY, full=True)).status == "success"
+    try:
+        return _tables(ref)
+    finally:
+        ref.close()
+
+
+def test_downstream_takes_entities_from_change_sets_without_a_detection_query(world, tmp_path) -> None:
+    _, wh, _runner = world
+    wh.query("UPDATE landing.orders SET amount = 11.0 WHERE customer_id = 'c1'")
+    wh.statements.clear()
+    runs = _round(_runner)
+    assert {n: r.status for n, r in runs.items()} == {"orders_raw": "success", "assignments": "no_data",
+                                                      "customer_totals": "success", "store_totals": "success"}
+    assert runs["customer_totals"].entity_ids == ["c1"]
+    assert runs["store_totals"].entity_ids == ["s1"]  # c1 -> s1 through the assignments mapping
+    # the raw processors read landing sources (no entity list): detected; downstream: none
+    assert sorted(wh.detections()) == ["assignments", "orders_raw"]
+    assert sum("-- entities mapped from rewritten inputs of store_totals" in s for s in wh.statements) == 1
+    # fingerprints recorded for the touched entities only, so a later detection finds nothing
+    assert {r["entity_key"] for r in wh.query("SELECT entity_key FROM _pipectl.processed_fingerprints "
+                                              f"WHERE processor = 'customer_totals' AND run_id = '{runs['customer_totals'].run_id}'")} == {"c1"}
+    assert _runner.run(RunRequest("customer_totals", DAY)).status == "no_data"
+    assert _runner.run(RunRequest("store_totals", DAY)).status == "no_data"
+    assert _tables(wh) == _full_recompute(tmp_path, wh)
+
+
+def test_a_rewrite_that_changed_no_row_gives_downstream_nothing_to_do(world) -> None:
+    _, wh, runner = world
+    # a replay of c2 rewrites its raw rows identically: the write's list narrows to nothing
+    replay = runner.run(RunRequest("orders_raw", DAY, entities=["c2"]))
+    assert (replay.status, replay.entity_ids) == ("success", ["c2"])
+    doc = runner.versions.last_run(runner.project.processors["orders_raw"], DAY)
+    assert doc["writes"][-1] == {"run": replay.run_id, "after": doc["writes"][-2]["run"], "entities": []}
+    wh.statements.clear()
+    runs = _round(runner, announced=(), only=["customer_totals", "store_totals"])
+    assert {n: (r.status, r.entity_ids) for n, r in runs.items()} == {"customer_totals": ("no_data", []),
+                                                                     "store_totals": ("no_data", [])}
+    assert wh.detections() == []
+    # c2 changes for real: its list is kept, and downstream runs it
+    wh.query("UPDATE landing.orders SET amount = 6.0 WHERE customer_id = 'c2'")
+    runs = _round(runner)
+    assert runs["customer_totals"].entity_ids == ["c2"] and runs["store_totals"].entity_ids == ["s1"]
+
+
+@pytest.mark.parametrize("case", ["source_not_announced", "full_upstream", "mapping_rewritten", "failed_last_run"])
+def test_lists_that_cannot_be_trusted_fall_back_to_detection(world, tmp_path, monkeypatch, case) -> None:
+    project, wh, runner = world
+    wh.query("UPDATE landing.orders SET amount = 12.0 WHERE customer_id = 'c3'")
+    wh.statements.clear()
+    expect = {"customer_totals": ["c3"], "store_totals": ["s2"]}
+    if case == "source_not_announced":  # a run that names no sources (`pipectl run`): raw detects
+        runs = _round(runner, announced=None)
+        assert sorted(wh.detections()) == ["assignments", "orders_raw"]  # downstream trusts raw's lists
+    elif case == "full_upstream":
+        runner.run(RunRequest("orders_raw", DAY, full=True))
+        wh.statements.clear()
+        runs = _round(runner, only=["customer_totals", "store_totals"])
+        assert sorted(wh.detections()) == ["customer_totals", "store_totals"]
+        expect = {"customer_totals": ["c1", "c2", "c3", "c4"], "store_totals": ["s2"]}
+    elif case == "mapping_rewritten":  # c3 moves from s2 to s3: the entities it mapped before are unknown
+        wh.query("UPDATE landing.assignments SET store_id = 's3' WHERE customer_id = 'c3'")
+        wh.statements.clear()
+        runs = _round(runner)
+        assert "store_totals" in wh.detections() and "customer_totals" not in wh.detections()
+        expect = {"customer_totals": ["c3"], "store_totals": ["s2", "s3"]}
+    else:  # the last run of customer_totals failed: its stored "seen" is cleared
+        from framework.run import runner_io
+        from framework.errors import BackendError
+
+        runner.run(RunRequest("orders_raw", DAY, trust_versions=True))
+        real = runner_io.record_processed_and_changes
+        monkeypatch.setattr(runner_io, "record_processed_and_changes",
+                            lambda *a, **k: (_ for _ in ()).throw(BackendError("state table unavailable")))
+        assert runner.run(RunRequest("customer_totals", DAY, trust_versions=True)).status == "failed"
+        monkeypatch.setattr(runner_io, "record_processed_and_changes", real)
+        wh.statements.clear()
+        runs = _round(runner, only=["customer_totals", "store_totals"])
+        assert wh.detections() == ["customer_totals"]
+    for name, ids in expect.items():
+        # a full batch upstream makes detection's answer: only the changed customer, in full
+        got = runs[name]
+        assert got.status == "success", got.error
+        if case == "full_upstream" and name == "customer_totals":
+            assert got.entity_ids == ["c3"]
+        else:
+            assert got.entity_ids == ids, (name, got.entity_ids)
+    assert _tables(wh) == _full_recompute(tmp_path, wh)
+
+
+def test_a_mapped_input_and_a_source_edit_mixed_over_rounds_equal_a_full_run(world, tmp_path) -> None:
+    _, wh, runner = world
+    edits = [
+        ["UPDATE landing.orders SET amount = amount + 1 WHERE customer_id IN ('c1', 'c4')"],
+        ["UPDATE landing.assignments SET store_id = 's2' WHERE customer_id = 'c1'",
+         "UPDATE landing.orders SET amount = 3.5 WHERE customer_id = 'c2'"],
+        [f"INSERT INTO landing.orders VALUES (DATE '{DAY}', 'c5', 's3', 4.0)",
+         f"INSERT INTO landing.assignments VALUES (DATE '{DAY}', 'c5', 's3')"],
+        ["DELETE FROM landing.orders WHERE customer_id = 'c3'"],
+    ]
+    for statements in edits:
+        for sql in statements:
+            wh.query(sql)
+        runs = _round(runner)
+        assert all(r.status in ("success", "no_data") for r in runs.values()), {n: r.error for n, r in runs.items()}
+        assert _tables(wh) == _full_recompute(tmp_path, wh)
