@@ -77,12 +77,10 @@ class PipelineDriver:
 
     def _ensure_tables(self) -> None:
         """Create missing output tables of every processor (what `pipectl apply` does), so a
-        disabled processor's table exists, empty, for the inputs that still name it."""
-        from framework.run.runner_io import ensure_tables
-
-        with self.runner.lock:
-            outputs = [p.output for p in self.project.processors.values() if p.output is not None]
-            self.runner.ready_tables |= ensure_tables(self.warehouse, outputs)
+        disabled processor's table exists, empty, for the inputs that still name it; a table
+        found missing is rebuilt by its processor (ProcessorRunner.check_outputs)."""
+        self.runner.check_outputs(list(self.project.processors.values()))
+        self._outputs_checked = True  # the first run need not list the tables again
 
     def _gate_rows(self, gate: Any, partition: str) -> int:
         with self.runner.lock:
@@ -157,6 +155,9 @@ class PipelineDriver:
         report = PipelineReport(str(partition), corr, mode)
         wall = time.perf_counter()
         self.runner.nonempty = set()  # critical inputs seen with rows in this run (cleared when rewritten)
+        if not self._outputs_checked:  # one catalog listing per dataset per run: a dropped output is rebuilt
+            self.runner.check_outputs(list(self.project.processors.values()))
+        self._outputs_checked = False
         ctx = RunContext(partition=str(partition), selected=selected, phases=phases, replay=replay, full=full,
                           mode=mode, trigger_downstream=trigger_downstream)
         self._owed(ctx, report)
@@ -385,10 +386,11 @@ class PipelineDriver:
                 report.notes.append(f"re-dispatching {', '.join(p.processors)} in phase {p.phase}: {p.kind} ({p.message})")
 
     def _code_changed(self, names: Sequence[str], partition: str) -> list[str]:
+        """Processors that must reprocess the partition whatever the trigger says: their code
+        changed, or their output table was found missing since they ran it."""
         state = self.runner.code_state
-        if state is None:
-            return []
-        return [n for n in names if state.changed_reason(self.project.processors[n], partition)]
+        return [n for n in names if self.runner.missing_output(self.project.processors[n], partition)
+                or (state is not None and state.changed_reason(self.project.processors[n], partition))]
 
     def _pump_completions(self, ctx: RunContext) -> int:
         handled = 0

@@ -33,7 +33,7 @@ from framework.errors import PipectlError
 from framework.manifest.model import Processor, Project
 from framework.run import runner_io as io
 from framework.run.runner_io import CriticalInputError
-from framework.run.code_state import CodeState
+from framework.run.code_state import CODE_STATE, CodeState, state_key as code_state_key
 from framework.run.history import RunHistory
 from framework.run.input_versions import InputVersions
 from framework.orchestrator.gates import count_partition_rows
@@ -136,6 +136,10 @@ class ProcessorRunner:
         # (table, partition) pairs a critical-input check found rows in; None: always count
         # (the driver sets a fresh set per run, see check_critical_inputs)
         self.nonempty: set[tuple[str, str]] | None = None
+        # output tables found missing and created empty (check_outputs) -> the partitions
+        # rebuilt since: a processor whose state says it ran a partition runs a full batch of
+        # it, never skipped by input versions nor answered by stored fingerprints
+        self.rebuild: dict[str, set[str]] = {}
 
     # ------------------------------------------------------------------ entry point
     def run(self, request: RunRequest) -> RunResult:
@@ -200,6 +204,8 @@ class ProcessorRunner:
             res.duration_seconds = round(time.perf_counter() - started, 6)
             if request.publish:
                 self._publish(proc, request, res)
+            if res.status == "success" and res.full_batch and proc.output is not None and proc.output.fqn in self.rebuild:
+                self.rebuild[proc.output.fqn].add(str(request.partition))
             if res.status in ("success", "partial", "no_data") and self.code_state is not None \
                     and (res.full_batch or not res.code_changed):
                 # the partition's rows are now those of this code (a replay of some entities
@@ -286,11 +292,41 @@ class ProcessorRunner:
         self._complete(proc, request, res, record, started, work)
         return res
 
+    def check_outputs(self, procs: Sequence[Processor]) -> set[str]:
+        """Which of ``procs``' output tables are gone (one catalog listing per dataset): they
+        are created empty and their processors rebuild them in full on their next run. The
+        input versions and fingerprints in the state store describe rows that no longer exist
+        after a warehouse was wiped or a table dropped; without this a processor would be
+        skipped, or detect nothing, and leave its table empty."""
+        outputs = [p.output for p in procs if p.output is not None]
+        missing: set[str] = set()
+        with self.lock:
+            self.ready_tables |= io.ensure_tables(self.warehouse, outputs, missing)
+        for fqn in missing:
+            self.rebuild[fqn] = set()
+        return missing
+
+    def missing_output(self, proc: Processor, partition: Any) -> str | None:
+        """Why ``proc`` must rebuild ``partition`` in full: its output table was found missing
+        since it last ran the partition (the state store still says it did)."""
+        out = proc.output
+        if out is None or out.fqn not in self.rebuild or str(partition) in self.rebuild[out.fqn]:
+            return None
+        ran = self.versions.last_run(proc, partition) if self.versions is not None else None
+        if ran is None and self.code_state is not None:
+            ran = self.code_state.store.get(CODE_STATE, code_state_key(proc.name, partition))
+        if ran is None:
+            return None  # never ran here: change detection finds every entity new, as on a first run
+        return f"its output table {out.fqn} was missing (dropped, or a new warehouse): full batch"
+
     # ------------------------------------------------------------------ the work
     def _execute(self, proc: Processor, request: RunRequest, res: RunResult, seen: list) -> bool:
         t0 = time.perf_counter()
         explicit = request.entities is not None and proc.entity is not None
-        if self.code_state is not None and not request.full and not explicit:
+        missing = None if explicit else self.missing_output(proc, request.partition)
+        if missing:  # handled like changed code: a full batch with the reason, never skipped
+            res.code_changed = missing
+        elif self.code_state is not None and not request.full and not explicit:
             # code-change awareness: rows made by other code are all recomputed (docs/runtime.md)
             res.code_changed = self.code_state.changed_reason(proc, request.partition)
         if self.versions is not None and not explicit and proc.inputs:

@@ -144,8 +144,10 @@ def ensure_table(warehouse: Any, table: Table) -> None:
         warehouse.create_table(table)
 
 
-def ensure_tables(warehouse: Any, tables: Iterable[Table]) -> set[str]:
-    """Create the missing ones with one listing per dataset; returns every fqn ensured."""
+def ensure_tables(warehouse: Any, tables: Iterable[Table], created: set[str] | None = None) -> set[str]:
+    """Create the missing ones with one listing per dataset; returns every fqn ensured and
+    adds those it had to create to ``created`` (an output table found missing: dropped, or
+    a new warehouse; its processor must rebuild it, whatever the state store says)."""
     by_dataset: dict[str, list[Table]] = {}
     for t in tables:
         by_dataset.setdefault(t.dataset, []).append(t)
@@ -156,6 +158,8 @@ def ensure_tables(warehouse: Any, tables: Iterable[Table]) -> set[str]:
             if t.name not in existing:
                 warehouse.create_dataset(dataset)
                 warehouse.create_table(t)
+                if created is not None:
+                    created.add(t.fqn)
             done.add(t.fqn)
     return done
 

@@ -318,3 +318,28 @@ def test_a_one_player_update_detects_only_where_no_upstream_list_covers_the_inpu
         monkeypatch.setattr(DuckDBWarehouse, "_open", real_open)
         report = verify(sess.project, sess.warehouse, DAY2)
         assert report.ok, report.to_dict() if hasattr(report, "to_dict") else report
+
+
+@pytest.mark.parametrize("args", [("--sources-changed", "landing_gamebook"), ()])
+def test_a_dropped_output_table_is_rebuilt_not_skipped(project: Path, args: tuple[str, ...]) -> None:
+    """The state store says player_game_summary already ran the date and no input changed
+    since; its table was dropped. The run finds it missing (one catalog listing per dataset,
+    not a query per processor), rebuilds it in full, says why, and leaves it equal to before."""
+    import duckdb
+
+    db = str(project / ".pipectl" / "warehouse.duckdb")
+    con = duckdb.connect(db)
+    before = sorted(con.execute("SELECT * EXCLUDE (processed_at) FROM nba_analytics.player_game_summary "
+                                "WHERE game_date = DATE '2025-01-07'").fetchall(), key=repr)
+    con.execute("DROP TABLE nba_analytics.player_game_summary")
+    con.close()
+    code, rep = run_json(project, "--date", DAY2, *args)
+    assert code == 0 and rep["status"] == "success", rep
+    runs = {r["processor"]: r for ph in rep["phases"] for r in ph["runs"]}
+    pgs = runs["player_game_summary"]
+    assert pgs["status"] == "success" and "nba_analytics.player_game_summary was missing" in (pgs.get("reason") or ""), pgs
+    con = duckdb.connect(db)
+    after = sorted(con.execute("SELECT * EXCLUDE (processed_at) FROM nba_analytics.player_game_summary "
+                               "WHERE game_date = DATE '2025-01-07'").fetchall(), key=repr)
+    con.close()
+    assert after == before and len(after) > 100
