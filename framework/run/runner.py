@@ -315,8 +315,9 @@ class ProcessorRunner:
         ran = self.versions.last_run(proc, partition) if self.versions is not None else None
         if ran is None and self.code_state is not None:
             ran = self.code_state.store.get(CODE_STATE, code_state_key(proc.name, partition))
-        if ran is None:
-            return None  # never ran here: change detection finds every entity new, as on a first run
+        if ran is None:  # never ran here: change detection finds every entity new, as on a first run
+            self.rebuild[out.fqn].add(str(partition))
+            return None
         return f"its output table {out.fqn} was missing (dropped, or a new warehouse): full batch"
 
     # ------------------------------------------------------------------ the work
