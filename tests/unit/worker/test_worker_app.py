@@ -113,10 +113,10 @@ def test_a_failing_task_is_retried_then_recorded_failed_and_the_run_is_partial(w
     real = runner_io.transform_and_write
     bad = "lebronjames"
 
-    def flaky(warehouse, project, proc, partition, ids, run_id, count=True):
+    def flaky(warehouse, project, proc, partition, ids, run_id, **kwargs):
         if ids is not None and list(ids) == [bad]:
             raise RuntimeError("model exploded")
-        return real(warehouse, project, proc, partition, ids, run_id, count=count)
+        return real(warehouse, project, proc, partition, ids, run_id, **kwargs)
 
     monkeypatch.setattr(runner_io, "transform_and_write", flaky)
     _first_trigger(service, date)
