@@ -49,6 +49,11 @@ class Location:
     def __repr__(self) -> str:
         return f"Location({str(self)!r})"
 
+    def __reduce__(self) -> tuple:
+        """Pickled resolved (line and column, not the index that finds them): a cached
+        project (:mod:`framework.project.cache`) never re-parses its YAML to print one."""
+        return (Location, (self.file, self.line, self.column))
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Location):
             return NotImplemented

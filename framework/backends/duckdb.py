@@ -275,41 +275,22 @@ def _bind(p: QueryParam) -> Any:
     return coerce_value(p.value, p.type)
 
 
+# What a top-level semicolon can hide in: a quoted string or identifier (to its closing
+# quote, or the end), a line comment, a block comment. Only a bare ``;`` splits.
+_SCRIPT_TOKENS = re.compile(r"""'[^']*(?:'|\Z)|"[^"]*(?:"|\Z)|`[^`]*(?:`|\Z)|--[^\n]*|/\*.*?(?:\*/|\Z)|;""", re.S)
+
+
 def split_statements(sql: str) -> list[str]:
     """Split a script on top-level semicolons (quotes and comments respected); statements
-    that are only comments are dropped."""
+    that are only comments are dropped. One regular-expression scan: the character loop it
+    replaces cost a one-entity update ~20 ms of its scripts."""
     out: list[str] = []
-    buf: list[str] = []
-    i, n = 0, len(sql)
-    quote: str | None = None
-    while i < n:
-        ch = sql[i]
-        if quote:
-            buf.append(ch)
-            if ch == quote:
-                quote = None
-        elif ch in ("'", '"', "`"):
-            quote = ch
-            buf.append(ch)
-        elif sql.startswith("--", i):
-            end = sql.find("\n", i)
-            end = n if end == -1 else end
-            buf.append(sql[i:end])
-            i = end
-            continue
-        elif sql.startswith("/*", i):
-            end = sql.find("*/", i + 2)
-            end = n if end == -1 else end + 2
-            buf.append(sql[i:end])
-            i = end
-            continue
-        elif ch == ";":
-            out.append("".join(buf))
-            buf = []
-        else:
-            buf.append(ch)
-        i += 1
-    out.append("".join(buf))
+    start = 0
+    for m in _SCRIPT_TOKENS.finditer(sql):
+        if m.group() == ";":
+            out.append(sql[start:m.start()])
+            start = m.end()
+    out.append(sql[start:])
     return [s.strip() for s in out if _has_code(s)]
 
 

@@ -278,12 +278,12 @@ def _check_worker_service(target: Target, loc_of, base: tuple, diags: Diagnostic
 
 def load_config(project_root: str | Path) -> Config:
     """Read ``<project_root>/pipectl.yaml``; without it, the embedded ``local`` target."""
-    from framework.manifest.loader import check_schema, load_yaml
-
     root = Path(project_root)
     path = root / CONFIG_FILE
     if not path.exists():
         return Config({LOCAL: embedded_target()}, LOCAL, None)
+    from framework.manifest.loader import check_schema, load_yaml  # lazy: YAML parser and schemas
+
     diags = Diagnostics()
     loaded = load_yaml(path, CONFIG_FILE, diags)
     if loaded is not None and not isinstance(loaded.data, dict):

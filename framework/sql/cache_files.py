@@ -8,6 +8,8 @@ here; ``framework.config.paths`` owns the rest of the state folder.
 """
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
 
 STATE_DIR = ".pipectl"
@@ -31,8 +33,13 @@ def prepare(folder: Path) -> None:
 
 
 def write(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` atomically (write beside it, then rename)."""
+    """Replace ``path`` with ``data`` atomically (write beside it, then rename). The file
+    written beside it is this thread's own: two commands writing the same cache at once
+    each rename a whole file, the last one wins, neither renames the other's half."""
     prepare(path.parent)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)

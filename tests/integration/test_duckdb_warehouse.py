@@ -86,6 +86,21 @@ def test_split_statements():
     assert split_statements("a; 'x;y'; -- c;\n b ; /* ; */") == ["a", "'x;y'", "-- c;\n b"]
 
 
+@pytest.mark.parametrize("script, statements", [
+    ("SELECT 1;SELECT 2;", ["SELECT 1", "SELECT 2"]),
+    ("SELECT 'it''s; fine'; SELECT 2", ["SELECT 'it''s; fine'", "SELECT 2"]),  # a doubled quote stays inside
+    ('SELECT "a;b", `c;d` FROM t; x', ['SELECT "a;b", `c;d` FROM t', "x"]),
+    ("SELECT 1 /* ';' -- */; SELECT 2", ["SELECT 1 /* ';' -- */", "SELECT 2"]),  # quotes inside comments do not open
+    ("SELECT 1 -- it's; done\n; SELECT 2", ["SELECT 1 -- it's; done", "SELECT 2"]),
+    ("SELECT 'open; never closed", ["SELECT 'open; never closed"]),
+    ("SELECT 1; /* open; never closed", ["SELECT 1", "/* open; never closed"]),  # left for DuckDB to report
+    ("-- only a comment;\n;\n/* and another */;", []),
+    ("", []),
+])
+def test_split_statements_edge_cases(script, statements):
+    assert split_statements(script) == statements
+
+
 CHILD = textwrap.dedent("""
     import sys, time
     from framework.backends.duckdb import DuckDBWarehouse

@@ -4,6 +4,10 @@ every graph rule (:mod:`framework.graph.rules`).
 Why not in :mod:`framework.manifest`: the rules sit above the manifest model (they read the
 graph and the SQL), and the manifest layer imports nothing of pipectl above it. ``pipectl
 validate`` collects the same diagnostics without raising (:mod:`framework.validation`).
+
+A project loaded without errors is kept in ``.pipectl/cache/project.bin`` and reused by the
+next command while nothing it was loaded from has changed (:mod:`framework.project.cache`):
+an executing command then imports neither the YAML parser nor the graph rules.
 """
 from __future__ import annotations
 
@@ -11,8 +15,6 @@ from pathlib import Path
 from typing import Callable
 
 from framework.errors import ManifestError
-from framework.graph.rules import validate_project
-from framework.manifest import load_project
 from framework.manifest.model import Project
 
 
@@ -40,6 +42,23 @@ def load(root: str | Path = ".") -> Project:
     shared = _shared.get(_key(root)) if _shared else None
     if shared is not None:
         return shared
+    from framework.project.cache import ProjectCache, enabled
+
+    record = ProjectCache(Path(root).resolve()) if enabled() else None
+    found = record.lookup() if record is not None else None
+    if found is not None:
+        return found
+    manifests = record.manifests() if record is not None else []
+    project = _load(root)
+    if record is not None:
+        record.store(project, manifests)
+    return project
+
+
+def _load(root: str | Path) -> Project:
+    from framework.graph.rules import validate_project  # lazy: a cached project needs no rule
+    from framework.manifest import load_project
+
     project, diags = load_project(root)
     if project is not None:
         validate_project(project, diags, check_sql=False)
