@@ -175,6 +175,8 @@ class WebhookSink:
 
 @dataclass
 class _Window:
+    """Sent and suppressed counts of one alert key in its current rate-limit window."""
+
     started: float
     sent: int = 0
     suppressed: int = 0

@@ -68,12 +68,16 @@ class ReceivedMessage:
 
 @dataclass(frozen=True)
 class TopicConfig:
+    """A topic as a bus backend creates it (name and labels)."""
+
     name: str
     labels: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class SubscriptionConfig:
+    """A subscription as a bus backend creates it: delivery settings, dead letters, filter."""
+
     name: str
     topic: str
     ack_deadline_seconds: int = 60

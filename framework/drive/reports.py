@@ -13,6 +13,8 @@ from framework.run.runner import RunResult
 
 @dataclass
 class PhaseReport:
+    """What one phase of a run did: its processor runs, time, entities, and why it ran or not."""
+
     phase: str
     runs: list[RunResult] = field(default_factory=list)
     seconds: float = 0.0
@@ -71,6 +73,8 @@ class PhaseReport:
 
 @dataclass
 class PipelineReport:
+    """What one partition's run through the phases did, for the CLI, the UI and --json."""
+
     partition: str
     correlation_id: str
     mode: str

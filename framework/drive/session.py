@@ -31,6 +31,8 @@ BACKFILLS = "pipectl_backfills"
 
 @dataclass
 class Session:
+    """A project with its target's backends and alerts open, for the length of one command."""
+
     project: Project
     backends: Any
     alerts: Any
@@ -240,6 +242,8 @@ def _first_entity_kind(project: Project) -> str | None:
 # ------------------------------------------------------------------ backfill
 @dataclass
 class BackfillReport:
+    """Progress of a resumable backfill: the dates asked for, done, failed."""
+
     backfill_id: str
     dates: list[str]
     done: list[str] = field(default_factory=list)

@@ -54,6 +54,8 @@ def _dispatched(envelope: Mapping[str, Any]) -> list[str] | None:
 
 @dataclass
 class TraceNode:
+    """One node of a correlation id's tree (the id, a trigger, a run), for `pipectl trace`."""
+
     label: str
     kind: str  # correlation | trigger | run
     children: list["TraceNode"] = field(default_factory=list)

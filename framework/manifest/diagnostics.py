@@ -17,6 +17,8 @@ WARNING = "warning"
 
 @dataclass(frozen=True)
 class Diagnostic:
+    """One located problem (or note) found in a project: severity, stable code, message, where, and the fix."""
+
     severity: str
     code: str
     message: str
@@ -43,6 +45,8 @@ class Diagnostic:
 
 @dataclass
 class Diagnostics:
+    """Every problem of a load or a validate run, collected so that all are reported at once, never the first only."""
+
     items: list[Diagnostic] = field(default_factory=list)
     # What validation could not check (e.g. the column lineage of a Python transform): shown,
     # never counted as a problem (``--strict`` ignores notes).

@@ -174,6 +174,8 @@ class DataTest:
 
 @dataclass(frozen=True)
 class Processor:
+    """A unit of work in a phase, as declared: its inputs, output table, entity kind, change detection and transform."""
+
     name: str
     phase: str
     entity: str | None
@@ -218,6 +220,8 @@ class QualityGate:
 
 @dataclass(frozen=True)
 class TriggerRule:
+    """When a transition fires: all expected processors, a quorum of them, or tiered timeouts."""
+
     type: str  # "all" | "quorum" | "tiered"
     quorum: float | None = None
     tiers: tuple[Tier, ...] = ()
@@ -254,6 +258,8 @@ class Transition:
 
 @dataclass(frozen=True)
 class Phase:
+    """An ordered stage of the pipeline and the policy of its transition to the next one."""
+
     name: str
     order: int
     dataset: str | None
@@ -264,6 +270,8 @@ class Phase:
 
 @dataclass(frozen=True)
 class Subscription:
+    """A declared subscription of a topic: who consumes it and its delivery settings."""
+
     name: str
     topic: str
     consumer: str

@@ -36,6 +36,8 @@ class RoundView:
 
 @dataclass(frozen=True)
 class Verdict:
+    """What a transition's policy says now (fire, wait, blocked, expired) and why, for the ledger and status."""
+
     outcome: str  # fire | wait | blocked | expired
     reason: str
     missing: tuple[str, ...] = ()

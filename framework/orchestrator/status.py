@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class TransitionStatus:
+    """The state of one transition for one partition, as `pipectl status` shows it."""
+
     transition: str
     partition: str
     mode: str
