@@ -17,16 +17,21 @@ in a fresh process from the same saved state (a game day already run in full):
     once before the rounds in the folder the rounds use, and what it left in
     ``.pipectl/cache/`` is kept in the saved state (a folder where a command ran before).
 
-    python bench/bench_startup.py [--rounds 5] [--compare /path/to/other/checkout]
+    python bench/bench_startup.py [--rounds 5] [--compare /path/to/other/checkout ...]
 
-``--compare`` adds the same update run by another checkout of pipectl (its directory first
-on PYTHONPATH), interleaved in the same rounds: before/after figures of a change.
+``--compare`` (repeatable) adds the same update run by another checkout of pipectl (its
+directory first on PYTHONPATH), interleaved in the same rounds: before/after figures of a
+change.
 
 Before the rounds every measured checkout's ``framework/`` and the saved project's
 ``pipelines/`` are byte-compiled (``compileall``), as ``pip install`` does for an installed
 package and as a project's first run leaves them: without it, a shell with
 ``PYTHONDONTWRITEBYTECODE=1`` (or a read-only checkout) would compile every module from source
 in every run, ~0.15 s of the update that no installed pipectl pays.
+
+``--breakdown``: where the update's CPU time goes, step by step (interpreter, modules,
+argument checks, backends, the edit, the driver's set-up, the pipeline and its DuckDB
+statements, closing), for this checkout and every ``--compare`` one (bench/startup_breakdown.py).
 
 ``--cli``: the start-up of the commands a user types most, ``pipectl --help`` and
 ``pipectl validate`` (the example project, SQL checks included), against two floors: the
@@ -269,7 +274,10 @@ def main() -> int:
     ap.add_argument("--cli", action="store_true", help="start-up of pipectl --help and validate instead")
     ap.add_argument("--statements", action="store_true",
                     help="list the statements one update sends, per processor and purpose, and exit")
-    ap.add_argument("--compare", type=Path, default=None, help="another pipectl checkout to run the same update with")
+    ap.add_argument("--breakdown", action="store_true",
+                    help="CPU per step of the update (and of each --compare checkout) instead of the whole-process rounds")
+    ap.add_argument("--compare", type=Path, action="append", default=[],
+                    help="another pipectl checkout to run the same update with (repeatable)")
     args = ap.parse_args()
     if args.cli:
         print(f"machine: {machine()}; {args.rounds} interleaved rounds, each command a fresh process")
@@ -286,8 +294,7 @@ def main() -> int:
             statements(saved, work, player, recorded)
             return 0
         n = record_statements(saved, work, player, recorded)
-        byte_compile(ROOT / "framework", saved / "pipelines",
-                     *([args.compare.resolve() / "framework"] if args.compare is not None else []))
+        byte_compile(ROOT / "framework", saved / "pipelines", *(other.resolve() / "framework" for other in args.compare))
         print(f"one-player update ({player}, points=44): {n} DuckDB statements recorded for the baseline")
         cli = [sys.executable, "-m", "framework.cli"]
         cases = {
@@ -297,11 +304,17 @@ def main() -> int:
             "one-player update": [*cli, "simulate", "update", "--date", DAY, "--entity", f"player={player}", "--set", "points=44"],
         }
         envs: dict[str, dict[str, str] | None] = {k: None for k in cases}
-        if args.compare is not None:
-            other = f"one-player update ({args.compare.name})"
+        for checkout in args.compare:
+            other = f"one-player update ({checkout.name})"
             cases[other] = cases["one-player update"]
-            envs[other] = {**os.environ, "PYTHONPATH": str(args.compare.resolve())}
+            envs[other] = {**os.environ, "PYTHONPATH": str(checkout.resolve())}
         warm_caches(saved, work, {k: (cmd, envs[k]) for k, cmd in cases.items() if k.startswith("one-player update")})
+        if args.breakdown:
+            from startup_breakdown import breakdown
+
+            breakdown(saved, work, cases["one-player update"][3:],
+                      {k: envs[k] for k in cases if k.startswith("one-player update")}, args.rounds)
+            return 0
         results: dict[str, list[tuple[float, float, float]]] = {k: [] for k in cases}
         for _ in range(args.rounds):
             for name, cmd in cases.items():
@@ -311,12 +324,13 @@ def main() -> int:
                 found = re.search(r"total ([0-9.]+)s", out)
                 results[name].append((wall, cpu, float(found.group(1)) if found else 0.0))
         base = statistics.median(w for w, _, _ in results["duckdb + same SQL"])
-        print(f"{'':<30} {'wall min':>9} {'wall med':>9} {'CPU med':>8} {'pipeline med':>13} {'start-up med':>13} "
-              f"{'x duckdb+SQL':>13}")
+        print(f"{'':<34} {'wall min':>9} {'wall med':>9} {'CPU min':>8} {'CPU med':>8} {'pipeline med':>13} "
+              f"{'start-up med':>13} {'x duckdb+SQL':>13}")
         for name, runs in results.items():
             walls = [w for w, _, _ in runs]
             pipe = [p for _, _, p in runs]
-            print(f"{name:<30} {min(walls):>8.2f}s {statistics.median(walls):>8.2f}s {statistics.median(c for _, c, _ in runs):>7.2f}s "
+            cpus = [c for _, c, _ in runs]
+            print(f"{name:<34} {min(walls):>8.2f}s {statistics.median(walls):>8.2f}s {min(cpus):>7.2f}s {statistics.median(cpus):>7.2f}s "
                   f"{statistics.median(pipe):>12.2f}s {statistics.median(w - p for w, _, p in runs):>12.2f}s "
                   f"{statistics.median(walls) / base:>12.2f}x")
         upd = statistics.median(w for w, _, _ in results["one-player update"])
