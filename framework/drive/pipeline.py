@@ -343,16 +343,8 @@ class PipelineDriver:
     def _announce_sources(self, env: dict[str, Any], ctx: RunContext) -> None:
         """A trigger naming the landing sources it changed bumps their versions; names that
         are not declared sources make the run trust no list (every source is compared)."""
-        names = (env.get("metadata") or {}).get("sources_changed")
-        if not isinstance(names, list) or self.runner.versions is None:
-            return
-        unknown = [n for n in names if n not in self.project.sources]
-        if unknown:
-            log.warning("trigger %s names undeclared source(s) %s in sources_changed: every source is compared",
-                        env.get("trigger_id"), ", ".join(map(str, unknown)))
-            return
-        self.runner.versions.announce_sources(names, ctx.partition, str(env.get("trigger_id")))
-        ctx.sources_announced = True
+        if self.runner.versions is not None and self.runner.versions.announce_trigger(env, ctx.partition):
+            ctx.sources_announced = True
 
     def _next_with_work(self, ctx: RunContext, phase: str) -> tuple[str, list[str]] | None:
         """The first phase after ``phase`` of this run with (selected) processors whose code

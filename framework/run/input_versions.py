@@ -203,6 +203,25 @@ class InputVersions:
 
         self.store.run_transaction(txn)
 
+    def announce_trigger(self, env: dict[str, Any], partition: Any) -> bool:
+        """A trigger's ``metadata.sources_changed`` (the landing sources it says changed)
+        bumps those sources' versions; True when it named them (then processors reading other
+        sources may be skipped). An undeclared name makes the round trust no list: logged,
+        and every source is compared. Shared by the local driver and the worker service."""
+        import logging
+
+        names = (env.get("metadata") or {}).get("sources_changed")
+        if not isinstance(names, list):
+            return False
+        unknown = [n for n in names if n not in self.project.sources]
+        if unknown:
+            logging.getLogger(__name__).warning(
+                "trigger %s names undeclared source(s) %s in sources_changed: every source is compared",
+                env.get("trigger_id"), ", ".join(map(str, unknown)))
+            return False
+        self.announce_sources(names, partition, str(env.get("trigger_id")))
+        return True
+
     def _update(self, key: str, fields: dict[str, Any]) -> None:
         def txn(t: Any) -> None:
             t.set(INPUT_VERSIONS, key, {**(t.get(INPUT_VERSIONS, key) or {}), **fields})

@@ -160,7 +160,7 @@ class WorkerService:
         if state == "running":
             return self._reply("trigger", 503, {"outcome": "running elsewhere", "trigger_id": trigger_id, "phase": phase})
         try:
-            self._ensure_tables()
+            self._ensure_tables(phase)
             record_trigger(self.store, env, msg.subscription_name, phase)
             results = self.run_phase(phase, env)
         except BaseException:
@@ -172,16 +172,16 @@ class WorkerService:
                                             "runs": [{"processor": r.processor, "status": r.status, "run_id": r.run_id}
                                                      for r in results]})
 
-    def _ensure_tables(self) -> None:
+    def _ensure_tables(self, phase: str) -> None:
         """Every output table exists (what `pipectl apply` does; the driver does it too): a
-        disabled processor's table stays, empty, for the inputs that still name it."""
-        from framework.run.runner_io import ensure_tables
-
-        with self.runner.lock:
-            if not self._tables_ready:
-                outputs = [p.output for p in self.project.processors.values() if p.output is not None]
-                self.runner.ready_tables |= ensure_tables(self.runner.warehouse, outputs)
-                self._tables_ready = True
+        disabled processor's table stays, empty, for the inputs that still name it. Later
+        triggers list the phase's own tables again (one catalog query per dataset): one found
+        missing is rebuilt by its processor (ProcessorRunner.check_outputs), as locally."""
+        if not self._tables_ready:
+            self.runner.check_outputs(list(self.project.processors.values()))
+            self._tables_ready = True
+        else:
+            self.runner.check_outputs(self.project.processors_in(phase))
 
     def run_phase(self, phase: str, env: dict[str, Any]) -> list[Any]:
         """The processors ``env`` dispatches in ``phase`` (all of them for a first trigger),
@@ -191,20 +191,26 @@ class WorkerService:
         dispatched = meta.get("expected")
         full = meta.get("full") is True  # `pipectl run --full` with remote execution: every entity
         if isinstance(dispatched, list) and not full:
-            state = self.runner.code_state
-            changed = {n for n in procs if state is not None and state.changed_reason(self.project.processors[n],
-                                                                                   str(env.get("partition")))}
+            # beyond the dispatch list: code changed, or the output table went missing (rebuilt)
+            state, partition = self.runner.code_state, str(env.get("partition"))
+            changed = {n for n in procs if self.runner.missing_output(self.project.processors[n], partition)
+                       or (state is not None and state.changed_reason(self.project.processors[n], partition))}
             extra = set(changed)
             for name in changed:
                 extra |= self.graph.downstream(name) & set(procs)
             procs = [p for p in procs if p in set(dispatched) or p in extra]
         order = self.graph.topological_order(procs)
-        return self.run_processors(phase, order, env, list(procs), full)
+        versions = self.runner.versions
+        announced = versions is not None and versions.announce_trigger(env, env.get("partition"))
+        return self.run_processors(phase, order, env, list(procs), full, announced)
 
     def run_processors(self, phase: str, order: Sequence[str], env: dict[str, Any], round_processors: list[str],
-                       full: bool) -> list[Any]:
+                       full: bool, sources_announced: bool = False) -> list[Any]:
         """Run ``order``; a processor whose fan-out was dispatched ends the list here (the
-        instance that finishes the fan-out runs the rest: its ``continuation``)."""
+        instance that finishes the fan-out runs the rest: its ``continuation``). An
+        incremental trigger runs them as the local driver does: a processor whose inputs no
+        run rewrote is skipped without a query, one whose inputs only selective runs rewrote
+        takes their entity lists (``RunRequest.trust_versions``, docs/runtime.md)."""
         from framework.run.runner import RunRequest
 
         meta = env.get("metadata") or {}
@@ -215,11 +221,12 @@ class WorkerService:
         results = []
         for i, name in enumerate(order):
             cont = {"phase": phase, "names": list(order[i + 1:]), "round_processors": round_processors, "full": full,
-                    "trigger": trigger}
+                    "trigger": trigger, "sources_announced": sources_announced}
+            mode = str(meta.get("mode") or ("full" if full else "incremental"))
             req = RunRequest(name, str(env.get("partition")), full=full, correlation_id=corr,
                              parent_id=env.get("execution_id"), trigger_id=env.get("trigger_id"),
-                             mode=str(meta.get("mode") or ("full" if full else "incremental")), publish=True,
-                             round_processors=round_processors, continuation=cont)
+                             mode=mode, publish=True, round_processors=round_processors, continuation=cont,
+                             trust_versions=mode == "incremental" and not full, sources_announced=sources_announced)
             res = self.runner.run(req)
             results.append(res)
             log.info("phase %s: %s for %s: %s%s", phase, name, req.partition, res.status,
@@ -234,7 +241,8 @@ class WorkerService:
         if cont.get("names"):
             log.info("phase %s: fan-out of %s finished here; running the rest of the phase: %s",
                      cont["phase"], doc["processor"], ", ".join(cont["names"]))
-            self.run_processors(cont["phase"], cont["names"], cont["trigger"], cont["round_processors"], cont["full"])
+            self.run_processors(cont["phase"], cont["names"], cont["trigger"], cont["round_processors"], cont["full"],
+                                bool(cont.get("sources_announced")))
 
     # ------------------------------------------------------------------ tasks
     def handle_task(self, msg: PushMessage) -> Reply:
