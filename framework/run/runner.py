@@ -25,13 +25,12 @@ import threading
 import time
 import traceback
 import uuid
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
 
 from framework.errors import PipectlError
 from framework.manifest.model import Processor, Project
-from framework.run import runner_io as io
+from framework.run import runner_fanout, runner_io as io
 from framework.run.runner_io import CriticalInputError
 from framework.run.code_state import CODE_STATE, CodeState, state_key as code_state_key
 from framework.run.history import RunHistory
@@ -175,10 +174,10 @@ class ProcessorRunner:
         self._lineage("START", proc, request, res)
         # what the run's detection read, and the entities whose output its write changed (InputVersions)
         seen: list[Any] = [None, None]
-        self._complete(proc, request, res, record, started, lambda: self._execute(proc, request, res, seen), seen)
+        self.complete(proc, request, res, record, started, lambda: self._execute(proc, request, res, seen), seen)
         return res
 
-    def _complete(self, proc: Processor, request: RunRequest, res: RunResult, record: Any, started: float,
+    def complete(self, proc: Processor, request: RunRequest, res: RunResult, record: Any, started: float,
                   work: Callable[[], bool], seen: list | None = None) -> None:
         """Run ``work`` (the run's transform and writes), then publish the completion and
         record the run. Shared by :meth:`run` and by :meth:`finish_dispatched` (a remote
@@ -231,7 +230,7 @@ class ProcessorRunner:
             self.lineage.emit(state, proc, res.run_id, res.correlation_id, request.partition,
                               error=res.error if state == "FAIL" else None)
 
-    def _restore(self, doc: dict[str, Any]) -> tuple[Processor, RunRequest, RunResult]:
+    def restore_dispatched(self, doc: dict[str, Any]) -> tuple[Processor, RunRequest, RunResult]:
         """The processor, request and partial result of a dispatched run, from its document."""
         proc = self.project.resolve_processor(doc["processor"])
         if proc is None:
@@ -269,28 +268,8 @@ class ProcessorRunner:
                      f" ({res.fallback_reason})" if res.fallback_reason else "")
 
     def finish_dispatched(self, doc: dict[str, Any], result: Any) -> RunResult:
-        """Finish a remote fan-out run from its stored state ``doc`` (written by
-        :func:`framework.run.fanout_remote.dispatch`) and its tasks' ``result``
-        (a :class:`~framework.run.fanout.FanOutResult`): the steps after the tasks of
-        :meth:`_execute`, the completion and the run record, exactly as a local run would."""
-        from framework.run.fanout_remote import stored_decision
-
-        proc, request, res = self._restore(doc)
-        decision, ids = stored_decision(doc), doc.get("ids")
-        record = self.history.get(res.run_id) if self.history is not None else None
-        started = time.perf_counter() - max(0.0, self.clock() - float(doc.get("started_at") or self.clock()))
-
-        def work() -> bool:
-            t1 = time.perf_counter()
-            self._apply_fanout_result(proc, request, res, result)
-            res.durations["tasks"] = round(max(0.0, self.clock() - float(doc.get("dispatched_at") or self.clock())), 6)
-            res.durations["transform_write"] = round(res.durations.get("transform_write", 0.0) + time.perf_counter() - t1, 6)
-            res.durations["write"] = res.durations["transform_write"]
-            self._conclude(proc, request, res, ids, decision)
-            return True
-
-        self._complete(proc, request, res, record, started, work)
-        return res
+        """Finish a remote fan-out run from its stored state (:func:`framework.run.runner_fanout.finish_dispatched`)."""
+        return runner_fanout.finish_dispatched(self, doc, result)
 
     def check_outputs(self, procs: Sequence[Processor]) -> set[str]:
         """Which of ``procs``' output tables are gone (one catalog listing per dataset): they
@@ -368,7 +347,7 @@ class ProcessorRunner:
                                      self.nonempty)
         ids = None if decision.full_batch else list(decision.entity_ids)
         if proc.fanout is not None and self.bus is not None and self.store is not None and proc.entity:
-            self._run_fanout(proc, request, res, ids, decision)
+            runner_fanout.run_fanout_processor(self, proc, request, res, ids, decision)
             if res.status == "dispatched":
                 res.durations["transform_write"] = round(time.perf_counter() - t1, 6)
                 return False
@@ -396,7 +375,7 @@ class ProcessorRunner:
                  decision: io.EntityDecision, t1: float, test: bool = True) -> None:
         res.durations["transform_write"] = round(time.perf_counter() - t1, 6)
         res.durations["write"] = res.durations["transform_write"]
-        self._conclude(proc, request, res, ids, decision, test=test)
+        self.conclude(proc, request, res, ids, decision, test=test)
 
     def _record_seen(self, proc: Processor, request: RunRequest, res: RunResult, seen: dict[str, Any] | None,
                      written: list[str] | None = None) -> None:
@@ -421,7 +400,7 @@ class ProcessorRunner:
                 res.error = f"{res.error}; its input versions could not be cleared ({text}): " \
                             f"the next incremental run may skip it: re-run with --full"
 
-    def _conclude(self, proc: Processor, request: RunRequest, res: RunResult, ids: list[str] | None,
+    def conclude(self, proc: Processor, request: RunRequest, res: RunResult, ids: list[str] | None,
                   decision: io.EntityDecision, test: bool = True) -> None:
         """After the writes: record what was processed and the change-set, and the run's
         entity statistics (a local run here; a remote fan-out in the process finishing it)."""
@@ -477,68 +456,6 @@ class ProcessorRunner:
             log.error("run %s of %s: could not un-record its processed entities: %s", res.run_id, proc.name, text)
             res.error = f"{res.error}; its entities could not be marked unprocessed ({text}): " \
                         f"re-run with --full to make sure downstream sees them"
-
-    def _run_fanout(self, proc: Processor, request: RunRequest, res: RunResult, ids: list[str] | None,
-                    decision: io.EntityDecision) -> None:
-        from framework.run.fanout import run_fanout
-
-        assert proc.fanout is not None
-        with self.lock:
-            if ids is None or not proc.transform.python:
-                entities = io.transform_entities(self.warehouse, self.project, proc, request.partition, ids)
-            else:  # a Python transform cannot say which entities it produces without running them all
-                entities = list(ids)
-            if ids is None:
-                io.delete_except(self.warehouse, self.project, proc, request.partition, entities)
-            else:  # changed entities the transform no longer produces (their line was pulled): rows go
-                io.delete_entities(self.warehouse, self.project, proc, request.partition,
-                                   sorted(set(ids) - set(entities)))
-        subscription = io.task_subscription(self.project, proc)
-        # the bus dead-letters a task after the subscription's max_delivery_attempts: a larger
-        # fanout.max_attempts would leave it 'retrying' until the fan-out timeout, its error lost
-        max_attempts = min(proc.fanout.max_attempts, io.task_delivery_limit(self.project, proc))
-
-        # a warehouse that runs jobs concurrently (BigQuery) is not serialised: the lock exists
-        # for the embedded DuckDB file's one connection (bench/bench_fanout_gcp.py measures it)
-        lock = nullcontext() if getattr(self.warehouse, "concurrent_jobs", False) else self.lock
-
-        if self.remote_fanout and entities:  # the tasks go to other processes; whoever records the last one finishes
-            from framework.run.fanout_remote import dispatch
-
-            dispatch(self, proc, request, res, decision, ids, list(entities), max_attempts)
-            return
-
-        def execute(entity: str, attempt: int) -> int:  # rows are counted once for all entities below
-            with lock:
-                return io.transform_and_write(self.warehouse, self.project, proc, request.partition, [entity], res.run_id,
-                                              count=False)
-
-        out = run_fanout(self.bus, self.store, run_id=res.run_id, processor=proc.name, partition=str(request.partition),
-                         entities=list(entities), task_topic=proc.fanout.task_topic, subscription=subscription,
-                         execute=execute, workers=proc.fanout.workers, max_attempts=max_attempts,
-                         timeout=self.fanout_timeout, correlation_id=res.correlation_id, clock=self.clock)
-        self._apply_fanout_result(proc, request, res, out)
-
-    def _apply_fanout_result(self, proc: Processor, request: RunRequest, res: RunResult, out: Any) -> None:
-        """The run's rows, status and error from its tasks' outcome; failed tasks alerted."""
-        if out.succeeded and proc.output is not None:  # one query, not one per task (bench_fanout_gcp.py)
-            with self.lock:
-                res.record_count = io.count_entity_rows(self.warehouse, self.project, proc, request.partition, out.succeeded)
-        else:
-            res.record_count = out.rows
-        res.tasks = out.total
-        res.failed_entities = dict(out.failed)
-        res.status = out.status
-        if out.failed:
-            names = ", ".join(sorted(out.failed)[:20]) + (" ..." if len(out.failed) > 20 else "")
-            res.error = f"{len(out.failed)} of {out.total} fan-out task(s) failed: {names}"
-            if out.timed_out:
-                res.error += f" (tasks still unfinished after the {self.fanout_timeout:.0f}s fan-out timeout)"
-            if out.worker_errors:  # why tasks were left unfinished: a worker died
-                res.error += "; worker(s) stopped: " + "; ".join(out.worker_errors[:5])
-            if self.alerts is not None:
-                self.alerts.alert(f"fanout_partial:{proc.name}", "error" if out.status == "failed" else "warning",
-                                  res.error, {"processor": proc.name, "partition": str(request.partition)})
 
     def report_not_run(self, processor: str, partition: str, correlation_id: str, trigger: dict[str, Any],
                        reason: str, round_processors: Sequence[str] | None = None) -> RunResult:
