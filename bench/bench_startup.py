@@ -33,6 +33,11 @@ in every run, ~0.15 s of the update that no installed pipectl pays.
 argument checks, backends, the edit, the driver's set-up, the pipeline and its DuckDB
 statements, closing), for this checkout and every ``--compare`` one (bench/startup_breakdown.py).
 
+``--statements``: the statements one update sends to DuckDB, per processor and purpose
+(detection, write, fingerprints, change-set, counts, transactions), and the time each took;
+with ``--compare DIR``, both checkouts' recorded statements replayed by one bare duckdb
+connection on the same saved state, ``--rounds`` interleaved rounds, per processor.
+
 ``--cli``: the start-up of the commands a user types most, ``pipectl --help`` and
 ``pipectl validate`` (the example project, SQL checks included), against two floors: the
 bare interpreter and ``python -c 'import click'`` (what any click CLI pays). It also prints
@@ -266,6 +271,74 @@ def warm_caches(saved: Path, work: Path, updates: dict[str, tuple[list[str], dic
         shutil.copytree(work / ".pipectl" / "cache", saved / ".pipectl" / "cache", dirs_exist_ok=True)
 
 
+# another checkout records its own update's statements in a child process (its framework first
+# on sys.path; this file's recorder imported from its folder)
+RECORD_OTHER = """
+import pickle, sys
+from pathlib import Path
+sys.path.insert(1, sys.argv[1])
+from bench_startup import record_statements
+tags = []
+record_statements(Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4], Path(sys.argv[5]), tags)
+log = pickle.loads(Path(sys.argv[5]).read_bytes())
+Path(sys.argv[5]).write_bytes(pickle.dumps([(sql, params, who) for (sql, params), (who, _) in zip(log, tags)]))
+"""
+
+
+def _replay(saved: Path, work: Path, log: list) -> dict[str, float]:
+    """Run recorded (sql, params, processor) statements on a fresh copy of ``saved``: seconds per processor."""
+    import duckdb
+
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(saved, work)
+    con = duckdb.connect(str(work / WAREHOUSE))
+    out: dict[str, float] = {}
+    try:
+        for sql, params, who in log:
+            t0 = time.perf_counter()
+            cur = con.execute(sql, params) if params else con.execute(sql)
+            if cur.description is not None:
+                cur.fetchall()
+            out[who] = out.get(who, 0.0) + time.perf_counter() - t0
+    finally:
+        con.close()
+    return out
+
+
+def compare_statements(saved: Path, tmp: Path, player: str, others: list[Path], rounds: int) -> None:
+    """This checkout's and ``others``' update statements, replayed by a bare duckdb connection
+    on the same saved state in interleaved rounds: per processor, how many and what they cost
+    (min and median), without the rest of either process."""
+    logs = {}
+    for name, root in [("this", None)] + [(o.name, o) for o in others]:
+        out = tmp / f"statements-{name}.pickle"
+        if root is None:
+            tags: list = []
+            record_statements(saved, tmp / "rec", player, out, tags)
+            logs[name] = [(sql, params, who) for (sql, params), (who, _) in zip(pickle.loads(out.read_bytes()), tags)]
+        else:
+            env = {**os.environ, "PYTHONPATH": str(root.resolve())}
+            subprocess.run([sys.executable, "-c", RECORD_OTHER, str(HERE), str(saved), str(tmp / "rec"), player, str(out)],
+                           check=True, env=env, cwd=tmp)
+            logs[name] = pickle.loads(out.read_bytes())
+    times: dict[str, list[dict[str, float]]] = {k: [] for k in logs}
+    for _ in range(rounds):
+        for name, log in logs.items():
+            times[name].append(_replay(saved, tmp / "replay", log))
+    procs = list(dict.fromkeys(w for log in logs.values() for _, _, w in log))
+    names = list(logs)
+    print(f"statements of the update replayed by one duckdb connection, {rounds} interleaved rounds "
+          f"(ms: min / median; n = statements)")
+    print(f"  {'processor (- = driver)':<32} " + " ".join(f"{n[:24]:>26}" for n in names))
+    for who in procs + ["total"]:
+        cells = []
+        for name in names:
+            n = sum(1 for _, _, w in logs[name] if w == who or who == "total")
+            per = [sum(r.values()) if who == "total" else r.get(who, 0.0) for r in times[name]]
+            cells.append(f"n={n:>3} {1000 * min(per):>6.1f} / {1000 * statistics.median(per):>6.1f}" if n else f"{'-':>26}")
+        print(f"  {who:<32} " + " ".join(f"{c:>26}" for c in cells))
+
+
 def main() -> int:
     from benchlib import machine
 
@@ -273,7 +346,8 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--cli", action="store_true", help="start-up of pipectl --help and validate instead")
     ap.add_argument("--statements", action="store_true",
-                    help="list the statements one update sends, per processor and purpose, and exit")
+                    help="list the statements one update sends, per processor and purpose (with --compare: every "
+                         "checkout's statements replayed by a bare duckdb connection, interleaved), and exit")
     ap.add_argument("--breakdown", action="store_true",
                     help="CPU per step of the update (and of each --compare checkout) instead of the whole-process rounds")
     ap.add_argument("--compare", type=Path, action="append", default=[],
@@ -292,6 +366,8 @@ def main() -> int:
         replay.write_text(REPLAY)
         if args.statements:
             statements(saved, work, player, recorded)
+            if args.compare:
+                compare_statements(saved, tmp, player, args.compare, args.rounds)
             return 0
         n = record_statements(saved, work, player, recorded)
         byte_compile(ROOT / "framework", saved / "pipelines", *(other.resolve() / "framework" for other in args.compare))
