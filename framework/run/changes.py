@@ -1,8 +1,9 @@
 """Change detection and change-sets: reprocess only the entities whose inputs changed.
 
 For a processor P and a partition D, :func:`detect_changes` renders ``detect.sql.j2``,
-which fingerprints every (input, entity) of D now and compares with the fingerprints P
-recorded when it last processed D (``_pipectl.processed_fingerprints``). The result is a
+which fingerprints every entity of D now (one number over all of P's inputs) and compares
+it with the fingerprint P recorded when it last processed D (``_pipectl.entity_fingerprints``,
+state format 2) in one hash join. The result is a
 :class:`ChangeSet` of inserted, updated and deleted entities. After a successful run the
 runner calls :func:`record_processed`, so the next detection sees no change, and
 :func:`record_change_set` to keep a queryable history in ``_pipectl.change_sets``.
@@ -21,22 +22,26 @@ from typing import Any
 
 from framework.errors import BackendError, ConfigError
 from framework.manifest.model import Processor, Project
-from framework.sql.context import PARTITION_SENTINEL, changeset_table, input_specs, state_table
+from framework.sql.context import (PARTITION_SENTINEL, STATE_FORMAT, changeset_table, input_specs, legacy_state_table,
+                                   state_table)
 from framework.sql.dialects import get_dialect
 
 log = logging.getLogger(__name__)
 OPERATIONS = ("insert", "update", "delete")
 _ready: "weakref.WeakSet[Any]" = weakref.WeakSet()
+# processors (project root, name) seen with several rows per entity in their one input:
+# their detection goes straight to the grouped plan for the rest of the process
+_grouped: set[tuple[str, str]] = set()
 
 
 @dataclass(frozen=True)
 class EntityChange:
     """One changed entity: ``operation`` is insert | update | delete; ``fingerprint`` is the
-    entity's current fingerprint (``input=rows:hash;...``), None for deletes."""
+    entity's current fingerprint over all inputs (an INT64, state format 2), None for deletes."""
 
     key: str
     operation: str
-    fingerprint: str | None
+    fingerprint: int | None
 
 
 @dataclass
@@ -115,20 +120,43 @@ def _resolve(project: Project, processor: Processor | str) -> Processor:
 
 
 def ensure_state_tables(warehouse: Any, project: Project) -> None:
-    """Create ``_pipectl.processed_fingerprints`` and ``_pipectl.change_sets`` if missing
-    (once per warehouse object)."""
+    """Create ``_pipectl.entity_fingerprints`` and ``_pipectl.change_sets`` if missing, and
+    upgrade state of an older format (once per warehouse object: one catalog listing, and
+    DDL only when a table is missing)."""
     try:
         if warehouse in _ready:
             return
-    except TypeError:  # not weak-referenceable: just run the idempotent DDL every time
+    except TypeError:  # not weak-referenceable: just check every time
         pass
     from framework.sql.render import render_state_ddl
 
-    warehouse.execute_script(render_state_ddl(project, warehouse.dialect).sql)
+    dataset = state_table(project).split(".", 1)[0]
+    present = set(warehouse.list_tables(dataset))
+    wanted = {state_table(project).split(".", 1)[1], changeset_table(project).split(".", 1)[1]}
+    if not wanted <= present:
+        warehouse.execute_script(render_state_ddl(project, warehouse.dialect).sql)
+    if legacy_state_table(project).split(".", 1)[1] in present:
+        upgrade_state(warehouse, project)
     try:
         _ready.add(warehouse)
     except TypeError:
         pass
+
+
+def upgrade_state(warehouse: Any, project: Project) -> None:
+    """Move format-1 state (``_pipectl.processed_fingerprints``, one string fingerprint per
+    input) into the current table and drop the old one. Its fingerprints cannot be
+    converted, so each (processor, partition) it held is reprocessed in full once, at its
+    next detection (which logs it); its entities are kept so that those of them that
+    vanished meanwhile are still deleted downstream."""
+    from framework.sql.render import render_state_upgrade
+
+    legacy = legacy_state_table(project)
+    log.warning("upgrading pipectl's change-detection state: %s (state format 1) -> %s (format %d); fingerprints "
+                "of format 1 cannot be converted, so each processor reprocesses each partition it had processed "
+                "in full once, at its next run", legacy, state_table(project), STATE_FORMAT)
+    warehouse.execute_script(render_state_upgrade(project, warehouse.dialect).sql,
+                             labels={"pipectl_job": "state_upgrade"})
 
 
 def _fallback(proc: Processor, partition: Any, reason: str) -> ChangeSet:
@@ -145,8 +173,6 @@ def detect_changes(warehouse: Any, project: Project, processor: Processor | str,
     """
     import jinja2
 
-    from framework.sql.render import query_params, render_statement
-
     proc = _resolve(project, processor)
     if not proc.change_detection.enabled:
         return _fallback(proc, partition, f"change detection is disabled for '{proc.name}' (change_detection.enabled: false)")
@@ -154,23 +180,60 @@ def detect_changes(warehouse: Any, project: Project, processor: Processor | str,
         return _fallback(proc, partition, f"'{proc.name}' declares no inputs to compare")
     try:
         ensure_state_tables(warehouse, project)
-        rendered = render_statement(project, proc, "detect", warehouse.dialect)
-        params = query_params(project, rendered.params, partition, processor=proc.name)
-        rows = warehouse.query(rendered.sql, params, labels={"pipectl_processor": proc.name, "pipectl_job": "detect"})
+        memo = (str(project.root), proc.name)
+        rows, one_row = _detect_rows(warehouse, project, proc, partition, grouped=memo in _grouped)
+        if one_row and _several_rows(rows):
+            # the one-row plan's expectation failed: an entity has several rows in the input
+            log.info("change detection for %s at %s: an entity has several rows in its input; using the grouped plan",
+                     proc.name, _partition_key(partition))
+            _grouped.add(memo)
+            rows, one_row = _detect_rows(warehouse, project, proc, partition, grouped=True)
     except (BackendError, ConfigError, jinja2.TemplateError) as exc:
         return _fallback(proc, partition, f"detection query failed: {exc}")
     return _change_set(project, proc, partition, rows)
 
 
+def _detect_rows(warehouse: Any, project: Project, proc: Processor, partition: Any, grouped: bool) -> tuple[list[dict[str, Any]], bool]:
+    """The detection query's rows, and whether it used the one-row plan."""
+    from framework.sql.render import query_params, render_statement
+
+    rendered = render_statement(project, proc, "detect", warehouse.dialect, grouped=grouped)
+    params = query_params(project, rendered.params, partition, processor=proc.name)
+    rows = warehouse.query(rendered.sql, params, labels={"pipectl_processor": proc.name, "pipectl_job": "detect"})
+    return rows, any(r["operation"] == "previous" for r in rows)
+
+
+def _several_rows(rows: list[dict[str, Any]]) -> bool:
+    """Whether the one-row plan met an entity with several rows: a state row matched by
+    more than one current row (the join's state-side rows outnumber the state's rows), or a
+    new entity (no state row) with more than one."""
+    previous = sum(int(r["entities"] or 0) for r in rows if r["operation"] == "previous")
+    matched = sum(int(r["previous_rows"] or 0) for r in rows if r["operation"] != "previous")
+    return matched > previous or any(r["entity_key"] is not None and int(r["entities"] or 0) > 1 for r in rows)
+
+
 def _change_set(project: Project, proc: Processor, partition: Any, rows: list[dict[str, Any]]) -> ChangeSet:
     total = 0
+    legacy = False
     changes: list[EntityChange] = []
     for row in rows:
-        if row["operation"] == "total":
-            total = int(row["total_entities"] or 0)
-        else:
-            changes.append(EntityChange(str(row["entity_key"]), row["operation"], row["fingerprint"]))
+        if row["operation"] == "previous":
+            continue
+        total += int(row["entities"] or 0)
+        if row["state_format"] is not None and int(row["state_format"]) != STATE_FORMAT:
+            legacy = True
+        if row["entity_key"] is not None:
+            fp = row["fingerprint"]
+            changes.append(EntityChange(str(row["entity_key"]), row["operation"], None if fp is None else int(fp)))
     changes.sort(key=lambda c: c.key)
+    if legacy:
+        # state written before an upgrade of pipectl's state format: its fingerprints
+        # cannot be compared, so the partition is reprocessed in full once (and recorded anew)
+        reason = (f"the fingerprints '{proc.name}' recorded for this partition are of an older state format "
+                  f"(pipectl was upgraded): one full reprocess, then incremental again")
+        log.warning("change detection for %s at %s: full batch: %s", proc.name, _partition_key(partition), reason)
+        return ChangeSet(proc.name, partition, proc.entity, [c for c in changes if c.key != PARTITION_SENTINEL],
+                         total if proc.entity is not None else 1, True, reason)
     partition_changed = [c for c in changes if c.key == PARTITION_SENTINEL]
     if proc.entity is None:
         # no entity kind: any change means one full run of the partition
@@ -218,19 +281,15 @@ def record_processed(warehouse: Any, project: Project, processor: Processor | st
 
 
 def _insert_detected(warehouse: Any, project: Project, proc: Processor, partition: Any, run_id: str, change_set: ChangeSet, keys: set[str]) -> None:
-    """Insert the per-input fingerprints carried by the change-set (``input=fp;input=fp``).
+    """Insert the fingerprints carried by the change-set (one per entity, state format 2).
     The DELETE already ran: a crash in between only makes those entities look new (they are
     reprocessed), never processed-but-unseen."""
 
     now = _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
-    rows = []
-    for change in change_set.changes:
-        if change.key not in keys or change.operation == "delete" or not change.fingerprint:
-            continue
-        for part in change.fingerprint.split(";"):
-            input_name, _, fingerprint = part.partition("=")
-            rows.append({"processor": proc.name, "input_name": input_name, "partition_key": _partition_key(partition),
-                         "entity_key": change.key, "fingerprint": fingerprint, "run_id": run_id, "processed_at": now})
+    rows = [{"processor": proc.name, "partition_key": _partition_key(partition), "entity_key": change.key,
+             "fingerprint": int(change.fingerprint), "state_format": STATE_FORMAT, "run_id": run_id, "processed_at": now}
+            for change in change_set.changes
+            if change.key in keys and change.operation != "delete" and change.fingerprint is not None]
     if rows:
         warehouse.insert_rows(state_table(project), rows)
 
@@ -271,9 +330,10 @@ def record_change_set(warehouse: Any, project: Project, change_set: ChangeSet, r
     }
     rows = [dict(base, entity_key=None, operation="summary", fingerprint=None,
                  fallback_reason=change_set.fallback_reason, total_entities=change_set.total_entities)]
-    rows += [dict(base, entity_key=c.key, operation=c.operation, fingerprint=c.fingerprint,
+    rows += [dict(base, entity_key=c.key, operation=c.operation, fingerprint=None if c.fingerprint is None else str(c.fingerprint),
                   fallback_reason=None, total_entities=None) for c in change_set.changes]
     warehouse.insert_rows(changeset_table(project), rows)
 
 
-__all__ = ["EntityChange", "ChangeSet", "detect_changes", "record_processed", "forget_processed", "record_change_set", "ensure_state_tables"]
+__all__ = ["EntityChange", "ChangeSet", "detect_changes", "record_processed", "forget_processed", "record_change_set",
+           "ensure_state_tables", "upgrade_state"]

@@ -15,13 +15,24 @@ from framework.manifest.diagnostics import did_you_mean
 from framework.manifest.model import EntityMapping, Input, Processor, Project, Table
 
 STATE_DATASET = "_pipectl"
-STATE_TABLE = f"{STATE_DATASET}.processed_fingerprints"
+STATE_TABLE = f"{STATE_DATASET}.entity_fingerprints"
 CHANGE_SET_TABLE = f"{STATE_DATASET}.change_sets"
+# The state's format, stored on every state row (``state_format``). 2: one numeric
+# fingerprint per (processor, partition, entity) over all inputs. 1 (pipectl before 2026-11):
+# one string fingerprint per input in ``_pipectl.processed_fingerprints``; upgraded by
+# framework.run.changes (entity set kept, fingerprints unknown: read as changed once).
+STATE_FORMAT = 2
+LEGACY_STATE_TABLE = f"{STATE_DATASET}.processed_fingerprints"
 
 
 def state_table(project: Project) -> str:
-    """``_pipectl.processed_fingerprints`` under the target's ``dataset_prefix``."""
+    """``_pipectl.entity_fingerprints`` under the target's ``dataset_prefix``."""
     return project.dataset_prefix + STATE_TABLE
+
+
+def legacy_state_table(project: Project) -> str:
+    """The format-1 state table (``_pipectl.processed_fingerprints``), read once to upgrade."""
+    return project.dataset_prefix + LEGACY_STATE_TABLE
 
 
 def changeset_table(project: Project) -> str:
@@ -172,3 +183,12 @@ def qualify_key(expression: str, table: Table, alias: str = "i") -> str:
 
 def input_specs(project: Project, processor: Processor) -> list[InputSpec]:
     return [input_spec(project, processor, inp) for inp in processor.inputs]
+
+
+def row_per_entity_plan(specs: list[InputSpec]) -> bool:
+    """True when detection may first try the plan without aggregation: one input keyed by
+    the processor's own entity (no mapping, no keyless input), whose rows are then expected
+    to be one per entity. The plan checks that in the same query and the caller reruns the
+    grouped plan when an entity has several rows, so this is a choice of plan, never of
+    result."""
+    return len(specs) == 1 and specs[0].scope == "entity"

@@ -18,7 +18,8 @@ from framework.errors import ConfigError
 from framework.manifest.diagnostics import did_you_mean
 from framework.manifest.model import Processor, Project, Table
 
-from framework.sql.context import PARTITION_SENTINEL, changeset_table, input_specs, state_table
+from framework.sql.context import (PARTITION_SENTINEL, STATE_FORMAT, changeset_table, input_specs, legacy_state_table,
+                                   row_per_entity_plan, state_table)
 from framework.sql.environment import dialect_macros, environment
 from framework.sql.params import QueryParam, coerce_value
 
@@ -60,7 +61,8 @@ def render_template(project: Project, template: str, dialect: str, **context: An
     """Render any template by name (``detect.sql.j2``) with the standard context."""
     env = environment(project.root, dialect)
     base = {"partition_column": project.partition_column, "state_table": state_table(project),
-            "changeset_table": changeset_table(project), "sentinel": PARTITION_SENTINEL}
+            "changeset_table": changeset_table(project), "sentinel": PARTITION_SENTINEL,
+            "state_format": STATE_FORMAT, "legacy_table": legacy_state_table(project)}
     base.update(context)
     return finish_rendered(env.get_template(template).render(**base), project)
 
@@ -164,10 +166,14 @@ def _output(proc: Processor) -> Table:
     return proc.output
 
 
-def render_statement(project: Project, processor: Processor | str, kind: str, dialect: str, full_batch: bool = False) -> RenderedSQL:
+def render_statement(project: Project, processor: Processor | str, kind: str, dialect: str, full_batch: bool = False,
+                     grouped: bool = False) -> RenderedSQL:
     """Render one of the processor's statements (``kind`` in :data:`KINDS`) for ``dialect``.
 
-    ``full_batch`` applies to ``merge`` and ``transform`` (no entity filter).
+    ``full_batch`` applies to ``merge`` and ``transform`` (no entity filter). ``grouped``
+    applies to ``detect``: always aggregate rows per entity, even for a processor whose one
+    input is keyed by its entity (whose default plan expects one row per entity, checks it,
+    and asks for this one when an entity has several rows).
     """
     proc = _processor(project, processor)
     if kind == "transform":
@@ -190,7 +196,9 @@ def render_statement(project: Project, processor: Processor | str, kind: str, di
     if kind in ("detect", "filter"):
         if not proc.inputs:
             raise ConfigError(f"processor '{proc.name}' has no inputs: nothing to detect changes in", proc.location)
-        return render_template(project, f"{kind}.sql.j2", dialect, processor=proc.name, inputs=input_specs(project, proc))
+        specs = input_specs(project, proc)
+        return render_template(project, f"{kind}.sql.j2", dialect, processor=proc.name, inputs=specs,
+                               one_row=not grouped and row_per_entity_plan(specs))
     raise ConfigError(f"unknown statement kind '{kind}'", hint=f"use one of {', '.join(KINDS)}")
 
 
@@ -201,6 +209,12 @@ def render_record(project: Project, processor: Processor | str, dialect: str, se
     proc = _processor(project, processor)
     return render_template(project, "record.sql.j2", dialect, processor=proc.name,
                            inputs=input_specs(project, proc), selective=selective, delete_only=delete_only)
+
+
+def render_state_upgrade(project: Project, dialect: str) -> RenderedSQL:
+    """The script that moves format-1 state into the current state table (see
+    ``state_upgrade.sql.j2``)."""
+    return render_template(project, "state_upgrade.sql.j2", dialect)
 
 
 def render_state_ddl(project: Project, dialect: str) -> RenderedSQL:

@@ -1,15 +1,15 @@
 -- processed-fingerprint state (read by detect.sql.j2, written by record.sql.j2)
 CREATE SCHEMA IF NOT EXISTS _pipectl;
-CREATE TABLE IF NOT EXISTS _pipectl.processed_fingerprints (
+CREATE TABLE IF NOT EXISTS _pipectl.entity_fingerprints (
   processor STRING NOT NULL,
-  input_name STRING NOT NULL,
   partition_key STRING NOT NULL,
   entity_key STRING NOT NULL,
-  fingerprint STRING,
+  fingerprint INT64,
+  state_format INT64 NOT NULL,
   run_id STRING,
   processed_at TIMESTAMP
 )
-CLUSTER BY processor, partition_key, input_name
+CLUSTER BY processor, partition_key
 ;
 
 -- change-set history (written by framework.runtime.changes.record_change_set)

@@ -1,68 +1,41 @@
--- change detection for processor player_summary
+-- change detection for processor player_summary (state format 2)
 WITH
-current_0 AS (
+current_rows AS (
   -- input player_boxscores (entity): raw.player_boxscores
   SELECT
     CAST(i.player_lookup AS STRING) AS entity_key,
-    CAST(COUNT(*) AS STRING) || ':' || CAST(SUM(FARM_FINGERPRINT(TO_JSON_STRING(STRUCT(i.points, i.minutes))) >> 32) AS STRING) || ':' || CAST(SUM(FARM_FINGERPRINT(TO_JSON_STRING(STRUCT(i.points, i.minutes))) & 4294967295) AS STRING) AS fingerprint
+    FARM_FINGERPRINT(TO_JSON_STRING(STRUCT('player_boxscores', i.points, i.minutes))) AS row_hash
   FROM raw.player_boxscores AS i
   WHERE i.game_date = @game_date
     AND i.player_lookup IS NOT NULL
-  GROUP BY 1
-),
-current_1 AS (
+  UNION ALL
   -- input schedule (partition): landing.schedule
   SELECT
     '__partition__' AS entity_key,
-    CAST(COUNT(*) AS STRING) || ':' || CAST(SUM(FARM_FINGERPRINT(TO_JSON_STRING(STRUCT(i.home, i.away, i.`order`))) >> 32) AS STRING) || ':' || CAST(SUM(FARM_FINGERPRINT(TO_JSON_STRING(STRUCT(i.home, i.away, i.`order`))) & 4294967295) AS STRING) AS fingerprint
+    FARM_FINGERPRINT(TO_JSON_STRING(STRUCT('schedule', i.home, i.away, i.`order`))) AS row_hash
   FROM landing.schedule AS i
   WHERE i.game_date = @game_date
-  HAVING COUNT(*) > 0
 ),
 current_fingerprints AS (
-  SELECT 'player_boxscores' AS input_name, entity_key, fingerprint FROM current_0
-  UNION ALL
-  SELECT 'schedule' AS input_name, entity_key, fingerprint FROM current_1
+  SELECT entity_key, FARM_FINGERPRINT(CONCAT(CAST(COUNT(*) AS STRING), ':', CAST(SUM(row_hash >> 32) AS STRING), ':', CAST(SUM(row_hash & 4294967295) AS STRING))) AS fingerprint
+  FROM current_rows
+  GROUP BY entity_key
 ),
 previous_fingerprints AS (
-  SELECT input_name, entity_key, fingerprint
-  FROM _pipectl.processed_fingerprints
+  SELECT entity_key, fingerprint, state_format
+  FROM _pipectl.entity_fingerprints
   WHERE processor = @processor
     AND partition_key = CAST(@game_date AS STRING)
-    AND input_name IN ('player_boxscores', 'schedule')
-),
-compared AS (
-  SELECT
-    COALESCE(c.entity_key, p.entity_key) AS entity_key,
-    COALESCE(c.input_name, p.input_name) AS input_name,
-    c.fingerprint AS current_fingerprint,
-    p.fingerprint AS previous_fingerprint,
-    c.entity_key IS NOT NULL AS is_current,
-    p.entity_key IS NOT NULL AS is_previous
-  FROM current_fingerprints AS c
-  FULL OUTER JOIN previous_fingerprints AS p
-    ON c.entity_key = p.entity_key AND c.input_name = p.input_name
-),
-changed AS (
-  -- only entities with a difference in some input are grouped (cheap when little changed)
-  SELECT
-    entity_key,
-    CASE
-      WHEN MAX(CASE WHEN is_previous THEN 1 ELSE 0 END) = 0 THEN 'insert'
-      WHEN MAX(CASE WHEN is_current THEN 1 ELSE 0 END) = 0 THEN 'delete'
-      ELSE 'update'
-    END AS operation,
-    STRING_AGG(input_name || '=' || current_fingerprint, ';' ORDER BY input_name) AS fingerprint
-  FROM compared
-  WHERE entity_key IN (
-    SELECT entity_key FROM compared WHERE current_fingerprint IS DISTINCT FROM previous_fingerprint
-  )
-  GROUP BY entity_key
 )
-SELECT entity_key, operation, fingerprint, CAST(NULL AS INT64) AS total_entities
-FROM changed
-UNION ALL
-SELECT CAST(NULL AS STRING), 'total', CAST(NULL AS STRING), COUNT(DISTINCT entity_key)
-FROM current_fingerprints
-WHERE entity_key <> '__partition__'
+SELECT
+  CASE WHEN c.fingerprint IS DISTINCT FROM p.fingerprint THEN COALESCE(c.entity_key, p.entity_key) END AS entity_key,
+  CASE WHEN p.entity_key IS NULL THEN 'insert' WHEN c.entity_key IS NULL THEN 'delete' ELSE 'update' END AS operation,
+  MAX(c.fingerprint) AS fingerprint,
+  COUNT(CASE WHEN c.entity_key <> '__partition__' THEN 1 END) AS entities,
+  COUNT(p.entity_key) AS previous_rows,
+  MIN(p.state_format) AS state_format
+FROM current_fingerprints AS c
+FULL OUTER JOIN previous_fingerprints AS p
+  ON c.entity_key = p.entity_key
+GROUP BY 1, 2
 -- parameters: game_date, processor

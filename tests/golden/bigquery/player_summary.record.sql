@@ -1,40 +1,37 @@
 -- record processed fingerprints for processor player_summary
-DELETE FROM _pipectl.processed_fingerprints
+DELETE FROM _pipectl.entity_fingerprints
 WHERE processor = @processor
   AND partition_key = CAST(@game_date AS STRING)
 ;
-INSERT INTO _pipectl.processed_fingerprints (processor, input_name, partition_key, entity_key, fingerprint, run_id, processed_at)
+INSERT INTO _pipectl.entity_fingerprints (processor, partition_key, entity_key, fingerprint, state_format, run_id, processed_at)
 WITH
-current_0 AS (
+current_rows AS (
   -- input player_boxscores (entity): raw.player_boxscores
   SELECT
     CAST(i.player_lookup AS STRING) AS entity_key,
-    CAST(COUNT(*) AS STRING) || ':' || CAST(SUM(FARM_FINGERPRINT(TO_JSON_STRING(STRUCT(i.points, i.minutes))) >> 32) AS STRING) || ':' || CAST(SUM(FARM_FINGERPRINT(TO_JSON_STRING(STRUCT(i.points, i.minutes))) & 4294967295) AS STRING) AS fingerprint
+    FARM_FINGERPRINT(TO_JSON_STRING(STRUCT('player_boxscores', i.points, i.minutes))) AS row_hash
   FROM raw.player_boxscores AS i
   WHERE i.game_date = @game_date
     AND i.player_lookup IS NOT NULL
-  GROUP BY 1
-),
-current_1 AS (
+  UNION ALL
   -- input schedule (partition): landing.schedule
   SELECT
     '__partition__' AS entity_key,
-    CAST(COUNT(*) AS STRING) || ':' || CAST(SUM(FARM_FINGERPRINT(TO_JSON_STRING(STRUCT(i.home, i.away, i.`order`))) >> 32) AS STRING) || ':' || CAST(SUM(FARM_FINGERPRINT(TO_JSON_STRING(STRUCT(i.home, i.away, i.`order`))) & 4294967295) AS STRING) AS fingerprint
+    FARM_FINGERPRINT(TO_JSON_STRING(STRUCT('schedule', i.home, i.away, i.`order`))) AS row_hash
   FROM landing.schedule AS i
   WHERE i.game_date = @game_date
-  HAVING COUNT(*) > 0
 ),
 current_fingerprints AS (
-  SELECT 'player_boxscores' AS input_name, entity_key, fingerprint FROM current_0
-  UNION ALL
-  SELECT 'schedule' AS input_name, entity_key, fingerprint FROM current_1
+  SELECT entity_key, FARM_FINGERPRINT(CONCAT(CAST(COUNT(*) AS STRING), ':', CAST(SUM(row_hash >> 32) AS STRING), ':', CAST(SUM(row_hash & 4294967295) AS STRING))) AS fingerprint
+  FROM current_rows
+  GROUP BY entity_key
 )
 SELECT
   @processor,
-  input_name,
   CAST(@game_date AS STRING),
   entity_key,
   fingerprint,
+  2,
   @run_id,
   CURRENT_TIMESTAMP
 FROM current_fingerprints

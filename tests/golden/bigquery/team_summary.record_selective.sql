@@ -1,16 +1,16 @@
 -- record processed fingerprints for processor team_summary
-DELETE FROM _pipectl.processed_fingerprints
+DELETE FROM _pipectl.entity_fingerprints
 WHERE processor = @processor
   AND partition_key = CAST(@game_date AS STRING)
   AND entity_key IN (SELECT UNNEST(@entity_ids))
 ;
-INSERT INTO _pipectl.processed_fingerprints (processor, input_name, partition_key, entity_key, fingerprint, run_id, processed_at)
+INSERT INTO _pipectl.entity_fingerprints (processor, partition_key, entity_key, fingerprint, state_format, run_id, processed_at)
 WITH
-current_0 AS (
+current_rows AS (
   -- input player_boxscores (mapped): raw.player_boxscores
   SELECT
     CAST(m.target_key AS STRING) AS entity_key,
-    CAST(COUNT(*) AS STRING) || ':' || CAST(SUM(FARM_FINGERPRINT(TO_JSON_STRING(STRUCT(i.player_lookup, i.points))) >> 32) AS STRING) || ':' || CAST(SUM(FARM_FINGERPRINT(TO_JSON_STRING(STRUCT(i.player_lookup, i.points))) & 4294967295) AS STRING) AS fingerprint
+    FARM_FINGERPRINT(TO_JSON_STRING(STRUCT('player_boxscores', i.player_lookup, i.points))) AS row_hash
   FROM raw.player_boxscores AS i
   JOIN (
     SELECT DISTINCT m.player_lookup AS source_key, m.team_abbr AS target_key
@@ -20,13 +20,11 @@ current_0 AS (
     ON m.source_key = i.player_lookup
   WHERE i.game_date = @game_date
     AND m.target_key IS NOT NULL
-  GROUP BY 1
-),
-current_1 AS (
+  UNION ALL
   -- input rosters (mapped): raw.rosters
   SELECT
     CAST(m.target_key AS STRING) AS entity_key,
-    CAST(COUNT(*) AS STRING) || ':' || CAST(SUM(FARM_FINGERPRINT(TO_JSON_STRING(STRUCT(i.player_lookup, i.team_abbr))) >> 32) AS STRING) || ':' || CAST(SUM(FARM_FINGERPRINT(TO_JSON_STRING(STRUCT(i.player_lookup, i.team_abbr))) & 4294967295) AS STRING) AS fingerprint
+    FARM_FINGERPRINT(TO_JSON_STRING(STRUCT('rosters', i.player_lookup, i.team_abbr))) AS row_hash
   FROM raw.rosters AS i
   JOIN (
     SELECT DISTINCT m.player_lookup AS source_key, m.team_abbr AS target_key
@@ -36,19 +34,18 @@ current_1 AS (
     ON m.source_key = i.player_lookup
   WHERE i.game_date = @game_date
     AND m.target_key IS NOT NULL
-  GROUP BY 1
 ),
 current_fingerprints AS (
-  SELECT 'player_boxscores' AS input_name, entity_key, fingerprint FROM current_0
-  UNION ALL
-  SELECT 'rosters' AS input_name, entity_key, fingerprint FROM current_1
+  SELECT entity_key, FARM_FINGERPRINT(CONCAT(CAST(COUNT(*) AS STRING), ':', CAST(SUM(row_hash >> 32) AS STRING), ':', CAST(SUM(row_hash & 4294967295) AS STRING))) AS fingerprint
+  FROM current_rows
+  GROUP BY entity_key
 )
 SELECT
   @processor,
-  input_name,
   CAST(@game_date AS STRING),
   entity_key,
   fingerprint,
+  2,
   @run_id,
   CURRENT_TIMESTAMP
 FROM current_fingerprints

@@ -1,11 +1,11 @@
 -- processed-fingerprint state (read by detect.sql.j2, written by record.sql.j2)
 CREATE SCHEMA IF NOT EXISTS _pipectl;
-CREATE TABLE IF NOT EXISTS _pipectl.processed_fingerprints (
+CREATE TABLE IF NOT EXISTS _pipectl.entity_fingerprints (
   processor VARCHAR NOT NULL,
-  input_name VARCHAR NOT NULL,
   partition_key VARCHAR NOT NULL,
   entity_key VARCHAR NOT NULL,
-  fingerprint VARCHAR,
+  fingerprint BIGINT,
+  state_format BIGINT NOT NULL,
   run_id VARCHAR,
   processed_at TIMESTAMP
 );

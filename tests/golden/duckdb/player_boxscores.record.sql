@@ -1,29 +1,30 @@
 -- record processed fingerprints for processor player_boxscores
-DELETE FROM _pipectl.processed_fingerprints
+DELETE FROM _pipectl.entity_fingerprints
 WHERE processor = $processor
   AND partition_key = CAST($game_date AS STRING)
 ;
-INSERT INTO _pipectl.processed_fingerprints (processor, input_name, partition_key, entity_key, fingerprint, run_id, processed_at)
+INSERT INTO _pipectl.entity_fingerprints (processor, partition_key, entity_key, fingerprint, state_format, run_id, processed_at)
 WITH
-current_0 AS (
+current_rows AS (
   -- input boxscores_landing (entity): landing.boxscores
   SELECT
     CAST(i.player_lookup AS STRING) AS entity_key,
-    CAST(COUNT(*) AS VARCHAR) || ':' || CAST(SUM(hash(i.points, i.minutes)) AS VARCHAR) AS fingerprint
+    hash(i.points, i.minutes) AS row_hash
   FROM landing.boxscores AS i
   WHERE i.game_date = $game_date
     AND i.player_lookup IS NOT NULL
-  GROUP BY 1
 ),
 current_fingerprints AS (
-  SELECT 'boxscores_landing' AS input_name, entity_key, fingerprint FROM current_0
+  SELECT entity_key, CAST(hash(COUNT(*), SUM(row_hash)) >> 1 AS BIGINT) AS fingerprint
+  FROM current_rows
+  GROUP BY entity_key
 )
 SELECT
   $processor,
-  input_name,
   CAST($game_date AS STRING),
   entity_key,
   fingerprint,
+  2,
   $run_id,
   CURRENT_TIMESTAMP
 FROM current_fingerprints

@@ -1,57 +1,37 @@
--- change detection for processor rosters
+-- change detection for processor rosters (state format 2, one row per entity)
 WITH
-current_0 AS (
-  -- input rosters_landing (entity): landing.rosters
-  SELECT
-    CAST(i.player_lookup AS STRING) AS entity_key,
-    CAST(COUNT(*) AS VARCHAR) || ':' || CAST(SUM(hash(i.team_abbr)) AS VARCHAR) AS fingerprint
-  FROM landing.rosters AS i
-  WHERE i.game_date = $game_date
-    AND i.player_lookup IS NOT NULL
-  GROUP BY 1
-),
 current_fingerprints AS (
-  SELECT 'rosters_landing' AS input_name, entity_key, fingerprint FROM current_0
+  SELECT entity_key, CAST(hash(CAST(1 AS BIGINT), CAST(row_hash AS HUGEINT)) >> 1 AS BIGINT) AS fingerprint
+  FROM (
+    -- input rosters_landing (entity): landing.rosters
+    SELECT
+      CAST(i.player_lookup AS STRING) AS entity_key,
+      hash(i.team_abbr) AS row_hash
+    FROM landing.rosters AS i
+    WHERE i.game_date = $game_date
+      AND i.player_lookup IS NOT NULL
+  ) AS r
 ),
 previous_fingerprints AS (
-  SELECT input_name, entity_key, fingerprint
-  FROM _pipectl.processed_fingerprints
+  SELECT entity_key, fingerprint, state_format
+  FROM _pipectl.entity_fingerprints
   WHERE processor = $processor
     AND partition_key = CAST($game_date AS STRING)
-    AND input_name IN ('rosters_landing')
-),
-compared AS (
-  SELECT
-    COALESCE(c.entity_key, p.entity_key) AS entity_key,
-    COALESCE(c.input_name, p.input_name) AS input_name,
-    c.fingerprint AS current_fingerprint,
-    p.fingerprint AS previous_fingerprint,
-    c.entity_key IS NOT NULL AS is_current,
-    p.entity_key IS NOT NULL AS is_previous
-  FROM current_fingerprints AS c
-  FULL OUTER JOIN previous_fingerprints AS p
-    ON c.entity_key = p.entity_key AND c.input_name = p.input_name
-),
-changed AS (
-  -- only entities with a difference in some input are grouped (cheap when little changed)
-  SELECT
-    entity_key,
-    CASE
-      WHEN MAX(CASE WHEN is_previous THEN 1 ELSE 0 END) = 0 THEN 'insert'
-      WHEN MAX(CASE WHEN is_current THEN 1 ELSE 0 END) = 0 THEN 'delete'
-      ELSE 'update'
-    END AS operation,
-    STRING_AGG(input_name || '=' || current_fingerprint, ';' ORDER BY input_name) AS fingerprint
-  FROM compared
-  WHERE entity_key IN (
-    SELECT entity_key FROM compared WHERE current_fingerprint IS DISTINCT FROM previous_fingerprint
-  )
-  GROUP BY entity_key
 )
-SELECT entity_key, operation, fingerprint, CAST(NULL AS INT64) AS total_entities
-FROM changed
+SELECT
+  CASE WHEN c.fingerprint IS DISTINCT FROM p.fingerprint THEN COALESCE(c.entity_key, p.entity_key) END AS entity_key,
+  CASE WHEN p.entity_key IS NULL THEN 'insert' WHEN c.entity_key IS NULL THEN 'delete' ELSE 'update' END AS operation,
+  MAX(c.fingerprint) AS fingerprint,
+  COUNT(c.entity_key) AS entities,
+  COUNT(p.entity_key) AS previous_rows,
+  MIN(p.state_format) AS state_format
+FROM current_fingerprints AS c
+FULL OUTER JOIN previous_fingerprints AS p
+  ON c.entity_key = p.entity_key
+GROUP BY 1, 2
 UNION ALL
-SELECT CAST(NULL AS STRING), 'total', CAST(NULL AS STRING), COUNT(*)
-FROM current_0
-WHERE entity_key <> '__partition__'
+SELECT CAST(NULL AS STRING), 'previous', CAST(NULL AS INT64), COUNT(*), CAST(NULL AS INT64), CAST(NULL AS INT64)
+FROM _pipectl.entity_fingerprints
+WHERE processor = $processor
+  AND partition_key = CAST($game_date AS STRING)
 -- parameters: game_date, processor

@@ -85,3 +85,49 @@ def test_detect_record_merge_on_bigquery(bq_project):
 
     forget_processed(wh, project, "player_boxscores", day, "run")
     assert run("player_boxscores") == {"a": "insert", "c": "insert"}
+
+
+def test_state_upgrade_and_one_row_plan_on_bigquery(bq_project):
+    """Format-1 state on BigQuery: upgraded on first use (one full reprocess of the partition,
+    then incremental); the one-row plan and its rerun as grouped when an entity has several
+    rows. Under a per-test dataset prefix, so the shared emulator's _pipectl is not touched."""
+    from framework.backends.bigquery import BigQueryWarehouse
+    from framework.backends.gcp_emulators import EMULATOR_PROJECT
+    from framework.manifest.prefix import with_prefixes
+    from framework.sql.context import legacy_state_table, state_table
+
+    base, uid = bq_project
+    project = with_prefixes(base, dataset_prefix=f"{uid}_")
+    day = dt.date(2030, 1, 1) + dt.timedelta(days=random.randrange(3000))
+    wh = BigQueryWarehouse(EMULATOR_PROJECT, timeout=60)
+    p = query_params(project, ("game_date",), day)
+    src = project.sources["boxscores_landing"].table
+    wh.create_dataset(src.dataset)
+    wh.create_table(src)
+    wh.insert_rows(src.fqn, [{"game_date": day, "player_lookup": k, "team_abbr": "LAL", "points": n, "minutes": 30.0,
+                              "scraped_at": dt.datetime(2030, 1, 1)} for k, n in (("a", 10), ("b", 20))])
+    legacy = legacy_state_table(project)
+    wh.create_dataset(legacy.split(".")[0])
+    wh.execute_script(f"CREATE TABLE {legacy} (processor STRING NOT NULL, input_name STRING NOT NULL, "
+                      "partition_key STRING NOT NULL, entity_key STRING NOT NULL, fingerprint STRING, run_id STRING, "
+                      "processed_at TIMESTAMP)")
+    wh.insert_rows(legacy, [{"processor": "player_boxscores", "input_name": "boxscores_landing", "partition_key": day.isoformat(),
+                             "entity_key": k, "fingerprint": "1:42", "run_id": "old", "processed_at": dt.datetime(2030, 1, 1)}
+                            for k in ("a", "b", "gone")])
+    cs = detect_changes(wh, project, "player_boxscores", day)
+    assert cs.full_batch and "older state format" in cs.fallback_reason and cs.total_entities == 2
+    assert wh.table_schema(legacy) is None and wh.table_schema(state_table(project)) is not None
+    record_processed(wh, project, "player_boxscores", day, "run-1", None)
+    assert detect_changes(wh, project, "player_boxscores", day).changes == []
+    wh.execute_script(f"UPDATE {src.fqn} SET points = 11 WHERE player_lookup = 'a' AND game_date = @game_date", p)
+    cs = detect_changes(wh, project, "player_boxscores", day)
+    assert {c.key: c.operation for c in cs.changes} == {"a": "update"} and not cs.full_batch
+    record_processed(wh, project, "player_boxscores", day, "run-2", cs.changed_keys, change_set=cs)
+    assert detect_changes(wh, project, "player_boxscores", day).changes == []
+    # a second row for b: the one-row plan sees it and the grouped plan decides
+    wh.insert_rows(src.fqn, [{"game_date": day, "player_lookup": "b", "team_abbr": "LAL", "points": 20, "minutes": 30.0,
+                              "scraped_at": dt.datetime(2030, 1, 2)}])
+    cs = detect_changes(wh, project, "player_boxscores", day)
+    assert {c.key: c.operation for c in cs.changes} == {"b": "update"}
+    record_processed(wh, project, "player_boxscores", day, "run-3", cs.changed_keys, change_set=cs)
+    assert detect_changes(wh, project, "player_boxscores", day).changes == []

@@ -112,7 +112,7 @@ def test_dev_and_prod_targets_share_one_gcp_project_by_their_prefixes(tmp_path: 
         assert bus.get_subscription(f"{uid}-raw-complete-orch").topic == f"{uid}-raw-complete"
         assert wh.table_schema(f"dev_{uid}_analytics.customer_totals") is not None
         assert wh.table_schema(f"{uid}_analytics.customer_totals") is not None
-        assert wh.table_schema("dev__pipectl.processed_fingerprints") is not None
+        assert wh.table_schema("dev__pipectl.entity_fingerprints") is not None
     finally:
         bus.close()
         wh.close()

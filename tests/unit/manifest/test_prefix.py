@@ -41,7 +41,7 @@ def test_the_model_renames_owned_datasets_and_every_topic(repo_root):
     fanned = [p for p in dev.processors.values() if p.fanout is not None]
     assert fanned and all(p.fanout.task_topic in dev.topics for p in fanned)
     assert dev.sweep.topic == "dev-" + nba.sweep.topic
-    assert state_table(dev) == "dev__pipectl.processed_fingerprints" and changeset_table(dev) == "dev__pipectl.change_sets"
+    assert state_table(dev) == "dev__pipectl.entity_fingerprints" and changeset_table(dev) == "dev__pipectl.change_sets"
     assert dev.resolve_processor("dev_nba_analytics.player_game_summary").name == "player_game_summary"
     assert with_prefixes(dev, "dev_", "dev-") is dev
     with pytest.raises(ValueError, match="already carries prefixes"):
@@ -52,7 +52,7 @@ def test_plan_and_render_name_the_targets_resources(iot, capsys):
     assert main(["-p", str(iot), "-t", "dev", "plan", "--json"]) == 0
     names = {(c["type"], c["name"]) for c in json.loads(capsys.readouterr().out)["changes"]}
     assert ("dataset", "dev_iot_raw") in names and ("table", "dev_iot_rollup.sensor_daily_stats") in names
-    assert ("table", "dev__pipectl.processed_fingerprints") in names and ("dataset", "iot_landing") in names
+    assert ("table", "dev__pipectl.entity_fingerprints") in names and ("dataset", "iot_landing") in names
     assert ("topic", "dev-iot-ingest-complete") in names and ("topic", "iot-ingest-complete") not in names
     assert any(t == "subscription" and n.startswith("dev-") for t, n in names)
     assert main(["-p", str(iot), "-t", "dev", "render", "sensor_daily_stats", "--kind", "transform"]) == 0

@@ -29,8 +29,8 @@ def test_addresses_cover_every_kind(shop_root: Path):
 
 def test_framework_tables_come_from_the_templates(shop_root: Path):
     tables = {t.fqn: t for t in framework_tables(load(shop_root))}
-    assert {"_pipectl.processed_fingerprints", "_pipectl.change_sets"} <= set(tables)
-    assert "fingerprint" in tables["_pipectl.processed_fingerprints"].column_names
+    assert {"_pipectl.entity_fingerprints", "_pipectl.change_sets"} <= set(tables)
+    assert "fingerprint" in tables["_pipectl.entity_fingerprints"].column_names
     assert f"table.{next(iter(tables))}" in by_address(shop_root)
 
 

@@ -78,13 +78,13 @@ def test_a_rewritten_input_runs_and_touches_only_the_changed_entity(env, monkeyp
     raw = runner.run(_trusting("orders_raw", announced=False))  # no source list: detected
     assert (raw.status, raw.entity_ids) == ("success", ["c1"])
     before = {r["customer_id"]: r["run_id"] for r in wh.query(
-        "SELECT entity_key AS customer_id, run_id FROM _pipectl.processed_fingerprints WHERE processor = 'customer_totals'")}
+        "SELECT entity_key AS customer_id, run_id FROM _pipectl.entity_fingerprints WHERE processor = 'customer_totals'")}
     counter = Counting(wh, monkeypatch)
     totals = runner.run(_trusting("customer_totals"))
     assert (totals.status, totals.entity_ids) == ("success", ["c1"])
     assert counter.calls, "a rewritten input is detected"
     after = {r["customer_id"]: r["run_id"] for r in wh.query(
-        "SELECT entity_key AS customer_id, run_id FROM _pipectl.processed_fingerprints WHERE processor = 'customer_totals'")}
+        "SELECT entity_key AS customer_id, run_id FROM _pipectl.entity_fingerprints WHERE processor = 'customer_totals'")}
     assert {k for k in after if after[k] != before[k]} == {"c1"}  # only the changed entity's fingerprints
     assert wh.query("SELECT total FROM shop_analytics.customer_totals WHERE customer_id = 'c1'")[0]["total"] == 11.0
     stores = runner.run(_trusting("store_totals"))  # through the customer -> store mapping

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from framework.project import load
-from framework.sql.render import render_record, render_state_ddl, render_statement
+from framework.sql.render import render_record, render_state_ddl, render_state_upgrade, render_statement
 
 GOLDEN = Path(__file__).resolve().parents[2] / "golden"
 PROJECT = GOLDEN / "project"
@@ -25,10 +25,11 @@ PROCESSORS = ("player_boxscores", "rosters", "player_summary", "team_summary")
 
 
 def _cases() -> list[tuple[str, str, str]]:
-    cases = [(d, "_state_ddl", "") for d in DIALECTS] + [(d, "player_summary", "tests") for d in DIALECTS]
+    cases = [(d, "_state_ddl", "") for d in DIALECTS] + [(d, "_state_upgrade", "") for d in DIALECTS]
+    cases += [(d, "player_summary", "tests") for d in DIALECTS]
     for d in DIALECTS:
         for proc in PROCESSORS:
-            for kind in ("detect", "filter", "ddl", "merge", "merge_full", "transform", "record", "record_selective"):
+            for kind in ("detect", "detect_grouped", "filter", "ddl", "merge", "merge_full", "transform", "record", "record_selective"):
                 cases.append((d, proc, kind))
     return cases
 
@@ -41,6 +42,8 @@ def project():
 def _render(project, dialect: str, proc: str, kind: str) -> str:
     if proc == "_state_ddl":
         return render_state_ddl(project, dialect).sql
+    if proc == "_state_upgrade":
+        return render_state_upgrade(project, dialect).sql
     if kind == "tests":  # the data tests (processors.yaml tests:), one query each, with typed parameters
         from framework.sql.data_tests import render_test
 
@@ -53,6 +56,8 @@ def _render(project, dialect: str, proc: str, kind: str) -> str:
         return "".join(out)
     if kind == "merge_full":
         r = render_statement(project, proc, "merge", dialect, full_batch=True)
+    elif kind == "detect_grouped":  # the plan that aggregates rows per entity (the default for all but one-input processors)
+        r = render_statement(project, proc, "detect", dialect, grouped=True)
     elif kind.startswith("record"):
         r = render_record(project, proc, dialect, selective=kind == "record_selective")
     else:

@@ -33,9 +33,12 @@ def test_project_dialect_override_beats_generic_and_builtin(project_dir):
 def test_project_can_override_a_dialect_macro(project_dir):
     (project_dir / "templates" / "duckdb").mkdir(parents=True)
     builtin = (BUILTIN_TEMPLATES / "duckdb" / "_dialect.sql.j2").read_text()
-    (project_dir / "templates" / "duckdb" / "_dialect.sql.j2").write_text(builtin.replace("hash(", "md5_number("))
-    sql = render_statement(load(project_dir), "rosters", "detect", "duckdb").sql
-    assert "md5_number(i.team_abbr)" in sql and "hash(" not in sql
+    macro = "{% macro row_hash(exprs) %}"
+    assert macro + "hash(" in builtin
+    (project_dir / "templates" / "duckdb" / "_dialect.sql.j2").write_text(builtin.replace(macro + "hash(", macro + "md5_number("))
+    for grouped in (False, True):
+        sql = render_statement(load(project_dir), "rosters", "detect", "duckdb", grouped=grouped).sql
+        assert "md5_number(i.team_abbr)" in sql and "hash(i." not in sql
 
 
 def test_strict_undefined_in_templates(project_dir):
