@@ -8,11 +8,10 @@ once, in turn), min and median of ``--rounds``:
                      multi-row (an entity's rows are fingerprinted as a multiset) and
                      multi-input semantics, inserts, deletes and the entity total;
 * ``pipectl SQL``  - the same rendered statement alone (no Python rendering): for this
-                     one-input processor, the plan without aggregation that checks in the
-                     same query that no entity has several rows (else detect_changes reruns
-                     the grouped plan);
-* ``grouped SQL``  - the grouped plan (rows aggregated per entity: what every processor with
-                     several inputs, a mapped input or several rows per entity runs);
+                     one-input processor the "rows joined" plan (the input's rows joined
+                     with the state, entities of several rows grouped after the join);
+* ``grouped SQL``  - the grouped plan (rows aggregated per entity, then joined: what every
+                     processor with several inputs or a mapped input runs);
 * ``IS DISTINCT``  - baseline: a column-by-column ``IS DISTINCT FROM`` FULL JOIN of the current
                      rows with a full snapshot of the rows last processed (a hand-written
                      detector; it needs that snapshot, pipectl stores one fingerprint per entity);
@@ -31,6 +30,7 @@ minutes per round on 2 cores: ``--sizes 1000000,10000000``.
 from __future__ import annotations
 
 import argparse
+import os
 import datetime as dt
 import statistics
 import sys
@@ -151,7 +151,7 @@ def contenders(project, wh, n: int) -> dict:
         return cs.changed_keys
 
     grouped = render_statement(project, proc, "detect", "duckdb", grouped=True)
-    assert "one row per entity" in rendered.sql and "one row per entity" not in grouped.sql
+    assert "rows joined" in rendered.sql and "rows joined" not in grouped.sql
 
     def pipectl_sql():
         rows = wh.query(rendered.sql, params)
@@ -176,18 +176,32 @@ def contenders(project, wh, n: int) -> dict:
     }
 
 
-def bench(n: int, rounds: int, tmp: Path) -> tuple[dict[str, list[float]], float, float]:
+def bench(n: int, rounds: int, tmp: Path) -> tuple[dict[str, list[float]], dict[str, list[float]], float, float]:
+    """Wall and CPU seconds (of this process, every DuckDB thread) per contender and round."""
     project, wh, load_s, record_s = setup(n, tmp)
     runs = contenders(project, wh, n)
     times: dict[str, list[float]] = {k: [] for k in runs}
+    cpu: dict[str, list[float]] = {k: [] for k in runs}
     for _ in range(rounds):
         for name, fn in runs.items():
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             keys = fn()
             times[name].append(time.perf_counter() - t0)
+            cpu[name].append(time.process_time() - c0)
             assert keys == ["player_7"], (name, keys)
     wh.close()
-    return times, load_s, record_s
+    return times, cpu, load_s, record_s
+
+
+def table(title: str, times: dict[str, list[float]]) -> None:
+    print(f"{title:<14} {'min':>9} {'median':>9} {'pipectl SQL / it (median)':>26} {'(min)':>7}"
+          f" {'grouped SQL / it (median)':>26} {'(min)':>7}")
+    ours, grouped = times["pipectl SQL"], times["grouped SQL"]
+    for name, ts in times.items():
+        ratios = [statistics.median(ours) / statistics.median(ts), min(ours) / min(ts),
+                  statistics.median(grouped) / statistics.median(ts), min(grouped) / min(ts)]
+        print(f"{name:<14} {min(ts):>9.4f} {statistics.median(ts):>9.4f} {ratios[0]:>26.2f} {ratios[1]:>7.2f}"
+              f" {ratios[2]:>26.2f} {ratios[3]:>7.2f}", flush=True)
 
 
 def main() -> None:
@@ -202,16 +216,11 @@ def main() -> None:
     print(f"machine: {machine()}; DuckDB, one partition, 1 changed entity; seconds")
     with tempfile.TemporaryDirectory() as tmp:
         for n in (int(x) for x in args.sizes.split(",")):
-            times, load_s, record_s = bench(n, args.rounds, Path(tmp))
-            print(f"\n{n:,} entities ({args.rounds} interleaved rounds; load {load_s:.2f} s, record state once {record_s:.2f} s)")
-            print(f"{'contender':<14} {'min':>9} {'median':>9} {'pipectl SQL / it (median)':>26} {'(min)':>7}"
-                  f" {'grouped SQL / it (median)':>26} {'(min)':>7}")
-            ours, grouped = times["pipectl SQL"], times["grouped SQL"]
-            for name, ts in times.items():
-                ratios = [statistics.median(ours) / statistics.median(ts), min(ours) / min(ts),
-                          statistics.median(grouped) / statistics.median(ts), min(grouped) / min(ts)]
-                print(f"{name:<14} {min(ts):>9.4f} {statistics.median(ts):>9.4f} {ratios[0]:>26.2f} {ratios[1]:>7.2f}"
-                      f" {ratios[2]:>26.2f} {ratios[3]:>7.2f}", flush=True)
+            times, cpu, load_s, record_s = bench(n, args.rounds, Path(tmp))
+            print(f"\n{n:,} entities ({args.rounds} interleaved rounds; load {load_s:.2f} s, record state once {record_s:.2f} s; "
+                  f"load average {os.getloadavg()[0]:.1f} at the end)")
+            table("wall seconds", times)
+            table("CPU seconds", cpu)
 
 
 if __name__ == "__main__":

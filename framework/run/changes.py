@@ -29,9 +29,6 @@ from framework.sql.dialects import get_dialect
 log = logging.getLogger(__name__)
 OPERATIONS = ("insert", "update", "delete")
 _ready: "weakref.WeakSet[Any]" = weakref.WeakSet()
-# processors (project root, name) seen with several rows per entity in their one input:
-# their detection goes straight to the grouped plan for the rest of the process
-_grouped: set[tuple[str, str]] = set()
 
 
 @dataclass(frozen=True)
@@ -180,21 +177,18 @@ def detect_changes(warehouse: Any, project: Project, processor: Processor | str,
         return _fallback(proc, partition, f"'{proc.name}' declares no inputs to compare")
     try:
         ensure_state_tables(warehouse, project)
-        memo = (str(project.root), proc.name)
-        rows, one_row = _detect_rows(warehouse, project, proc, partition, grouped=memo in _grouped)
-        if one_row and _several_rows(rows):
-            # the one-row plan's expectation failed: an entity has several rows in the input
-            log.info("change detection for %s at %s: an entity has several rows in its input; using the grouped plan",
+        rows, by_row = _detect_rows(warehouse, project, proc, partition, grouped=False)
+        if by_row and _undecided(rows):
+            log.info("change detection for %s at %s: an entity of one row gained rows; rerunning with the grouped plan",
                      proc.name, _partition_key(partition))
-            _grouped.add(memo)
-            rows, one_row = _detect_rows(warehouse, project, proc, partition, grouped=True)
+            rows, by_row = _detect_rows(warehouse, project, proc, partition, grouped=True)
     except (BackendError, ConfigError, jinja2.TemplateError) as exc:
         return _fallback(proc, partition, f"detection query failed: {exc}")
     return _change_set(project, proc, partition, rows)
 
 
 def _detect_rows(warehouse: Any, project: Project, proc: Processor, partition: Any, grouped: bool) -> tuple[list[dict[str, Any]], bool]:
-    """The detection query's rows, and whether it used the one-row plan."""
+    """The detection query's rows, and whether it used the row plan (detect.sql.j2)."""
     from framework.sql.render import query_params, render_statement
 
     rendered = render_statement(project, proc, "detect", warehouse.dialect, grouped=grouped)
@@ -203,13 +197,13 @@ def _detect_rows(warehouse: Any, project: Project, proc: Processor, partition: A
     return rows, any(r["operation"] == "previous" for r in rows)
 
 
-def _several_rows(rows: list[dict[str, Any]]) -> bool:
-    """Whether the one-row plan met an entity with several rows: a state row matched by
-    more than one current row (the join's state-side rows outnumber the state's rows), or a
-    new entity (no state row) with more than one."""
+def _undecided(rows: list[dict[str, Any]]) -> bool:
+    """Whether the row plan met the one case it cannot decide (an entity of one row that
+    gained rows while keeping the old one): then a state row was counted more than once, and
+    the state rows the result accounts for outnumber the state's rows."""
     previous = sum(int(r["entities"] or 0) for r in rows if r["operation"] == "previous")
     matched = sum(int(r["previous_rows"] or 0) for r in rows if r["operation"] != "previous")
-    return matched > previous or any(r["entity_key"] is not None and int(r["entities"] or 0) > 1 for r in rows)
+    return matched > previous
 
 
 def _change_set(project: Project, proc: Processor, partition: Any, rows: list[dict[str, Any]]) -> ChangeSet:

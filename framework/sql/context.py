@@ -185,10 +185,8 @@ def input_specs(project: Project, processor: Processor) -> list[InputSpec]:
     return [input_spec(project, processor, inp) for inp in processor.inputs]
 
 
-def row_per_entity_plan(specs: list[InputSpec]) -> bool:
-    """True when detection may first try the plan without aggregation: one input keyed by
-    the processor's own entity (no mapping, no keyless input), whose rows are then expected
-    to be one per entity. The plan checks that in the same query and the caller reruns the
-    grouped plan when an entity has several rows, so this is a choice of plan, never of
-    result."""
+def row_plan_applies(specs: list[InputSpec]) -> bool:
+    """True when detection may join the input's rows with the state without grouping the
+    partition by entity first (detect.sql.j2's row plan): one input keyed by the processor's
+    own entity (no mapping, no keyless input). A choice of plan, never of result."""
     return len(specs) == 1 and specs[0].scope == "entity"

@@ -19,7 +19,7 @@ from framework.manifest.diagnostics import did_you_mean
 from framework.manifest.model import Processor, Project, Table
 
 from framework.sql.context import (PARTITION_SENTINEL, STATE_FORMAT, changeset_table, input_specs, legacy_state_table,
-                                   row_per_entity_plan, state_table)
+                                   row_plan_applies, state_table)
 from framework.sql.environment import dialect_macros, environment
 from framework.sql.params import QueryParam, coerce_value
 
@@ -171,9 +171,9 @@ def render_statement(project: Project, processor: Processor | str, kind: str, di
     """Render one of the processor's statements (``kind`` in :data:`KINDS`) for ``dialect``.
 
     ``full_batch`` applies to ``merge`` and ``transform`` (no entity filter). ``grouped``
-    applies to ``detect``: always aggregate rows per entity, even for a processor whose one
-    input is keyed by its entity (whose default plan expects one row per entity, checks it,
-    and asks for this one when an entity has several rows).
+    applies to ``detect``: always aggregate rows per entity first, even for a processor whose
+    one input is keyed by its entity (whose default plan joins the rows themselves, and asks
+    for this one in the rare case it cannot decide).
     """
     proc = _processor(project, processor)
     if kind == "transform":
@@ -198,7 +198,7 @@ def render_statement(project: Project, processor: Processor | str, kind: str, di
             raise ConfigError(f"processor '{proc.name}' has no inputs: nothing to detect changes in", proc.location)
         specs = input_specs(project, proc)
         return render_template(project, f"{kind}.sql.j2", dialect, processor=proc.name, inputs=specs,
-                               one_row=not grouped and row_per_entity_plan(specs))
+                               by_row=not grouped and row_plan_applies(specs))
     raise ConfigError(f"unknown statement kind '{kind}'", hint=f"use one of {', '.join(KINDS)}")
 
 

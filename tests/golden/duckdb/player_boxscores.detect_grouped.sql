@@ -1,4 +1,4 @@
--- change detection for processor player_boxscores (state format 2)
+-- change detection for processor player_boxscores (state format 2, grouped)
 WITH
 current_rows AS (
   -- input boxscores_landing (entity): landing.boxscores

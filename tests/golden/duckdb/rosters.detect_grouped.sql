@@ -1,4 +1,4 @@
--- change detection for processor rosters (state format 2)
+-- change detection for processor rosters (state format 2, grouped)
 WITH
 current_rows AS (
   -- input rosters_landing (entity): landing.rosters

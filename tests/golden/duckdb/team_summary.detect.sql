@@ -1,4 +1,4 @@
--- change detection for processor team_summary (state format 2)
+-- change detection for processor team_summary (state format 2, grouped)
 WITH
 current_rows AS (
   -- input player_boxscores (mapped): raw.player_boxscores

@@ -89,8 +89,8 @@ def test_detect_record_merge_on_bigquery(bq_project):
 
 def test_state_upgrade_and_one_row_plan_on_bigquery(bq_project):
     """Format-1 state on BigQuery: upgraded on first use (one full reprocess of the partition,
-    then incremental); the one-row plan and its rerun as grouped when an entity has several
-    rows. Under a per-test dataset prefix, so the shared emulator's _pipectl is not touched."""
+    then incremental); the row plan and its rerun as grouped when an entity of one row
+    gains a row. Under a per-test dataset prefix, so the shared emulator's _pipectl is not touched."""
     from framework.backends.bigquery import BigQueryWarehouse
     from framework.backends.gcp_emulators import EMULATOR_PROJECT
     from framework.manifest.prefix import with_prefixes
@@ -124,7 +124,7 @@ def test_state_upgrade_and_one_row_plan_on_bigquery(bq_project):
     assert {c.key: c.operation for c in cs.changes} == {"a": "update"} and not cs.full_batch
     record_processed(wh, project, "player_boxscores", day, "run-2", cs.changed_keys, change_set=cs)
     assert detect_changes(wh, project, "player_boxscores", day).changes == []
-    # a second row for b: the one-row plan sees it and the grouped plan decides
+    # a second row for b: the row plan cannot decide it and reruns the grouped plan
     wh.insert_rows(src.fqn, [{"game_date": day, "player_lookup": "b", "team_abbr": "LAL", "points": 20, "minutes": 30.0,
                               "scraped_at": dt.datetime(2030, 1, 2)}])
     cs = detect_changes(wh, project, "player_boxscores", day)

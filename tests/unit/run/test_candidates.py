@@ -146,7 +146,7 @@ def test_downstream_takes_entities_from_change_sets_without_a_detection_query(wo
     assert sorted(wh.detections()) == ["assignments", "orders_raw"]
     assert sum("-- entities mapped from rewritten inputs of store_totals" in s for s in wh.statements) == 1
     # fingerprints recorded for the touched entities only, so a later detection finds nothing
-    assert {r["entity_key"] for r in wh.query("SELECT entity_key FROM _pipectl.processed_fingerprints "
+    assert {r["entity_key"] for r in wh.query("SELECT entity_key FROM _pipectl.entity_fingerprints "
                                               f"WHERE processor = 'customer_totals' AND run_id = '{runs['customer_totals'].run_id}'")} == {"c1"}
     assert _runner.run(RunRequest("customer_totals", DAY)).status == "no_data"
     assert _runner.run(RunRequest("store_totals", DAY)).status == "no_data"

@@ -1,4 +1,4 @@
-"""State format 2 of change detection: the upgrade from format 1, and the one-row plan.
+"""State format 2 of change detection: the upgrade from format 1, and the row plan.
 
 Upgrade: a warehouse whose state was written by pipectl before format 2 (one string
 fingerprint per input, in ``_pipectl.processed_fingerprints``) is upgraded on first use:
@@ -6,9 +6,11 @@ each (processor, partition) it held is reprocessed in full once, with a warning 
 ``fallback_reason`` saying why, then detection is incremental again; entities that
 vanished meanwhile still reach the full batch (its merge replaces the partition).
 
-One-row plan: a processor with one input keyed by its entity is detected without
-aggregating rows; the plan checks in the same query that no entity has several rows and
-the grouped plan reruns when one has. Its results must equal the grouped plan's.
+Row plan: a processor with one input keyed by its entity joins the input's rows with the
+state without grouping the partition by entity first; entities of several rows are
+grouped after the join, and the one case it cannot decide (an entity of one row that
+gained rows while keeping the old one) is seen in the same query and rerun grouped. Its
+results must equal the grouped plan's.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from hypothesis import strategies as st
 
 from framework.backends.duckdb import DuckDBWarehouse
 from framework.project import load
-from framework.run.changes import _change_set, _detect_rows, _several_rows, detect_changes, record_processed
+from framework.run.changes import _change_set, _detect_rows, _undecided, detect_changes, record_processed
 from framework.sql.context import STATE_FORMAT
 from tests.unit.run.test_changes import D, baseline, ops, player_proc, row, stats_source, write_project
 
@@ -121,31 +123,43 @@ def _plan(wh, project, grouped: bool):
     return _change_set(project, proc, D, rows), one_row
 
 
-def test_one_row_plan_is_used_and_equals_the_grouped_plan(wh, tmp_path):
+def test_row_plan_is_used_and_equals_the_grouped_plan(wh, tmp_path):
     project, first = baseline(wh, tmp_path)
     wh.execute_script("UPDATE landing.stats SET points = 7 WHERE player_lookup = 'a'; DELETE FROM landing.stats WHERE player_lookup = 'c'")
     wh.insert_rows("landing.stats", [row("d")])
-    fast, one_row = _plan(wh, project, grouped=False)
-    slow, grouped_one_row = _plan(wh, project, grouped=True)
-    assert one_row and not grouped_one_row
+    fast, by_row = _plan(wh, project, grouped=False)
+    slow, grouped_by_row = _plan(wh, project, grouped=True)
+    assert by_row and not grouped_by_row
     assert ops(fast) == {"a": "update", "c": "delete", "d": "insert"}
     assert fast.changes == slow.changes and fast.total_entities == slow.total_entities == 3
-    # the fingerprints the fast plan reports are the ones record stores (grouped): recording
+    # the fingerprints the row plan reports are the ones record stores (grouped): recording
     # what detection saw leaves nothing pending
     record_processed(wh, project, "player_stats", D, "run-2", fast.changed_keys, change_set=fast)
     assert detect_changes(wh, project, "player_stats", D).changes == []
 
 
-@pytest.mark.parametrize("edit", ["duplicate_of_unchanged", "second_row_of_new_entity", "second_differing_row"])
-def test_one_row_plan_falls_back_when_an_entity_has_several_rows(wh, tmp_path, edit, caplog):
+def test_row_plan_decides_entities_of_several_rows_in_one_query(wh, tmp_path):
+    project, _ = baseline(wh, tmp_path, rows=[row("a", 1), row("a", 2), row("b", 3)])
+    rows, by_row = _detect_rows(wh, project, project.processors["player_stats"], D, grouped=False)
+    assert by_row and not _undecided(rows)
+    assert _change_set(project, project.processors["player_stats"], D, rows).changes == []
+    for edit, expected in [("INSERT INTO landing.stats SELECT * FROM landing.stats WHERE player_lookup = 'a' AND points = 2", {"a": "update"}),
+                           ("DELETE FROM landing.stats WHERE player_lookup = 'a' AND points = 1", {"a": "update"}),
+                           ("INSERT INTO landing.stats SELECT game_date, 'n', 5, minutes, scraped_at FROM landing.stats LIMIT 2", {"a": "update", "n": "insert"})]:
+        wh.execute_script(edit)
+        rows, by_row = _detect_rows(wh, project, project.processors["player_stats"], D, grouped=False)
+        cs = _change_set(project, project.processors["player_stats"], D, rows)
+        assert by_row and not _undecided(rows) and ops(cs) == expected
+        assert cs.changes == _plan(wh, project, grouped=True)[0].changes
+
+
+@pytest.mark.parametrize("edit", ["duplicate_of_unchanged", "second_differing_row"])
+def test_row_plan_reruns_grouped_when_an_entity_of_one_row_gains_rows(wh, tmp_path, edit, caplog):
     project, _ = baseline(wh, tmp_path)
-    extra = {"duplicate_of_unchanged": [row("a")], "second_row_of_new_entity": [row("n", 1), row("n", 2)],
-             "second_differing_row": [row("b", 77)]}[edit]
-    wh.insert_rows("landing.stats", extra)
-    expected = {"duplicate_of_unchanged": {"a": "update"}, "second_row_of_new_entity": {"n": "insert"},
-                "second_differing_row": {"b": "update"}}[edit]
-    fast_rows, one_row = _detect_rows(wh, project, project.processors["player_stats"], D, grouped=False)
-    assert one_row and _several_rows(fast_rows)  # the one-row plan sees its expectation fail
+    wh.insert_rows("landing.stats", {"duplicate_of_unchanged": [row("a")], "second_differing_row": [row("b", 77)]}[edit])
+    expected = {"duplicate_of_unchanged": {"a": "update"}, "second_differing_row": {"b": "update"}}[edit]
+    fast_rows, by_row = _detect_rows(wh, project, project.processors["player_stats"], D, grouped=False)
+    assert by_row and _undecided(fast_rows)  # the row plan sees it cannot decide
     with caplog.at_level(logging.INFO, logger="framework.run.changes"):
         cs = detect_changes(wh, project, "player_stats", D)
     assert ops(cs) == expected and not cs.full_batch
@@ -157,21 +171,27 @@ def test_one_row_plan_falls_back_when_an_entity_has_several_rows(wh, tmp_path, e
 
 keys = st.sampled_from([f"p{i}" for i in range(8)])
 values = st.one_of(st.none(), st.integers(0, 3))
+rows_of = st.lists(st.tuples(keys, values), max_size=14)
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(before=st.dictionaries(keys, values), after=st.dictionaries(keys, values), dup=st.lists(keys, max_size=2))
-def test_one_row_plan_equals_grouped_plan_on_random_edits(tmp_path_factory, before, after, dup):
-    """Differential: with one row per entity (and sometimes a duplicated one), detect_changes
-    (one-row plan first) gives exactly the grouped plan's change-set and fingerprints."""
-    project = load(write_project(tmp_path_factory.mktemp("one"), [player_proc()], [stats_source(change_columns=["points"])]))
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(before=rows_of, after=rows_of, kept=st.integers(0, 14))
+def test_row_plan_equals_grouped_plan_on_random_edits(tmp_path_factory, before, after, kept):
+    """Differential: on random rows (one or several per entity, duplicates), the row plan,
+    and detect_changes with its rerun, give exactly the grouped plan's change-set and
+    fingerprints."""
+    project = load(write_project(tmp_path_factory.mktemp("rows"), [player_proc()], [stats_source(change_columns=["points"])]))
+    after = before[:kept] + after  # many entities unchanged, some edited
     with DuckDBWarehouse(":memory:") as wh:
         wh.create_table(project.sources["stats"].table)
-        wh.insert_rows("landing.stats", [row(k, v) for k, v in before.items()])
+        wh.insert_rows("landing.stats", [row(k, v) for k, v in before])
         record_processed(wh, project, "player_stats", D, "r1", None)
         wh.execute_script("DELETE FROM landing.stats")
-        rows = [row(k, v) for k, v in after.items()] + [row(k, after[k]) for k in dup if k in after]
-        wh.insert_rows("landing.stats", rows)
+        wh.insert_rows("landing.stats", [row(k, v) for k, v in after])
         grouped, _ = _plan(wh, project, grouped=True)
+        rows, by_row = _detect_rows(wh, project, project.processors["player_stats"], D, grouped=False)
+        if not _undecided(rows):
+            fast = _change_set(project, project.processors["player_stats"], D, rows)
+            assert fast.changes == grouped.changes and fast.total_entities == grouped.total_entities
         cs = detect_changes(wh, project, "player_stats", D)
-        assert cs.changes == grouped.changes and cs.total_entities == grouped.total_entities == len(after)
+        assert cs.changes == grouped.changes and cs.total_entities == grouped.total_entities == len({k for k, _ in after})
