@@ -74,14 +74,15 @@ def load_yaml(path: Path, display: str, diags: Diagnostics) -> LoadedFile | None
     def error(code: str, message: str, line: int, column: int, hint: str | None) -> None:
         diags.error(code, message, Location(display, line, column), hint)
 
-    parsed = yaml12.parse(text, error)
+    # no location table (most of a loaded manifest's memory, one entry per node): rebuilt
+    # from the text if a location is printed
+    parsed = yaml12.parse(text, error, locations=False)
     if parsed is None:
         return None
-    data, table = parsed
+    data = parsed[0]
     if data is None:
         diags.error("empty-file", f"{path.name} is empty", Location(display, 1, 1), "add 'version: 1' and the required sections")
         return None
-    del table  # a third of a loaded manifest's memory (one entry per node): rebuilt if a location is printed
     return LoadedFile(display, data, LineIndex(lambda: _locations(text)))
 
 

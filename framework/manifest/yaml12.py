@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import gc
 import re
+import sys
 from typing import Any, Callable
 
 import yaml
@@ -141,8 +142,13 @@ class _Refused(Exception):
     """Stop reading: nothing after this point can be trusted (reported already)."""
 
 
-def parse(text: str, error: ReportError, alias_budget: int = ALIAS_BUDGET) -> tuple[Any, dict] | None:
+def parse(text: str, error: ReportError, alias_budget: int = ALIAS_BUDGET, locations: bool = True) -> tuple[Any, dict] | None:
     """Build plain data and ``{json path: (line, column)}`` from one YAML document.
+
+    ``locations=False`` leaves the table empty: a path tuple and a position per node were
+    most of the memory a 10,000-processor manifest took while loading (the loader rebuilds
+    the table from the text only when a diagnostic is printed). Problems are reported the
+    same either way: they carry the parser's own marks.
 
     Returns ``None`` when nothing trustworthy could be built (syntax error, second document,
     nesting too deep, an undefined, recursive or too costly alias); an empty file is
@@ -152,16 +158,19 @@ def parse(text: str, error: ReportError, alias_budget: int = ALIAS_BUDGET) -> tu
     collecting = gc.isenabled()
     gc.disable()  # building ~10^6 containers would run the cycle collector hundreds of times; none form cycles
     try:
-        return _parse(text, error, alias_budget)
+        return _parse(text, error, alias_budget, locations)
     finally:
         if collecting:
             gc.enable()
 
 
-def _parse(text: str, error: ReportError, alias_budget: int) -> tuple[Any, dict] | None:
-    reader = _Reader(error, alias_budget)
+def _parse(text: str, error: ReportError, alias_budget: int, locations: bool = True) -> tuple[Any, dict] | None:
+    reader = _Reader(error, alias_budget, locations)
     get_event = _EventSource(text).get_event
     stack, table, scalar, no_key = reader.stack, reader.table, _Scalar, _NO_KEY
+    # one object per distinct text: a manifest repeats the same keys, types and column names
+    # thousands of times, and shared strings keep the resolved model small and unfragmented
+    intern = sys.intern
     try:
         while True:  # hot loop: one iteration per YAML event (600,000 for 10,000 processors)
             event = get_event()
@@ -175,19 +184,25 @@ def _parse(text: str, error: ReportError, alias_budget: int) -> tuple[Any, dict]
                 if parent.is_map:
                     key = parent.key
                     if key is no_key:
-                        parent.key = event.value
+                        parent.key = intern(event.value)
                         parent.key_line, parent.key_column = mark.line + 1, mark.column + 1
                         continue
                     if key != "<<" and key not in parent.value:
                         value = core_scalar(event.value) if event.implicit[0] and not event.style else event.value
-                        table[parent.path + (key,)] = (mark.line + 1, mark.column + 1)
+                        if type(value) is str:
+                            value = intern(value)
+                        if locations:
+                            table[parent.path + (key,)] = (mark.line + 1, mark.column + 1)
                         parent.value[key] = value
                         parent.size += 1
                         parent.key = no_key
                         continue
                 else:
                     value = core_scalar(event.value) if event.implicit[0] and not event.style else event.value
-                    table[parent.path + (len(parent.value),)] = (mark.line + 1, mark.column + 1)
+                    if type(value) is str:
+                        value = intern(value)
+                    if locations:
+                        table[parent.path + (len(parent.value),)] = (mark.line + 1, mark.column + 1)
                     parent.value.append(value)
                     parent.size += 1
                     continue
@@ -211,10 +226,11 @@ def _parse(text: str, error: ReportError, alias_budget: int) -> tuple[Any, dict]
 class _Reader:
     """The state of one read: open collections, anchors, the alias budget, the table."""
 
-    def __init__(self, error: ReportError, alias_budget: int):
+    def __init__(self, error: ReportError, alias_budget: int, locations: bool = True):
         self.error = error
         self.budget = alias_budget
         self.table: dict = {}
+        self.locations = locations
         self.anchors: dict[str, tuple[Any, int]] = {}  # anchor -> (value, expanded size)
         self.open_anchors: set[str] = set()
         self.stack: list[_Open] = []
@@ -258,7 +274,8 @@ class _Reader:
             if event.tag is not None and not event.implicit:
                 _tag(event.tag, line, column, self.error)
             path = _child_path(parent)
-            self.table[path] = (line, column)
+            if self.locations:
+                self.table[path] = (line, column)
             if event.anchor is not None:
                 self.open_anchors.add(event.anchor)
             stack.append(_Open({} if kind is _MapStart else [], path, event.anchor, kind is _MapStart))
@@ -304,7 +321,7 @@ class _Reader:
     def _attach(self, parent: _Open | None, value: Any, size: int, position: tuple | None, path: tuple | None = None) -> None:
         """Put a finished value into its parent (or the root) and record where it was."""
         if parent is None:
-            if position is not None:
+            if position is not None and self.locations:
                 self.table[()] = position
             self.root.append(value)
             return
@@ -312,7 +329,7 @@ class _Reader:
         if parent.is_map:
             key = parent.key
             parent.key = _NO_KEY
-            if position is not None:
+            if position is not None and self.locations:
                 self.table[parent.path + (key,)] = position
             if key == "<<":
                 self.error("yaml-merge", "YAML merge keys ('<<') are not supported", parent.key_line, parent.key_column,
@@ -323,7 +340,7 @@ class _Reader:
                            "remove one of them; YAML would silently keep the last")
             parent.value[key] = value
         else:
-            if position is not None:
+            if position is not None and self.locations:
                 self.table[parent.path + (len(parent.value),)] = position
             parent.value.append(value)
 

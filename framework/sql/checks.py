@@ -20,6 +20,7 @@ many (framework.sql.parsing).
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import marshal
@@ -27,14 +28,14 @@ import os
 import sys
 import zlib
 from pathlib import Path
-from typing import Any, Collection
+from typing import Any, Collection, Iterator
 
 from framework.errors import ConfigError, Location
 from framework.manifest.diagnostics import Diagnostics
 from framework.manifest.model import Processor, Project
 from framework.sql import cache_files
 from framework.sql.dialects import DIALECTS, get_dialect
-from framework.sql.parsing import PLACEHOLDER, POOL_MIN_JOBS, first_line as _first_line, iter_parse, parse_statement
+from framework.sql.parsing import PLACEHOLDER, POOL_MIN_JOBS, first_line as _first_line, iter_parse, keyed_parse, parse_statement
 
 DEPLOYED = "bigquery"  # the dialect transforms are parsed in; the other is derived from its tree
 
@@ -84,8 +85,11 @@ class _Checker:
         return schema and {"tables": schema, "keys": sorted(self.key_columns)}
 
     def _parse_uncached(self, sql: str, dialect: str, reads: bool, schema: dict | None = None, derive: str | None = None) -> tuple:
-        return parse_statement(sql, get_dialect(dialect).sqlglot, reads, schema, get_dialect(derive).sqlglot if derive else None,
-                               self.key_columns)
+        return parse_statement(*self._work(sql, dialect, reads, schema, derive))
+
+    def _work(self, sql: str, dialect: str, reads: bool, schema: dict | None = None, derive: str | None = None) -> tuple:
+        """The arguments of :func:`parse_statement` (sqlglot's dialect names): a pool task."""
+        return sql, get_dialect(dialect).sqlglot, reads, schema, get_dialect(derive).sqlglot if derive else None, self.key_columns
 
     # ---------------------------------------------------------------- template shapes
     def _shape(self, proc: Processor, signature: tuple, render: Any, what: str, dialect: str) -> None:
@@ -206,35 +210,75 @@ class _Checker:
             return
         rules.run()
 
-    def transforms(self, procs: list[Processor]) -> None:
+    def transforms(self, procs: list[Processor], pool: Any = None, spans: "Spans | None" = None) -> None:
         """Render every transform, parse each distinct statement once (on a process pool
         when many are not cached), then report per processor.
 
         Memory stays flat at 10,000 processors: a job keeps its cache key, not its text or
         the schema it was checked against; parse results go into the cache (compact) as the
-        pool returns them, and each is expanded again only while its processor is reported."""
+        pool returns them, and each is expanded again only while its processor is reported.
+        With ``pool`` (workers started before the project was loaded), statements stream to
+        the workers as they are rendered (rendering overlaps parsing, and no list of every
+        statement's text and schema is held). ``spans`` learns which diagnostics each
+        processor's check wrote (see :class:`Spans`)."""
         jobs: list[tuple] = []
         todo: dict[str, tuple] = {}
-        for proc in procs:
-            for proc_, dialect, sql, deployed, schema, derived, tables in self.render_transform(proc) or []:
-                key = self.cache.key(dialect, sql, deployed, self._key_schema(schema), derived)
-                if key not in todo and not self.cache.has(key):
-                    todo[key] = (sql, dialect, deployed, schema, derived)
-                jobs.append((proc_, dialect, key, deployed, derived, tables))
-        if len(todo) >= POOL_MIN_JOBS:  # fewer: parsed one by one below, as they are reported
-            work = [(sql, get_dialect(d).sqlglot, reads, schema, get_dialect(dv).sqlglot if dv else None, self.key_columns)
-                    for sql, d, reads, schema, dv in todo.values()]
-            for key, result in zip(list(todo), iter_parse(work)):
+        d = self.diags
+        if spans is not None:
+            spans.start = (len(d.items), len(d.notes))
+
+        def rendered() -> Iterator[tuple[str, tuple]]:
+            """(cache key, parse job) of each statement not parsed yet, once."""
+            for proc in procs:
+                before = (len(d.items), len(d.notes))
+                for proc_, dialect, sql, deployed, schema, derived, tables in self.render_transform(proc) or []:
+                    key = self.cache.key(dialect, sql, deployed, self._key_schema(schema), derived)
+                    jobs.append((proc_, dialect, key, deployed, derived, tables))
+                    if key not in todo and not self.cache.has(key):
+                        todo[key] = (sql, dialect, deployed, schema, derived)
+                        yield key, self._work(sql, dialect, deployed, schema, derived)
+                if spans is not None:
+                    spans.order.append(proc.name)
+                    spans.render[proc.name] = before + (len(d.items), len(d.notes))
+
+        if pool is not None:  # rendered() runs in the pool's feeder thread
+            for key, result in pool.imap(keyed_parse, rendered(), chunksize=16):
                 self.cache.put(key, result)
-                del todo[key]
-            del work
+                todo.pop(key, None)
+        else:
+            for _ in rendered():
+                pass
+            if len(todo) >= POOL_MIN_JOBS:  # fewer: parsed one by one below, as they are reported
+                for key, result in zip(list(todo), iter_parse([self._work(*job) for job in todo.values()])):
+                    self.cache.put(key, result)
+                    del todo[key]
         for job in jobs:
             key = job[2]
             result = self.cache.get(key)
             if result is None:
                 result = self._parse_uncached(*todo[key])
                 self.cache.put(key, result)
+            before = (len(d.items), len(d.notes))
             self.report_transform(job, result)
+            if spans is not None:
+                name = job[0].name
+                start = spans.report.get(name, before)[:2]  # a processor's jobs are consecutive
+                spans.report[name] = start + (len(d.items), len(d.notes))
+        if spans is not None:
+            spans.end = (len(d.items), len(d.notes))
+
+    def recheck(self, proc: Processor) -> tuple[Diagnostics, Diagnostics]:
+        """The diagnostics one processor's transform check writes (what it renders, then what
+        its report says), on their own: an incremental validate puts them in place of that
+        processor's recorded ones. Parses without the cache (one statement)."""
+        rendered, reported = Diagnostics(), Diagnostics()
+        self.diags = rendered
+        jobs = self.render_transform(proc) or []
+        self.diags = reported
+        for proc_, dialect, sql, deployed, schema, derived, tables in jobs:
+            self.report_transform((proc_, dialect, None, deployed, derived, tables),
+                                  self._parse_uncached(sql, dialect, deployed, schema, derived))
+        return rendered, reported
 
     def _uncompared_reads(self, proc: Processor, reads: tuple, tables: list[str]) -> None:
         """Warn when a transform reads an upstream column that the upstream's change
@@ -268,6 +312,14 @@ class _Checker:
                                    f"processor '{proc.name}' reads {up.name}.{col}, which the change detection of that input ignores: "
                                    "an edit there never reaches it incrementally", inp.location,
                                    f"add '{col}' to {up.name}'s change_detection.columns or to this input's compare")
+
+
+def recheck_transforms(project: Project, names: list[str]) -> dict[str, tuple[Diagnostics, Diagnostics]]:
+    """What the transform checks of ``names`` write, per processor (see ``_Checker.recheck``):
+    the manifests, templates and pipectl are those of the recorded run, only these
+    processors' transform files changed."""
+    checker = _Checker(project, Diagnostics(), ParseCache(None))
+    return {name: checker.recheck(project.processors[name]) for name in names}
 
 
 def column_lineage(project: Project, proc: Processor) -> dict[str, list[tuple[str, str]]] | None:
@@ -335,11 +387,13 @@ class ParseCache:
     name), so a repeated validate (a pre-commit hook, an editor) re-parses only what
     changed. Compact by design (10,000 transforms' lineage facts were 25 MB of JSON and
     several times that as Python objects): each entry is one ``marshal`` blob, expanded only
-    when its processor is reported, and the file is the zlib-compressed ``marshal`` of
-    ``{key: blob}``. A missing, unreadable, corrupt or unwritable cache only costs speed:
+    when its processor is reported, and the file is one zlib stream of ``marshal`` records,
+    each a batch ``{key: blob}`` (written batch by batch, never all at once). A missing, unreadable, corrupt or unwritable cache only costs speed:
     reads fall back to parsing, writes are skipped (read-only checkouts).
     ``PIPECTL_NO_CACHE=1`` disables it.
     """
+
+    BATCH = 512  # entries per marshal record in the file
 
     def __init__(self, path: Path | None):
         self.path = path
@@ -347,12 +401,15 @@ class ParseCache:
         self.dirty = False
         if path is not None and path.is_file():
             try:
-                loaded = marshal.loads(zlib.decompress(path.read_bytes()))
+                stream = io.BytesIO(zlib.decompress(path.read_bytes()))
+                while stream.tell() < len(stream.getbuffer()):
+                    batch = marshal.load(stream)
+                    if not isinstance(batch, dict):
+                        raise TypeError(f"a {type(batch).__name__}, not a batch of entries")
+                    self.entries.update(batch)
             except (OSError, ValueError, EOFError, TypeError, zlib.error) as exc:
                 log.info("ignoring SQL parse cache %s: %s", path, exc)
-            else:
-                if isinstance(loaded, dict):
-                    self.entries = loaded
+                self.entries = {}
 
     @staticmethod
     def key(dialect: str, sql: str, reads: bool, schema: dict | None = None, derive: str | None = None) -> str:
@@ -382,8 +439,16 @@ class ParseCache:
     def save(self) -> None:
         if self.path is None or not self.dirty:
             return
+        # in batches: one marshal of every entry was a second copy of the cache (tens of MiB
+        # at 10,000 processors) at the run's peak
+        packer = zlib.compressobj(1)
+        parts: list[bytes] = []
+        keys = list(self.entries)
+        for i in range(0, len(keys), self.BATCH):
+            parts.append(packer.compress(marshal.dumps({k: self.entries[k] for k in keys[i:i + self.BATCH]})))
+        parts.append(packer.flush())
         try:
-            cache_files.write(self.path, zlib.compress(marshal.dumps(self.entries), 1))
+            cache_files.write(self.path, b"".join(parts))
         except OSError as exc:  # a read-only checkout: validation results are unaffected
             log.info("not writing SQL parse cache %s: %s", self.path, exc)
 
@@ -397,10 +462,30 @@ def parse_cache_for(project: Project) -> ParseCache:
     return ParseCache(cache_files.cache_dir(project.root) / f"sqlcheck-{sqlglot.__version__}-py{sys.version_info[0]}{sys.version_info[1]}.bin")
 
 
+class Spans:
+    """Where the transform checks wrote into a run's diagnostics, so that a later run can
+    replace one processor's part and keep every other byte of the output.
+
+    ``start``/``end``: ``(items, notes)`` counts before and after the transform checks (what
+    comes before them, the manifest, rules and template checks, and after them is not theirs);
+    ``render``/``report``: per processor, ``(items from, notes from, items to, notes to)`` of
+    what rendering its transform, then reporting its parse, wrote; ``order``: the processors
+    checked, in order. A full run writes every render part, then every report part."""
+
+    def __init__(self) -> None:
+        self.start: tuple[int, int] | None = None
+        self.end: tuple[int, int] | None = None
+        self.render: dict[str, tuple[int, int, int, int]] = {}
+        self.report: dict[str, tuple[int, int, int, int]] = {}
+        self.order: list[str] = []
+
+
 def check_rendered_sql(project: Project, diags: Diagnostics, cache: ParseCache | None = None,
-                       only: Collection[str] | None = None) -> None:
+                       only: Collection[str] | None = None, pool: Any = None, spans: Spans | None = None) -> None:
     """Render every processor's statements in every dialect and parse them with sqlglot
-    (``only``: the processors whose references resolve; see framework.graph.soundness)."""
+    (``only``: the processors whose references resolve; see framework.graph.soundness;
+    ``pool``: parse workers from :func:`framework.sql.parsing.start_pool`; ``spans``: filled
+    with where each processor's transform check wrote)."""
     cache = cache if cache is not None else parse_cache_for(project)
     checker = _Checker(project, diags, cache)
     for proc in project.processors.values():
@@ -412,5 +497,5 @@ def check_rendered_sql(project: Project, diags: Diagnostics, cache: ParseCache |
             diags.note("lineage", f"processor '{proc.name}': column lineage not analysed: Python transform "
                        f"({proc.transform.python}); its inputs are what it declares", proc.transform.location)
     checker.transforms([proc for proc in project.processors.values()
-                        if proc.transform.sql and (only is None or proc.name in only)])
+                        if proc.transform.sql and (only is None or proc.name in only)], pool, spans)
     cache.save()

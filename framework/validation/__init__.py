@@ -26,7 +26,8 @@ def validate(root: str | Path = ".", check_sql: bool = True, check_files: bool =
     """Collect every diagnostic for the project at ``root`` (never raises on bad manifests).
 
     ``replay``: return the recorded diagnostics of the last run when nothing it depended
-    on changed (see the module docstring)."""
+    on changed, and check again only the processors whose transform files changed when
+    nothing else did (see the module docstring)."""
     record = None
     if replay and not os.environ.get("PIPECTL_NO_CACHE"):
         from framework.validation.replay import Replay
@@ -35,15 +36,71 @@ def validate(root: str | Path = ".", check_sql: bool = True, check_files: bool =
         hit = record.lookup()
         if hit is not None:
             return hit
-    project, diags = load_project(root)
-    if project is not None:
-        from framework.graph.rules import validate_project
+        if record.changed is not None:
+            patched = _recheck(Path(root), record)
+            if patched is not None:
+                return patched
+    pool = _early_pool(Path(root)) if check_sql else None
+    spans = None
+    try:
+        project, diags = load_project(root)
+        if project is not None:
+            from framework.graph.rules import validate_project
+            from framework.sql.parsing import frozen_heap
 
-        validate_project(project, diags, check_sql=check_sql and not diags.errors, check_files=check_files)
+            with frozen_heap():  # the model lives until the end: no full collection scans it again
+                validate_project(project, diags, check_sql=False, check_files=check_files)
+                if check_sql and not diags.errors:
+                    spans = _check_sql(project, diags, pool)
+    finally:
+        if pool is not None:
+            pool.terminate()
     check_config_secrets(Path(root), diags)
     if record is not None:
-        record.store(project, diags)
+        record.store(project, diags, spans)
     return diags
+
+
+def _check_sql(project: Any, diags: Diagnostics, pool: Any) -> Any:
+    """framework.graph.rules' SQL step, recording where each transform check wrote."""
+    from framework.graph.soundness import guarded, sound_processors
+    from framework.sql.checks import Spans, check_rendered_sql
+
+    spans = Spans()
+    where = Location(project.files[0] if project.files else PROCESSORS_FILE, 1, 1)
+    # only processors whose references resolve: the rules report the others
+    guarded(diags, "the SQL checks", where, check_rendered_sql, project, diags, only=sound_processors(project), pool=pool, spans=spans)
+    return spans
+
+
+def _recheck(root: Path, record: Any) -> Diagnostics | None:
+    """Only transform files changed since the recorded run: check those processors' SQL
+    again and keep the rest of the recorded result. None when the project no longer loads
+    as recorded (then everything is checked)."""
+    project, _ = load_project(root)  # its diagnostics are the recorded ones: the manifests did not change
+    if project is None or any(name not in project.processors for name in record.changed):
+        return None
+    from framework.sql.checks import recheck_transforms
+
+    return record.patch(recheck_transforms(project, record.changed))
+
+
+# Start parse workers before loading when processors.yaml is at least this large (about 400
+# processors, framework.sql.parsing.POOL_MIN_JOBS): forked before the model exists, a worker
+# holds only sqlglot.
+EARLY_POOL_BYTES = 256 * 1024
+
+
+def _early_pool(root: Path) -> Any:
+    try:
+        large = (root / PROCESSORS_FILE).stat().st_size >= EARLY_POOL_BYTES
+    except OSError:
+        return None
+    if not large:
+        return None
+    from framework.sql.parsing import start_pool
+
+    return start_pool()
 
 
 def check_config_secrets(root: Path, diags: Diagnostics) -> None:

@@ -41,7 +41,7 @@ from framework.sql import cache_files
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2  # 2: per-processor spans of the transform checks (incremental re-check)
 RECORD = Path(".pipectl") / "cache" / "validate.json"
 CONFIG_FILE = "pipectl.yaml"  # framework.config.CONFIG_FILE (a layer above: not imported)
 TEMPLATES = "templates"       # framework.sql.environment.PROJECT_FOLDER (imports Jinja)
@@ -100,7 +100,13 @@ class Replay:
 
     # ---------------------------------------------------------------- lookup
     def lookup(self) -> Diagnostics | None:
-        """The recorded diagnostics when the key and every recorded file still match."""
+        """The recorded diagnostics when the key and every recorded file still match.
+
+        On a miss where only transform files changed (each existed then and exists now),
+        and the record says which diagnostics each processor's transform check wrote,
+        :attr:`changed` names the processors to check again (:meth:`patch`)."""
+        self.changed: list[str] | None = None
+        self.record: dict | None = None
         try:
             record = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -108,27 +114,96 @@ class Replay:
         if not isinstance(record, dict) or record.get("key") != self.key:
             return None
         try:
+            edited: list[str] = []
+            hashes: dict[str, str | None] = {}
             for rel, digest in record["files"]:
-                if _file_hash(self.root / rel) != digest:
-                    return None
+                now = hashes[rel] = _file_hash(self.root / rel)
+                if now != digest:
+                    edited.append(rel)
             if self._templates() != record["templates"]:
                 return None
-            diags = Diagnostics()
-            diags.items = [_diagnostic(d) for d in record["diagnostics"]]
-            diags.notes = [_diagnostic(d) for d in record["notes"]]
+            if edited:
+                self._incremental(record, edited, hashes)
+                return None
+            diags = _diagnostics(record)
         except (KeyError, TypeError, ValueError, OSError) as exc:
             log.info("ignoring validate record %s: %s", self.path, exc)
+            self.changed = self.record = None
             return None
         return diags
 
+    def _incremental(self, record: dict, edited: list[str], hashes: dict[str, str | None]) -> None:
+        """Set :attr:`changed` when every edit is to the content of a SQL transform file: what
+        such an edit can change is that file's processors' transform check and nothing else
+        (the manifests, ``pipectl.yaml``, ``templates/`` and pipectl are as recorded, and a
+        file that appeared or vanished changes the rules' result, so it checks everything)."""
+        by_file = record.get("transforms")
+        if not isinstance(by_file, dict) or record.get("spans") is None:
+            return
+        old = dict(record["files"])
+        if any(rel not in by_file or old[rel] is None or hashes[rel] in (None, "dir") for rel in edited):
+            return
+        self.record = record
+        self.record["files"] = [[rel, hashes[rel]] for rel, _ in record["files"]]
+        self.changed = sorted({name for rel in edited for name in by_file[rel]})
+
+    def patch(self, rechecked: dict[str, tuple[Diagnostics, Diagnostics]]) -> Diagnostics:
+        """The recorded diagnostics with each rechecked processor's transform part replaced
+        (``rechecked``: name -> what rendering and reporting its transform wrote), in the
+        order a full run writes them; the record is updated and written back."""
+        record = self.record
+        assert record is not None
+        old = _diagnostics(record)
+        spans = record["spans"]
+        if spans.get("start") is None:  # the recorded run did not check SQL: nothing to redo
+            self._write(record)
+            return old
+        (si, sn), (ei, en) = spans["start"], spans["end"]
+        items, notes = old.items[:si], old.notes[:sn]
+        parts: dict[str, dict[str, list[list[Diagnostic]]]] = {"render": {}, "report": {}}
+        for part in ("render", "report"):
+            for name in spans["order"]:
+                if name in rechecked:
+                    new = rechecked[name][0 if part == "render" else 1]
+                    found = [new.items, new.notes]
+                else:
+                    i0, n0, i1, n1 = spans[part].get(name, (0, 0, 0, 0))
+                    found = [old.items[i0:i1], old.notes[n0:n1]]
+                parts[part][name] = found
+        new_spans: dict[str, Any] = {"order": spans["order"], "render": {}, "report": {}, "start": [len(items), len(notes)]}
+        for part in ("render", "report"):
+            for name in spans["order"]:
+                got_items, got_notes = parts[part][name]
+                i0, n0 = len(items), len(notes)
+                items += got_items
+                notes += got_notes
+                if len(items) > i0 or len(notes) > n0:
+                    new_spans[part][name] = [i0, n0, len(items), len(notes)]
+        new_spans["end"] = [len(items), len(notes)]
+        items += old.items[ei:]
+        notes += old.notes[en:]
+        diags = Diagnostics(items, notes)
+        record.update(spans=new_spans, diagnostics=[d.to_dict() for d in items], notes=[d.to_dict() for d in notes])
+        self._write(record)
+        return diags
+
     # ---------------------------------------------------------------- store
-    def store(self, project: Project | None, diags: Diagnostics) -> None:
+    def store(self, project: Project | None, diags: Diagnostics, spans: Any = None) -> None:
+        """Record the run (``spans``: a :class:`framework.sql.checks.Spans` of its transform
+        checks, or None when the SQL was not checked)."""
         files = self._dependencies(project)
         if files is None:
             return
+        transforms: dict[str, list[str]] = {}
+        for proc in project.processors.values() if project is not None else ():
+            if proc.transform.sql:
+                transforms.setdefault(proc.transform.sql, []).append(proc.name)
         record = {"key": self.key, "files": [[rel, _file_hash(self.root / rel)] for rel in files],
-                  "templates": self._templates(),
+                  "templates": self._templates(), "transforms": transforms, "spans": _spans(spans),
                   "diagnostics": [d.to_dict() for d in diags.items], "notes": [d.to_dict() for d in diags.notes]}
+        self._write(record)
+
+    def _write(self, record: dict) -> None:
         try:
             cache_files.write(self.path, json.dumps(record, separators=(",", ":")).encode("utf-8"))
         except OSError as exc:  # a read-only checkout: the result is unaffected
@@ -161,6 +236,26 @@ class Replay:
                 path = Path(dirpath) / name
                 out.append([str(path.relative_to(self.root)), _file_hash(path)])
         return out
+
+
+def _spans(spans: Any) -> dict | None:
+    """The record's form of a run's :class:`~framework.sql.checks.Spans`; ``{"start": None}``
+    when the SQL was not checked (an edit to a transform then changes nothing); None when
+    the checks stopped part-way (an internal error): the next run checks everything."""
+    if spans is None:
+        return {"start": None}
+    if spans.start is None or spans.end is None:
+        return None
+    return {"start": list(spans.start), "end": list(spans.end), "order": spans.order,
+            "render": {k: list(v) for k, v in spans.render.items() if v[0] != v[2] or v[1] != v[3]},
+            "report": {k: list(v) for k, v in spans.report.items() if v[0] != v[2] or v[1] != v[3]}}
+
+
+def _diagnostics(record: dict) -> Diagnostics:
+    diags = Diagnostics()
+    diags.items = [_diagnostic(d) for d in record["diagnostics"]]
+    diags.notes = [_diagnostic(d) for d in record["notes"]]
+    return diags
 
 
 def _diagnostic(d: dict[str, Any]) -> Diagnostic:

@@ -127,9 +127,9 @@ def test_many_transforms_use_the_pool_with_the_same_diagnostics(project_dir, mon
     used: list[int] = []
     original = parsing.iter_parse
 
-    def spy(jobs, workers=None):
+    def spy(jobs, workers=None, pool=None):
         used.append(len(jobs))
-        return original(jobs, workers=2)
+        return original(jobs, workers=2, pool=pool)
 
     monkeypatch.setattr(checks, "POOL_MIN_JOBS", 1)
     monkeypatch.setattr(parsing, "POOL_MIN_JOBS", 1)
