@@ -9,6 +9,7 @@ import pytest
 from framework.manifest import load_project
 from framework.manifest.diagnostics import Diagnostics
 from framework.manifest.loader import load_yaml
+from framework.manifest import yaml12
 from framework.manifest.yaml12 import ALIAS_BUDGET, MAX_DEPTH, core_scalar
 from projects import PROCESSORS, TOPICS, line_of, write_project
 
@@ -152,3 +153,15 @@ def test_empty_and_comment_only_files_are_one_error(tmp_path):
     for text in ("", "# nothing\n"):
         loaded, items = _load(tmp_path, text)
         assert loaded is None and [d.code for d in items] == ["empty-file"]
+
+
+def test_without_locations_the_data_and_the_problems_are_the_same():
+    """The loader reads without the location table (most of its memory at 10,000
+    processors) and rebuilds it only to print a location: data and reported problems agree."""
+    text = "a: 1\nb: [x, {c: yes, d: ~}]\nb2: &k {e: 2}\nf: *k\na: 3\ng: !!str 4\n"
+    seen: list[list] = [[], []]
+    with_table = yaml12.parse(text, lambda *problem: seen[0].append(problem))
+    without = yaml12.parse(text, lambda *problem: seen[1].append(problem), locations=False)
+    assert with_table is not None and without is not None
+    assert without[0] == with_table[0] and without[1] == {} and len(with_table[1]) > 5
+    assert seen[0] == seen[1] and {p[0] for p in seen[0]} == {"duplicate-key", "yaml-tag"}

@@ -136,3 +136,48 @@ def test_many_transforms_use_the_pool_with_the_same_diagnostics(project_dir, mon
     monkeypatch.setattr(checks, "iter_parse", spy)
     assert _run_checks(project_dir, monkeypatch) == serial and used == [4]
     assert any("rosters" in d and "is not valid bigquery SQL" in d for d in serial)
+
+
+def test_workers_started_before_loading_give_the_same_diagnostics(project_dir, monkeypatch):
+    """validate forks the parse workers before it loads a large project and streams each
+    statement to them as it is rendered: the same diagnostics as parsing in-process."""
+    monkeypatch.setenv("PIPECTL_NO_CACHE", "1")
+    _edit(project_dir, "rosters", "FROM", "FROM (")
+    serial = _run_checks(project_dir, monkeypatch)
+    pool = parsing.start_pool(2)
+    assert pool is not None
+    try:
+        sent: list = []
+        imap = pool.imap
+
+        def spy(fn, items, chunksize=1):
+            items = list(items)
+            sent.extend(key for key, _ in items)
+            return imap(fn, items, chunksize)
+
+        monkeypatch.setattr(pool, "imap", spy)
+        project, _ = load_project(project_dir)
+        diags = Diagnostics()
+        checks.check_rendered_sql(project, diags, pool=pool)
+    finally:
+        pool.terminate()
+    assert [str(d) for d in diags.items] == serial and len(sent) == len(set(sent)) == 4
+    assert any("rosters" in d and "is not valid bigquery SQL" in d for d in serial)
+
+
+def test_parse_cache_round_trips_in_batches(tmp_path, monkeypatch):
+    """The cache file is written batch by batch; a file of one batch (the format before)
+    still reads."""
+    monkeypatch.setattr(checks.ParseCache, "BATCH", 3)
+    path = tmp_path / "sqlcheck.bin"
+    cache = checks.ParseCache(path)
+    results = {cache.key("bigquery", f"SELECT {i} AS x", False): (None, ("x",), ((0, "x"),), {"n": i}, None) for i in range(10)}
+    for key, result in results.items():
+        cache.put(key, result)
+    cache.save()
+    again = checks.ParseCache(path)
+    assert {key: again.get(key) for key in results} == results
+    path.write_bytes(zlib.compress(marshal.dumps(dict(cache.entries))))
+    assert {key: checks.ParseCache(path).get(key) for key in results} == results
+    path.write_bytes(zlib.compress(marshal.dumps([1, 2])))
+    assert checks.ParseCache(path).entries == {}  # not a cache: ignored, parsed again
