@@ -48,9 +48,10 @@ def validate(root: str | Path = ".", check_sql: bool = True, check_files: bool =
             from framework.graph.rules import validate_project
             from framework.sql.parsing import frozen_heap
 
+            sql = check_sql and not diags.errors  # a manifest that loads with errors: no SQL checks
             with frozen_heap():  # the model lives until the end: no full collection scans it again
                 validate_project(project, diags, check_sql=False, check_files=check_files)
-                if check_sql and not diags.errors:
+                if sql:  # the processors the rules found unsound are skipped (framework.graph.soundness)
                     spans = _check_sql(project, diags, pool)
     finally:
         if pool is not None:
@@ -77,12 +78,15 @@ def _recheck(root: Path, record: Any) -> Diagnostics | None:
     """Only transform files changed since the recorded run: check those processors' SQL
     again and keep the rest of the recorded result. None when the project no longer loads
     as recorded (then everything is checked)."""
+    if record.record["spans"]["start"] is None:  # the recorded run checked no SQL: nothing to redo
+        return record.patch({})
     project, _ = load_project(root)  # its diagnostics are the recorded ones: the manifests did not change
     if project is None or any(name not in project.processors for name in record.changed):
         return None
     from framework.sql.checks import recheck_transforms
 
-    return record.patch(recheck_transforms(project, record.changed))
+    checked = set(record.record["spans"]["order"])  # the rules left the others unchecked
+    return record.patch(recheck_transforms(project, [name for name in record.changed if name in checked]))
 
 
 # Start parse workers before loading when processors.yaml is at least this large (about 400

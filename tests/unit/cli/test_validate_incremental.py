@@ -174,10 +174,21 @@ def test_a_deleted_transform_checks_everything(root, paths):
     assert "missing-transform" in _codes(got, "export_p00001")
 
 
-def test_a_transform_edit_when_the_rules_failed_changes_nothing(root, paths):
-    """With rule errors the SQL is not checked: an edit to a transform keeps that result."""
+def test_with_rule_errors_the_sound_processors_are_still_rechecked(root, paths):
+    """A rule error (an unknown input) leaves the other processors' SQL checked; an edit to
+    one of their transforms is re-checked alone, the rule error kept."""
     _edit(root, "processors.yaml", "inputs: [raw_p00000, raw_p00001, raw_p00002]", "inputs: [raw_p00000, raw_p00001, raw_p0000x]")
     first = _checked(root, paths)
-    assert any(d["code"] == "unknown-input" for d in first[0])
+    assert any(d["code"] == "unknown-input" for d in first[0]) and paths["full"] == [1]
+    _edit(root, "sql/raw_p00001.sql", "FROM", "FROM (")
+    got = _checked(root, paths)
+    assert paths["rechecked"] == [["raw_p00001"]] and paths["full"] == []
+    assert "sql-parse" in _codes(got, "raw_p00001") and any(d["code"] == "unknown-input" for d in got[0])
+
+
+def test_without_sql_checks_a_transform_edit_changes_nothing(root, paths):
+    first = _lists(validation.validate(root, check_sql=False, replay=True))
     _edit(root, "sql/precompute_p00001.sql", "t1.m1 >", "t1.nope >")
-    assert _checked(root, paths) == first and paths["full"] == []
+    again = _lists(validation.validate(root, check_sql=False, replay=True))
+    assert again == first == _lists(validation.validate(root, check_sql=False))
+    assert paths["rechecked"] == [] and paths["full"] == []
