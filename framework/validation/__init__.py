@@ -9,6 +9,11 @@ diagnostics are relative to it). Contents are hashed, never trusted by modificat
 an edit in the same clock tick still misses. A run that depended on something outside the
 project (a Python transform found on ``sys.path``) is not recorded. ``PIPECTL_NO_CACHE=1``
 disables it; the library function replays only when asked (``replay=True``, the CLI).
+
+When only transform files changed, the run is not replayed but patched: the record also
+says which diagnostics each processor's transform check wrote, so only the processors
+reading the changed files are rendered, parsed and checked again (:func:`_recheck`), and the
+output is what a full run prints.
 """
 from __future__ import annotations
 

@@ -16,7 +16,11 @@ What the record holds (``.pipectl/cache/validate.json``, one record, the last ru
   ``null`` when the run found it missing (a transform that appears must be checked): both
   manifests, ``pipectl.yaml``, every transform file, every Python transform's module file,
   everything under ``templates/`` (overrides by file name: a new file changes what renders);
-* ``diagnostics`` and ``notes``: what the run reported, located.
+* ``diagnostics`` and ``notes``: what the run reported, located;
+* ``transforms`` (SQL file -> the processors it is the transform of) and ``spans``: which
+  of those diagnostics each processor's transform check wrote (see
+  :class:`framework.sql.checks.Spans`), so that after an edit to transform files only, those
+  processors are checked again and their part replaced (:meth:`Replay.patch`).
 
 Contents are hashed, not trusted by modification time (a file rewritten in the same clock
 tick with the same size must still miss). A run whose result depends on something outside
