@@ -221,7 +221,7 @@ def record_statements(saved: Path, work: Path, player: str, out: Path, tags: lis
 # what a statement is for, from its first words (pipectl's templates start with a comment line)
 KINDS = (
     ("detect", r"-- change detection"), ("write", r"-- write processed rows|^DELETE FROM nba_|^INSERT INTO nba_"),
-    ("fingerprints", r"processed_fingerprints|-- record processed"), ("change-set", r"change_sets"),
+    ("fingerprints", r"processed_fingerprints|entity_fingerprints|-- record processed"), ("change-set", r"change_sets"),
     ("count/read", r"^SELECT COUNT|^SELECT DISTINCT|^SELECT"), ("data test", r"-- data test"),
     ("catalog", r"information_schema"), ("transaction", r"^(BEGIN|COMMIT|ROLLBACK)"), ("session", r"^SET "),
     ("schema", r"^CREATE"),
@@ -308,7 +308,8 @@ def _replay(saved: Path, work: Path, log: list) -> dict[str, float]:
 def compare_statements(saved: Path, tmp: Path, player: str, others: list[Path], rounds: int) -> None:
     """This checkout's and ``others``' update statements, replayed by a bare duckdb connection
     on the same saved state in interleaved rounds: per processor, how many and what they cost
-    (min and median), without the rest of either process."""
+    (min and median), without the rest of either process. The state is prepared by this
+    checkout: compare checkouts of one state format (another format upgrades or recomputes)."""
     logs = {}
     for name, root in [("this", None)] + [(o.name, o) for o in others]:
         out = tmp / f"statements-{name}.pickle"
