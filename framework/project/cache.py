@@ -23,6 +23,9 @@ A project whose answer depends on something the record cannot see (a Python tran
 found on ``sys.path`` rather than under the project) is not recorded. Only a load without
 errors is recorded: a broken project is loaded (and reported) in full every time.
 
+A project found here or recorded here carries the digest of its recorded bytes, so the
+statements rendered from it can be reused too (:mod:`framework.sql.rendered`).
+
 A record that cannot be trusted is never used: the header and pickle are covered by a
 checksum, so a truncated or overwritten file is ignored with a warning and rebuilt; a key
 or file that differs is a plain miss. The folder is the project's own state folder (like
@@ -44,7 +47,7 @@ from typing import Any
 
 from framework.manifest import PROCESSORS_FILE, TOPICS_FILE
 from framework.manifest.model import Project
-from framework.sql import cache_files
+from framework.sql import cache_files, rendered
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +141,7 @@ class ProjectCache:
             project = pickle.loads(payload)
             if not isinstance(project, Project) or Path(project.root) != self.root:
                 raise CacheError("the record holds no project of this folder")
+            rendered.register(project, _digest(payload))  # statements rendered from this very model
         except (CacheError, KeyError, TypeError, ValueError, pickle.UnpicklingError, EOFError, AttributeError,
                 ImportError, IndexError) as exc:
             log.warning("ignoring the damaged project cache %s (%s): loading the manifests in full and rewriting it",
@@ -161,6 +165,7 @@ class ProjectCache:
         except (pickle.PicklingError, TypeError, AttributeError) as exc:  # a model field that cannot be kept
             log.info("not caching the project of %s: %s", self.root, exc)
             return
+        rendered.register(project, _digest(payload))
         header = json.dumps({"key": self.key, "files": manifests + files}, separators=(",", ":")).encode("utf-8")
         body = len(header).to_bytes(4, "big") + header + payload
         try:

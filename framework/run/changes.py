@@ -168,7 +168,7 @@ def detect_changes(warehouse: Any, project: Project, processor: Processor | str,
 
     Never raises for detection problems: those give a full batch with ``fallback_reason``.
     """
-    import jinja2
+    from framework.sql.render import template_errors
 
     proc = _resolve(project, processor)
     if not proc.change_detection.enabled:
@@ -182,7 +182,7 @@ def detect_changes(warehouse: Any, project: Project, processor: Processor | str,
             log.info("change detection for %s at %s: an entity of one row gained rows; rerunning with the grouped plan",
                      proc.name, _partition_key(partition))
             rows, by_row = _detect_rows(warehouse, project, proc, partition, grouped=True)
-    except (BackendError, ConfigError, jinja2.TemplateError) as exc:
+    except (BackendError, ConfigError, *template_errors()) as exc:
         return _fallback(proc, partition, f"detection query failed: {exc}")
     return _change_set(project, proc, partition, rows)
 

@@ -128,8 +128,11 @@ def _macros(env: jinja2.Environment) -> object:
 def reset_template_cache() -> None:
     """Forget compiled templates (they are read once per process, for speed): a long-lived
     process that lets users edit ``templates/`` calls this to see the edits."""
+    from framework.sql import rendered
+
     _environment.cache_clear()
     _macros.cache_clear()
+    rendered.reset()  # statements rendered from the old templates
 
 
 def dialect_macros(project_root: Path | str | None, dialect: str):

@@ -5,10 +5,15 @@ transform) and :func:`render_transform` (the processor's own SQL file under the 
 contract). Every statement comes back as :class:`RenderedSQL`: text plus the names of the
 query parameters it needs, so callers bind values with :func:`query_params` and no value is
 ever pasted into SQL text.
+
+A statement of a project loaded through the project cache is looked up first in the
+statements rendered by earlier commands (:mod:`framework.sql.rendered`); Jinja is imported
+only when something must really be rendered.
 """
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -18,14 +23,22 @@ from framework.errors import ConfigError
 from framework.manifest.diagnostics import did_you_mean
 from framework.manifest.model import Processor, Project, Table
 
+from framework.sql import rendered as _rendered
 from framework.sql.context import (PARTITION_SENTINEL, STATE_FORMAT, changeset_table, input_specs, legacy_state_table,
                                    row_plan_applies, state_table)
-from framework.sql.environment import dialect_macros, environment
 from framework.sql.params import QueryParam, coerce_value
 
 KINDS = ("detect", "filter", "ddl", "merge", "transform")
 ENTITY_IDS = "entity_ids"
 _FIXED_PARAMS = (ENTITY_IDS, "processor", "run_id")
+
+
+def template_errors() -> tuple[type[BaseException], ...]:
+    """Jinja's error type once Jinja is imported (something was rendered), else none: code
+    that turns a template error into a fallback names it without importing Jinja itself
+    (an ``except`` clause is evaluated when an exception reaches it)."""
+    jinja2 = sys.modules.get("jinja2")
+    return (jinja2.TemplateError,) if jinja2 is not None else ()
 
 
 @dataclass(frozen=True)
@@ -59,18 +72,33 @@ def finish_rendered(sql: str, project: Project) -> RenderedSQL:
 
 def render_template(project: Project, template: str, dialect: str, **context: Any) -> RenderedSQL:
     """Render any template by name (``detect.sql.j2``) with the standard context."""
-    env = environment(project.root, dialect)
     base = {"partition_column": project.partition_column, "state_table": state_table(project),
             "changeset_table": changeset_table(project), "sentinel": PARTITION_SENTINEL,
             "state_format": STATE_FORMAT, "legacy_table": legacy_state_table(project)}
     base.update(context)
-    return finish_rendered(env.get_template(template).render(**base), project)
+    memo, key = _rendered.memo_for(project), None
+    if memo is not None:
+        try:
+            key = _rendered.call_key("template", template, dialect, base)
+        except _rendered.NotKeyable:  # a function in the context: rendered every time
+            key = None
+        found = memo.get(key) if key is not None else None
+        if found is not None:
+            return RenderedSQL(*found)
+    from framework.sql.environment import environment
+
+    out = finish_rendered(environment(project.root, dialect).get_template(template).render(**base), project)
+    if memo is not None and key is not None:
+        memo.put(key, out.sql, out.params)
+    return out
 
 
 # ----------------------------------------------------------------- transform contract
 def transform_globals(project: Project, processor: Processor, dialect: str, full_batch: bool) -> dict[str, Any]:
     """The names a transform template sees (public: the SQL checks and `pipectl verify`
     render transforms with the same globals as a run)."""
+    from framework.sql.environment import dialect_macros
+
     macros = dialect_macros(project.root, dialect)
     selective = not full_batch and processor.entity is not None
 
@@ -144,6 +172,8 @@ def render_transform(project: Project, processor: Processor | str, dialect: str,
     ``globals_`` replaces the contract's globals (the SQL checks wrap ``ref`` to watch it);
     ``text`` is the file's text when the caller has read it already.
     """
+    from framework.sql.environment import environment
+
     proc = _processor(project, processor)
     if text is None:
         text = read_transform(project, proc)
@@ -176,8 +206,24 @@ def render_statement(project: Project, processor: Processor | str, kind: str, di
     for this one in the rare case it cannot decide).
     """
     proc = _processor(project, processor)
+    if kind in ("transform", "merge"):
+        memo = _rendered.memo_for(project)
+        if memo is not None:  # keyed by the transform's text: its render holds functions (ref, entity_filter)
+            text = read_transform(project, proc)
+            key = _rendered.call_key("statement", proc.name, kind, dialect, bool(full_batch), text)
+            found = memo.get(key)
+            if found is not None:
+                return RenderedSQL(*found)
+            out = _render_statement(project, proc, kind, dialect, full_batch, grouped, text)
+            memo.put(key, out.sql, out.params)
+            return out
+    return _render_statement(project, proc, kind, dialect, full_batch, grouped)
+
+
+def _render_statement(project: Project, proc: Processor, kind: str, dialect: str, full_batch: bool, grouped: bool,
+                      text: str | None = None) -> RenderedSQL:
     if kind == "transform":
-        return finish_rendered(render_transform(project, proc, dialect, full_batch), project)
+        return finish_rendered(render_transform(project, proc, dialect, full_batch, text=text), project)
     if kind == "ddl":
         return render_template(project, "ddl.sql.j2", dialect, processor=proc.name, table=_output(proc))
     if kind == "merge":
@@ -189,7 +235,7 @@ def render_statement(project: Project, processor: Processor | str, kind: str, di
             processor=proc.name, table=out.fqn, columns=list(out.column_names),
             partition_in_output=out.column(project.partition_column) is not None,
             key=key if key and out.column(key) is not None else None,
-            transform_sql=render_transform(project, proc, dialect, full),
+            transform_sql=render_transform(project, proc, dialect, full, text=text),
             entity_filter=transform_globals(project, proc, dialect, full)["entity_filter"],
             full_batch=full,
         )
@@ -226,6 +272,8 @@ def render_state_ddl(project: Project, dialect: str) -> RenderedSQL:
 
 def render_table_ddl(table: Table, dialect: str, project_root: Path | str | None = None) -> str:
     """``CREATE SCHEMA/TABLE IF NOT EXISTS`` for any table (used by warehouses' create_table)."""
+    from framework.sql.environment import environment
+
     env = environment(project_root, dialect)
     return env.get_template("ddl.sql.j2").render(processor=table.fqn, table=table).strip() + "\n"
 
