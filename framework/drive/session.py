@@ -54,8 +54,11 @@ class Session:
         return cls(project, backends, attach(alerts, backends.state))
 
     def close(self) -> None:
+        from framework.sql.rendered import flush_all
+
         self.alerts.flush(final=True)  # the process ends: report every suppressed alert now
         self.backends.close()
+        flush_all()  # statements rendered by this command, for the next one
 
     def __enter__(self) -> "Session":
         return self

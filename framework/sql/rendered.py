@@ -13,8 +13,8 @@ What a lookup is keyed by:
   manifest code, of the folder, changes it); a project built or changed in memory (a
   target's prefixes, a test's fixture) has none and always renders;
 * the **templates**: the content of every file of the project's ``templates/`` folder, the
-  built-in templates and pipectl's SQL modules (path, modification time, size, as Python's
-  bytecode cache trusts source files), Jinja's and Python's versions;
+  built-in templates, pipectl's SQL and manifest modules (path, modification time, size, as
+  Python's bytecode cache trusts source files), Jinja's and Python's versions;
 * the **call**: the template and dialect and every argument, walked field by field (model
   objects included); a call whose arguments hold a function (the merge's entity filter) is
   not looked up at this level: :func:`framework.sql.render.render_statement` keys the merge
@@ -27,12 +27,14 @@ from (the header names them, a different header starts an empty record).
 """
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import hashlib
 import json
 import logging
 import os
 import sys
+import threading
 import weakref
 from importlib.util import find_spec
 from pathlib import Path
@@ -48,6 +50,7 @@ FILE = "rendered.json"
 MAGIC = b"pipectl-rendered\n"
 MAX_ENTRIES = 4096  # run-varying arguments would otherwise grow the record forever
 _SQL_DIR = Path(__file__).resolve().parent
+_CODE_DIRS = (_SQL_DIR, _SQL_DIR.parent / "manifest")  # templates and rendering; the model's methods
 _PROJECT_TEMPLATES = "templates"  # framework.sql.environment.PROJECT_FOLDER (importing it imports Jinja)
 
 _tokens: dict[int, str] = {}
@@ -79,9 +82,20 @@ def memo_for(project: Any) -> "Memo | None":
 
 
 def reset() -> None:
-    """Forget every memo of this process (with the template cache: templates were edited)."""
+    """Forget every memo of this process (with the template cache: templates were edited).
+    What they rendered is written first: it is right for the templates it was rendered from."""
+    flush_all()
     _memos.clear()
     _code.clear()
+
+
+@atexit.register
+def flush_all() -> None:
+    """Write every memo with statements not written yet (at exit: a command renders its
+    statements over its whole run, and writing the record after each one would rewrite it
+    once per statement)."""
+    for memo in list(_memos.values()):
+        memo.flush()
 
 
 def _stat(path: str | None) -> list[Any] | None:
@@ -96,9 +110,10 @@ def _code_state() -> list[Any]:
     """pipectl's SQL modules and built-in templates, Jinja, Python: fixed for a process."""
     if not _code:
         files = []
-        for dirpath, dirnames, filenames in os.walk(_SQL_DIR):
-            dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
-            files += [_stat(os.path.join(dirpath, f)) for f in sorted(filenames) if f.endswith((".py", ".j2", ".sql"))]
+        for folder in _CODE_DIRS:
+            for dirpath, dirnames, filenames in os.walk(folder):
+                dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+                files += [_stat(os.path.join(dirpath, f)) for f in sorted(filenames) if f.endswith((".py", ".j2", ".sql"))]
         spec = find_spec("jinja2")
         _code.extend([FORMAT, sys.version, files, _stat(spec.origin if spec else None)])
     return _code
@@ -143,7 +158,9 @@ def call_key(*parts: Any) -> str:
 
 
 class Memo:
-    """One project's rendered statements: read once per process, rewritten on each new one."""
+    """One project's rendered statements: read once per process; new ones are written when
+    their count reaches a power of two and at exit (a few writes per command, whatever the
+    project's size)."""
 
     def __init__(self, root: Path, token: str):
         self.root, self.token = root, token
@@ -151,6 +168,8 @@ class Memo:
         self.header = hashlib.blake2b(json.dumps([token, _code_state(), _project_templates(root)]).encode(),
                                       digest_size=16).hexdigest()
         self._entries: dict[str, list[Any]] | None = None
+        self._dirty = False
+        self._lock = threading.Lock()  # a fan-out renders from several threads
 
     def get(self, key: str) -> tuple[str, tuple[str, ...]] | None:
         found = self._load().get(key)
@@ -158,19 +177,33 @@ class Memo:
 
     def put(self, key: str, sql: str, params: tuple[str, ...]) -> None:
         entries = self._load()
-        if len(entries) >= MAX_ENTRIES:
-            return
-        entries[key] = [sql, list(params)]
-        body = json.dumps({"header": self.header, "entries": entries}, separators=(",", ":")).encode("utf-8")
+        with self._lock:
+            if len(entries) >= MAX_ENTRIES or key in entries:
+                return
+            entries[key] = [sql, list(params)]
+            self._dirty = True
+            n = len(entries)
+        if n & (n - 1) == 0:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the record if it holds statements not written yet (and the project's
+        folder still exists: a removed folder is not recreated for a cache)."""
+        with self._lock:
+            if not self._dirty or self._entries is None or not self.root.is_dir():
+                return
+            body = json.dumps({"header": self.header, "entries": self._entries}, separators=(",", ":")).encode("utf-8")
+            self._dirty = False
         try:
             cache_files.write(self.path, MAGIC + hashlib.blake2b(body, digest_size=16).digest() + body)
         except OSError as exc:  # a read-only checkout: rendering is unaffected
             log.info("not writing rendered statements to %s: %s", self.path, exc)
 
     def _load(self) -> dict[str, list[Any]]:
-        if self._entries is None:
-            self._entries = self._read()
-        return self._entries
+        with self._lock:
+            if self._entries is None:
+                self._entries = self._read()
+            return self._entries
 
     def _read(self) -> dict[str, list[Any]]:
         try:
