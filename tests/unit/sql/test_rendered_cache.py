@@ -90,7 +90,7 @@ def test_what_renders_again_in_the_next_command(tmp_path, monkeypatch, change):
         override = root / "templates" / "duckdb" / "_dialect.sql.j2"
         override.parent.mkdir(parents=True)
         override.write_text((environment.BUILTIN_TEMPLATES / "duckdb" / "_dialect.sql.j2").read_text()
-                            .replace("hash(", "md5_number("))
+                            .replace("%}hash(", "%}md5_number("))
         expected = "md5_number("
     elif change == "manifest":
         path = root / "processors.yaml"
