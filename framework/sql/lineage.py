@@ -10,7 +10,7 @@ runs silently diverge. This module extracts *facts* from the SQL with sqlglot's 
 compare those facts with the manifest live in :mod:`framework.sql.lineage_rules`.
 
 Facts depend only on the SQL text, the dialect and the schemas of the tables it reads, so
-they are JSON data cached with the parse results (``ParseCache``): a repeated validate, and
+they are JSON data cached with the parse results (``framework.sql.parse_cache``): a repeated validate, and
 the 10,000 generated processors that differ only in table names, analyse once.
 
 Tables are labelled by the checker's placeholders (``__ref<i>.__t`` -> ``i``); a column
