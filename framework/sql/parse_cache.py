@@ -99,9 +99,14 @@ class ParseCache:
 
 
 def parse_cache_for(project: Project) -> ParseCache:
-    import sqlglot
-
     if os.environ.get("PIPECTL_NO_CACHE"):
         return ParseCache(None)
-    # marshal's format is the interpreter's: the Python version is part of the name too
-    return ParseCache(cache_files.cache_dir(project.root) / f"sqlcheck-{sqlglot.__version__}-py{sys.version_info[0]}{sys.version_info[1]}.bin")
+    return ParseCache(cache_path(project.root))
+
+
+def cache_path(project_root: str | Path) -> Path:
+    """The project's parse cache file for this sqlglot and Python (``marshal``'s format is
+    the interpreter's: the Python version is part of the name too)."""
+    import sqlglot
+
+    return cache_files.cache_dir(project_root) / f"sqlcheck-{sqlglot.__version__}-py{sys.version_info[0]}{sys.version_info[1]}.bin"

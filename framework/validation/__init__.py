@@ -101,14 +101,21 @@ EARLY_POOL_BYTES = 256 * 1024
 
 
 def _early_pool(root: Path) -> Any:
+    """Parse workers for a large project with no parse cache yet (a first run, a new sqlglot):
+    most statements will be parsed. With a cache, most are found in it (after an edit to
+    processors.yaml, nothing is parsed) and idle workers only cost; should many still miss,
+    the checks fork a pool then (framework.sql.parsing.iter_parse)."""
     try:
         large = (root / PROCESSORS_FILE).stat().st_size >= EARLY_POOL_BYTES
     except OSError:
         return None
     if not large:
         return None
+    from framework.sql.parse_cache import cache_path
     from framework.sql.parsing import start_pool
 
+    if not os.environ.get("PIPECTL_NO_CACHE") and cache_path(root).is_file():
+        return None
     return start_pool()
 
 
