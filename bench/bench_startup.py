@@ -258,17 +258,31 @@ def statements(saved: Path, work: Path, player: str, out: Path) -> None:
             print(f"--- {who}: {classify(sql)} {took * 1000:.1f} ms\n{sql.strip()[:300]}")
 
 
-def warm_caches(saved: Path, work: Path, updates: dict[str, tuple[list[str], dict[str, str] | None]]) -> None:
+def warm_caches(saved: Path, work: Path, updates: dict[str, tuple[list[str], dict[str, str] | None]],
+                keep: Path) -> dict[str, Path]:
     """Run each update once where the rounds run them (``work``) and keep what it left in
-    ``.pipectl/cache/`` (compiled templates, the loaded project) in the saved state: the
-    rounds measure a folder whose previous command already ran there, the steady state of
-    a scheduler or a webhook. Caches are keyed by the project's folder, so they are made in
-    ``work``, not in ``saved``; the first command after an edit pays a miss (docs/performance.md)."""
-    for cmd, env in updates.values():
-        shutil.rmtree(work, ignore_errors=True)
-        shutil.copytree(saved, work)
+    ``.pipectl/cache/`` (compiled templates, the loaded project, rendered statements), one
+    folder per update under ``keep``: the rounds measure a folder whose previous command
+    already ran there, the steady state of a scheduler or a webhook. Caches are keyed by
+    the project's folder and by pipectl's code, so each checkout gets its own (two
+    checkouts sharing one would make each other miss); the first command after an edit
+    pays a miss (docs/performance.md)."""
+    caches: dict[str, Path] = {}
+    for i, (name, (cmd, env)) in enumerate(updates.items()):
+        fresh_work(saved, work)
         _cpu_run(cmd, work, env)
-        shutil.copytree(work / ".pipectl" / "cache", saved / ".pipectl" / "cache", dirs_exist_ok=True)
+        caches[name] = keep / f"cache-{i}"
+        shutil.copytree(work / ".pipectl" / "cache", caches[name])
+    return caches
+
+
+def fresh_work(saved: Path, work: Path, cache: Path | None = None) -> None:
+    """``work`` as ``saved`` is, with ``cache`` as its ``.pipectl/cache/`` when given."""
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(saved, work)
+    if cache is not None:
+        shutil.rmtree(work / ".pipectl" / "cache", ignore_errors=True)
+        shutil.copytree(cache, work / ".pipectl" / "cache")
 
 
 # another checkout records its own update's statements in a child process (its framework first
@@ -385,18 +399,19 @@ def main() -> int:
             other = f"one-player update ({checkout.name})"
             cases[other] = cases["one-player update"]
             envs[other] = {**os.environ, "PYTHONPATH": str(checkout.resolve())}
-        warm_caches(saved, work, {k: (cmd, envs[k]) for k, cmd in cases.items() if k.startswith("one-player update")})
+        caches = warm_caches(saved, work, {k: (cmd, envs[k]) for k, cmd in cases.items()
+                                           if k.startswith("one-player update")}, tmp)
         if args.breakdown:
             from startup_breakdown import breakdown
 
             breakdown(saved, work, cases["one-player update"][3:],
-                      {k: envs[k] for k in cases if k.startswith("one-player update")}, args.rounds)
+                      {k: envs[k] for k in cases if k.startswith("one-player update")}, args.rounds,
+                      lambda name: fresh_work(saved, work, caches.get(name)))
             return 0
         results: dict[str, list[tuple[float, float, float]]] = {k: [] for k in cases}
         for _ in range(args.rounds):
             for name, cmd in cases.items():
-                shutil.rmtree(work, ignore_errors=True)
-                shutil.copytree(saved, work)  # every run starts from the same state
+                fresh_work(saved, work, caches.get(name))  # every run starts from the same state
                 wall, cpu, out = _cpu_run(cmd, work, envs[name])
                 found = re.search(r"total ([0-9.]+)s", out)
                 results[name].append((wall, cpu, float(found.group(1)) if found else 0.0))

@@ -12,12 +12,12 @@ in the same rounds. Medians and minima of CPU milliseconds; interpreter exit is 
 from __future__ import annotations
 
 import json
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 TIMELINE = r'''
 import json, sys, time
@@ -71,7 +71,8 @@ with open(sys.argv[1], "a") as f:
 '''
 
 
-def breakdown(saved: Path, work: Path, args: list[str], checkouts: dict[str, dict[str, str] | None], rounds: int) -> None:
+def breakdown(saved: Path, work: Path, args: list[str], checkouts: dict[str, dict[str, str] | None], rounds: int,
+              fresh: Callable[[str], None]) -> None:
     """Print the per-step CPU table of the update (``args``) for each checkout."""
     with tempfile.TemporaryDirectory() as d:
         script = Path(d) / "timeline.py"
@@ -79,8 +80,7 @@ def breakdown(saved: Path, work: Path, args: list[str], checkouts: dict[str, dic
         logs = {name: Path(d) / f"{i}.jsonl" for i, name in enumerate(checkouts)}
         for _ in range(rounds):
             for name, env in checkouts.items():  # interleaved, like the whole-process rounds
-                shutil.rmtree(work, ignore_errors=True)
-                shutil.copytree(saved, work)
+                fresh(name)  # the saved state, with this checkout's own caches
                 subprocess.run([sys.executable, str(script), str(logs[name]), *args], cwd=work, env=env, check=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         tables = {name: _steps(path) for name, path in logs.items()}
