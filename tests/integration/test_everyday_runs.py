@@ -282,40 +282,24 @@ def test_a_one_player_update_detects_only_where_no_upstream_list_covers_the_inpu
     gamebook it reads); every other downstream processor that runs takes its entities from
     the upstream change-sets: no detection query reaches DuckDB for it. The tables then equal
     a from-scratch recompute (`pipectl verify`)."""
-    from framework.backends.duckdb import DuckDBWarehouse
     from framework.drive.session import Session, simulate_update
     from framework.run.verify import verify
-
-    sent: list[str] = []
-    real_open = DuckDBWarehouse._open
-
-    class Recording:  # the connection DuckDB executes on: every statement it received
-        def __init__(self, con):
-            self._con = con
-
-        def execute(self, sql, params=None):
-            sent.append(sql)
-            return self._con.execute(sql, params) if params else self._con.execute(sql)
-
-        def __getattr__(self, name):
-            return getattr(self._con, name)
+    from tests.recording import detections, record_statements
 
     with Session.open(project) as sess:  # a player who played and has a points line that day
         player = sess.warehouse.query(
             "SELECT g.player_lookup FROM nba_raw.nbac_gamebook_player_stats g JOIN nba_raw.odds_api_player_points_props p "
             "USING (game_date, player_lookup) WHERE g.game_date = DATE '2025-01-07' AND g.minutes > 0 "
             "ORDER BY g.points DESC, g.player_lookup LIMIT 1")[0]["player_lookup"]
-    monkeypatch.setattr(DuckDBWarehouse, "_open", lambda self: Recording(real_open(self)))
-    with Session.open(project) as sess:
+    with record_statements(monkeypatch) as sent, Session.open(project) as sess:
         upd = simulate_update(sess, DAY2, player, edits=[(None, {"points": 41, "fg_made": 16}),
                                                                  ("odds_api_player_points_props", {"points_line": 31.5})])
         assert upd.report.status == "success", upd.report.to_dict()
         ran = {r.processor for ph in upd.report.phases for r in ph.runs if r.status == "success"}
-        detected = sorted(s.split("for processor ", 1)[1].split()[0] for s in sent if "-- change detection" in s)
-        assert detected == ["nbac_gamebook_player_stats", "odds_api_player_points_props", "team_defense_game_summary"]
+        assert sorted(detections(sent)) == ["nbac_gamebook_player_stats", "odds_api_player_points_props", "team_defense_game_summary"]
         # the update reached every phase without detecting there
         assert {"player_game_summary", "player_daily_cache", "ml_feature_store", "player_prop_predictions"} <= ran
-        monkeypatch.setattr(DuckDBWarehouse, "_open", real_open)
+    with Session.open(project) as sess:
         report = verify(sess.project, sess.warehouse, DAY2)
         assert report.ok, report.to_dict() if hasattr(report, "to_dict") else report
 

@@ -14,6 +14,7 @@ from framework.backends.duckdb import DuckDBWarehouse
 from framework.project import load
 from framework.run.runner import ProcessorRunner, RunRequest
 from tests.projects import PROCESSORS, SQL, TOPICS, write_project
+from tests.recording import RecordingConnection, detections
 
 DAY = "2026-01-15"
 # the shop project, with customer -> store assignments in their own processor (the mapping
@@ -63,21 +64,11 @@ class Recording(DuckDBWarehouse):
         super().__init__(":memory:")
 
     def _open(self):
-        con, log = super()._open(), self.statements
-
-        class Con:
-            def execute(self, sql, params=None):
-                log.append(sql)
-                return con.execute(sql, params) if params else con.execute(sql)
-
-            def __getattr__(self, name):
-                return getattr(con, name)
-
-        return Con()
+        return RecordingConnection(super()._open(), self.statements)
 
     def detections(self) -> list[str]:
-        """The processors a detection query was sent for (the template's first line names it)."""
-        return [s.split("for processor ", 1)[1].split()[0] for s in self.statements if "-- change detection" in s]
+        """The processors a detection query was sent for."""
+        return detections(self.statements)
 
 
 def _world(tmp_path, name: str, memory_store=None):

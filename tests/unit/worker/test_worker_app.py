@@ -112,8 +112,8 @@ def test_an_update_through_the_worker_skips_and_takes_change_sets_as_a_local_run
     source: downstream processors take the raw run's entity list (no detection query reaches
     DuckDB for them), the others are skipped without a query, and the tables equal a full
     run of the edited day."""
-    from framework.backends.duckdb import DuckDBWarehouse
     from framework.orchestrator.envelope import encode, make_envelope
+    from tests.recording import detections, record_statements
 
     service, client, pump, date, root = worker
     _first_trigger(service, date)
@@ -122,41 +122,21 @@ def test_an_update_through_the_worker_skips_and_takes_change_sets_as_a_local_run
     player = wh.query("SELECT player_lookup FROM nba_raw.nbac_gamebook_player_stats WHERE minutes > 0 "
                       "ORDER BY points DESC, player_lookup LIMIT 1")[0]["player_lookup"]
     sample_module(service.project, "apply_update")(wh, date, player, points=44)
-    sent: list[str] = []
-    real_open = DuckDBWarehouse._open
-
-    class Recording:
-        def __init__(self, con):
-            self._con = con
-
-        def execute(self, sql, params=None):
-            sent.append(sql)
-            return self._con.execute(sql, params) if params else self._con.execute(sql)
-
-        def __getattr__(self, name):
-            return getattr(self._con, name)
-
-    monkeypatch.setattr(DuckDBWarehouse, "_open", lambda self: Recording(real_open(self)))
-    held = wh._con  # the worker holds its connection open: record on it too
-    if held is not None:
-        wh._con = Recording(held)
-    env = make_envelope(kind="trigger", processor_name="scheduler", phase="raw", partition_column="game_date",
-                        execution_id="sched-2", correlation_id="corr-update", partition=date, status="success",
-                        record_count=0, duration_seconds=0.0, trigger_id="t-update-1", round=1,
-                        metadata={"mode": "incremental", "source": "scheduler", "sources_changed": ["landing_gamebook"]})
-    topic = next(t.name for t in service.project.topics.values() if t.contract == "trigger" and "phase:raw" in t.consumers)
-    service.session.backends.bus.publish(topic, encode(env), {"trigger_id": "t-update-1", "partition": date})
-    pump.run()
-    monkeypatch.setattr(DuckDBWarehouse, "_open", real_open)
-    if held is not None:
-        wh._con = held
+    with record_statements(monkeypatch, wh) as sent:  # the worker holds its connection open: record on it too
+        env = make_envelope(kind="trigger", processor_name="scheduler", phase="raw", partition_column="game_date",
+                            execution_id="sched-2", correlation_id="corr-update", partition=date, status="success",
+                            record_count=0, duration_seconds=0.0, trigger_id="t-update-1", round=1,
+                            metadata={"mode": "incremental", "source": "scheduler", "sources_changed": ["landing_gamebook"]})
+        topic = next(t.name for t in service.project.topics.values() if t.contract == "trigger" and "phase:raw" in t.consumers)
+        service.session.backends.bus.publish(topic, encode(env), {"trigger_id": "t-update-1", "partition": date})
+        pump.run()
     assert sent, "no statement was recorded"
     runs = [r for r in service.runner.history.list(partition=date, limit=None) if r.correlation_id == "corr-update"]
     status = {r.processor: (r.status, r.fallback_reason) for r in runs}
     assert status["nbac_gamebook_player_stats"][0] == "success"
     assert status["nbac_schedule"] == ("no_data", "inputs unchanged since the last run (no query)")
     assert status["player_game_summary"] == ("success", None)
-    detected = {s.split("for processor ", 1)[1].split()[0] for s in sent if "-- change detection" in s}
+    detected = set(detections(sent))
     assert "nbac_gamebook_player_stats" in detected and "nbac_schedule" not in detected
     assert "player_game_summary" not in detected and "player_shot_zone_analysis" not in detected
     worker_tables = snapshot_tables(service.session)
