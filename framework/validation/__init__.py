@@ -17,6 +17,7 @@ output is what a full run prints.
 """
 from __future__ import annotations
 
+import logging
 import os
 import traceback
 from pathlib import Path
@@ -25,6 +26,8 @@ from typing import Any, Callable
 from framework.errors import Location, ManifestError, PipectlError
 from framework.manifest import PROCESSORS_FILE, load_project
 from framework.manifest.diagnostics import Diagnostics
+
+log = logging.getLogger(__name__)
 
 
 def validate(root: str | Path = ".", check_sql: bool = True, check_files: bool = True, replay: bool = False) -> Diagnostics:
@@ -42,7 +45,11 @@ def validate(root: str | Path = ".", check_sql: bool = True, check_files: bool =
         if hit is not None:
             return hit
         if record.changed is not None:
-            patched = _recheck(Path(root), record)
+            try:
+                patched = _recheck(Path(root), record)
+            except Exception as exc:  # noqa: BLE001 - never worse than a full run, which reports it located
+                log.warning("re-checking the edited transforms failed (%s: %s): checking everything", type(exc).__name__, exc)
+                patched = None
             if patched is not None:
                 return patched
     pool = _early_pool(Path(root)) if check_sql else None

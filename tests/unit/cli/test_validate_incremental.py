@@ -192,3 +192,15 @@ def test_without_sql_checks_a_transform_edit_changes_nothing(root, paths):
     again = _lists(validation.validate(root, check_sql=False, replay=True))
     assert again == first == _lists(validation.validate(root, check_sql=False))
     assert paths["rechecked"] == [] and paths["full"] == []
+
+
+def test_a_failing_recheck_falls_back_to_checking_everything(root, paths, monkeypatch, caplog):
+    _checked(root, paths)
+    _edit(root, "sql/raw_p00000.sql", "FROM", "FROM (")
+
+    def broken(project, names):
+        raise RuntimeError("a bug in the re-check")
+
+    monkeypatch.setattr(checks, "recheck_transforms", broken)
+    got = _lists(validation.validate(root, replay=True))
+    assert "sql-parse" in _codes(got, "raw_p00000") and "a bug in the re-check" in caplog.text
