@@ -265,8 +265,17 @@ class LocalBus(DeadLetterMixin):
 
     # ----------------------------------------------------------------- pull / ack
     def pull(self, subscription: str, max_messages: int = 10) -> list[ReceivedMessage]:
-        """Lease up to ``max_messages`` available messages, oldest publish first."""
+        """Lease up to ``max_messages`` available messages, oldest publish first.
+
+        An existing subscription with nothing available (deliveries due, exhausted ones
+        included) answers from one read, without taking the write lock: a driver polls
+        every phase's subscriptions after each step and most polls find nothing (about 50
+        of a one-player update's 60 pulls). Anything else, and every claim, runs in the
+        ``BEGIN IMMEDIATE`` transaction, which reads again, so a message published between
+        the two is simply left for the next pull, as on Pub/Sub."""
         now = self.clock()
+        if not self._anything_due(subscription, now):
+            return []
         with self._write() as conn:
             sub = self._subscription(conn, subscription)
             self._dead_letter_exhausted(conn, sub, now)
@@ -282,6 +291,14 @@ class LocalBus(DeadLetterMixin):
                              (attempts + 1, now + sub.ack_deadline_seconds, token, did))
                 out.append(ReceivedMessage(f"{did}:{token}", str(mid), bytes(data), json.loads(attrs), attempts + 1, ptime))
             return out
+
+    def _anything_due(self, subscription: str, now: float) -> bool:
+        """False only when the subscription exists and has no delivery available at ``now``
+        (read outside a transaction); a missing subscription says True, so the claim path
+        raises its error."""
+        rows = self._read("SELECT EXISTS (SELECT 1 FROM deliveries WHERE subscription = s.name AND available_at <= ?) "
+                          "FROM subscriptions s WHERE s.name = ?", (now, subscription))
+        return not rows or bool(rows[0][0])
 
     @staticmethod
     def _parse_ack_ids(ack_ids: Sequence[str]) -> list[tuple[int, str]]:
