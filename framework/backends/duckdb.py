@@ -111,21 +111,22 @@ class DuckDBWarehouse:
         with self._connection() as con:
             return self._run(con, sql, params)
 
-    def execute_script(self, sql: str, params: Sequence[QueryParam] = (), labels: Mapping[str, str] | None = None) -> None:
+    def execute_script(self, sql: str, params: Sequence[QueryParam] = (),
+                       labels: Mapping[str, str] | None = None) -> list[list[dict[str, Any]]]:
+        """Run the script's statements in one transaction; returns each statement's rows (a
+        DML statement's RETURNING rows, else DuckDB's one-row count)."""
         statements = split_statements(sql)
         if self._in_txn:  # part of an open transaction(): its owner commits or rolls back
-            for statement in statements:
-                self._run(self._con, statement, params)
-            return
+            return [self._run(self._con, statement, params) for statement in statements]
         with self._connection() as con:
             con.execute("BEGIN TRANSACTION")
             try:
-                for statement in statements:
-                    self._run(con, statement, params)
+                results = [self._run(con, statement, params) for statement in statements]
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
             con.execute("COMMIT")
+        return results
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

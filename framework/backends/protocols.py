@@ -29,8 +29,10 @@ class Warehouse(Protocol):
         """Run one statement, return rows as dicts (empty list for DML/DDL)."""
         ...
 
-    def execute_script(self, sql: str, params: Sequence[QueryParam] = (), labels: Mapping[str, str] | None = None) -> None:
-        """Run several statements atomically where the engine allows (a transaction)."""
+    def execute_script(self, sql: str, params: Sequence[QueryParam] = (), labels: Mapping[str, str] | None = None) -> Any:
+        """Run several statements atomically where the engine allows (a transaction). May
+        return each statement's rows (DuckDB does: what a ``RETURNING`` clause gave); callers
+        that need them check, others ignore the result."""
         ...
 
     def table_schema(self, fqn: str) -> tuple[Column, ...] | None:

@@ -196,9 +196,18 @@ def transform_and_write(warehouse: Any, project: Project, proc: Processor, parti
     else:
         from framework.sql.render import render_statement
 
-        rendered = render_statement(project, proc, "merge", warehouse.dialect, full_batch=full)
         keyed = entity_ids is not None and proc.output.column(project.entity_key(proc) or "") is not None
         columns = consumer_columns(project, proc) if keyed and count and decision is not None else None
+        if keyed and count and get_dialect(warehouse.dialect).returning:
+            written = _write_returning(warehouse, project, proc, partition, list(entity_ids or ()), run_id, columns)
+            if written is not None:
+                before, after = written
+                if columns is not None and decision is not None:
+                    _note_written(decision, before, after)
+                return sum(n for n, _ in after.values())
+            # the project's merge template returns no rows: its output is read after the write
+            return count_entity_rows(warehouse, project, proc, partition, entity_ids)
+        rendered = render_statement(project, proc, "merge", warehouse.dialect, full_batch=full)
         before = None
         if columns is not None:
             from framework.run.candidates import output_fingerprints
@@ -212,6 +221,44 @@ def transform_and_write(warehouse: Any, project: Project, proc: Processor, parti
     if not count:
         return 0
     return count_entity_rows(warehouse, project, proc, partition, entity_ids)
+
+
+def _write_returning(warehouse: Any, project: Project, proc: Processor, partition: Any, entity_ids: list[str],
+                     run_id: str, columns: Sequence[str] | None) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """A selective write whose DELETE and INSERT return their rows (``RETURNING``: each row's
+    entity key, the hash of ``columns``, its partition): per entity, (rows, sum of the row
+    hashes) removed and added, with no read of the output before or after the write. The
+    rows of (partition, entities) before the write are exactly those it deleted, and after it
+    those it inserted into that slice, so this is what reading the output twice measured.
+    None when the merge template (a project's override) returns no such rows: the write ran,
+    what it changed was not measured."""
+    from framework.sql.render import render_statement
+
+    assert proc.output is not None
+    rendered = render_statement(project, proc, "merge", warehouse.dialect, full_batch=False, returning=list(columns or ()))
+    results = warehouse.execute_script(rendered.sql, _merge_params(warehouse, project, proc, rendered, partition,
+                                                                    entity_ids, run_id))
+    if not isinstance(results, list) or len(results) != 2 or any(r and "_pipectl_hash" not in r[0] for r in results):
+        return None
+    wanted = {str(e) for e in entity_ids}
+    part = partition_param(project, partition).value if proc.output.column(project.partition_column) is not None else None
+    before, after = _per_entity(results[0], None, None), _per_entity(results[1], wanted, part)
+    return before, after
+
+
+def _per_entity(rows: list[dict[str, Any]], wanted: set[str] | None, partition: Any) -> dict[str, tuple[int, int]]:
+    """(row count, exact sum of row hashes) per entity of returned rows; ``wanted``/``partition``:
+    keep only the rows of that slice (an INSERT's rows outside it are not the entities')."""
+    out: dict[str, tuple[int, int]] = {}
+    for r in rows:
+        key = r["_pipectl_key"]
+        if key is None or (wanted is not None and key not in wanted):
+            continue
+        if partition is not None and r["_pipectl_partition"] != partition and str(r["_pipectl_partition"]) != str(partition):
+            continue
+        n, h = out.get(key, (0, 0))
+        out[key] = (n + 1, h + int(r["_pipectl_hash"]))
+    return out
 
 
 _CONSUMERS: dict[tuple[int, str], tuple[str, ...] | None] = {}

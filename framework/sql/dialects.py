@@ -47,6 +47,9 @@ class Dialect:
     # (character, replacement) pairs applied inside a quoted identifier
     quote_escapes: tuple[tuple[str, str], ...] = ()
     param_prefix: str = "$"  # named query parameters: $name (DuckDB), @name (BigQuery)
+    # DELETE/INSERT ... RETURNING (DuckDB): a selective write reports the rows it removed and
+    # added, so the runner needs no read of its output before and after the write
+    returning: bool = False
 
     def param(self, name: str) -> str:
         """The placeholder of the named query parameter ``name`` (values never go in SQL text)."""
@@ -88,6 +91,7 @@ class Dialect:
 
 DUCKDB = Dialect(
     name="duckdb",
+    returning=True,
     sqlglot="duckdb",
     quote='"',
     types={

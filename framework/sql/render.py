@@ -197,7 +197,7 @@ def _output(proc: Processor) -> Table:
 
 
 def render_statement(project: Project, processor: Processor | str, kind: str, dialect: str, full_batch: bool = False,
-                     grouped: bool = False) -> RenderedSQL:
+                     grouped: bool = False, returning: Sequence[str] | None = None) -> RenderedSQL:
     """Render one of the processor's statements (``kind`` in :data:`KINDS`) for ``dialect``.
 
     ``full_batch`` applies to ``merge`` and ``transform`` (no entity filter). ``grouped``
@@ -210,18 +210,19 @@ def render_statement(project: Project, processor: Processor | str, kind: str, di
         memo = _rendered.memo_for(project)
         if memo is not None:  # keyed by the transform's text: its render holds functions (ref, entity_filter)
             text = read_transform(project, proc)
-            key = _rendered.call_key("statement", proc.name, kind, dialect, bool(full_batch), text)
+            ret = None if returning is None else list(returning)
+            key = _rendered.call_key("statement", proc.name, kind, dialect, bool(full_batch), text, *([ret] if ret is not None else []))
             found = memo.get(key)
             if found is not None:
                 return RenderedSQL(*found)
-            out = _render_statement(project, proc, kind, dialect, full_batch, grouped, text)
+            out = _render_statement(project, proc, kind, dialect, full_batch, grouped, text, returning)
             memo.put(key, out.sql, out.params)
             return out
-    return _render_statement(project, proc, kind, dialect, full_batch, grouped)
+    return _render_statement(project, proc, kind, dialect, full_batch, grouped, returning=returning)
 
 
 def _render_statement(project: Project, proc: Processor, kind: str, dialect: str, full_batch: bool, grouped: bool,
-                      text: str | None = None) -> RenderedSQL:
+                      text: str | None = None, returning: Sequence[str] | None = None) -> RenderedSQL:
     if kind == "transform":
         return finish_rendered(render_transform(project, proc, dialect, full_batch, text=text), project)
     if kind == "ddl":
@@ -238,6 +239,7 @@ def _render_statement(project: Project, proc: Processor, kind: str, dialect: str
             transform_sql=render_transform(project, proc, dialect, full, text=text),
             entity_filter=transform_globals(project, proc, dialect, full)["entity_filter"],
             full_batch=full,
+            **({"returning": list(returning)} if returning is not None else {}),
         )
     if kind in ("detect", "filter"):
         if not proc.inputs:

@@ -162,6 +162,20 @@ def test_a_rewrite_that_changed_no_row_gives_downstream_nothing_to_do(world) -> 
     assert runs["customer_totals"].entity_ids == ["c2"] and runs["store_totals"].entity_ids == ["s1"]
 
 
+def test_a_selective_write_reports_what_it_changed_without_reading_its_output(world) -> None:
+    """On DuckDB the write's DELETE and INSERT return their rows (RETURNING): no read of the
+    output before or after it, no row count; the list downstream takes is still narrowed."""
+    _, wh, runner = world
+    wh.query("UPDATE landing.orders SET amount = 12.0 WHERE customer_id = 'c3'")
+    wh.statements.clear()
+    runs = _round(runner, only=["orders_raw", "customer_totals"])
+    assert runs["orders_raw"].entity_ids == ["c3"] and runs["customer_totals"].entity_ids == ["c3"]
+    assert runs["orders_raw"].record_count == 1 and runs["customer_totals"].record_count == 1
+    assert not [s for s in wh.statements if "-- output fingerprints" in s or s.startswith("SELECT COUNT(*) AS n FROM shop_")]
+    writes = [s for s in wh.statements if s.startswith(("-- write processed rows", "INSERT INTO shop_"))]
+    assert len(writes) == 4 and all("RETURNING" in s for s in writes)
+
+
 @pytest.mark.parametrize("case", ["source_not_announced", "full_upstream", "mapping_rewritten", "failed_last_run"])
 def test_lists_that_cannot_be_trusted_fall_back_to_detection(world, tmp_path, monkeypatch, case) -> None:
     project, wh, runner = world
