@@ -174,6 +174,17 @@ class DuckDBWarehouse:
                           [QueryParam("dataset", dataset)])
         return [r["table_name"] for r in rows]
 
+    def list_tables_in(self, datasets: Sequence[str]) -> dict[str, list[str]]:
+        """The tables of several datasets in one catalog query (an optional capability: a
+        run lists its outputs', sources' and state datasets once, not one query each)."""
+        rows = self.query("SELECT table_schema, table_name FROM information_schema.tables "
+                          "WHERE table_schema IN (SELECT UNNEST($datasets)) ORDER BY table_schema, table_name",
+                          [QueryParam("datasets", list(datasets), array=True)])
+        out: dict[str, list[str]] = {d: [] for d in datasets}
+        for r in rows:
+            out.setdefault(r["table_schema"], []).append(r["table_name"])
+        return out
+
     def create_dataset(self, dataset: str) -> None:
         self.execute_script(f"CREATE SCHEMA IF NOT EXISTS {DUCKDB.ident(dataset)}")
 

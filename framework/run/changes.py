@@ -116,10 +116,16 @@ def _resolve(project: Project, processor: Processor | str) -> Processor:
     return found
 
 
-def ensure_state_tables(warehouse: Any, project: Project) -> None:
+def state_dataset(project: Project) -> str:
+    """The dataset of pipectl's state tables (``_pipectl`` under the target's prefix)."""
+    return state_table(project).split(".", 1)[0]
+
+
+def ensure_state_tables(warehouse: Any, project: Project, present: set[str] | None = None) -> None:
     """Create ``_pipectl.entity_fingerprints`` and ``_pipectl.change_sets`` if missing, and
     upgrade state of an older format (once per warehouse object: one catalog listing, and
-    DDL only when a table is missing)."""
+    DDL only when a table is missing). ``present``: the state dataset's tables, listed by the
+    caller's own catalog query (then no listing here)."""
     try:
         if warehouse in _ready:
             return
@@ -127,8 +133,8 @@ def ensure_state_tables(warehouse: Any, project: Project) -> None:
         pass
     from framework.sql.render import render_state_ddl
 
-    dataset = state_table(project).split(".", 1)[0]
-    present = set(warehouse.list_tables(dataset))
+    if present is None:
+        present = set(warehouse.list_tables(state_dataset(project)))
     wanted = {state_table(project).split(".", 1)[1], changeset_table(project).split(".", 1)[1]}
     if not wanted <= present:
         warehouse.execute_script(render_state_ddl(project, warehouse.dialect).sql)
@@ -138,6 +144,18 @@ def ensure_state_tables(warehouse: Any, project: Project) -> None:
         _ready.add(warehouse)
     except TypeError:
         pass
+
+
+def note_state_listed(warehouse: Any, project: Project, present: set[str]) -> None:
+    """The caller's catalog query listed the state dataset (``present``): when both state
+    tables exist and no older-format table is left, they are ready for this warehouse (no
+    listing, no DDL later); otherwise the first detection or record creates or upgrades them."""
+    wanted = {state_table(project).split(".", 1)[1], changeset_table(project).split(".", 1)[1]}
+    if wanted <= present and legacy_state_table(project).split(".", 1)[1] not in present:
+        try:
+            _ready.add(warehouse)
+        except TypeError:  # not weak-referenceable: checked when used
+            pass
 
 
 def upgrade_state(warehouse: Any, project: Project) -> None:
@@ -330,4 +348,4 @@ def record_change_set(warehouse: Any, project: Project, change_set: ChangeSet, r
 
 
 __all__ = ["EntityChange", "ChangeSet", "detect_changes", "record_processed", "forget_processed", "record_change_set",
-           "ensure_state_tables", "upgrade_state"]
+           "ensure_state_tables", "note_state_listed", "state_dataset", "upgrade_state"]

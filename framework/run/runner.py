@@ -277,10 +277,20 @@ class ProcessorRunner:
         input versions and fingerprints in the state store describe rows that no longer exist
         after a warehouse was wiped or a table dropped; without this a processor would be
         skipped, or detect nothing, and leave its table empty."""
+        from framework.run.changes import note_state_listed, state_dataset
+
         outputs = [p.output for p in procs if p.output is not None]
+        sources = [s.table for s in self.project.sources.values()]
         missing: set[str] = set()
         with self.lock:
-            self.ready_tables |= io.ensure_tables(self.warehouse, outputs, missing)
+            # one catalog query: the outputs, the landing sources (known to exist: a critical
+            # input's count needs no schema lookup) and pipectl's state tables (no DDL or
+            # listing when they exist in the current format)
+            state = state_dataset(self.project)
+            catalog = io.list_catalog(self.warehouse, [*(t.dataset for t in outputs), *(t.dataset for t in sources), state])
+            self.ready_tables |= io.ensure_tables(self.warehouse, outputs, missing, catalog)
+            self.ready_tables |= {t.fqn for t in sources if t.name in catalog.get(t.dataset, set())}
+            note_state_listed(self.warehouse, self.project, catalog.get(state, set()))
         for fqn in missing:
             self.rebuild[fqn] = set()
         return missing

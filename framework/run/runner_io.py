@@ -144,16 +144,30 @@ def ensure_table(warehouse: Any, table: Table) -> None:
         warehouse.create_table(table)
 
 
-def ensure_tables(warehouse: Any, tables: Iterable[Table], created: set[str] | None = None) -> set[str]:
-    """Create the missing ones with one listing per dataset; returns every fqn ensured and
-    adds those it had to create to ``created`` (an output table found missing: dropped, or
-    a new warehouse; its processor must rebuild it, whatever the state store says)."""
+def list_catalog(warehouse: Any, datasets: Iterable[str]) -> dict[str, set[str]]:
+    """The tables of ``datasets``: one catalog query where the warehouse lists several
+    datasets at once (DuckDB's ``list_tables_in``), else one listing each."""
+    names = list(dict.fromkeys(datasets))
+    many = getattr(warehouse, "list_tables_in", None)
+    if callable(many) and names:
+        return {d: set(tables) for d, tables in many(names).items()}
+    return {d: set(warehouse.list_tables(d)) for d in names}
+
+
+def ensure_tables(warehouse: Any, tables: Iterable[Table], created: set[str] | None = None,
+                  catalog: dict[str, set[str]] | None = None) -> set[str]:
+    """Create the missing ones (from ``catalog``, else one listing of their datasets); returns
+    every fqn ensured and adds those it had to create to ``created`` (an output table found
+    missing: dropped, or a new warehouse; its processor must rebuild it, whatever the state
+    store says)."""
     by_dataset: dict[str, list[Table]] = {}
     for t in tables:
         by_dataset.setdefault(t.dataset, []).append(t)
+    if catalog is None or not set(by_dataset) <= set(catalog):
+        catalog = list_catalog(warehouse, by_dataset)
     done: set[str] = set()
     for dataset, group in by_dataset.items():
-        existing = set(warehouse.list_tables(dataset))
+        existing = catalog.get(dataset, set())
         for t in group:
             if t.name not in existing:
                 warehouse.create_dataset(dataset)

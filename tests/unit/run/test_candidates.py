@@ -176,6 +176,27 @@ def test_a_selective_write_reports_what_it_changed_without_reading_its_output(wo
     assert len(writes) == 4 and all("RETURNING" in s for s in writes)
 
 
+def test_one_catalog_query_lists_outputs_sources_and_state(tmp_path) -> None:
+    """A run's set-up lists every dataset it needs in one statement; the state tables found
+    there are not listed or created again, and a critical landing input needs no schema lookup."""
+    from framework.run import changes
+
+    project, wh, runner = _world(tmp_path, "cat")
+    try:
+        assert runner.run(RunRequest("orders_raw", DAY)).status == "success"  # creates the state tables
+        changes._ready.discard(wh)  # as a new process would find them
+        fresh = ProcessorRunner(project, wh, store=runner.store)
+        wh.statements.clear()
+        fresh.check_outputs(list(project.processors.values()))
+        assert len([s for s in wh.statements if "information_schema" in s]) == 1
+        wh.statements.clear()
+        wh.query("UPDATE landing.orders SET amount = 3.0 WHERE customer_id = 'c4'")
+        assert fresh.run(RunRequest("orders_raw", DAY)).entity_ids == ["c4"]
+        assert not [s for s in wh.statements if "information_schema" in s or s.startswith("CREATE")]
+    finally:
+        wh.close()
+
+
 @pytest.mark.parametrize("case", ["source_not_announced", "full_upstream", "mapping_rewritten", "failed_last_run"])
 def test_lists_that_cannot_be_trusted_fall_back_to_detection(world, tmp_path, monkeypatch, case) -> None:
     project, wh, runner = world
