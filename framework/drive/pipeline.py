@@ -83,7 +83,12 @@ class PipelineDriver:
         self._outputs_checked = True  # the first run need not list the tables again
 
     def _gate_rows(self, gate: Any, partition: str) -> int:
+        """A quality gate's count: from the run's counts when it has them (counted with the
+        run's other counts, moved by its writes: framework.run.row_counts), else its own query."""
         with self.runner.lock:
+            proc = self.project.resolve_processor(gate.processor)
+            if self.runner.rows is not None and proc is not None and proc.output is not None:
+                return self.runner.rows.rows(proc.output, partition)
             return count_partition_rows(self.warehouse, self.project, gate.processor, partition, self.runner.ready_tables)
 
     # ------------------------------------------------------------------ topology lookups
@@ -154,9 +159,9 @@ class PipelineDriver:
         corr = correlation_id or uuid.uuid4().hex[:16]
         report = PipelineReport(str(partition), corr, mode)
         wall = time.perf_counter()
-        self.runner.nonempty = set()  # critical inputs seen with rows in this run (cleared when rewritten)
-        if not self._outputs_checked:  # one catalog listing per dataset per run: a dropped output is rebuilt
+        if not self._outputs_checked:  # one catalog query per run: a dropped output is rebuilt
             self.runner.check_outputs(list(self.project.processors.values()))
+        self.runner.start_counts()  # critical inputs and gates counted once, kept by the run's writes
         self._outputs_checked = False
         ctx = RunContext(partition=str(partition), selected=selected, phases=phases, replay=replay, full=full,
                           mode=mode, trigger_downstream=trigger_downstream)

@@ -132,9 +132,9 @@ class ProcessorRunner:
         self.code_state = CodeState(project, store, clock=clock) if store is not None else None
         self.lineage: Any = None  # an OpenLineage emitter (framework.run.lineage), set by the session of a target
         self.versions = InputVersions(project, store) if store is not None else None
-        # (table, partition) pairs a critical-input check found rows in; None: always count
-        # (the driver sets a fresh set per run, see check_critical_inputs)
-        self.nonempty: set[tuple[str, str]] | None = None
+        # rows per (table, partition) known in this run (framework.run.row_counts); None:
+        # always count (the driver sets a fresh one per run, see start_counts)
+        self.rows: Any = None
         # output tables found missing and created empty (check_outputs) -> the partitions
         # rebuilt since: a processor whose state says it ran a partition runs a full batch of
         # it, never skipped by input versions nor answered by stored fingerprints
@@ -295,6 +295,13 @@ class ProcessorRunner:
             self.rebuild[fqn] = set()
         return missing
 
+    def start_counts(self) -> None:
+        """A fresh set of row counts for one driver run (framework.run.row_counts): its first
+        critical-input or quality-gate count counts every table such checks read, at once."""
+        from framework.run.row_counts import PartitionRows, run_tables
+
+        self.rows = PartitionRows(self.warehouse, self.project, run_tables(self.project), self.ready_tables)
+
     def missing_output(self, proc: Processor, partition: Any) -> str | None:
         """Why ``proc`` must rebuild ``partition`` in full: its output table was found missing
         since it last ran the partition (the state store still says it did)."""
@@ -350,11 +357,11 @@ class ProcessorRunner:
                 keyed = proc.output.column(self.project.entity_key(proc) or "") is not None
                 self.versions.mark_written(proc, request.partition, res.run_id,
                                            decision.entity_ids if keyed and not decision.full_batch else None)
-            if self.nonempty is not None:
-                self.nonempty.discard((proc.output.fqn, str(request.partition)))
         with self.lock:
             io.check_critical_inputs(self.warehouse, self.project, proc, request.partition, self.ready_tables,
-                                     self.nonempty)
+                                     self.rows)
+            if self.rows is not None and proc.output is not None:  # moved by the write, or counted again
+                prior = self.rows.take(proc.output.fqn, request.partition)
         ids = None if decision.full_batch else list(decision.entity_ids)
         if proc.fanout is not None and self.bus is not None and self.store is not None and proc.entity:
             runner_fanout.run_fanout_processor(self, proc, request, res, ids, decision)
@@ -372,6 +379,11 @@ class ProcessorRunner:
                 res.status = "success"
                 self._written(proc, request, res, ids, decision, t1, test=False)
             seen[1] = decision.written
+            if self.rows is not None and proc.output is not None:
+                if decision.rows_total is not None:
+                    self.rows.set(proc.output.fqn, request.partition, decision.rows_total)
+                elif prior is not None and decision.rows_delta is not None:
+                    self.rows.set(proc.output.fqn, request.partition, prior + decision.rows_delta)
         except Exception:
             if io.transactional(self.warehouse):  # rolled back: nothing was written
                 res.durations.pop("write", None)

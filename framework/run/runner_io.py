@@ -39,6 +39,10 @@ class EntityDecision:
     # after a selective SQL write: the entities whose output rows changed in a column some
     # consumer reads (None: not measured); downstream runs take this narrower list
     written: list[str] | None = None
+    # after a write: how the output partition's row count moved (rows_delta: inserted minus
+    # deleted, from RETURNING) or what it is (rows_total: read after a full batch); None: unknown
+    rows_delta: int | None = None
+    rows_total: int | None = None
 
 
 # ------------------------------------------------------------------ deciding what to run
@@ -84,40 +88,35 @@ def decide_from_change_sets(warehouse: Any, project: Project, versions: Any, pro
 
 
 def check_critical_inputs(warehouse: Any, project: Project, proc: Processor, partition: Any,
-                          known_tables: set[str] | None = None, nonempty: set[tuple[str, str]] | None = None) -> None:
+                          known_tables: set[str] | None = None, rows: Any = None) -> None:
     """Raise :class:`CriticalInputError` naming every critical input with zero rows.
-    ``nonempty``: (table, partition) pairs already counted with rows in this run and not
-    rewritten since (the runner drops a pair before writing its table): not counted again."""
+    ``rows``: the run's counts (:class:`framework.run.row_counts.PartitionRows`): a table it
+    knows is not counted again, and the first count of the run counts every such table."""
     from framework.sql.context import input_table
 
     empty = []
     todo: list[tuple[Any, Table]] = []
     for inp in proc.inputs:
-        if not inp.critical:
-            continue
-        table, _ = input_table(project, inp)
-        if nonempty is not None and (table.fqn, str(partition)) in nonempty:
-            continue
-        todo.append((inp, table))
-    counts = _count_all(warehouse, project, [t for _, t in todo], partition, known_tables) if len(todo) > 1 else None
-    for i, (inp, table) in enumerate(todo):
-        n = counts[i] if counts is not None else count_rows(warehouse, project, table, partition, known_tables)
+        if inp.critical:
+            todo.append((inp, input_table(project, inp)[0]))
+    if rows is not None:
+        counts = [rows.rows(t, partition) for _, t in todo]
+    elif len(todo) > 1 and known_tables is not None and all(t.fqn in known_tables for _, t in todo):
+        counts = count_all(warehouse, project, [t for _, t in todo], partition)
+    else:
+        counts = [count_rows(warehouse, project, t, partition, known_tables) for _, t in todo]
+    for (inp, table), n in zip(todo, counts):
         if n == 0:
             empty.append(f"{inp.name} ({table.fqn})")
-        elif nonempty is not None:
-            nonempty.add((table.fqn, str(partition)))
     if empty:
         raise CriticalInputError(
             f"processor '{proc.name}' refuses to run for {partition}: critical input(s) have no rows: {', '.join(empty)}",
             proc.location, hint="run the upstream processors first, or check the scrapers/landing tables for this date")
 
 
-def _count_all(warehouse: Any, project: Project, tables: Sequence[Table], partition: Any,
-               known_tables: set[str] | None) -> list[int] | None:
-    """Rows of each table for the partition in one statement (one plan instead of one per
-    table); None when a table is not known to exist (then each is counted on its own)."""
-    if known_tables is None or any(t.fqn not in known_tables for t in tables):
-        return None
+def count_all(warehouse: Any, project: Project, tables: Sequence[Table], partition: Any) -> list[int]:
+    """Rows of each table (all known to exist) for the partition, in one statement (one plan
+    instead of one per table)."""
     pc = project.partition_column
     parts = [f"(SELECT COUNT(*) FROM {t.fqn}" + (f" WHERE {pc} = {_ph(warehouse, pc)}" if t.column(pc) is not None else "")
              + f") AS n{i}" for i, t in enumerate(tables)]
@@ -215,9 +214,11 @@ def transform_and_write(warehouse: Any, project: Project, proc: Processor, parti
         if keyed and count and get_dialect(warehouse.dialect).returning:
             written = _write_returning(warehouse, project, proc, partition, list(entity_ids or ()), run_id, columns)
             if written is not None:
-                before, after = written
-                if columns is not None and decision is not None:
-                    _note_written(decision, before, after)
+                before, after, delta = written
+                if decision is not None:
+                    decision.rows_delta = delta
+                    if columns is not None:
+                        _note_written(decision, before, after)
                 return sum(n for n, _ in after.values())
             # the project's merge template returns no rows: its output is read after the write
             return count_entity_rows(warehouse, project, proc, partition, entity_ids)
@@ -234,11 +235,14 @@ def transform_and_write(warehouse: Any, project: Project, proc: Processor, parti
             return sum(n for n, _ in after.values())
     if not count:
         return 0
-    return count_entity_rows(warehouse, project, proc, partition, entity_ids)
+    n = count_entity_rows(warehouse, project, proc, partition, entity_ids)
+    if entity_ids is None and decision is not None and not proc.transform.python:
+        decision.rows_total = n  # the partition's rows after a full batch
+    return n
 
 
 def _write_returning(warehouse: Any, project: Project, proc: Processor, partition: Any, entity_ids: list[str],
-                     run_id: str, columns: Sequence[str] | None) -> tuple[dict[str, Any], dict[str, Any]] | None:
+                     run_id: str, columns: Sequence[str] | None) -> tuple[dict[str, Any], dict[str, Any], int] | None:
     """A selective write whose DELETE and INSERT return their rows (``RETURNING``: each row's
     entity key, the hash of ``columns``, its partition): per entity, (rows, sum of the row
     hashes) removed and added, with no read of the output before or after the write. The
@@ -257,7 +261,13 @@ def _write_returning(warehouse: Any, project: Project, proc: Processor, partitio
     wanted = {str(e) for e in entity_ids}
     part = partition_param(project, partition).value if proc.output.column(project.partition_column) is not None else None
     before, after = _per_entity(results[0], None, None), _per_entity(results[1], wanted, part)
-    return before, after
+    inserted = sum(1 for r in results[1] if _in_partition(r, part))
+    return before, after, inserted - len(results[0])
+
+
+def _in_partition(row: dict[str, Any], partition: Any) -> bool:
+    value = row["_pipectl_partition"]
+    return partition is None or value == partition or str(value) == str(partition)
 
 
 def _per_entity(rows: list[dict[str, Any]], wanted: set[str] | None, partition: Any) -> dict[str, tuple[int, int]]:
@@ -268,7 +278,7 @@ def _per_entity(rows: list[dict[str, Any]], wanted: set[str] | None, partition: 
         key = r["_pipectl_key"]
         if key is None or (wanted is not None and key not in wanted):
             continue
-        if partition is not None and r["_pipectl_partition"] != partition and str(r["_pipectl_partition"]) != str(partition):
+        if not _in_partition(r, partition):
             continue
         n, h = out.get(key, (0, 0))
         out[key] = (n + 1, h + int(r["_pipectl_hash"]))

@@ -71,10 +71,10 @@ class Recording(DuckDBWarehouse):
         return detections(self.statements)
 
 
-def _world(tmp_path, name: str, memory_store=None):
+def _world(tmp_path, name: str, memory_store=None, manifest: str = MANIFEST):
     from framework.backends.sqlite_state import SQLiteStateStore
 
-    project = load(write_project(tmp_path / name, MANIFEST, TOPICS, FILES))
+    project = load(write_project(tmp_path / name, manifest, TOPICS, FILES))
     wh = Recording()
     for source in project.sources.values():
         wh.create_dataset(source.table.dataset)
@@ -193,6 +193,32 @@ def test_one_catalog_query_lists_outputs_sources_and_state(tmp_path) -> None:
         wh.query("UPDATE landing.orders SET amount = 3.0 WHERE customer_id = 'c4'")
         assert fresh.run(RunRequest("orders_raw", DAY)).entity_ids == ["c4"]
         assert not [s for s in wh.statements if "information_schema" in s or s.startswith("CREATE")]
+    finally:
+        wh.close()
+
+
+def test_critical_inputs_are_counted_once_per_run_and_kept_exact_by_its_writes(tmp_path) -> None:
+    """A driver run counts every critical input (and gate table) in one statement; each write
+    moves its output's count by what RETURNING reported, so a later check needs no query and
+    reads what a COUNT(*) would (an entity deleted upstream included)."""
+    manifest = (MANIFEST.replace("      - source: orders_landing", "      - {source: orders_landing, critical: true}", 1)
+                .replace("    inputs: [orders_raw]", "    inputs:\n      - {processor: orders_raw, critical: true}", 1))
+    _, wh, runner = _world(tmp_path, "crit", manifest=manifest)
+    try:
+        for name in ORDER:
+            assert runner.run(RunRequest(name, DAY)).status == "success"
+        wh.query("UPDATE landing.orders SET amount = 1.0 WHERE customer_id = 'c1'")
+        wh.query("DELETE FROM landing.orders WHERE customer_id = 'c4'")
+        wh.query("INSERT INTO landing.orders VALUES (DATE '2026-01-15', 'c5', 's3', 4.0), (DATE '2026-01-15', 'c6', 's3', 1.0)")
+        runner.start_counts()
+        wh.statements.clear()
+        runs = _round(runner)
+        assert runs["orders_raw"].entity_ids == ["c1", "c4", "c5", "c6"] and runs["customer_totals"].status == "success"
+        counts = [s for s in wh.statements if s.startswith("SELECT") and "COUNT(*)" in s]
+        assert len(counts) == 1 and counts[0].startswith("SELECT (SELECT COUNT(*)")
+        for fqn in ("landing.orders", "shop_raw.orders_raw"):
+            kept = runner.rows.counts.get((fqn, DAY))
+            assert kept == wh.query(f"SELECT COUNT(*) AS n FROM {fqn} WHERE day = DATE '{DAY}'")[0]["n"] == 5, fqn
     finally:
         wh.close()
 
