@@ -65,13 +65,19 @@ def apply_update(target: Any, game_date: date | str, player_lookup: str, table: 
     if bad:
         raise ValueError(f"{spec.fqn}: cannot set column(s) {bad}; settable: {[c for c in spec.column_names if c not in ('game_date', 'player_lookup')]}")
     params = {"game_date": game_date, "player_lookup": player_lookup}
-    found = landing.run(target, f"SELECT COUNT(*) AS n FROM {spec.fqn} WHERE game_date = $game_date AND player_lookup = $player_lookup", params)
-    n = int(found[0]["n"]) if found else 0
+    where = "WHERE game_date = $game_date AND player_lookup = $player_lookup"
+    sets = ", ".join(f"{c} = $v_{c}" for c in changes)
+    # DuckDB answers an UPDATE with the rows it changed (one statement instead of a count and
+    # the update); BigQuery answers nothing: the rows are counted then (the key is not edited,
+    # so the count after the update is the count before it, and no row means nothing changed)
+    updated = landing.run(target, f"UPDATE {spec.fqn} SET {sets} {where}", {**params, **{f"v_{c}": v for c, v in changes.items()}})
+    if updated and "Count" in updated[0]:
+        n = int(updated[0]["Count"])
+    else:
+        found = landing.run(target, f"SELECT COUNT(*) AS n FROM {spec.fqn} {where}", params)
+        n = int(found[0]["n"]) if found else 0
     if n == 0:
         raise ValueError(f"{spec.fqn} has no row for player '{player_lookup}' on {game_date}: did his team play that day?")
-    sets = ", ".join(f"{c} = $v_{c}" for c in changes)
-    landing.run(target, f"UPDATE {spec.fqn} SET {sets} WHERE game_date = $game_date AND player_lookup = $player_lookup",
-                {**params, **{f"v_{c}": v for c, v in changes.items()}})
     return n
 
 
