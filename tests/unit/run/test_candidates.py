@@ -176,6 +176,25 @@ def test_a_selective_write_reports_what_it_changed_without_reading_its_output(wo
     assert len(writes) == 4 and all("RETURNING" in s for s in writes)
 
 
+def test_a_processor_taking_change_sets_sends_seven_statements(world) -> None:
+    """What one running processor costs the warehouse: its transaction, the write's DELETE and
+    INSERT, the fingerprints' DELETE and INSERT, the change-set: no detection, no count, no read."""
+    _, wh, runner = world
+    wh.query("UPDATE landing.orders SET amount = 9.0 WHERE customer_id = 'c2'")
+    runner.start_counts()
+    _round(runner, only=["orders_raw"])
+    wh.statements.clear()
+    runs = _round(runner, announced=(), only=["customer_totals"])
+    assert (runs["customer_totals"].status, runs["customer_totals"].entity_ids) == ("success", ["c2"])
+    firsts = [s.strip().splitlines()[0] for s in wh.statements]
+    assert firsts == ["BEGIN TRANSACTION", "-- write processed rows of processor customer_totals",
+                      firsts[2], "-- record processed fingerprints for processor customer_totals", firsts[4],
+                      firsts[5], "COMMIT"], firsts
+    assert firsts[2].startswith("INSERT INTO shop_analytics.customer_totals")
+    assert firsts[4].startswith("INSERT INTO _pipectl.entity_fingerprints")
+    assert firsts[5].startswith("INSERT INTO _pipectl.change_sets")
+
+
 def test_one_catalog_query_lists_outputs_sources_and_state(tmp_path) -> None:
     """A run's set-up lists every dataset it needs in one statement; the state tables found
     there are not listed or created again, and a critical landing input needs no schema lookup."""
