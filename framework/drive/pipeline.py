@@ -161,7 +161,7 @@ class PipelineDriver:
         wall = time.perf_counter()
         if not self._outputs_checked:  # one catalog query per run: a dropped output is rebuilt
             self.runner.check_outputs(list(self.project.processors.values()))
-        self.runner.start_counts()  # critical inputs and gates counted once, kept by the run's writes
+        self.runner.start_counts(phases, selected)  # critical inputs and gates counted once, kept by the run's writes
         self._outputs_checked = False
         ctx = RunContext(partition=str(partition), selected=selected, phases=phases, replay=replay, full=full,
                           mode=mode, trigger_downstream=trigger_downstream)

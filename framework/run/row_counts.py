@@ -39,31 +39,33 @@ class PartitionRows:
 
     def rows(self, table: Table, partition: Any) -> int:
         """Rows of ``table`` for ``partition`` (0 when it does not exist)."""
+        return self.rows_of([table], partition)[0]
+
+    def rows_of(self, tables: list[Table], partition: Any) -> list[int]:
+        """Rows of each table for ``partition``: the first call of the run for a partition
+        also counts every wanted table; tables still unknown are counted together."""
         from framework.orchestrator.gates import count_rows
-
-        part = str(partition)
-        if (table.fqn, part) in self.counts:
-            return self.counts[(table.fqn, part)]
-        if part not in self.primed:
-            self.primed.add(part)
-            self._prime(table, partition)
-            if (table.fqn, part) in self.counts:
-                return self.counts[(table.fqn, part)]
-        n = count_rows(self.warehouse, self.project, table, partition, self.known)
-        if table.fqn in self.known:
-            self.counts[(table.fqn, part)] = n
-        return n
-
-    def _prime(self, table: Table, partition: Any) -> None:
-        """Count every wanted table that exists (and ``table``) in one statement."""
         from framework.run.runner_io import count_all
 
-        tables = [t for t in {**self.wanted, table.fqn: table}.values()
-                  if t.fqn in self.known and (t.fqn, str(partition)) not in self.counts]
-        if not tables:
-            return
-        for t, n in zip(tables, count_all(self.warehouse, self.project, tables, partition)):
-            self.counts[(t.fqn, str(partition))] = n
+        part = str(partition)
+        todo = [t for t in tables if (t.fqn, part) not in self.counts]
+        if todo and part not in self.primed:
+            self.primed.add(part)
+            todo = list({t.fqn: t for t in [*todo, *self.wanted.values()]}.values())
+        existing = [t for t in todo if t.fqn in self.known and (t.fqn, part) not in self.counts]
+        if existing:
+            for t, n in zip(existing, count_all(self.warehouse, self.project, existing, partition)):
+                self.counts[(t.fqn, part)] = n
+        out = []
+        for t in tables:
+            if (t.fqn, part) not in self.counts:  # not known to exist: looked up (0 when missing)
+                n = count_rows(self.warehouse, self.project, t, partition, self.known)
+                if t.fqn in self.known:
+                    self.counts[(t.fqn, part)] = n
+                out.append(n)
+            else:
+                out.append(self.counts[(t.fqn, part)])
+        return out
 
     def take(self, fqn: str, partition: Any) -> int | None:
         """Forget and return the count of a table about to be written (None: not known)."""
@@ -73,23 +75,36 @@ class PartitionRows:
         self.counts[(fqn, str(partition))] = n
 
 
-def run_tables(project: Project) -> list[Table]:
-    """What a run's first count counts: every critical input's table and every quality
-    gate's table (the checks a run may make)."""
+# a run's first count counts at most this many tables at once (a project of thousands of
+# processors would otherwise plan one statement over thousands of tables); the rest are
+# counted when a check needs them, a processor's together
+MAX_PRIMED = 64
+
+
+def run_tables(project: Project, phases: Iterable[str] | None = None,
+               selected: Iterable[str] | None = None) -> list[Table]:
+    """What a run's first count counts: the tables of the critical inputs of the run's
+    processors (those of ``phases``, of ``selected`` when given) and of the quality gates
+    of those phases' transitions, in phase order, at most :data:`MAX_PRIMED`."""
     from framework.sql.context import input_table
 
+    names = set(phases) if phases is not None else None
+    chosen = set(selected) if selected is not None else None
     out: dict[str, Table] = {}
-    for proc in project.processors.values():
-        for inp in proc.inputs:
-            if inp.critical:
-                table, _ = input_table(project, inp)
-                out.setdefault(table.fqn, table)
     for phase in project.phases:
+        if names is not None and phase.name not in names:
+            continue
+        for proc in project.processors_in(phase.name):
+            if chosen is not None and proc.name not in chosen:
+                continue
+            for inp in proc.inputs:
+                if inp.critical:
+                    out.setdefault(input_table(project, inp)[0].fqn, input_table(project, inp)[0])
         for gate in (phase.transition.quality_gates if phase.transition else ()):
-            proc = project.resolve_processor(gate.processor)
-            if proc is not None and proc.output is not None:
-                out.setdefault(proc.output.fqn, proc.output)
-    return list(out.values())
+            gated = project.resolve_processor(gate.processor)
+            if gated is not None and gated.output is not None:
+                out.setdefault(gated.output.fqn, gated.output)
+    return list(out.values())[:MAX_PRIMED]
 
 
-__all__ = ["PartitionRows", "run_tables"]
+__all__ = ["MAX_PRIMED", "PartitionRows", "run_tables"]

@@ -295,12 +295,14 @@ class ProcessorRunner:
             self.rebuild[fqn] = set()
         return missing
 
-    def start_counts(self) -> None:
+    def start_counts(self, phases: Sequence[str] | None = None, selected: Sequence[str] | None = None) -> None:
         """A fresh set of row counts for one driver run (framework.run.row_counts): its first
-        critical-input or quality-gate count counts every table such checks read, at once."""
+        critical-input or quality-gate count counts the tables such checks of the run's
+        ``phases`` (and ``selected`` processors) read, at once."""
         from framework.run.row_counts import PartitionRows, run_tables
 
-        self.rows = PartitionRows(self.warehouse, self.project, run_tables(self.project), self.ready_tables)
+        self.rows = PartitionRows(self.warehouse, self.project, run_tables(self.project, phases, selected),
+                                  self.ready_tables)
 
     def missing_output(self, proc: Processor, partition: Any) -> str | None:
         """Why ``proc`` must rebuild ``partition`` in full: its output table was found missing

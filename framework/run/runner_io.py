@@ -100,7 +100,7 @@ def check_critical_inputs(warehouse: Any, project: Project, proc: Processor, par
         if inp.critical:
             todo.append((inp, input_table(project, inp)[0]))
     if rows is not None:
-        counts = [rows.rows(t, partition) for _, t in todo]
+        counts = rows.rows_of([t for _, t in todo], partition)
     elif len(todo) > 1 and known_tables is not None and all(t.fqn in known_tables for _, t in todo):
         counts = count_all(warehouse, project, [t for _, t in todo], partition)
     else:

@@ -238,6 +238,11 @@ def test_critical_inputs_are_counted_once_per_run_and_kept_exact_by_its_writes(t
         for fqn in ("landing.orders", "shop_raw.orders_raw"):
             kept = runner.rows.counts.get((fqn, DAY))
             assert kept == wh.query(f"SELECT COUNT(*) AS n FROM {fqn} WHERE day = DATE '{DAY}'")[0]["n"] == 5, fqn
+        # a run of one phase counts only what that phase's checks read
+        from framework.run.row_counts import run_tables
+
+        assert [t.fqn for t in run_tables(runner.project, phases=["analytics"])] == ["shop_raw.orders_raw"]
+        assert [t.fqn for t in run_tables(runner.project, selected=["orders_raw"])] == ["landing.orders"]
     finally:
         wh.close()
 
