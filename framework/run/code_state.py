@@ -54,9 +54,17 @@ class CodeState:
 
     def record(self, proc: Processor, partition: Any, run_id: str) -> None:
         """Store the current fingerprint as the one that made the partition's rows (a write
-        only when it differs from the stored one)."""
+        only when it differs from the stored one).
+
+        Almost every run finds its own fingerprint stored already: a plain read says so
+        without taking the store's write lock (one ``BEGIN IMMEDIATE`` per processor run on
+        SQLite, 21 in a one-player update of the example); a different or missing one is
+        written by the transaction, which reads again."""
         key = state_key(proc.name, partition)
         now = self.current(proc)
+        stored = self.store.get(CODE_STATE, key)
+        if stored is not None and stored.get("digest") == now.digest:
+            return
 
         def txn(t: Any) -> None:
             doc = t.get(CODE_STATE, key)

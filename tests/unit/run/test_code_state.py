@@ -48,3 +48,26 @@ def test_each_part_of_a_processor_changes_its_fingerprint_and_is_named(tmp_path)
     (root / "sql/store_totals.sql").write_text((root / "sql/store_totals.sql").read_text() + "-- comment\n")
     assert CodeState(load(root), store).changed_reason(load(root).processors["customer_totals"], DAY) is None
     store.close()
+
+
+def test_recording_an_unchanged_fingerprint_takes_no_write_transaction(tmp_path) -> None:
+    """The statements SQLite ran (its trace callback): the first record writes inside
+    ``BEGIN IMMEDIATE``; recording the same code again only reads; other code writes again."""
+    root = write_project(tmp_path / "p")
+    store = SQLiteStateStore(tmp_path / "ledger.sqlite")
+    project = load(root)
+    proc = project.processors["customer_totals"]
+    statements: list[str] = []
+    store._conn().set_trace_callback(statements.append)
+    CodeState(project, store).record(proc, DAY, "run-1")
+    assert "BEGIN IMMEDIATE" in statements and any(s.startswith("INSERT INTO docs") for s in statements)
+    statements.clear()
+    CodeState(project, store).record(proc, DAY, "run-2")
+    assert statements and not any(s.startswith(("BEGIN", "INSERT", "DELETE")) for s in statements)
+    (root / "sql/customer_totals.sql").write_text((root / "sql/customer_totals.sql").read_text() + "-- edited\n")
+    changed = load(root)
+    statements.clear()
+    CodeState(changed, store).record(changed.processors["customer_totals"], DAY, "run-3")
+    assert "BEGIN IMMEDIATE" in statements and any(s.startswith("INSERT INTO docs") for s in statements)
+    assert store.get("pipectl_code_state", f"customer_totals|{DAY}")["run_id"] == "run-3"
+    store.close()
