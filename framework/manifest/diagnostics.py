@@ -5,7 +5,6 @@ Validation never stops at the first problem; every rule appends here and the cal
 """
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -82,5 +81,7 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     folded = {c.lower(): c for c in candidates if isinstance(c, str)}
     if isinstance(name, str) and name.lower() in folded:  # `Player`, `PLAYER` for `player`
         return f"did you mean '{folded[name.lower()]}'?"
+    import difflib  # only when a name is wrong: not paid by every command that loads a manifest
+
     matches = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
     return f"did you mean '{matches[0]}'?" if matches else None

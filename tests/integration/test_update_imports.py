@@ -41,3 +41,22 @@ def test_a_one_entity_update_imports_only_what_it_runs(tmp_path, capsys, monkeyp
         code, imported = json.loads(lines[-1])
         assert code == 0
         assert [m for m in imported if m != "jinja2" or expect_jinja is False] == []
+
+
+def test_loading_a_project_and_the_run_path_does_not_import_difflib(tmp_path, capsys, monkeypatch):
+    """``difflib`` serves only "did you mean" hints of a wrong name (manifest diagnostics): a
+    fresh interpreter that loads a valid project and imports the run path does not load it.
+    (click may import it on its own while parsing options, which is not pipectl's to avoid.)"""
+    monkeypatch.delenv("PIPECTL_NO_CACHE", raising=False)
+    root = tmp_path / "shop"
+    assert main(["init", str(root)]) == 0
+    assert main(["-p", str(root), "validate", "--no-sql"]) == 0
+    capsys.readouterr()
+    code = ("import sys\nfrom framework.project import load\n"
+            "import framework.drive.session, framework.drive.pipeline, framework.orchestrator.engine\n"
+            "project = load(sys.argv[1])\nassert project.processors\n"
+            "print('difflib' in sys.modules)")
+    env = {k: v for k, v in os.environ.items() if k != "PIPECTL_NO_CACHE"}
+    proc = subprocess.run([sys.executable, "-c", code, str(root)], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "False"
