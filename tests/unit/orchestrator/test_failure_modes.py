@@ -66,8 +66,10 @@ def test_fm13_lock_contention_does_not_leave_a_phase_stuck(tmp_path, bus, clock)
     deliver(orch, RAW[:3])
     blocker = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
     blocker.execute("BEGIN IMMEDIATE")  # a "cold start" holding the lock
-    threading.Timer(0.2, lambda: blocker.execute("COMMIT")).start()
+    release = threading.Timer(0.2, lambda: blocker.execute("COMMIT"))
+    release.start()
     decisions = deliver(orch, RAW[3:])
+    release.join()  # the COMMIT may still be returning in the timer's thread: closing under it crashed sqlite3
     assert decisions[-1].action == "triggered" and len(bus.published) == 1
     blocker.close()
 
