@@ -38,6 +38,16 @@ def test_protocol_and_table_lifecycle(path):
     assert wh.list_tables("empty") == []
 
 
+def test_several_datasets_listed_in_one_query_as_list_tables_lists_each(path):
+    wh = DuckDBWarehouse(path)
+    wh.create_table(T)
+    wh.create_table(Table("other", "b", (Column("x", "INT64"),)))
+    wh.query("CREATE VIEW other.a_view AS SELECT x FROM other.b")
+    listed = wh.list_tables_in(["raw", "other", "missing"])
+    assert listed == {"raw": ["games"], "other": ["a_view", "b"], "missing": []}
+    assert {d: sorted(v) for d, v in listed.items()} == {d: wh.list_tables(d) for d in ("raw", "other", "missing")}
+
+
 def test_insert_and_query_with_typed_params(path):
     wh = DuckDBWarehouse(path)
     wh.create_table(T)
