@@ -41,7 +41,6 @@ import logging
 import os
 import pickle
 import sys
-from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -68,46 +67,20 @@ def enabled() -> bool:
     return not os.environ.get("PIPECTL_NO_CACHE")
 
 
-def _digest(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
-
-
-def _stat(path: str | None) -> list[Any] | None:
-    if path is None:
-        return None
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return [path, st.st_mtime_ns, st.st_size]
-
-
 def _code_state() -> list[Any]:
     """pipectl's manifest code and the libraries it parses with (path, mtime, size)."""
     base = Path(__file__).resolve().parent.parent
-    out: list[Any] = [_stat(str(base / name)) for name in _CODE_FILES]
+    out: list[Any] = [cache_files.stamp(str(base / name)) for name in _CODE_FILES]
     for folder in _CODE_DIRS:
         with os.scandir(base / folder) as entries:
-            out += sorted(_stat(e.path) for e in entries if e.name.endswith((".py", ".json")))
-    for lib in _LIBRARIES:
-        try:
-            spec = find_spec(lib)
-        except (ImportError, ValueError):
-            spec = None
-        out.append([lib, _stat(spec.origin if spec is not None else None)])
+            out += sorted(cache_files.stamp(e.path) for e in entries if e.name.endswith((".py", ".json")))
+    out += [[lib, cache_files.module_stamp(lib)] for lib in _LIBRARIES]
     return out
-
-
-def _file_hash(path: Path) -> str | None:
-    try:
-        return _digest(path.read_bytes())
-    except FileNotFoundError:
-        return None
 
 
 def _state(root: Path, kind: str, rel: str) -> Any:
     path = root / rel
-    return _file_hash(path) if kind == "hash" else path.is_file()
+    return cache_files.file_hash(path) if kind == "hash" else path.is_file()
 
 
 class ProjectCache:
@@ -121,7 +94,7 @@ class ProjectCache:
     @property
     def key(self) -> str:
         if self._key is None:
-            self._key = _digest(json.dumps([FORMAT, sys.version, str(self.root), os.getcwd(), _code_state()]).encode())
+            self._key = cache_files.digest(json.dumps([FORMAT, sys.version, str(self.root), os.getcwd(), _code_state()]).encode())
         return self._key
 
     # ---------------------------------------------------------------- lookup
@@ -141,7 +114,7 @@ class ProjectCache:
             project = pickle.loads(payload)
             if not isinstance(project, Project) or Path(project.root) != self.root:
                 raise CacheError("the record holds no project of this folder")
-            rendered.register(project, _digest(payload))  # statements rendered from this very model
+            rendered.register(project, cache_files.digest(payload))  # statements rendered from this very model
         except (CacheError, KeyError, TypeError, ValueError, pickle.UnpicklingError, EOFError, AttributeError,
                 ImportError, IndexError) as exc:
             log.warning("ignoring the damaged project cache %s (%s): loading the manifests in full and rewriting it",
@@ -165,7 +138,7 @@ class ProjectCache:
         except (pickle.PicklingError, TypeError, AttributeError) as exc:  # a model field that cannot be kept
             log.info("not caching the project of %s: %s", self.root, exc)
             return
-        rendered.register(project, _digest(payload))
+        rendered.register(project, cache_files.digest(payload))
         header = json.dumps({"key": self.key, "files": manifests + files}, separators=(",", ":")).encode("utf-8")
         body = len(header).to_bytes(4, "big") + header + payload
         try:

@@ -36,7 +36,6 @@ import os
 import sys
 import threading
 import weakref
-from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -98,14 +97,6 @@ def flush_all() -> None:
         memo.flush()
 
 
-def _stat(path: str | None) -> list[Any] | None:
-    try:
-        st = os.stat(path) if path else None
-    except OSError:
-        return None
-    return [path, st.st_mtime_ns, st.st_size] if st else None
-
-
 def _code_state() -> list[Any]:
     """pipectl's SQL modules and built-in templates, Jinja, Python: fixed for a process."""
     if not _code:
@@ -113,9 +104,8 @@ def _code_state() -> list[Any]:
         for folder in _CODE_DIRS:
             for dirpath, dirnames, filenames in os.walk(folder):
                 dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
-                files += [_stat(os.path.join(dirpath, f)) for f in sorted(filenames) if f.endswith((".py", ".j2", ".sql"))]
-        spec = find_spec("jinja2")
-        _code.extend([FORMAT, sys.version, files, _stat(spec.origin if spec else None)])
+                files += [cache_files.stamp(os.path.join(dirpath, f)) for f in sorted(filenames) if f.endswith((".py", ".j2", ".sql"))]
+        _code.extend([FORMAT, sys.version, files, cache_files.module_stamp("jinja2")])
     return _code
 
 

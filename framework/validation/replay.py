@@ -42,6 +42,7 @@ from framework.manifest import PROCESSORS_FILE, TOPICS_FILE
 from framework.manifest.diagnostics import Diagnostic, Diagnostics
 from framework.manifest.model import Project
 from framework.sql import cache_files
+from framework.sql.cache_files import digest, file_hash
 
 log = logging.getLogger(__name__)
 
@@ -50,19 +51,6 @@ RECORD = Path(".pipectl") / "cache" / "validate.json"
 CONFIG_FILE = "pipectl.yaml"  # framework.config.CONFIG_FILE (a layer above: not imported)
 TEMPLATES = "templates"       # framework.sql.environment.PROJECT_FOLDER (imports Jinja)
 _CODE_SUFFIXES = (".py", ".j2", ".json")
-
-
-def _digest(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
-
-
-def _file_hash(path: Path) -> str | None:
-    try:
-        return _digest(path.read_bytes())
-    except FileNotFoundError:
-        return None
-    except IsADirectoryError:
-        return "dir"
 
 
 def _code_hash() -> str:
@@ -99,7 +87,7 @@ class Replay:
     def __init__(self, root: Path, check_sql: bool, check_files: bool):
         self.root = Path(root).resolve()
         self.path = self.root / RECORD
-        self.key = _digest(json.dumps([FORMAT, _code_hash(), _versions(), check_sql, check_files,
+        self.key = digest(json.dumps([FORMAT, _code_hash(), _versions(), check_sql, check_files,
                                        str(self.root), os.getcwd()]).encode())
 
     # ---------------------------------------------------------------- lookup
@@ -121,7 +109,7 @@ class Replay:
             edited: list[str] = []
             hashes: dict[str, str | None] = {}
             for rel, digest in record["files"]:
-                now = hashes[rel] = _file_hash(self.root / rel)
+                now = hashes[rel] = file_hash(self.root / rel)
                 if now != digest:
                     edited.append(rel)
             if self._templates() != record["templates"]:
@@ -202,7 +190,7 @@ class Replay:
         for proc in project.processors.values() if project is not None else ():
             if proc.transform.sql:
                 transforms.setdefault(proc.transform.sql, []).append(proc.name)
-        record = {"key": self.key, "files": [[rel, _file_hash(self.root / rel)] for rel in files],
+        record = {"key": self.key, "files": [[rel, file_hash(self.root / rel)] for rel in files],
                   "templates": self._templates(), "transforms": transforms, "spans": _spans(spans),
                   "diagnostics": [d.to_dict() for d in diags.items], "notes": [d.to_dict() for d in diags.notes]}
         self._write(record)
@@ -238,7 +226,7 @@ class Replay:
             dirnames.sort()
             for name in sorted(filenames):
                 path = Path(dirpath) / name
-                out.append([str(path.relative_to(self.root)), _file_hash(path)])
+                out.append([str(path.relative_to(self.root)), file_hash(path)])
         return out
 
 
