@@ -24,6 +24,13 @@ published, pulled).
     python bench/bench_pipeline.py                 # sample day + a 20-day season
     python bench/bench_pipeline.py --days 160      # the full season (several minutes)
     python bench/bench_pipeline.py --days 0        # sample day only
+    python bench/bench_pipeline.py --days 0 --work # + what DuckDB did per phase (its profiler)
+
+``--work`` adds, after the timed rounds, one more (full batch, update) pair per date with
+DuckDB's profiler on (bench/duckdb_work.py): per phase the rows scanned, the execution CPU
+and the planning time of every statement, full batch vs update. It separates the fixed cost
+of a statement (planning, the same for one player or 450) from the work that grows with the
+data, which is what a warehouse that bills scanned bytes charges for.
 """
 from __future__ import annotations
 
@@ -40,6 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchlib import machine  # noqa: E402
+from duckdb_work import WorkMeter  # noqa: E402
 from framework.backends.protocols import QueryParam  # noqa: E402
 from framework.drive.session import Session, backfill, generate_sample, run_partition, simulate_update  # noqa: E402
 
@@ -105,6 +113,44 @@ def measure(sess: Session, dates: list[str]) -> dict:
             "phases": phases, "latency": latency, "rounds": len(dates)}
 
 
+def measure_work(sess: Session, dates: list[str]) -> dict[str, dict[str, list]]:
+    """One (full batch, one-player update) pair per date with DuckDB's profiler on: per phase
+    the :class:`duckdb_work.Work` of each full batch and each update."""
+    meter = WorkMeter()
+    out: dict[str, dict[str, list]] = {}
+    with meter.attach(sess.warehouse):
+        for i, day in enumerate(dates):
+            full = run_partition(sess, day, full=True, mode="full", progress=meter.progress)
+            assert full.status == "success", full.to_dict()
+            for phase, work in meter.take().items():
+                out.setdefault(phase, {"full": [], "inc": []})["full"].append(work)
+            player = player_for(sess, day)
+            bump = ((None, {"points": 61 + i, "fg_made": 18}), ("odds_api_player_points_props", {"points_line": 41.5 + i}))
+            upd = simulate_update(sess, day, player, edits=bump, progress=meter.progress)
+            assert upd.report.status == "success", upd.report.to_dict()
+            for phase, work in meter.take().items():
+                out.setdefault(phase, {"full": [], "inc": []})["inc"].append(work)
+    return out
+
+
+def report_work(title: str, work: dict[str, dict[str, list]]) -> None:
+    med = statistics.median
+    print(f"\n-- {title}: what DuckDB did per phase (its profiler; median over dates, full batch -> one-player update) --")
+    print(f"{'phase':<12} {'rows scanned':>24} {'ratio':>8} {'execution CPU ms':>20} {'ratio':>8} {'planning ms':>16} {'statements':>12}")
+    for phase, sides in work.items():
+        full, inc = sides["full"], sides["inc"] or []
+
+        def m(xs: list, attr: str) -> float:
+            return med([getattr(w, attr) for w in xs]) if xs else 0.0
+        fr, ir = m(full, "rows"), m(inc, "rows")
+        fe, ie = m(full, "exec_seconds") * 1000, m(inc, "exec_seconds") * 1000
+        fp, ip = m(full, "plan_seconds") * 1000, m(inc, "plan_seconds") * 1000
+        fs, is_ = m(full, "statements"), m(inc, "statements")
+        rr = f"{fr / ir:.0f}x" if ir else "inf"
+        er = f"{fe / ie:.1f}x" if ie else "inf"
+        print(f"{phase:<12} {fr:>11,.0f} -> {ir:>9,.0f} {rr:>8} {fe:>9.1f} -> {ie:>7.1f} {er:>8} {fp:>7.1f} -> {ip:>6.1f} {fs:>5.0f} -> {is_:>4.0f}")
+
+
 def _dates(start: str, offset: int, n: int) -> list[str]:
     import datetime as dt
 
@@ -146,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--days", type=int, default=20, help="season length for scenario B (160 = a season; 0 skips it)")
     ap.add_argument("--rounds", type=int, default=5, help="interleaved (full, update) rounds per scenario")
     ap.add_argument("--keep", action="store_true", help="keep the temporary project folder")
+    ap.add_argument("--work", action="store_true", help="also profile one (full, update) pair per date with DuckDB's profiler")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
     print(f"machine: {machine()}")
@@ -155,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
         with Session.open(root) as sess:
             generate_sample(sess, START, days=args.rounds)
             report("sample days: ~450 players, 0 to rounds-1 days of history", measure(sess, _dates(START, 0, args.rounds)))
+            if args.work:
+                report_work("sample days", measure_work(sess, _dates(START, 0, args.rounds)))
         if args.days > 0:
             root = copy_project(tmp / "season")
             with Session.open(root) as sess:
@@ -173,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"\nseason: generated {args.days - 1 + args.rounds} days in {gen:.1f}s; backfill of {done} dates "
                       f"(full batch, no triggers) in {took:.1f}s ({took / max(done, 1):.2f}s per date)")
                 report(f"season: dates {args.days}..{args.days - 1 + args.rounds} of a season", measure(sess, dates))
+                if args.work:
+                    report_work("season", measure_work(sess, dates))
     finally:
         if args.keep:
             print(f"kept {tmp}")
