@@ -1,0 +1,124 @@
+"""The kept code of dataclass methods (framework.dataclass_code): a class made with the table
+behaves exactly as one made by stock ``dataclasses``, the table is written by a process that
+compiled something new and reused by the next one, and what cannot be used is ignored."""
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import marshal
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from framework import dataclass_code
+
+
+def _make(frozen: bool) -> type:
+    ns: dict = {}
+    exec("from __future__ import annotations\nimport dataclasses\n"  # noqa: S102 - a class defined at run time
+         "class Shape:\n    '''doc'''\n    name: str\n    size: int = 3\n"
+         "    tags: tuple[str, ...] = dataclasses.field(default_factory=tuple)\n", ns)
+    return dataclasses.dataclass(frozen=frozen)(ns["Shape"])
+
+
+def _with_builtin_exec(frozen: bool) -> type:
+    """The same class made by dataclasses' own ``exec`` (the table uninstalled)."""
+    installed = getattr(dataclasses, "exec", None) is dataclass_code._exec
+    dataclass_code.uninstall()
+    try:
+        return _make(frozen)
+    finally:
+        if installed:
+            dataclasses.exec = dataclass_code._exec
+
+
+@pytest.mark.parametrize("frozen", [False, True])
+def test_a_class_made_through_the_table_is_the_stock_class(frozen):
+    assert getattr(dataclasses, "exec", None) is dataclass_code._exec  # installed by importing framework
+    stock, kept = _with_builtin_exec(frozen), _make(frozen)
+    _make(frozen)  # a hit: the code object comes from the table
+    for name in ("__init__", "__repr__", "__eq__", "__hash__", "__setattr__", "__delattr__"):
+        a, b = stock.__dict__.get(name), kept.__dict__.get(name)
+        assert (a is None) == (b is None), name
+        if hasattr(a, "__code__"):  # a generated method (a mutable class's __hash__ is None)
+            assert a.__code__.co_code == b.__code__.co_code, name
+            assert a.__code__.co_consts == b.__code__.co_consts, name
+            assert a.__qualname__ == b.__qualname__, name
+    # annotations are the objects, not strings: no __future__ flag leaked into the compilation
+    assert kept.__init__.__annotations__ == stock.__init__.__annotations__
+    assert inspect.signature(kept) == inspect.signature(stock)
+    obj = kept("a")
+    assert repr(obj) == repr(stock("a")) == "Shape(name='a', size=3, tags=())"
+    assert obj == kept("a", 3, ()) and obj != kept("b")
+    if frozen:
+        assert hash(obj) == hash(kept("a"))
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            obj.name = "b"
+
+
+def test_the_table_is_written_once_and_reused_by_the_next_process(tmp_path):
+    """A fresh interpreter with an empty cache folder compiles and writes the table at exit;
+    the next one compiles nothing of what the first did (every dataclass of the run path)."""
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    env.pop("PIPECTL_NO_CACHE", None)
+    code = ("import json, framework.drive.session, framework.drive.pipeline\n"
+            "from framework import dataclass_code as d\nprint(json.dumps([d._new, len(d._codes), d.cache_path()]))")
+    first = json.loads(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                                      check=True).stdout)
+    path = Path(first[2])
+    assert path == tmp_path / "pipectl" / f"dataclass_code.{sys.implementation.cache_tag}.marshal"
+    assert first[0] > 50 and path.exists()  # compiled dozens of methods, kept them
+    second = json.loads(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                                       check=True).stdout)
+    assert second[0] == 0 and second[1] >= first[1]
+    stamp = path.stat().st_mtime_ns
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
+    assert path.stat().st_mtime_ns == stamp  # nothing new: not rewritten
+
+
+def test_a_foreign_or_broken_table_is_ignored(tmp_path, monkeypatch):
+    path = tmp_path / "t.marshal"
+    assert dataclass_code._load(str(path)) == {}  # missing
+    path.write_bytes(b"\x00\x01\x02\x03" + marshal.dumps({"x": compile("1", "<s>", "eval")}))
+    assert dataclass_code._load(str(path)) == {}  # another Python's magic number
+    path.write_bytes(dataclass_code._MAGIC + marshal.dumps({"x": 1})[:-3])
+    assert dataclass_code._load(str(path)) == {}  # truncated
+    path.write_bytes(dataclass_code._MAGIC + marshal.dumps([1, 2]))
+    assert dataclass_code._load(str(path)) == {}  # not a table
+
+
+def test_save_merges_what_other_processes_wrote_and_survives_a_read_only_folder(tmp_path, monkeypatch):
+    path = tmp_path / "pipectl" / "t.marshal"
+    path.parent.mkdir()
+    other = {"def a(): pass": compile("def a(): pass", "<string>", "exec", dont_inherit=True)}
+    path.write_bytes(dataclass_code._MAGIC + marshal.dumps(other))
+    mine = "def b(): pass"
+    monkeypatch.setattr(dataclass_code, "_path", str(path))
+    monkeypatch.setattr(dataclass_code, "_codes", {mine: compile(mine, "<string>", "exec", dont_inherit=True)})
+    monkeypatch.setattr(dataclass_code, "_new", 1)
+    dataclass_code.save()
+    assert set(dataclass_code._load(str(path))) == {"def a(): pass", mine} and dataclass_code._new == 0
+    monkeypatch.setattr(dataclass_code, "_new", 1)
+    monkeypatch.setattr(dataclass_code, "_path", str(tmp_path / "file-not-folder" / "t.marshal"))
+    (tmp_path / "file-not-folder").write_text("")
+    dataclass_code.save()  # cannot be written: nothing kept, no error
+    assert dataclass_code._new == 1 and list(tmp_path.glob("pipectl/*.tmp")) == []
+
+
+def test_where_the_table_is_kept(monkeypatch, tmp_path):
+    monkeypatch.delenv("PIPECTL_NO_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert dataclass_code.cache_path() == str(tmp_path / "pipectl" / f"dataclass_code.{sys.implementation.cache_tag}.marshal")
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert dataclass_code.cache_path() == str(tmp_path / "home" / ".cache" / "pipectl"
+                                              / f"dataclass_code.{sys.implementation.cache_tag}.marshal")
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/dir")
+    assert dataclass_code.cache_path() is None
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("PIPECTL_NO_CACHE", "1")
+    assert dataclass_code.cache_path() is None
