@@ -11,6 +11,7 @@ Exit codes: 0 success; 1 error (manifest/backend/plan errors print ``error: ...`
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
@@ -104,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     from framework.errors import PipectlError
 
+    if "_PIPECTL_COMPLETE" in os.environ:  # the shell asks for completions: pipectl's bash completion, not click's
+        import framework.commands.completion  # noqa: F401 - registers it
     try:
         cli.main(args=argv, prog_name="pipectl", standalone_mode=False)
     except click.exceptions.Exit as exc:
