@@ -125,6 +125,74 @@ SQL = {
 }
 
 
+# The shop with a same-phase mapping table that is not an input of its reader (the shape of the
+# example's odds_api_game_lines, which maps game -> team through the schedule): ``home_store_visits``
+# (raw) reads visits that carry their store, and maps customer -> store through ``store_roster``
+# (raw, sorting after it by name) to find the stores a changed visit belongs to.
+# ``START_TOPIC``: the raw phase's trigger topic (the first phase is triggered from outside).
+START_TOPIC = """\
+  - name: shop-raw-trigger
+    contract: trigger
+    producers: [external:scrapers]
+    consumers: [phase:raw]
+    dead_letter_topic: shop-dead-letter
+    subscriptions:
+      - {name: shop-raw-trigger-sub, consumer: phase:raw}
+"""
+_ROSTER_SOURCES = """  - name: roster_landing
+    table: landing.roster
+    entity: customer
+    columns:
+      - {name: day, type: DATE, mode: REQUIRED}
+      - {name: customer_id, type: STRING, mode: REQUIRED}
+      - {name: store_id, type: STRING}
+  - name: visits_landing
+    table: landing.visits
+    entity: customer
+    columns:
+      - {name: day, type: DATE, mode: REQUIRED}
+      - {name: customer_id, type: STRING, mode: REQUIRED}
+      - {name: home_store, type: STRING}
+      - {name: minutes, type: FLOAT64}
+phases:"""
+_ROSTER_RAW = """processors:
+  - name: home_store_visits
+    phase: raw
+    entity: store
+    inputs:
+      - {source: visits_landing, mapping: customer_home_store}
+    output:
+      table: home_store_visits
+      columns:
+        - {name: day, type: DATE, mode: REQUIRED}
+        - {name: store_id, type: STRING, mode: REQUIRED}
+        - {name: visits, type: INT64}
+        - {name: minutes, type: FLOAT64}
+    transform: {sql: sql/home_store_visits.sql}
+  - name: store_roster
+    phase: raw
+    entity: customer
+    inputs:
+      - source: roster_landing
+    output:
+      table: store_roster
+      columns:
+        - {name: day, type: DATE, mode: REQUIRED}
+        - {name: customer_id, type: STRING, mode: REQUIRED}
+        - {name: store_id, type: STRING}
+    transform: {sql: sql/store_roster.sql}"""
+ROSTER_PROCESSORS = (PROCESSORS.replace("phases:", _ROSTER_SOURCES, 1).replace("processors:", _ROSTER_RAW, 1)
+                     .replace("  - {name: customer_store, from: customer, to: store, via: orders_raw}\n",
+                              "  - {name: customer_store, from: customer, to: store, via: orders_raw}\n"
+                              "  - {name: customer_home_store, from: customer, to: store, via: store_roster}\n"))
+ROSTER_FILES = {**SQL,
+                "sql/store_roster.sql": "SELECT day, customer_id, store_id FROM {{ source('roster_landing') }} r\n"
+                                        "WHERE r.day = {{ partition }} AND {{ entity_filter('r.customer_id') }}\n",
+                "sql/home_store_visits.sql": "SELECT day, home_store AS store_id, COUNT(*) AS visits, SUM(minutes) AS minutes\n"
+                                             "FROM {{ source('visits_landing') }} v\n"
+                                             "WHERE v.day = {{ partition }} AND {{ entity_filter('v.home_store') }}\n"
+                                             "GROUP BY day, home_store\n"}
+
 def write_project(root: Path, processors: str = PROCESSORS, topics: str = TOPICS, sql: dict | None = None) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "processors.yaml").write_text(processors)

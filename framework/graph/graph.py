@@ -12,20 +12,60 @@ networkx costs a run command more than its one-entity update.
 from __future__ import annotations
 
 import heapq
+from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Iterable
 
 from framework.graph.selector import SOURCE_PREFIX, SelectionError, Selector
-from framework.manifest.model import Project
+from framework.manifest.model import Input, Project
 
 if TYPE_CHECKING:
     import networkx as nx
 
-__all__ = ["PipelineGraph", "SelectionError", "SOURCE_PREFIX"]
+__all__ = ["MappingUse", "PipelineGraph", "SelectionError", "SOURCE_PREFIX", "mapping_uses"]
+
+
+@dataclass(frozen=True)
+class MappingUse:
+    """``processor``'s detection reads entity mapping ``mapping`` (for its input ``input``),
+    whose table ``via`` (a processor's output or a source) must be written first."""
+
+    processor: str
+    input: Input
+    mapping: str
+    via: str
+    writer_node: str  # graph node of ``via``: the processor name or ``source:NAME``
+
+
+def mapping_uses(project: Project) -> list[MappingUse]:
+    """Every (processor, input) read through an entity mapping, explicit (``mapping:``) or the
+    unique one between the two kinds, in declaration order. An unknown or ambiguous mapping
+    is skipped: the validate rules report it."""
+    from framework.errors import ConfigError
+    from framework.sql.context import input_mapping
+
+    uses: list[MappingUse] = []
+    for name, proc in project.processors.items():
+        for inp in proc.inputs:
+            try:
+                mapping = input_mapping(project, proc, inp)
+            except ConfigError:
+                continue
+            if mapping is None:
+                continue
+            node = mapping.via if mapping.via in project.processors else SOURCE_PREFIX + mapping.via
+            uses.append(MappingUse(name, inp, mapping.name or f"{mapping.source} -> {mapping.target}", mapping.via, node))
+    return uses
 
 
 class PipelineGraph:
-    """Processor graph of a project with dbt-style selection (`+name`, `tag:x,phase:y`, `@name`)."""
+    """Processor graph of a project with dbt-style selection (`+name`, `tag:x,phase:y`, `@name`).
+
+    Edges are the declared inputs and, for every input read through an entity mapping, the
+    mapping's table: its writer -> the processor (``mapping_only`` when the table is not also
+    an input). Detection reads the mapping at run time, so its writer must run first, be
+    upstream for selection, and its changes reach the processor (docs/manifests.md).
+    """
 
     def __init__(self, project: Project):
         self.project = project
@@ -46,6 +86,20 @@ class PipelineGraph:
                     self.succ[upstream][name] = attrs
                     self.pred[name][upstream] = attrs
                     self.edges.append((upstream, name, attrs))
+        self.mapping_uses: list[MappingUse] = mapping_uses(project)
+        for use in self.mapping_uses:
+            upstream = use.writer_node
+            if upstream not in self.nodes or upstream == use.processor:
+                continue  # unknown tables and self-mappings are diagnosed by rules, not graphed
+            if use.processor in self.succ[upstream]:  # the table is also an input: already ordered
+                attrs = self.succ[upstream][use.processor]
+                if use.mapping not in attrs.get("mappings", ()):
+                    attrs["mappings"] = (*attrs.get("mappings", ()), use.mapping)
+                continue
+            attrs = {"critical": False, "mapping_only": True, "mappings": (use.mapping,)}
+            self.succ[upstream][use.processor] = attrs
+            self.pred[use.processor][upstream] = attrs
+            self.edges.append((upstream, use.processor, attrs))
 
     @cached_property
     def nx(self) -> "nx.DiGraph":

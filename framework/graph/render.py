@@ -12,7 +12,8 @@ def _mermaid_id(name: str) -> str:
 
 
 def processor_mermaid(graph: PipelineGraph, names: Iterable[str] | None = None) -> str:
-    """Processors grouped in one subgraph per phase; dashed edges for disabled processors."""
+    """Processors grouped in one subgraph per phase; dashed edges for disabled processors and,
+    labelled with the mapping's name, for a table read only through an entity mapping."""
     selected = set(graph.processors() if names is None else names)
     p = graph.project
     lines = ["flowchart LR"]
@@ -33,6 +34,8 @@ def processor_mermaid(graph: PipelineGraph, names: Iterable[str] | None = None) 
         arrow = "==>" if data.get("critical") else "-->"
         if not p.processors[u].enabled:
             arrow = "-.->"
+        if data.get("mapping_only"):  # read through an entity mapping, not as an input
+            arrow = f"-.->|\"{', '.join(data['mappings'])}\"|"
         lines.append(f"  {_mermaid_id(u)} {arrow} {_mermaid_id(v)}")
     return "\n".join(lines)
 
@@ -55,6 +58,8 @@ def processor_dot(graph: PipelineGraph, names: Iterable[str] | None = None) -> s
         if u.startswith(SOURCE_PREFIX) or u not in selected or v not in selected:
             continue
         attrs = " [penwidth=2]" if data.get("critical") else ""
+        if data.get("mapping_only"):
+            attrs = f" [style=dotted, label=\"{', '.join(data['mappings'])}\"]"
         lines.append(f"  \"{u}\" -> \"{v}\"{attrs};")
     lines.append("}")
     return "\n".join(lines)

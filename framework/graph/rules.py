@@ -14,6 +14,7 @@ from typing import Callable
 from framework.errors import Location
 from framework.graph.data_test_rules import check_data_tests
 from framework.graph.graph import SOURCE_PREFIX, PipelineGraph
+from framework.graph.mapping_rules import check_mapping_dependencies, mapping_cycle_detail
 from framework.graph.soundness import guarded, sound_processors
 from framework.manifest.diagnostics import Diagnostics, did_you_mean
 from framework.manifest.model import Processor, Project, Table
@@ -132,9 +133,19 @@ def check_inputs(ctx: Context) -> None:
 @rule
 def check_cycles(ctx: Context) -> None:
     for path in ctx.graph.find_cycles():
+        by_mapping = mapping_cycle_detail(ctx, path)
+        if by_mapping == "reported":
+            continue
+        if by_mapping is not None:
+            loc, text, fix = by_mapping
+            ctx.diags.error("cycle", "cycle: " + " -> ".join(path) + text, loc, fix)
+            continue
         first = ctx.project.processors.get(path[0])
         loc = first.location if first else next(iter(ctx.project.processors.values())).location
         ctx.diags.error("cycle", "cycle: " + " -> ".join(path), loc, "break the cycle by removing one of these inputs")
+
+
+rule(check_mapping_dependencies)  # in mapping_rules.py: a mapping's table is written before its reader
 
 
 @rule

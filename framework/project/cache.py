@@ -55,7 +55,7 @@ FILE = "project.bin"
 MAGIC = b"pipectl-project\n"
 _SUM = 16  # bytes of the checksum after MAGIC
 _CODE_DIRS = ("manifest", "graph", "project", "schemas")
-_CODE_FILES = ("errors.py",)
+_CODE_FILES = ("errors.py", "sql/context.py")  # context: which input reads which mapping (graph edges)
 _LIBRARIES = ("yaml", "jsonschema_rs", "jsonschema")
 
 

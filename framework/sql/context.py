@@ -122,6 +122,26 @@ def find_mapping(project: Project, inp: Input, source_kind: str, target_kind: st
     return found[0] if found else None
 
 
+def input_mapping(project: Project, processor: Processor, inp: Input) -> EntityMapping | None:
+    """The entity mapping through which ``processor``'s detection attributes ``inp``'s rows
+    to its entities (None: read by its own key, or without one). The same decision as
+    :func:`input_spec`, without reading tables: the graph (:mod:`framework.graph.graph`) makes
+    each such mapping's table a dependency of ``processor``, so it is written first.
+    Raises ConfigError for an unknown or ambiguous mapping, as ``input_spec`` does."""
+    target = project.entity_kinds.get(processor.entity) if processor.entity else None
+    if inp.kind == "source":
+        src = project.sources.get(inp.name)
+        kind = src.entity if src is not None else None
+    else:
+        up = project.processors.get(inp.name)
+        kind = up.entity if up is not None else None
+    if target is None or kind is None or kind not in project.entity_kinds:
+        return None
+    if not inp.mapping and kind == target.name:
+        return None
+    return find_mapping(project, inp, kind, target.name)
+
+
 def mapping_source_table(project: Project, mapping: EntityMapping) -> Table:
     """The table an entity mapping reads its key pairs from (public: replay reads it too)."""
     via = mapping.via
@@ -146,7 +166,7 @@ def input_spec(project: Project, processor: Processor, inp: Input) -> InputSpec:
     if target is not None and not inp.mapping and (kind == target.name or (kind is None and table.column(target.key) is not None)):
         return InputSpec(**base, scope="entity", key=target.key, row_columns=columns or (target.key,))
     if target is not None and kind is not None and kind in project.entity_kinds:
-        mapping = find_mapping(project, inp, kind, target.name)
+        mapping = input_mapping(project, processor, inp)
         if mapping is not None:
             via = mapping_source_table(project, mapping)
             src_key = project.entity_kinds[kind].key

@@ -41,6 +41,7 @@ class Edge:
     target: str
     path: str
     critical: bool
+    mapping: str = ""  # the entity mapping(s) the target reads the source's table through (not an input)
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,8 @@ def lay_out(graph: Any, names: Iterable[str] | None = None, statuses: dict[str, 
     edges: list[Edge] = []
     for u, v, data in graph.edges:
         if u in chosen_set and v in chosen_set:
-            edges.append(Edge(u, v, _path(coords[u], coords[v]), bool(data.get("critical"))))
+            edges.append(Edge(u, v, _path(coords[u], coords[v]), bool(data.get("critical")),
+                              ", ".join(data.get("mappings", ())) if data.get("mapping_only") else ""))
     tallest = max((lane.count for lane in lanes), default=0)
     width = PAD * 2 + max(len(lanes), 1) * (LANE_WIDTH + LANE_GAP) - LANE_GAP
     height = TOP + tallest * (NODE_HEIGHT + NODE_GAP) + PAD
