@@ -140,3 +140,23 @@ def test_the_ui_graph_draws_the_mapping_edge_dashed_with_its_name(tmp_path) -> N
         layout=lay_out(_graph(tmp_path)), link=lambda *a, **k: "#")
     assert ('class="edge mapping"' in svg
             and "<title>home_store_visits maps through store_roster (entity mapping customer_home_store)</title>" in svg)
+
+
+def test_an_update_round_where_only_the_mapping_table_changed_dispatches_its_readers(tmp_path) -> None:
+    """A late completion of the table's writer (a quorum fired without it, a roster move) opens
+    an update round of the next phase for what is downstream of it: its mapping readers too."""
+    from framework.backends.sqlite_state import SQLiteStateStore
+    from framework.orchestrator.engine import Orchestrator
+
+    # store_totals reads orders_raw through the only customer -> store mapping, via store_roster
+    only = RP.replace("  - {name: customer_store, from: customer, to: store, via: orders_raw}\n", "")
+    only = only.replace("{processor: orders_raw, mapping: customer_store}", "{processor: orders_raw}")
+    project = _graph(tmp_path, only).project
+    store = SQLiteStateStore(tmp_path / "ledger.sqlite")
+    try:
+        raw = next(t for t in project.transitions() if t.source_phase == "raw")
+        orch = Orchestrator(project, store, bus=None)
+        assert orch._dispatch(raw, {"store_roster"}, round_no=2) == ["store_totals"]
+        assert orch._dispatch(raw, {"orders_raw"}, round_no=2) == ["customer_totals", "store_totals"]
+    finally:
+        store.close()
