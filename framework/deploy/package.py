@@ -32,7 +32,7 @@ ENTRY_POINT = "handle_completion"
 SWEEP_ENTRY_POINT = "handle_sweep"
 FALLBACK_REQUIREMENTS = ("pyyaml>=6.0", "jsonschema>=4.20", "jinja2>=3.1", "networkx>=3.0", "click>=8.1", "duckdb>=1.1",
                          "sqlglot>=25", "filelock>=3.12", "google-cloud-bigquery>=3.20", "google-cloud-pubsub>=2.20",
-                         "google-cloud-firestore>=2.15", "google-cloud-scheduler>=2.13",
+                         "google-cloud-firestore>=2.15,<3", "google-cloud-scheduler>=2.13",
                          "google-cloud-secret-manager>=2.16", "functions-framework>=3.5")
 
 

@@ -76,6 +76,40 @@ def test_set_replaces_the_whole_document(store: Any) -> None:
     assert store.get("ledger", "k") == {"c": 3}
 
 
+def test_set_after_a_read_replaces_the_whole_document(store: Any) -> None:
+    """A set of a document the transaction read is guarded (Firestore optimistic: an update of
+    every field under an update_time precondition): the result is still exactly the new value."""
+    store.run_transaction(lambda t: t.set("ledger", "k", {"a": 1, "dotted.name": 2, "m": {"x": 1}, "pipectl~unchanged": 3}))
+
+    def replace(value: dict[str, Any]) -> Any:
+        return lambda t: (t.get("ledger", "k"), t.set("ledger", "k", value))
+
+    store.run_transaction(replace({"m": {"y": {}}, "b": [[1], []]}))
+    assert store.get("ledger", "k") == {"m": {"y": {}}, "b": [[1], []]}
+    store.run_transaction(replace({}))
+    assert store.get("ledger", "k") == {}
+    store.run_transaction(replace({}))
+    assert store.get("ledger", "k") == {}
+    store.run_transaction(replace({"c": 1}))
+    assert store.get("ledger", "k") == {"c": 1}
+
+
+def test_several_writes_to_one_read_document_apply_in_order(store: Any) -> None:
+    store.run_transaction(lambda t: t.set("ledger", "k", {"a": 1}))
+
+    def fn(t: Any) -> None:
+        assert t.get("ledger", "k") == {"a": 1}
+        assert t.get("ledger", "new") is None
+        t.set("ledger", "k", {"b": 2})
+        t.update("ledger", "k", {"c": 3})
+        t.set("ledger", "new", {"n": 1})
+        t.delete("ledger", "new")
+
+    store.run_transaction(fn)
+    assert store.get("ledger", "k") == {"b": 2, "c": 3}
+    assert store.get("ledger", "new") is None
+
+
 def test_update_merges_top_level_fields_and_replaces_nested_maps(store: Any) -> None:
     store.run_transaction(lambda t: t.set("ledger", "k", {"a": 1, "m": {"x": 1, "y": 2}}))
     store.run_transaction(lambda t: t.update("ledger", "k", {"m": {"z": 3}, "dotted.name": 4}))
