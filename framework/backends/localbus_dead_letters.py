@@ -91,6 +91,20 @@ class DeadLetterMixin:
         rows = self._read(sql + (" WHERE topic = ? ORDER BY id" if topic else " ORDER BY id"), (topic,) if topic else ())
         return [DeadLetter(r[0], r[1], r[2], r[3], bytes(r[4]), json.loads(r[5]), r[6], r[7], r[8], r[9]) for r in rows]
 
+    def dead_letters_since(self, after_id: int, source_subscription: str) -> list[DeadLetter]:
+        """Letters ``source_subscription`` forwarded after using every delivery attempt, with
+        an id above ``after_id`` (one primary-key range read): how a fan-out coordinator
+        polling its task subscription learns, at once, that a task will never be delivered
+        again (``framework.run.fanout``)."""
+        rows = self._read("SELECT id, topic, source_subscription, message_id, data, attributes, reason, delivery_attempt, last_error, "
+                          "dead_lettered_at FROM dead_letters WHERE id > ? AND source_subscription = ? AND reason = ? ORDER BY id",
+                          (int(after_id), source_subscription, DEAD_LETTER_REASON))
+        return [DeadLetter(r[0], r[1], r[2], r[3], bytes(r[4]), json.loads(r[5]), r[6], r[7], r[8], r[9]) for r in rows]
+
+    def last_dead_letter_id(self) -> int:
+        """The id of the newest dead letter (0 for none): where :meth:`dead_letters_since` starts."""
+        return int(self._read("SELECT COALESCE(MAX(id), 0) FROM dead_letters")[0][0])
+
     def purge_dead_letters(self, topic: str | None = None, up_to: int | None = None) -> int:
         """Forget dead letters (of one topic, or all); returns how many were removed.
         ``up_to``: only those with ``id <= up_to`` (the last one listed), so a letter that

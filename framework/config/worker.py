@@ -38,6 +38,7 @@ RETRY_MIN_BACKOFF = 10  # seconds: Pub/Sub retry policy of push subscriptions
 RETRY_MAX_BACKOFF = 600  # seconds: Pub/Sub's maximum backoff
 MAX_ATTEMPTS_LIMIT = 100  # Pub/Sub's dead-letter policy limit
 TRIGGER_PATH, TASK_PATH = "/trigger", "/task"
+TASK_DEAD_LETTER_PATH = "/task-dead-letter"  # fan-out tasks the task subscription dead-lettered
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,11 @@ it, so the subscriptions are part of the deployment and ``plan`` / ``apply`` own
 
 - the subscription of each phase trigger topic consumed by ``phase:P`` -> ``<worker.url>/trigger``;
 - the subscription of each fan-out task topic consumed by ``fanout:P`` -> ``<worker.url>/task``;
+- a subscription of pipectl's own on the dead-letter topic of each such task subscription,
+  ``<dead-letter topic>-pipectl-worker`` -> ``<worker.url>/task-dead-letter``: a task that
+  Pub/Sub gives up on (every delivery crashed its instance or went unanswered) reaches the
+  worker, which records it failed and finishes its run at once (not in topics.yaml: it is
+  part of the deployment, like the ``-pipectl`` subscriptions ``bus dead-letters`` reads);
 - with ``orchestrator: {url}`` in the target, the completion subscriptions consumed by
   ``orchestrator:P`` -> ``<url>/projects/<project>/topics/<topic>`` (the orchestrator function
   deployed ``--trigger-http``; functions-framework reads the topic from that path),
@@ -22,9 +27,11 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from framework.config import Target
-from framework.config.worker import TASK_PATH, TRIGGER_PATH, check_remote, consumer_timeout, push_delivery
+from framework.config.worker import TASK_DEAD_LETTER_PATH, TASK_PATH, TRIGGER_PATH, check_remote, consumer_timeout, push_delivery
 from framework.manifest.model import Project
 from framework.plan.model import Resource
+
+DEAD_TASKS_SUFFIX = "-pipectl-worker"
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,7 @@ class PushRoute:
     service_account: str | None
     audience: str | None
     timing: Mapping[str, int]
+    topic: str | None = None  # a subscription pipectl adds itself (not in topics.yaml), on this topic
 
     def attributes(self) -> dict[str, Any]:
         return {"push_endpoint": self.endpoint, "push_service_account": self.service_account,
@@ -68,7 +76,17 @@ def push_routes(project: Project, target: Target | None) -> dict[str, PushRoute]
                 timeout = 60  # one ledger transaction and a publish
             timing = push_delivery(timeout, sub.ack_deadline_seconds, sub.max_delivery_attempts)
             routes[sub.name] = PushRoute(sub.name, url, account, audience, timing)
+            if kind == "fanout" and topic.contract == "task" and sub.dead_letter_topic:
+                name = dead_task_subscription(sub.dead_letter_topic)
+                # finishing the run (and the rest of its phase) takes as long as a task may
+                routes.setdefault(name, PushRoute(name, worker.endpoint(TASK_DEAD_LETTER_PATH), account, audience,
+                                                  timing, topic=sub.dead_letter_topic))
     return routes
+
+
+def dead_task_subscription(dead_letter_topic: str) -> str:
+    """pipectl's push subscription that brings dead-lettered fan-out tasks to the worker."""
+    return f"{dead_letter_topic}{DEAD_TASKS_SUFFIX}"
 
 
 def _topic_path(url: str, target: Target, topic: str) -> str:
@@ -94,7 +112,12 @@ def with_push(resources: Sequence[Resource], routes: Mapping[str, PushRoute]) ->
             }
             r = Resource(r.type, r.name, {**r.attributes, **extra}, r.meta)
         out.append(r)
+    declared = {r.name for r in out if r.type == "subscription"}
+    for route in sorted(routes.values(), key=lambda x: x.subscription):
+        if route.topic is not None and route.subscription not in declared:  # pipectl's own (no dead-letter policy)
+            out.append(Resource("subscription", route.subscription, {
+                "topic": route.topic, "dead_letter_topic": None, "filter": None, **route.attributes()}))
     return out
 
 
-__all__ = ["PushRoute", "push_routes", "with_push"]
+__all__ = ["PushRoute", "push_routes", "with_push", "dead_task_subscription", "DEAD_TASKS_SUFFIX"]

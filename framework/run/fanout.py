@@ -143,6 +143,23 @@ class TaskTracker:
 
         return bool(self.store.run_transaction(txn))
 
+    def dead_lettered(self, entity: str, deliveries: int, why: Callable[[dict[str, Any]], str]) -> dict[str, Any] | None:
+        """Record a task the bus dead-lettered (every delivery ended without an outcome) as
+        failed, with ``why(doc)`` as its error, in one transaction. Returns the task as it
+        was, or None when it had ended already (an instance recorded it, or this dead letter
+        was handled before) or its run is gone: then nothing changes, so a duplicate
+        delivery of the dead letter, or of the task, counts nothing twice."""
+        def txn(t: Any) -> dict[str, Any] | None:
+            doc = t.get(TASKS, self.key(entity))
+            if doc is None or doc.get("status") in TASK_ENDED:
+                return None
+            attempts = max(int(deliveries or 0), int(doc.get("attempts") or 0))
+            t.update(TASKS, self.key(entity), {"status": "failed", "open": False, "attempts": attempts, "error": why(doc),
+                                               "dead_lettered": True, "updated_at": self.clock()})
+            return doc
+
+        return self.store.run_transaction(txn)
+
     def purge(self) -> int:
         """Delete this run's task documents once its result is recorded in the run history
         (so the collection holds only live runs and polling stays cheap)."""
@@ -177,6 +194,57 @@ class TaskTracker:
                 res.failed[doc["entity"]] = (f"timed out in state '{doc['status']}' after {doc.get('attempts', 0)} attempt(s)"
                                              + (f"; last error: {doc['error']}" if doc.get("error") else ""))
         return res
+
+
+def dead_letter_reason(doc: dict[str, Any], deliveries: int, source: str = "") -> str:
+    """Why a task the bus dead-lettered failed, from what its document recorded before."""
+    count = f"{deliveries} delivery attempts" if deliveries else "its delivery attempts"
+    head = f"dead-lettered: {count} exhausted{f' on {source}' if source else ''} without a recorded outcome"
+    recorded = int(doc.get("attempts") or 0)
+    if recorded == 0:
+        why = ("no attempt was recorded: every delivery ran past the ack deadline or its process died, or, on a "
+               "remote target, the worker did not answer (check its push endpoint and invoker permission)")
+    else:
+        why = (f"{recorded} attempt(s) recorded, the last one left '{doc.get('status')}' "
+               "(the process handling it died, or it ran past the ack deadline)")
+    last = f"; last recorded error: {str(doc['error']).splitlines()[0]}" if doc.get("error") else ""
+    return f"{head}: {why}{last}"
+
+
+class DeadLetterWatch:
+    """The coordinator's view of its task subscription's dead letters, on a bus that keeps
+    them (the local bus: ``dead_letters_since``). A task whose every delivery ended without
+    an outcome (its worker hung past the ack deadline, or died) is dead-lettered by the bus
+    and never delivered again: recorded failed at once, rather than left open until the
+    fan-out timeout. On Pub/Sub the dead letter is only a message (the remote path handles
+    it, :func:`framework.run.fanout_remote.handle_dead_letter`); there the timeout stays."""
+
+    POLL_SECONDS = 0.25
+
+    def __init__(self, bus: Any, subscription: str, tracker: TaskTracker):
+        self.bus, self.subscription, self.tracker = bus, subscription, tracker
+        self.enabled = hasattr(bus, "dead_letters_since") and hasattr(bus, "last_dead_letter_id")
+        self.after = bus.last_dead_letter_id() if self.enabled else 0
+
+    def take(self) -> list[str]:
+        """The run's tasks dead-lettered since the last call, each recorded failed once."""
+        if not self.enabled:
+            return []
+        ended = []
+        for letter in self.bus.dead_letters_since(self.after, self.subscription):
+            self.after = max(self.after, int(letter.id))
+            try:
+                task = json.loads(letter.data)
+            except ValueError:
+                continue  # a malformed message: the workers logged it on every delivery
+            if not isinstance(task, dict) or task.get("run_id") != self.tracker.run_id or "entity" not in task:
+                continue
+            entity, n = str(task["entity"]), int(letter.delivery_attempt or 0)
+            doc = self.tracker.dead_lettered(entity, n, lambda d, n=n: dead_letter_reason(d, n, self.subscription))
+            if doc is not None:
+                log.error("fan-out task %s/%s failed: %s", doc.get("processor"), entity, dead_letter_reason(doc, n, self.subscription))
+                ended.append(entity)
+        return ended
 
 
 def run_fanout(bus: Bus, store: Any, *, run_id: str, processor: str, partition: str, entities: list[str],
@@ -279,9 +347,17 @@ def run_fanout(bus: Bus, store: Any, *, run_id: str, processor: str, partition: 
         stop.set()
     for t in threads:
         t.start()
-    for t in threads:
-        t.join(max(0.0, deadline - time.monotonic()) + 1.0)
+    watch = DeadLetterWatch(bus, subscription, tracker)
+    while not stop.is_set() and time.monotonic() < deadline and any(t.is_alive() for t in threads):
+        stop.wait(DeadLetterWatch.POLL_SECONDS if watch.enabled else max(0.0, min(1.0, deadline - time.monotonic())))
+        for entity in watch.take():
+            finish(entity)
+    # the others leave their loop within a pull; a worker stuck in a task that was
+    # dead-lettered is not waited for (a daemon thread: its late result is dropped)
+    joined_by = min(deadline, time.monotonic() + 2.0) if stop.is_set() else max(deadline, time.monotonic()) + 1.0
     stop.set()
+    for t in threads:
+        t.join(max(0.0, joined_by - time.monotonic()) + 0.1)
     timed_out = not tracker.all_ended()
     result = tracker.result(timed_out=timed_out, worker_errors=errors)
     if not timed_out:

@@ -29,6 +29,11 @@ The protocol, all through StateStore transactions:
    redelivered task of that run takes the finish over once :data:`FINISH_LEASE_SECONDS`
    passed (the steps are idempotent: rows are replaced, a duplicate completion changes
    nothing in the orchestrator).
+4. :func:`handle_dead_letter`: a task message whose every delivery ended without an
+   outcome (the instance died each time, the worker did not answer) is moved by the bus to
+   the task subscription's dead-letter topic; pipectl's push subscription on it
+   (``<dead-letter topic>-pipectl-worker``, managed by ``plan``/``apply``) brings it to the
+   worker, which records the task ``failed`` with that reason and finishes the run as in 3.
 """
 from __future__ import annotations
 
@@ -41,7 +46,7 @@ from typing import Any, Callable
 
 from framework.manifest.model import Processor
 from framework.run import runner_io as io
-from framework.run.fanout import TASKS, TaskTracker
+from framework.run.fanout import TASKS, TaskTracker, dead_letter_reason
 
 log = logging.getLogger(__name__)
 
@@ -154,17 +159,11 @@ def handle_task(runner: Any, task: dict[str, Any], delivery_attempt: int = 0,
     tracker = TaskTracker(store, run_id, clock)
     doc = tracker.claim_attempt(entity, delivery_attempt)
     if doc is None:
-        # ended already (a redelivery of a recorded task), or its run finished and its tasks
-        # were deleted, or no remote run has it (a `pipectl run` coordinator's): dropped.
-        # A run whose finisher died is finished here (its lease ran out).
+        # ended already (a redelivery of a recorded task, or one dead-lettered), or its run
+        # finished and its tasks were deleted, or no remote run has it (a `pipectl run`
+        # coordinator's): dropped.
         log.info("fan-out task %s/%s: ended already or not a task of a dispatched run: a duplicate, dropped", run_id, entity)
-        outcome = TaskOutcome("duplicate", run_id, entity)
-        run = store.get(RUNS, run_id)
-        if run is not None and run.get("state") != "finished":
-            outcome.finished = _finish_if_due(runner, run_id, on_finished)
-        elif run is not None and run.get("continuation_state") in ("pending", "running"):
-            resume_continuation(runner, run_id, on_finished)
-        return outcome
+        return _duplicate(runner, run_id, entity, on_finished)
     attempt = int(doc["attempts"])
     proc = runner.project.resolve_processor(doc["processor"])
     max_attempts = int(doc.get("max_attempts") or 1)
@@ -184,6 +183,43 @@ def handle_task(runner: Any, task: dict[str, Any], delivery_attempt: int = 0,
     else:
         tracker.done(entity, attempt, 0)
         outcome = TaskOutcome("done", run_id, entity, attempt)
+    outcome.finished = _finish_if_due(runner, run_id, on_finished)
+    return outcome
+
+
+def _duplicate(runner: Any, run_id: str, entity: str, on_finished: Callable[[dict[str, Any], Any], None] | None) -> TaskOutcome:
+    """A delivery that changes nothing; it still finishes a run whose finisher died (its
+    lease ran out) and runs a continuation that failed."""
+    outcome = TaskOutcome("duplicate", run_id, entity)
+    run = runner.store.get(RUNS, run_id)
+    if run is not None and run.get("state") != "finished":
+        outcome.finished = _finish_if_due(runner, run_id, on_finished)
+    elif run is not None and run.get("continuation_state") in ("pending", "running"):
+        resume_continuation(runner, run_id, on_finished)
+    return outcome
+
+
+def handle_dead_letter(runner: Any, task: dict[str, Any], deliveries: int, source: str = "",
+                       on_finished: Callable[[dict[str, Any], Any], None] | None = None) -> TaskOutcome:
+    """A task message the bus dead-lettered: every delivery ended without an outcome (the
+    instance died, the request timed out, the worker did not answer), so no instance will
+    record it. Records the task ``failed`` with that reason, alerts, and finishes the run
+    when it was the last open task (``partial`` naming the failed entities, as a task that
+    failed on its last attempt), instead of leaving the run ``running`` until it is stale.
+    A dead letter of a task that ended, or of a run that finished, changes nothing."""
+    run_id, entity = str(task["run_id"]), str(task["entity"])
+    tracker = TaskTracker(runner.store, run_id, runner.clock)
+    doc = tracker.dead_lettered(entity, deliveries, lambda d: dead_letter_reason(d, deliveries, source))
+    if doc is None:
+        log.info("fan-out task %s/%s: dead letter of a task that ended or of a finished run: nothing to record", run_id, entity)
+        return _duplicate(runner, run_id, entity, on_finished)
+    text = dead_letter_reason(doc, deliveries, source)
+    processor, partition = str(doc.get("processor")), str(doc.get("partition"))
+    log.error("fan-out task %s/%s of run %s for %s failed: %s", processor, entity, run_id, partition, text)
+    if runner.alerts is not None:
+        runner.alerts.alert(f"fanout_dead_letter:{processor}", "error", f"fan-out task {processor}/{entity} for {partition}: {text}",
+                            {"processor": processor, "partition": partition, "run_id": run_id, "entity": entity})
+    outcome = TaskOutcome("failed", run_id, entity, max(int(deliveries or 0), int(doc.get("attempts") or 0)), text)
     outcome.finished = _finish_if_due(runner, run_id, on_finished)
     return outcome
 
@@ -269,4 +305,4 @@ def resume_continuation(runner: Any, run_id: str, on_finished: Callable[[dict[st
     return True
 
 
-__all__ = ["dispatch", "handle_task", "try_finish", "resume_continuation", "stored_decision", "TaskOutcome", "RUNS", "CHANGES", "TASKS"]
+__all__ = ["dispatch", "handle_task", "handle_dead_letter", "dead_letter_reason", "try_finish", "resume_continuation", "stored_decision", "TaskOutcome", "RUNS", "CHANGES", "TASKS"]

@@ -5,6 +5,8 @@ Routes (the contract with ``pipectl package --worker`` and the push subscription
 
 * ``POST /trigger``: a phase trigger from the push subscription of a trigger topic;
 * ``POST /task``: a fan-out task from the push subscription of a task topic;
+* ``POST /task-dead-letter``: a fan-out task the task subscription dead-lettered, from
+  pipectl's push subscription on its dead-letter topic (``<topic>-pipectl-worker``);
 * ``GET /healthz``: liveness, and what this instance handled.
 
 Status codes, read by Pub/Sub as ack (2xx) or nack (anything else, redelivered with the
@@ -29,7 +31,8 @@ import sys
 from typing import Any, AsyncIterator, Callable
 
 from framework.worker.push import Authenticator, AuthError, MalformedPush, parse_push
-from framework.worker.service import Reply, WorkerService
+from framework.config.worker import TASK_DEAD_LETTER_PATH
+from framework.worker.service import DEAD_LETTER_ROUTE, Reply, WorkerService
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +96,7 @@ def create_app(service: WorkerService | None = None, auth: Authenticator | None 
 
     app = Starlette(routes=[Route("/trigger", route("trigger", svc.handle_trigger), methods=["POST"]),
                             Route("/task", route("task", svc.handle_task), methods=["POST"]),
+                            Route(TASK_DEAD_LETTER_PATH, route(DEAD_LETTER_ROUTE, svc.handle_task_dead_letter), methods=["POST"]),
                             Route("/healthz", healthz, methods=["GET"])],
                     lifespan=lifespan)
     app.state.worker = svc

@@ -18,6 +18,8 @@ is recorded:
   dispatches run in dependency order; a fanned-out one publishes its tasks and the rest of
   the phase continues on the instance that finishes the fan-out.
 * task: :func:`framework.run.fanout_remote.handle_task`.
+* task dead letter: :func:`framework.run.fanout_remote.handle_dead_letter` (a task whose
+  every delivery ended without an outcome fails, and its run finishes, at once).
 """
 from __future__ import annotations
 
@@ -42,6 +44,7 @@ PROJECT_DIR_ENV = "PIPECTL_PROJECT_DIR"
 TARGET_ENV = "PIPECTL_TARGET"
 LEASE_ENV = "PIPECTL_WORKER_TRIGGER_LEASE"
 DEFAULT_LEASE_SECONDS = 600.0  # Pub/Sub's longest push ack deadline: a live handler is never taken over
+DEAD_LETTER_ROUTE = "task-dead-letter"
 
 
 @dataclass
@@ -258,6 +261,35 @@ class WorkerService:
                 "processor": task.get("processor"), **({"error": out.error} if out.error else {}),
                 **({"finished": out.finished.status} if out.finished is not None else {})}
         return self._reply("task", 500 if out.retry else 200, body)
+
+    def handle_task_dead_letter(self, msg: PushMessage) -> Reply:
+        """A fan-out task the bus dead-lettered (pushed by the dead-letter topic's
+        ``-pipectl-worker`` subscription): the task is recorded failed and its run finished
+        (:func:`framework.run.fanout_remote.handle_dead_letter`). A letter that is not a task
+        (a dead-letter topic several topics share, a malformed task rejected on every
+        delivery) is acknowledged and left to ``pipectl bus dead-letters``: answering
+        anything else would only make Pub/Sub push it again until its retention ends."""
+        from framework.run.fanout_remote import handle_dead_letter
+
+        attrs = msg.attributes
+        source = str(attrs.get("CloudPubSubDeadLetterSourceSubscription") or attrs.get("source_subscription") or "")
+        try:
+            task = json.loads(msg.data)
+        except ValueError:
+            task = None
+        if not isinstance(task, dict) or "run_id" not in task or "entity" not in task:
+            log.warning("worker /%s: dead letter %s from %s is not a fan-out task: acknowledged, listed by "
+                        "`pipectl bus dead-letters`", DEAD_LETTER_ROUTE, msg.message_id, source or "?")
+            return self._reply(DEAD_LETTER_ROUTE, 200, {"outcome": "not a task", "message_id": msg.message_id})
+        count = str(attrs.get("CloudPubSubDeadLetterSourceDeliveryCount") or attrs.get("delivery_attempt") or "0")
+        lock = nullcontext() if getattr(self.runner.warehouse, "concurrent_jobs", False) else self.runner.lock
+        with lock:
+            out = handle_dead_letter(self.runner, task, int(count) if count.isdigit() else 0, source.rsplit("/", 1)[-1],
+                                     on_finished=self._continue)
+        body = {"outcome": out.status, "run_id": out.run_id, "entity": out.entity, "processor": task.get("processor"),
+                **({"error": out.error} if out.error else {}),
+                **({"finished": out.finished.status} if out.finished is not None else {})}
+        return self._reply(DEAD_LETTER_ROUTE, 200, body)
 
     def _reply(self, route: str, status: int, body: dict[str, Any]) -> Reply:
         key = f"{route}:{body.get('outcome')}"

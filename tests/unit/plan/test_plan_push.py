@@ -85,6 +85,27 @@ def test_fanout_task_subscription_pushes_to_task(tmp_path: Path):
     assert triggers == expected and len(expected) >= 5
 
 
+def test_dead_lettered_tasks_are_pushed_to_the_worker_by_a_subscription_of_pipectl(tmp_path: Path):
+    """The task subscription's dead-letter topic gets ``<dlq>-pipectl-worker`` pushing to
+    ``/task-dead-letter`` (a task Pub/Sub gives up on reaches the worker, which fails it and
+    finishes its run); it has no dead-letter policy of its own, and a re-plan is clean."""
+    root = copy_example(tmp_path / "nba")
+    target = remote(root)
+    project = load(root)
+    dlq = project.topics["nba-prediction-requests"].dead_letter_topic
+    route = push_routes(project, target)[f"{dlq}-pipectl-worker"]
+    assert (route.endpoint, route.topic, route.service_account, route.audience) == (f"{WORKER}/task-dead-letter", dlq, SA, WORKER)
+    world = World()
+    plan = plan_for(root, world, target)
+    attrs = sub_attrs(plan, f"{dlq}-pipectl-worker")
+    assert attrs["topic"] == dlq and attrs["dead_letter_topic"] is None and attrs["filter"] is None
+    assert attrs["push_endpoint"] == f"{WORKER}/task-dead-letter"
+    assert attrs["ack_deadline_seconds"] == push_routes(project, target)["nba-prediction-requests-workers"].timing["ack_deadline_seconds"]
+    assert apply_plan(plan, world.providers()).converged
+    assert not plan_for(root, world, target).has_changes
+    assert f"subscription.{dlq}-pipectl-worker" not in {c.address for c in plan_for(root, World(), None).changes}
+
+
 def test_apply_then_replan_is_clean_and_drift_is_shown(shop_root: Path):
     world = World()
     target = remote(shop_root)

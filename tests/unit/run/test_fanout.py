@@ -116,3 +116,39 @@ def test_a_malformed_task_message_does_not_stop_the_workers(bus, memory_store) -
     res = run_fanout(bus, memory_store, run_id="r9", processor="p", partition="d", entities=["a", "b"], task_topic="tasks",
                      subscription="tasks-workers", execute=lambda e, a: 1, workers=1, timeout=30)
     assert (res.status, res.worker_errors, sorted(res.succeeded)) == ("success", [], ["a", "b"])
+
+
+def test_a_task_the_local_bus_dead_letters_fails_at_once_not_at_the_timeout(tmp_path, memory_store) -> None:
+    """Every delivery of one task hangs its worker past the ack deadline: the bus redelivers
+    it, then dead-letters it after the subscription's 2 attempts. The coordinator learns it
+    from the bus's dead letters and ends the run `partial` with that reason, long before its
+    60 s timeout; the late results of the hung workers change nothing."""
+    from framework.backends.localbus import LocalBus
+
+    b = LocalBus(tmp_path / "dl.sqlite")
+    b.create_topic(TopicConfig("tasks"))
+    b.create_topic(TopicConfig("tasks-dlq"))
+    b.create_subscription(SubscriptionConfig("tasks-workers", "tasks", ack_deadline_seconds=1, max_delivery_attempts=2,
+                                             dead_letter_topic="tasks-dlq"))
+    release = threading.Event()
+    hung: list[int] = []
+
+    def execute(entity: str, attempt: int) -> int:
+        if entity == "stuck":
+            hung.append(attempt)
+            release.wait(60)  # as good as dead: never answers within the ack deadline
+        return 1
+
+    try:
+        res = run_fanout(b, memory_store, run_id="r-dl", processor="preds", partition="d", entities=["a", "stuck", "b", "c"],
+                         task_topic="tasks", subscription="tasks-workers", execute=execute, workers=3, max_attempts=5,
+                         timeout=60)
+    finally:
+        release.set()
+    assert res.status == "partial" and not res.timed_out
+    assert sorted(res.succeeded) == ["a", "b", "c"] and list(res.failed) == ["stuck"]
+    assert res.failed["stuck"].startswith("dead-lettered: 2 delivery attempts exhausted on tasks-workers without a recorded "
+                                          "outcome: no attempt was recorded")
+    assert hung == [1, 2]
+    assert [d.source_subscription for d in b.dead_letters("tasks-dlq")] == ["tasks-workers"]  # still listed for ops
+    b.close()

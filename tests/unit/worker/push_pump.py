@@ -2,7 +2,8 @@
 
 It pulls the subscriptions a deployment would push and POSTs each message, as a Pub/Sub push
 body, to the worker app's route (a Starlette TestClient): trigger topics to ``/trigger``,
-task topics to ``/task``; a 2xx acknowledges, anything else nacks (the bus redelivers, as
+task topics to ``/task``, pipectl's ``-pipectl-worker`` subscriptions of dead-letter
+topics to ``/task-dead-letter``; a 2xx acknowledges, anything else nacks (the bus redelivers, as
 Pub/Sub does). Completions go to the orchestrator (the Cloud Function's engine) in process.
 The real push path, over HTTP to worker processes, is tests/integration/gcp/test_worker_e2e.py.
 """
@@ -37,10 +38,21 @@ class PushPump:
                 self.routes.append((sub, self._orchestrate))
             elif topic.contract == "trigger":
                 self.routes.append((sub, self._post("/trigger")))
+        # pipectl's push subscriptions on the task topics' dead-letter topics (what apply
+        # creates on a remote target), where the test created them on the embedded bus
+        for sub in bus.list_subscriptions():
+            if sub.name.endswith("-pipectl-worker"):
+                self.routes.append((sub.name, self._post("/task-dead-letter")))
         self.replies: list[tuple[str, int, dict]] = []
+        # crash(path, msg) -> True: the instance died handling this delivery (no answer: a 502
+        # from the load balancer, so the bus redelivers it and counts the attempt)
+        self.crash: Callable[[str, Any], bool] = lambda path, msg: False
 
     def _post(self, path: str) -> Callable[[Any, str], bool]:
         def deliver(msg: Any, sub: str) -> bool:
+            if self.crash(path, msg):
+                self.replies.append((path, 502, {"outcome": "instance died"}))
+                return False
             reply = self.client.post(path, json=push_body(msg, sub))
             self.replies.append((path, reply.status_code, reply.json()))
             return 200 <= reply.status_code < 300

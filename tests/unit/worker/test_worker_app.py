@@ -173,6 +173,82 @@ def test_a_failing_task_is_retried_then_recorded_failed_and_the_run_is_partial(w
     assert list(run.metadata["failed_entities"]) == [bad]
 
 
+def test_a_task_dead_lettered_by_the_bus_fails_at_once_and_the_run_finishes_partial(tmp_path: Path) -> None:
+    """Every delivery of one task kills its instance (it claims an attempt, then never
+    answers): the bus dead-letters it after the subscription's 5 deliveries, pipectl's
+    subscription of the dead-letter topic pushes it to /task-dead-letter, the task is
+    recorded failed with the reason, alerted, and the run finishes `partial` naming the
+    entity (the rest of the phase runs), without waiting for the run to go stale. A second
+    delivery of the dead letter, and a late delivery of the task, change nothing."""
+    from framework.alerts.alert_log import recent_alerts
+    from framework.backends.protocols import SubscriptionConfig
+    from framework.drive.bus_setup import ensure_topology
+    from framework.orchestrator.engine import Orchestrator
+    from framework.run.fanout import TASKS, TaskTracker
+    from framework.worker.app import create_app
+
+    root, date = _project(tmp_path / "dead")
+    service = WorkerService.open(root)
+    bus = service.session.backends.bus
+    ensure_topology(bus, service.project)
+    task_sub = next(s for s in service.project.topics["nba-prediction-requests"].subscriptions)
+    dlq = task_sub.dead_letter_topic
+    bus.create_subscription(SubscriptionConfig(f"{dlq}-pipectl-worker", dlq, ack_deadline_seconds=60))
+    orch = Orchestrator(service.project, service.store, bus, alerts=service.alerts, gate_checker=lambda gate, part: 1000)
+    with _client(create_app(service, Authenticator(None, disabled=True))) as client:
+        pump = PushPump(service.project, bus, client, orch)
+        crashed: list[int] = []
+        victim: list[str] = []
+
+        def crash(path: str, msg) -> bool:
+            if path != "/task":
+                return False
+            task = json.loads(msg.data)
+            if not victim:  # the last task published: its every delivery dies, the others end before it
+                victim.append(max(d["entity"] for _, d in service.store.query(TASKS, {"run_id": task["run_id"]})))
+            if task["entity"] != victim[0]:
+                return False
+            TaskTracker(service.store, task["run_id"]).claim_attempt(task["entity"], msg.delivery_attempt)  # then died
+            crashed.append(msg.delivery_attempt)
+            return True
+
+        pump.crash = crash
+        _first_trigger(service, date)
+        pump.run()
+        bad = victim[0]
+        assert crashed == list(range(1, task_sub.max_delivery_attempts + 1))
+        (dead,) = [(code, b) for p, code, b in pump.replies if p == "/task-dead-letter"]
+        assert dead[0] == 200 and (dead[1]["outcome"], dead[1]["entity"], dead[1].get("finished")) == ("failed", bad, "partial")
+        assert [b["finished"] for p, _, b in pump.replies if b.get("finished")] == ["partial"]  # finished once, by it
+        runs = service.runner.history.list(partition=date, limit=None)
+        run = next(r for r in runs if r.processor == "player_prop_predictions")
+        assert run.status == "partial" and bad in run.error
+        reason = run.metadata["failed_entities"][bad]
+        assert list(run.metadata["failed_entities"]) == [bad]
+        assert reason.startswith(f"dead-lettered: {task_sub.max_delivery_attempts} delivery attempts exhausted on "
+                                 f"{task_sub.name} without a recorded outcome")
+        assert "the last one left 'running'" in reason
+        assert service.store.get(RUNS, run.run_id)["state"] == "finished"
+        assert [r.status for r in runs if r.processor == "export_predictions"] == ["success"]  # the rest of the phase ran
+        alerts = [a for a in recent_alerts(service.store) if a.get("signature") == "fanout_dead_letter:player_prop_predictions"]
+        assert len(alerts) == 1 and bad in alerts[0]["message"]
+        status = {s.transition: s for s in orch.status(date)}
+        assert any("player_prop_predictions" in s.partial for s in status.values())
+
+        # exactly once: the dead letter pushed again, a late delivery of the task itself
+        letter = push_body(type("M", (), {"data": json.dumps({"run_id": run.run_id, "entity": bad}).encode(),
+                                          "attributes": {"CloudPubSubDeadLetterSourceDeliveryCount": "5", "run_id": run.run_id},
+                                          "message_id": "again", "delivery_attempt": 1})(), f"{dlq}-pipectl-worker")
+        assert client.post("/task-dead-letter", json=letter).json()["outcome"] == "duplicate"
+        assert client.post("/task", json=letter).json()["outcome"] == "duplicate"
+        assert len(service.runner.history.list(partition=date, limit=None)) == len(runs)
+        assert len([a for a in recent_alerts(service.store) if a.get("signature", "").startswith("fanout_dead_letter")]) == 1
+        # a dead letter that is not a task (a shared dead-letter topic): acknowledged, nothing recorded
+        other = {"message": {"data": base64.b64encode(b'{"status": "success"}').decode(), "messageId": "x"}}
+        assert client.post("/task-dead-letter", json=other).json()["outcome"] == "not a task"
+    service.close()
+
+
 def test_malformed_deliveries_are_400_and_alerted(worker) -> None:
     service, client, _, _, _ = worker
     good_task = base64.b64encode(json.dumps({"run_id": "nope", "entity": "x"}).encode()).decode()
