@@ -92,9 +92,10 @@ import framework.worker.app  # the service's app factory, as `python -m framewor
 import uvicorn  # the server `python -m framework.worker` runs it with
 nothing = lambda *args: None  # noqa: E731 - handlers are not called: the app is only built
 service = types.SimpleNamespace(instance="probe", project=types.SimpleNamespace(name="probe"), close=nothing,
-                                handle_trigger=nothing, handle_task=nothing, health=nothing, reject=nothing)
+                                handle_trigger=nothing, handle_task=nothing, handle_task_dead_letter=nothing, health=nothing,
+                                reject=nothing)
 app = framework.worker.app.create_app(service, types.SimpleNamespace(check=lambda header: None))  # builds the routes
-assert {r.path for r in app.routes} >= {"/trigger", "/task", "/healthz"}, [r.path for r in app.routes]
+assert {r.path for r in app.routes} >= {"/trigger", "/task", "/task-dead-letter", "/healthz"}, [r.path for r in app.routes]
 worker = framework.worker.app.__file__
 dists = metadata.packages_distributions()
 used = sorted({d for name in set(sys.modules) - startup for d in dists.get(name.split('.')[0], [])})
