@@ -128,7 +128,7 @@ def test_a_task_the_local_bus_dead_letters_fails_at_once_not_at_the_timeout(tmp_
     b = LocalBus(tmp_path / "dl.sqlite")
     b.create_topic(TopicConfig("tasks"))
     b.create_topic(TopicConfig("tasks-dlq"))
-    b.create_subscription(SubscriptionConfig("tasks-workers", "tasks", ack_deadline_seconds=1, max_delivery_attempts=2,
+    b.create_subscription(SubscriptionConfig("tasks-workers", "tasks", ack_deadline_seconds=2, max_delivery_attempts=2,
                                              dead_letter_topic="tasks-dlq"))
     release = threading.Event()
     hung: list[int] = []
