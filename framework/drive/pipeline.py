@@ -166,6 +166,9 @@ class PipelineDriver:
         ctx = RunContext(partition=str(partition), selected=selected, phases=phases, replay=replay, full=full,
                           mode=mode, trigger_downstream=trigger_downstream)
         self._owed(ctx, report)
+        if replay is not None:  # the mapping pairs as they stand, before this run rewrites them
+            with self.runner.lock:
+                replay.prime(self.warehouse, str(partition))
         self.progress("start", {"partition": str(partition), "correlation_id": corr, "mode": mode, "phases": phases})
         self._publish_start(start, ctx, corr, changed, sources=sources_changed)
         deadline = time.monotonic() + timeout
@@ -336,6 +339,8 @@ class PipelineDriver:
                              trust_versions=ctx.mode == "incremental" and not forced_full and target is None,
                              sources_announced=ctx.sources_announced)
             res = self.runner.run(req)
+            if ctx.replay is not None:
+                ctx.replay.rewritten(name)  # kinds mapped through its table map again
             rep.runs.append(res)
             self.progress("processor_done", {"phase": phase, **_brief(res)})
         rep.seconds += time.perf_counter() - t0

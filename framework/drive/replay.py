@@ -70,20 +70,48 @@ class ReplayTarget:
 
 @dataclass
 class ReplayPlan:
-    """The given ids per kind and, lazily, their mapping to every other kind (cached per
-    target kind, so every processor of a kind in the run gets the same ids)."""
+    """The given ids per kind and their mapping to every other kind, cached per target kind.
+
+    The pairs are read before the run rewrites anything (:meth:`prime`) and again, at the
+    next use, after a processor rewrote a mapping's table (:meth:`rewritten`); a kind keeps
+    the union. A replayed player who moved team today thus reprocesses the old team (whose
+    rows still hold him) and the new one; reading the table once, before or after its writer
+    ran, missed one of the two."""
 
     project: Project
     given: dict[str, list[str]]
     cache: dict[str, ReplayTarget] = field(default_factory=dict)
+    stale: set[str] = field(default_factory=set)
+
+    def prime(self, warehouse: Any, partition: Any) -> None:
+        """Map the given ids to every kind a mapping reaches, through the tables as the
+        previous runs left them (called before the run's first processor)."""
+        for kind in self.project.entity_kinds:
+            if kind not in self.given and kind not in self.cache and self._mappings_to(kind):
+                self.cache[kind] = self._target(warehouse, kind, partition)
+
+    def rewritten(self, processor: str) -> None:
+        """``processor`` ran: the kinds mapped through its table map again at their next use."""
+        for kind in self.cache:
+            if kind not in self.given and any(m.via == processor for m in self._mappings_to(kind)):
+                self.stale.add(kind)
 
     def for_processor(self, warehouse: Any, proc: Processor, partition: Any) -> ReplayTarget:
         kind = proc.entity
         if kind is None:
             return ReplayTarget(None, note="no entity kind: change detection decides (full batch if inputs changed)")
-        if kind not in self.cache:
-            self.cache[kind] = self._target(warehouse, kind, partition)
+        if kind not in self.cache or kind in self.stale:
+            fresh, before = self._target(warehouse, kind, partition), self.cache.get(kind)
+            if before is not None and before.ids is not None and fresh.ids is not None:
+                added = sorted(set(fresh.ids) - set(before.ids))
+                fresh = ReplayTarget(sorted(set(before.ids) | set(fresh.ids)), note=(before.note or "") + (
+                    f"; after a mapping table was rewritten also {', '.join(added)}" if added else ""))
+            self.cache[kind] = fresh
+            self.stale.discard(kind)
         return self.cache[kind]
+
+    def _mappings_to(self, kind: str) -> list[EntityMapping]:
+        return [m for src in self.given for m in mappings_between(self.project, src, kind)]
 
     def _target(self, warehouse: Any, kind: str, partition: Any) -> ReplayTarget:
         if kind in self.given:

@@ -104,3 +104,23 @@ def test_an_incremental_run_maps_new_entities_through_the_rewritten_table(worlds
     ran = [r.processor for r in report.phase("raw").runs]
     assert ran.index("store_roster") < ran.index("home_store_visits")
     assert {row[1] for row in inc.tables()["home_store_visits"]} == {"s1", "s2", "s3"}
+
+
+def test_a_replay_maps_through_the_pairs_before_and_after_the_run_rewrites_them(worlds) -> None:
+    """A replay of a customer who moved store reprocesses both stores: the one the mapping
+    table named before this run rewrote it, and the one it names after."""
+    inc = worlds("inc")
+    inc.land(CUSTOMERS)
+    assert inc.driver.run(DAY, full=True).status == "success"
+    moved = [("c1", "s1", 10.0), ("c2", "s2", 5.0), ("c3", "s2", 7.0)]  # c2: s1 -> s2
+    inc.land(moved)
+    report = inc.driver.run(DAY, entities={"customer": ["c2"]})
+    assert report.status == "success", report.to_dict()
+    ref = worlds("ref")
+    ref.land(moved)
+    assert ref.driver.run(DAY, full=True).status == "success"
+    assert table_differences(inc.tables(), ref.tables()) == []
+    visits = next(r for r in report.phase("raw").runs if r.processor == "home_store_visits")
+    assert visits.entity_ids == ["s1", "s2"]
+    totals = next(r for r in report.phase("analytics").runs if r.processor == "store_totals")
+    assert totals.entity_ids == ["s1", "s2"]
