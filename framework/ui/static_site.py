@@ -25,8 +25,9 @@ class SiteResult:
 
 
 def lineage_rows(project: Any, graph: Any) -> list[dict[str, Any]]:
-    """Per processor: the tables it reads (sources and processors), its output table, and
-    the processors reading it, with upstream and downstream counts over the whole graph."""
+    """Per processor: the tables it reads (sources and processors, and the tables of the
+    entity mappings its detection reads, ``mapping``), its output table, and the processors
+    reading it, with upstream and downstream counts over the whole graph."""
     rows = []
     for name in graph.topological_order():
         proc = project.processors[name]
@@ -40,6 +41,13 @@ def lineage_rows(project: Any, graph: Any) -> list[dict[str, Any]]:
                 source = project.sources.get(i.name)
                 reads.append({"name": i.name, "kind": "source", "table": source.table.fqn if source else "",
                               "critical": i.critical})
+        for up, attrs in graph.pred[name].items():  # tables read only through an entity mapping
+            if attrs.get("mapping_only"):
+                source = project.sources.get(up.split(":", 1)[1]) if ":" in up else None
+                writer = project.processors.get(up)
+                table = source.table.fqn if source else writer.output.fqn if writer and writer.output else ""
+                reads.append({"name": source.name if source else up, "kind": "source" if source else "processor",
+                              "table": table, "critical": False, "mapping": ", ".join(attrs["mappings"])})
         rows.append({"name": name, "phase": proc.phase, "output": proc.output.fqn if proc.output else "",
                      "reads": reads, "read_by": sorted(graph.succ[name]),
                      "upstream": len(graph.upstream(name)), "downstream": len(graph.downstream(name))})

@@ -160,3 +160,19 @@ def test_an_update_round_where_only_the_mapping_table_changed_dispatches_its_rea
         assert orch._dispatch(raw, {"orders_raw"}, round_no=2) == ["customer_totals", "store_totals"]
     finally:
         store.close()
+
+
+def test_the_lineage_page_lists_a_mapping_table_among_what_its_reader_reads(tmp_path) -> None:
+    from framework.ui.static_site import lineage_rows
+
+    g = _graph(tmp_path)
+    rows = {r["name"]: r for r in lineage_rows(g.project, g)}
+    assert rows["home_store_visits"]["reads"] == [
+        {"name": "visits_landing", "kind": "source", "table": "landing.visits", "critical": False},
+        {"name": "store_roster", "kind": "processor", "table": "shop_raw.store_roster", "critical": False,
+         "mapping": "customer_home_store"}]
+    assert rows["store_roster"]["read_by"] == ["home_store_visits"]
+    via_source = _graph(tmp_path, RP.replace("to: store, via: store_roster}", "to: store, via: roster_landing}"))
+    reads = {r["name"]: r for r in lineage_rows(via_source.project, via_source)}["home_store_visits"]["reads"]
+    assert reads[-1] == {"name": "roster_landing", "kind": "source", "table": "landing.roster", "critical": False,
+                         "mapping": "customer_home_store"}
