@@ -262,7 +262,8 @@ def _change_set(project: Project, proc: Processor, partition: Any, rows: list[di
 
 
 def record_processed(warehouse: Any, project: Project, processor: Processor | str, partition: Any, run_id: str,
-                     entity_keys: list[str] | None, change_set: ChangeSet | None = None) -> None:
+                     entity_keys: list[str] | None, change_set: ChangeSet | None = None,
+                     unknown: bool = False) -> None:
     """Store the input fingerprints of ``partition`` as processed by ``processor``.
 
     ``entity_keys=None`` records every entity of the partition (after a full batch);
@@ -272,6 +273,15 @@ def record_processed(warehouse: Any, project: Project, processor: Processor | st
     Pass the run's ``change_set`` (selective runs) to record the fingerprints detection saw
     rather than recomputing them now: an input change that lands while the run is
     transforming then stays pending and is picked up by the next detection.
+
+    ``unknown`` (a selective run whose entities came from upstream change-sets, with no
+    detection): record the entities as processed with an unknown fingerprint (NULL) instead
+    of computing their fingerprints over every input, a query that cost about what the
+    run's write did. A change-set-driven run never reads the state; the next *detection* of
+    the partition finds NULL distinct from every fingerprint and reprocesses those entities
+    once (an update, or a delete when their inputs are gone: they keep a state row, so a
+    deletion is still seen), then records their fingerprints. Outputs stay exact; the
+    price is that one reprocess (docs/change-detection.md).
     """
     from framework.sql.render import query_params, render_record
 
@@ -282,7 +292,9 @@ def record_processed(warehouse: Any, project: Project, processor: Processor | st
         return
     ensure_state_tables(warehouse, project)
     detected = change_set is not None and not change_set.full_batch and entity_keys is not None
-    rendered = render_record(project, proc, warehouse.dialect, selective=entity_keys is not None, delete_only=detected)
+    unknown = unknown and entity_keys is not None and not detected
+    rendered = render_record(project, proc, warehouse.dialect, selective=entity_keys is not None,
+                             delete_only=detected or unknown)
     params = query_params(project, rendered.params, partition,
                           entity_ids=[str(k) for k in entity_keys] if entity_keys is not None else None,
                           processor=proc.name, run_id=run_id)
@@ -290,6 +302,9 @@ def record_processed(warehouse: Any, project: Project, processor: Processor | st
     if detected:
         assert change_set is not None and entity_keys is not None
         _insert_detected(warehouse, project, proc, partition, run_id, change_set, {str(k) for k in entity_keys})
+    elif unknown:
+        assert entity_keys is not None
+        _insert_unknown(warehouse, project, proc, partition, run_id, entity_keys)
 
 
 def _insert_detected(warehouse: Any, project: Project, proc: Processor, partition: Any, run_id: str, change_set: ChangeSet, keys: set[str]) -> None:
@@ -302,6 +317,19 @@ def _insert_detected(warehouse: Any, project: Project, proc: Processor, partitio
              "fingerprint": int(change.fingerprint), "state_format": STATE_FORMAT, "run_id": run_id, "processed_at": now}
             for change in change_set.changes
             if change.key in keys and change.operation != "delete" and change.fingerprint is not None]
+    if rows:
+        warehouse.insert_rows(state_table(project), rows)
+
+
+def _insert_unknown(warehouse: Any, project: Project, proc: Processor, partition: Any, run_id: str,
+                    keys: list[str]) -> None:
+    """One state row per entity with no fingerprint (NULL: "processed, fingerprint not
+    computed"); the DELETE already ran. The row keeps the entity known to detection (a later
+    deletion of its inputs is a delete) while its NULL fingerprint differs from any current one."""
+    now = _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
+    rows = [{"processor": proc.name, "partition_key": _partition_key(partition), "entity_key": key,
+             "state_format": STATE_FORMAT, "run_id": run_id, "processed_at": now}
+            for key in dict.fromkeys(str(k) for k in keys) if key != PARTITION_SENTINEL]
     if rows:
         warehouse.insert_rows(state_table(project), rows)
 

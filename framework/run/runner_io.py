@@ -33,8 +33,8 @@ class EntityDecision:
     fallback_reason: str | None = None
     change_set: Any = None
     # "detection" (or explicit/full), or "change-sets": taken from the upstream runs' entity
-    # lists without a detection query (framework.run.candidates); its fingerprints are then
-    # recorded from the inputs, not from what a detection saw
+    # lists without a detection query (framework.run.candidates); its entities are then
+    # recorded with an unknown fingerprint (framework.run.changes.record_processed)
     source: str = "detection"
     # after a selective SQL write: the entities whose output rows changed in a column some
     # consumer reads (None: not measured); downstream runs take this narrower list
@@ -440,7 +440,8 @@ def record_processed_and_changes(warehouse: Any, project: Project, proc: Process
     else:
         keys = None if entity_ids is None else [str(e) for e in entity_ids]
         detected = decision.change_set if decision.source == "detection" else None
-        record_processed(warehouse, project, proc, partition, run_id, keys, change_set=_detected_for(detected, keys))
+        record_processed(warehouse, project, proc, partition, run_id, keys, change_set=_detected_for(detected, keys),
+                         unknown=decision.source == "change-sets")
     if decision.change_set is not None:
         record_change_set(warehouse, project, decision.change_set, run_id, correlation_id)
 

@@ -20,7 +20,7 @@ previous_fingerprints AS (
 ),
 compared AS (
   SELECT
-    CASE WHEN c.fingerprint IS DISTINCT FROM p.fingerprint THEN COALESCE(c.entity_key, p.entity_key) END AS entity_key,
+    CASE WHEN c.fingerprint IS DISTINCT FROM p.fingerprint OR p.fingerprint IS NULL THEN COALESCE(c.entity_key, p.entity_key) END AS entity_key,
     CASE WHEN p.entity_key IS NULL THEN 'insert' WHEN c.entity_key IS NULL THEN 'delete' ELSE 'update' END AS operation,
     CASE WHEN COUNT(c.entity_key) > 0 THEN FARM_FINGERPRINT(CONCAT(CAST(COUNT(c.entity_key) AS STRING), ':', CAST(SUM(c.row_hash >> 32) AS STRING), ':', CAST(SUM(c.row_hash & 4294967295) AS STRING))) END AS fingerprint,
     MAX(p.fingerprint) AS previous_fingerprint,
@@ -33,7 +33,8 @@ compared AS (
   GROUP BY 1, 2
 )
 SELECT
-  CASE WHEN entity_key IS NOT NULL AND fingerprint IS DISTINCT FROM previous_fingerprint THEN entity_key END AS entity_key,
+  CASE WHEN entity_key IS NOT NULL AND (fingerprint IS DISTINCT FROM previous_fingerprint OR previous_fingerprint IS NULL)
+       THEN entity_key END AS entity_key,
   operation,
   MAX(fingerprint) AS fingerprint,
   SUM(CASE WHEN entity_key IS NULL THEN current_rows WHEN current_rows > 0 THEN 1 ELSE 0 END) AS entities,

@@ -21,7 +21,7 @@ previous_fingerprints AS (
     AND partition_key = CAST($game_date AS STRING)
 )
 SELECT
-  CASE WHEN c.fingerprint IS DISTINCT FROM p.fingerprint THEN COALESCE(c.entity_key, p.entity_key) END AS entity_key,
+  CASE WHEN c.fingerprint IS DISTINCT FROM p.fingerprint OR p.fingerprint IS NULL THEN COALESCE(c.entity_key, p.entity_key) END AS entity_key,
   CASE WHEN p.entity_key IS NULL THEN 'insert' WHEN c.entity_key IS NULL THEN 'delete' ELSE 'update' END AS operation,
   MAX(c.fingerprint) AS fingerprint,
   COUNT(c.entity_key) AS entities,

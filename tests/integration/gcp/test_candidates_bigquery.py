@@ -54,3 +54,10 @@ def test_change_set_candidates_on_bigquery_equal_a_full_recompute(tmp_path, uid)
     for name in ORDER:
         assert full.run(RunRequest(name, DAY, full=True)).status == "success"
     assert _tables(wh) == _tables(ref)
+    # downstream recorded c1 and s1 with no fingerprint: the next detection (BigQuery's
+    # detect statement) reprocesses them once, the one after finds nothing
+    again = {n: runner.run(RunRequest(n, DAY)) for n in ("customer_totals", "store_totals")}
+    assert {n: (r.status, r.entity_ids) for n, r in again.items()} == {
+        "customer_totals": ("success", ["c1"]), "store_totals": ("success", ["s1"])}
+    assert {n: runner.run(RunRequest(n, DAY)).status for n in again} == {"customer_totals": "no_data", "store_totals": "no_data"}
+    assert _tables(wh) == _tables(ref)

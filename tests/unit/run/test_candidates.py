@@ -136,11 +136,45 @@ def test_downstream_takes_entities_from_change_sets_without_a_detection_query(wo
     # the raw processors read landing sources (no entity list): detected; downstream: none
     assert sorted(wh.detections()) == ["assignments", "orders_raw"]
     assert sum("-- entities mapped from rewritten inputs of store_totals" in s for s in wh.statements) == 1
-    # fingerprints recorded for the touched entities only, so a later detection finds nothing
-    assert {r["entity_key"] for r in wh.query("SELECT entity_key FROM _pipectl.entity_fingerprints "
-                                              f"WHERE processor = 'customer_totals' AND run_id = '{runs['customer_totals'].run_id}'")} == {"c1"}
-    assert _runner.run(RunRequest("customer_totals", DAY)).status == "no_data"
-    assert _runner.run(RunRequest("store_totals", DAY)).status == "no_data"
+    # the touched entities only are recorded as processed, with an unknown fingerprint (NULL:
+    # no fingerprint query over the inputs); the other entities keep theirs
+    for name, key in (("customer_totals", "c1"), ("store_totals", "s1")):
+        assert [(r["entity_key"], r["fingerprint"]) for r in wh.query(
+            "SELECT entity_key, fingerprint FROM _pipectl.entity_fingerprints "
+            f"WHERE processor = '{name}' AND run_id = '{runs[name].run_id}'")] == [(key, None)]
+        assert wh.query("SELECT COUNT(*) AS n FROM _pipectl.entity_fingerprints "
+                        f"WHERE processor = '{name}' AND fingerprint IS NULL")[0]["n"] == 1
+    before = _tables(wh)
+    assert before == _full_recompute(tmp_path, wh)
+    # the price: the next detection reprocesses those entities once (their output unchanged),
+    # records their fingerprints, and the one after finds nothing
+    for name, key in (("customer_totals", "c1"), ("store_totals", "s1")):
+        again = _runner.run(RunRequest(name, DAY))
+        assert (again.status, again.entity_ids) == ("success", [key])
+        assert _runner.run(RunRequest(name, DAY)).status == "no_data"
+    assert wh.query("SELECT COUNT(*) AS n FROM _pipectl.entity_fingerprints WHERE fingerprint IS NULL")[0]["n"] == 0
+    assert _tables(wh) == before
+
+
+def test_an_entity_recorded_without_fingerprint_is_still_deleted_by_a_later_detection(world, tmp_path) -> None:
+    """An entity a change-set-driven run recorded with an unknown fingerprint keeps its state
+    row: when its inputs are later deleted and the next run *detects* (no trusted lists),
+    detection still sees it as deleted and its output rows go, as a full recompute has it."""
+    _, wh, runner = world
+    wh.query("UPDATE landing.orders SET amount = 12.0 WHERE customer_id = 'c3'")
+    wh.statements.clear()
+    runs = _round(runner)
+    assert runs["customer_totals"].entity_ids == ["c3"] and sorted(wh.detections()) == ["assignments", "orders_raw"]
+    assert wh.query("SELECT fingerprint FROM _pipectl.entity_fingerprints "
+                    "WHERE processor = 'customer_totals' AND entity_key = 'c3'") == [{"fingerprint": None}]
+    wh.query("DELETE FROM landing.orders WHERE customer_id = 'c3'")
+    wh.query("DELETE FROM landing.assignments WHERE customer_id = 'c3'")
+    wh.statements.clear()
+    for name in ORDER:  # plain runs: every processor detects
+        runner.run(RunRequest(name, DAY))
+    assert sorted(wh.detections()) == sorted(ORDER)
+    assert [r["customer_id"] for r in wh.query("SELECT customer_id FROM shop_analytics.customer_totals "
+                                                "ORDER BY 1")] == ["c1", "c2", "c4"]
     assert _tables(wh) == _full_recompute(tmp_path, wh)
 
 
