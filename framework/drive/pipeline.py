@@ -193,7 +193,7 @@ class PipelineDriver:
 
     def _publish_start(self, phase: str, ctx: RunContext, corr: str, changed: dict[str, list[str]] | None,
                        expected: list[str] | None = None, sources: Sequence[str] | None = None) -> None:
-        from framework.orchestrator.envelope import encode, make_envelope
+        from framework.orchestrator.envelope import make_envelope, serialize
 
         topic = self.trigger_topic(phase)
         if topic is None:
@@ -208,7 +208,7 @@ class PipelineDriver:
                             metadata={"mode": ctx.mode, "source": "pipectl run",
                                       **({"sources_changed": sorted(set(sources))} if sources is not None else {}),
                                       **({"expected": sorted(expected), "reason": "code changed or left undone by an earlier run"} if expected else {})})
-        self.bus.publish(topic, encode(env), {"trigger_id": trigger_id, "partition": ctx.partition})
+        self.bus.publish(topic, serialize(env), {"trigger_id": trigger_id, "partition": ctx.partition})
         ctx.published_at[phase] = time.time()
 
     def _pump_triggers(self, ctx: RunContext, report: PipelineReport) -> int:

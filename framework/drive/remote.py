@@ -147,7 +147,7 @@ class RemoteRun:
     # ------------------------------------------------------------------ start
     def start(self) -> None:
         """Publish the first trigger (the envelope `pipectl run` publishes locally)."""
-        from framework.orchestrator.envelope import encode, make_envelope
+        from framework.orchestrator.envelope import make_envelope, serialize
 
         phase = self.phases[0]
         env = make_envelope(kind="trigger", processor_name="pipectl:run", phase=phase,
@@ -155,7 +155,7 @@ class RemoteRun:
                             correlation_id=self.correlation_id, partition=self.partition, status="success",
                             record_count=0, duration_seconds=0.0, entities_changed=None, trigger_id=self.trigger_id,
                             round=1, metadata={"mode": self.mode, "source": "pipectl run (remote)"})
-        self.bus.publish(trigger_topic(self.project, phase), encode(env),
+        self.bus.publish(trigger_topic(self.project, phase), serialize(env),
                          {"trigger_id": self.trigger_id, "partition": self.partition})
         self._started = self.clock()
         self.progress("start", {"partition": self.partition, "correlation_id": self.correlation_id, "mode": self.mode,

@@ -19,7 +19,7 @@ from framework.orchestrator import entities as ent
 from framework.orchestrator import ledger as lg
 from framework.alerts import Alerter, LogSink
 from framework.orchestrator.decision import Decision
-from framework.orchestrator.envelope import COMPLETE_STATUSES, decode, encode, entity_counts, make_envelope, now_iso
+from framework.orchestrator.envelope import COMPLETE_STATUSES, decode, entity_counts, make_envelope, now_iso, serialize
 from framework.orchestrator.identity import ContractViolation, UnknownProcessor, check_contract, resolve, transition_of
 
 GateChecker = Callable[[QualityGate, str], int]
@@ -199,7 +199,7 @@ class Orchestrator:
             self.store.run_transaction(lambda txn: lg.mark_published(txn, ctx, tid, now, sent=False))
             return False
         try:
-            data = encode(self.trigger_envelope(trig))
+            data = serialize(self.trigger_envelope(trig))
             attributes = {"kind": "trigger", "trigger_id": tid, "transition": trig["transition"],
                           "partition": trig["partition"], "round": str(trig["round"])}
             self.bus.publish(trig["topic"], data, attributes)

@@ -4,7 +4,6 @@ flow there reads as the numbered steps of the docstring, and each effect is test
 """
 from __future__ import annotations
 
-import json
 import uuid
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -515,12 +514,12 @@ def completion_metadata(res: Any) -> dict[str, Any]:
 
 
 def completion_message(envelope: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
-    from framework.orchestrator.envelope import encode
+    """The message of a completion :func:`completion_envelope` just made (and checked)."""
+    from framework.orchestrator.envelope import serialize
 
-    data = encode(envelope)
     attrs = {"processor": str(envelope.get("processor_name", "")), "status": str(envelope.get("status", "")),
              "correlation_id": str(envelope.get("correlation_id", ""))}
-    return (data if isinstance(data, bytes) else json.dumps(data).encode()), attrs
+    return serialize(envelope), attrs
 
 
 def entity_ids_of(iterable: Iterable[Any]) -> list[str]:

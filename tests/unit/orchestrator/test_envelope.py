@@ -8,7 +8,7 @@ import json
 import pytest
 
 from framework.errors import EnvelopeError
-from framework.orchestrator.envelope import decode, encode, make_envelope, validate_envelope
+from framework.orchestrator.envelope import decode, encode, make_envelope, serialize, validate_envelope
 
 
 def base(**kw):
@@ -37,6 +37,23 @@ def test_game_date_must_equal_the_partition():
 def test_round_trip_through_bytes():
     env = base(entities_changed={"player": ["a", "b"], "team": {"ref": "set-1", "count": 900}})
     assert decode(encode(env)) == env
+
+
+def test_serialize_gives_the_bytes_encode_gives_for_a_made_envelope(monkeypatch):
+    """A completion or trigger is sent right after it is made (and checked): serialize gives
+    encode's bytes without checking it again; the receiver still checks (decode)."""
+    env = base(entities_changed={"player": ["a", "b"]}, game_date=dt.date(2026, 11, 28), record_count=decimal.Decimal(3))
+    assert serialize(env) == encode(env)
+    import framework.orchestrator.envelope as envelope
+
+    calls = []
+    monkeypatch.setattr(envelope, "validate_envelope", lambda e: calls.append(e) or e)
+    serialize(env)
+    assert calls == []
+    data = serialize({**env, "status": "finished"})  # changed after it was made: not checked here...
+    monkeypatch.undo()
+    with pytest.raises(EnvelopeError, match="status"):  # ...but by whoever receives it
+        decode(data)
 
 
 def test_renamed_field_is_rejected_loudly():  # FAILURE-MODES 6
