@@ -96,10 +96,31 @@ def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: maps pipectl errors to `error: ...` and exit code 1."""
     from framework.config.logs import restore_stderr
 
+    _freeze_at_exit()
     try:
         return _main(argv)
     finally:
         restore_stderr()  # --log-format json wrapped stderr for this invocation only
+
+
+_FREEZE_REGISTERED: list[bool] = []
+
+
+def _freeze_at_exit() -> None:
+    """At interpreter exit, move every live object to the collector's permanent generation
+    (``gc.freeze``) before Python's own shutdown collections, which otherwise traverse every
+    object the command left (its modules, the loaded project, DuckDB's module): ~35 ms of
+    CPU at the end of a one-entity update, of ~45 ms its process spent exiting
+    (docs/performance.md). Registered with ``atexit``, so it runs only when the process
+    ends (never between the calls of a test session) and after the command has closed its
+    connections and files; refcounting still frees what shutdown releases, only cycles left
+    at exit are not searched for (Python does not promise their ``__del__`` at exit)."""
+    if not _FREEZE_REGISTERED:
+        import atexit
+        import gc
+
+        atexit.register(gc.freeze)
+        _FREEZE_REGISTERED.append(True)
 
 
 def _main(argv: list[str] | None) -> int:

@@ -10,10 +10,18 @@ modules (``__pycache__/*.pyc``) but not of this generated code.
 What: :func:`install` gives the :mod:`dataclasses` module an ``exec`` that looks the source
 up in a table of code objects before compiling it, and the table is kept, marshalled, in
 the user's cache folder: ``$XDG_CACHE_HOME/pipectl/`` (default ``~/.cache/pipectl/``),
-``dataclass_code.<cache tag>.marshal`` (``cpython-311``: one file per Python version, as
+``dataclass_code.v2.<cache tag>.marshal`` (``cpython-311``: one file per Python version, as
 ``__pycache__`` has). It is not kept beside the package's bytecode: an installed package's
 folder is often read-only, and ``PYTHONDONTWRITEBYTECODE`` asks for nothing to be written
 there. ``PIPECTL_NO_CACHE=1`` turns it off, like pipectl's other caches.
+
+Only the classes of the packages every run command imports are kept: pipectl's own
+(``framework``) and DuckDB's (its Python package defines ~30 dataclasses, ~9 ms of its
+import). Any other dataclass (a project's hooks, a test module, another library) compiles as
+usual and is not written, so what other code does in a process using pipectl never grows
+the table. A process that compiled something new rewrites it with what it used plus what
+the file held, or, past ``_MAX_ENTRIES`` (old versions of classes edited since), with only
+what it used.
 
 The behaviour is exactly the stock one: the key is the full source text, compiled as
 :mod:`dataclasses` compiles it (no inherited ``__future__`` flags, the caller's globals when
@@ -40,9 +48,12 @@ from typing import Any
 # the bytecode magic number of this interpreter (what a .pyc file starts with); the frozen
 # import machinery is always loaded, importlib.util may not be
 _MAGIC: bytes = sys.modules["_frozen_importlib_external"].MAGIC_NUMBER
-_MAX_ENTRIES = 8192  # beyond it the table starts again (classes made at run time with new shapes)
+_MAX_ENTRIES = 2048  # about 2.5x what pipectl and DuckDB define; beyond it, keep what this process used
+_PACKAGES = ("framework", "duckdb")  # whose classes are kept (top-level package of the class's module)
+_VERSION = 2  # of the file (in its name): 1 kept every class of every process
 
 _codes: dict[str, CodeType] = {}
+_used: set[str] = set()
 _new = 0
 _path: str | None = None
 
@@ -56,7 +67,7 @@ def cache_path() -> str | None:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     if not os.path.isabs(base):  # no home to expand ("~" left as is), or a relative XDG value: keep nothing
         return None
-    return os.path.join(base, "pipectl", f"dataclass_code.{tag}.marshal")
+    return os.path.join(base, "pipectl", f"dataclass_code.v{_VERSION}.{tag}.marshal")
 
 
 def _load(path: str) -> dict[str, CodeType]:
@@ -79,17 +90,23 @@ def _exec(source: Any, globals: Any = None, locals: Any = None) -> None:
     global _new
     if globals is None:  # what a bare exec() inside dataclasses would use: the caller's globals
         globals = sys._getframe(1).f_globals
-    if not isinstance(source, str):
+    if not isinstance(source, str) or not _kept(globals):
         builtins.exec(source, globals, locals)
         return
     code = _codes.get(source)
     if code is None:
         code = compile(source, "<string>", "exec", dont_inherit=True)  # as dataclasses' own exec compiles it
-        if len(_codes) >= _MAX_ENTRIES:
-            _codes.clear()
         _codes[source] = code
         _new += 1
+    _used.add(source)
     builtins.exec(code, globals, locals)
+
+
+def _kept(globals: Any) -> bool:
+    """Whether the class being made belongs to a package whose classes are kept (dataclasses
+    passes the globals of the class's module)."""
+    name = globals.get("__name__") if isinstance(globals, dict) else None
+    return isinstance(name, str) and name.partition(".")[0] in _PACKAGES
 
 
 def save() -> None:
@@ -98,8 +115,8 @@ def save() -> None:
     if not _new or _path is None:
         return
     table = {**_load(_path), **_codes}  # what other processes added since this one loaded it
-    if len(table) > _MAX_ENTRIES:
-        table = dict(_codes)
+    if len(table) > _MAX_ENTRIES:  # stale versions of edited classes: keep what this process used
+        table = {source: _codes[source] for source in _used}
     data = _MAGIC + marshal.dumps(table)
     tmp = f"{_path}.{os.getpid()}.tmp"
     try:

@@ -10,6 +10,7 @@ import marshal
 import os
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -17,12 +18,20 @@ import pytest
 from framework import dataclass_code
 
 
-def _make(frozen: bool) -> type:
-    ns: dict = {}
-    exec("from __future__ import annotations\nimport dataclasses\n"  # noqa: S102 - a class defined at run time
-         "class Shape:\n    '''doc'''\n    name: str\n    size: int = 3\n"
-         "    tags: tuple[str, ...] = dataclasses.field(default_factory=tuple)\n", ns)
-    return dataclasses.dataclass(frozen=frozen)(ns["Shape"])
+SHAPE = ("from __future__ import annotations\nimport dataclasses\n"
+         "class Shape:\n    \"\"\"doc\"\"\"\n    name: str\n    size: int = 3\n"
+         "    tags: tuple[str, ...] = dataclasses.field(default_factory=tuple)\n")
+
+
+def _make(frozen: bool, module: str = "framework._test_shapes") -> type:
+    """``Shape`` defined in a module named ``module`` (its package decides whether it is kept)."""
+    mod = types.ModuleType(module)
+    sys.modules[module] = mod
+    try:
+        exec(SHAPE, mod.__dict__)  # noqa: S102 - a class defined at run time, in its own module
+        return dataclasses.dataclass(frozen=frozen)(mod.Shape)
+    finally:
+        del sys.modules[module]
 
 
 def _with_builtin_exec(frozen: bool) -> type:
@@ -40,6 +49,7 @@ def _with_builtin_exec(frozen: bool) -> type:
 def test_a_class_made_through_the_table_is_the_stock_class(frozen):
     assert getattr(dataclasses, "exec", None) is dataclass_code._exec  # installed by importing framework
     stock, kept = _with_builtin_exec(frozen), _make(frozen)
+    assert any("tags=" in source for source in dataclass_code._used)  # made through the table
     _make(frozen)  # a hit: the code object comes from the table
     for name in ("__init__", "__repr__", "__eq__", "__hash__", "__setattr__", "__delattr__"):
         a, b = stock.__dict__.get(name), kept.__dict__.get(name)
@@ -60,6 +70,17 @@ def test_a_class_made_through_the_table_is_the_stock_class(frozen):
             obj.name = "b"
 
 
+def test_only_the_classes_of_pipectl_and_duckdb_are_kept(monkeypatch):
+    """A project's or a test's dataclass compiles as usual and never grows the table."""
+    monkeypatch.setattr(dataclass_code, "_codes", {})
+    monkeypatch.setattr(dataclass_code, "_used", set())
+    monkeypatch.setattr(dataclass_code, "_new", 0)
+    made = _make(True, module="my_project.hooks")
+    assert made("a") == made("a") and dataclass_code._codes == {} and dataclass_code._new == 0
+    _make(True, module="duckdb._test_shapes")
+    assert dataclass_code._new == len(dataclass_code._codes) == 6  # init, repr, eq, setattr, delattr, hash
+
+
 def test_the_table_is_written_once_and_reused_by_the_next_process(tmp_path):
     """A fresh interpreter with an empty cache folder compiles and writes the table at exit;
     the next one compiles nothing of what the first did (every dataclass of the run path)."""
@@ -70,7 +91,7 @@ def test_the_table_is_written_once_and_reused_by_the_next_process(tmp_path):
     first = json.loads(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                                       check=True).stdout)
     path = Path(first[2])
-    assert path == tmp_path / "pipectl" / f"dataclass_code.{sys.implementation.cache_tag}.marshal"
+    assert path == tmp_path / "pipectl" / f"dataclass_code.v2.{sys.implementation.cache_tag}.marshal"
     assert first[0] > 50 and path.exists()  # compiled dozens of methods, kept them
     second = json.loads(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                                        check=True).stdout)
@@ -99,9 +120,15 @@ def test_save_merges_what_other_processes_wrote_and_survives_a_read_only_folder(
     mine = "def b(): pass"
     monkeypatch.setattr(dataclass_code, "_path", str(path))
     monkeypatch.setattr(dataclass_code, "_codes", {mine: compile(mine, "<string>", "exec", dont_inherit=True)})
+    monkeypatch.setattr(dataclass_code, "_used", {mine})
     monkeypatch.setattr(dataclass_code, "_new", 1)
     dataclass_code.save()
     assert set(dataclass_code._load(str(path))) == {"def a(): pass", mine} and dataclass_code._new == 0
+    # past the bound (old versions of edited classes), only what this process used is kept
+    monkeypatch.setattr(dataclass_code, "_MAX_ENTRIES", 1)
+    monkeypatch.setattr(dataclass_code, "_new", 1)
+    dataclass_code.save()
+    assert set(dataclass_code._load(str(path))) == {mine}
     monkeypatch.setattr(dataclass_code, "_new", 1)
     monkeypatch.setattr(dataclass_code, "_path", str(tmp_path / "file-not-folder" / "t.marshal"))
     (tmp_path / "file-not-folder").write_text("")
@@ -112,11 +139,11 @@ def test_save_merges_what_other_processes_wrote_and_survives_a_read_only_folder(
 def test_where_the_table_is_kept(monkeypatch, tmp_path):
     monkeypatch.delenv("PIPECTL_NO_CACHE", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert dataclass_code.cache_path() == str(tmp_path / "pipectl" / f"dataclass_code.{sys.implementation.cache_tag}.marshal")
+    assert dataclass_code.cache_path() == str(tmp_path / "pipectl" / f"dataclass_code.v2.{sys.implementation.cache_tag}.marshal")
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert dataclass_code.cache_path() == str(tmp_path / "home" / ".cache" / "pipectl"
-                                              / f"dataclass_code.{sys.implementation.cache_tag}.marshal")
+                                              / f"dataclass_code.v2.{sys.implementation.cache_tag}.marshal")
     monkeypatch.setenv("XDG_CACHE_HOME", "relative/dir")
     assert dataclass_code.cache_path() is None
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
