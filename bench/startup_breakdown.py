@@ -5,13 +5,16 @@ time (all threads, DuckDB's included) at the boundaries of the command's steps: 
 interpreter, the CLI module, the run path's modules, argument checking (the project is
 loaded there), opening the backends, the edit (importing duckdb and connecting happen
 there), the full-batch comparison, the driver's set-up, the pipeline (and, inside it, the
-time spent in DuckDB statements), closing the backends. The marks wrap public functions of
+time spent in DuckDB statements), closing the backends, and what the process spends after ``main`` returned
+(atexit handlers and Python's shutdown: the process's CPU time minus that at the end of
+``main``). The marks wrap public functions of
 the checkout under test, so the same table can be made for another checkout (``--compare``)
-in the same rounds. Medians and minima of CPU milliseconds; interpreter exit is not counted.
+in the same rounds. Medians and minima of CPU milliseconds.
 """
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -66,6 +69,7 @@ for name, c in T:
         out.append((name, c))
     else:
         out.append((name, c - prev)); prev = c
+out.append(("@end", time.process_time()))  # the parent subtracts it from the process's CPU: exit
 with open(sys.argv[1], "a") as f:
     f.write(json.dumps(out) + "\n")
 '''
@@ -78,12 +82,21 @@ def breakdown(saved: Path, work: Path, args: list[str], checkouts: dict[str, dic
         script = Path(d) / "timeline.py"
         script.write_text(TIMELINE)
         logs = {name: Path(d) / f"{i}.jsonl" for i, name in enumerate(checkouts)}
+        exits: dict[str, list[float]] = {name: [] for name in checkouts}
         for _ in range(rounds):
             for name, env in checkouts.items():  # interleaved, like the whole-process rounds
                 fresh(name)  # the saved state, with this checkout's own caches
-                subprocess.run([sys.executable, str(script), str(logs[name]), *args], cwd=work, env=env, check=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                proc = subprocess.Popen([sys.executable, str(script), str(logs[name]), *args], cwd=work, env=env,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                _, status, usage = os.wait4(proc.pid, 0)
+                if os.waitstatus_to_exitcode(status) != 0:
+                    raise SystemExit(f"the update failed in {name}")
+                end = dict(json.loads(logs[name].read_text().splitlines()[-1]))["@end"]
+                exits[name].append(usage.ru_utime + usage.ru_stime - end)
         tables = {name: _steps(path) for name, path in logs.items()}
+        for name, table in tables.items():  # after main returned: atexit handlers, Python's shutdown
+            table["interpreter exit (after main)"] = exits[name]
+            table["total (whole process)"] = [t + e for t, e in zip(table["total (to the end of main)"], exits[name])]
     steps = list(next(iter(tables.values())))
     print(f"CPU ms per step (median / min of {rounds} rounds; all threads):")
     print(f"  {'step':<58}" + "".join(f" {name[:22]:>23}" for name in tables))
@@ -101,6 +114,8 @@ def _steps(path: Path) -> dict[str, list[float]]:
         rows = json.loads(line)
         total = other = 0.0
         for name, cpu in rows:
+            if name == "@end":
+                continue
             if name == "-":  # between two steps (command dispatch, reports)
                 other += cpu
             else:

@@ -56,6 +56,7 @@ _codes: dict[str, CodeType] = {}
 _used: set[str] = set()
 _new = 0
 _path: str | None = None
+_loaded = False
 
 
 def cache_path() -> str | None:
@@ -93,6 +94,8 @@ def _exec(source: Any, globals: Any = None, locals: Any = None) -> None:
     if not isinstance(source, str) or not _kept(globals):
         builtins.exec(source, globals, locals)
         return
+    if not _loaded:  # read on the first kept class, not at install: `pipectl --help` makes none
+        _load_table()
     code = _codes.get(source)
     if code is None:
         code = compile(source, "<string>", "exec", dont_inherit=True)  # as dataclasses' own exec compiles it
@@ -107,6 +110,13 @@ def _kept(globals: Any) -> bool:
     passes the globals of the class's module)."""
     name = globals.get("__name__") if isinstance(globals, dict) else None
     return isinstance(name, str) and name.partition(".")[0] in _PACKAGES
+
+
+def _load_table() -> None:
+    global _loaded
+    _loaded = True
+    if _path is not None:
+        _codes.update({**_load(_path), **_codes})
 
 
 def save() -> None:
@@ -141,8 +151,6 @@ def install() -> None:
     if getattr(dataclasses, "exec", None) is _exec:
         return
     _path = cache_path()
-    if _path is not None:
-        _codes.update(_load(_path))
     dataclasses.exec = _exec  # type: ignore[attr-defined]  # found before the builtin by name lookup
     atexit.register(save)
 
