@@ -10,10 +10,16 @@ Why these choices:
 * Rows are written by load jobs from NDJSON (``load_table_from_file``), not streaming
   inserts: loaded rows are immediately visible to DML, streamed rows are not.
   :meth:`merge_rows` upserts by key through a staging table and one MERGE.
-* A multi-statement script runs as one BigQuery script inside ``BEGIN TRANSACTION`` /
-  ``COMMIT TRANSACTION`` (DML only; DDL cannot run in a BigQuery transaction). The emulator
-  cannot bind parameters inside scripts, so there a parameterised script runs statement by
-  statement (not atomic; single statements such as the MERGE writes are atomic anyway).
+* A multi-statement script runs as one BigQuery script (one job) inside ``BEGIN TRANSACTION``
+  / ``COMMIT TRANSACTION`` (DML only; DDL cannot run in a BigQuery transaction);
+  :meth:`run_script` returns the rows of a script's last statement (a processor run's whole
+  write is one such script, framework.run.script_write).
+* The emulator (bqemulator) binds no query parameter inside a multi-statement script, which
+  BigQuery does. Against the emulator only, the parameters of such a script are bound by one
+  single-statement job first (``CREATE TABLE ... AS SELECT @a AS a, ...``, labelled
+  ``pipectl_job=emulator_params``) and the script reads each ``@name`` from that one-row
+  table: the script itself runs as one job, in one transaction, as on BigQuery. Values
+  never enter the SQL text, on either side.
 * Errors become :class:`BackendError` naming the table and the fix.
 
 The emulator (``bqemulator``) is used when ``api_endpoint`` is given or
@@ -39,6 +45,9 @@ from framework.manifest.model import Column, Table
 EMULATOR_ENV = "BIGQUERY_EMULATOR_HOST"
 _DDL = re.compile(r"^\s*(CREATE|DROP|ALTER|TRUNCATE)\b", re.I)
 _TXN = re.compile(r"\bBEGIN\s+TRANSACTION\b", re.I)
+# string literals, quoted identifiers and comments (left alone) or a @parameter / @@variable
+_SQL_TOKENS = re.compile(r"""'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|`[^`]*`|--[^\n]*|#[^\n]*|/\*.*?\*/|@@?\w+""", re.S)
+EMULATOR_PARAMS_DATASET = "_pipectl_emulator_params"
 _NOT_FOUND_TABLE = re.compile(r"Not found: Table ([\w\-.:]+)")
 _NOT_FOUND_DATASET = re.compile(r"Not found: Dataset ([\w\-.:]+)")
 _TYPES = {"INTEGER": "INT64", "FLOAT": "FLOAT64", "BOOLEAN": "BOOL"}
@@ -89,6 +98,7 @@ class BigQueryWarehouse:
                     credentials = require("google.auth.credentials").AnonymousCredentials()
             client = self._bq.Client(project=project, location=location, credentials=credentials, client_options=options)
         self._client = client
+        self._params_dataset = False  # the emulator's parameter tables' dataset exists (see _bind_in_table)
 
     # ------------------------------------------------------------------ helpers
     def _table_id(self, fqn: str) -> str:
@@ -168,23 +178,59 @@ class BigQueryWarehouse:
             raise self._translate(exc, sql) from exc
 
     def execute_script(self, sql: str, params: Sequence[QueryParam] = (), labels: Mapping[str, str] | None = None) -> None:
-        """One BigQuery script; several DML statements run inside one transaction."""
+        """One BigQuery script (one job); several DML statements run inside one transaction."""
         from framework.backends.duckdb import split_statements  # pure text helper, no driver import
 
         statements = split_statements(sql)
         if not statements:
             return
-        if len(statements) > 1 and self.emulated and self._params(sql, params):
-            # bqemulator cannot bind parameters inside a multi-statement script; there the
-            # statements run one by one (not atomic). The real service runs one script.
-            for statement in statements:
-                self._run(statement, params, labels)
-            return
         if len(statements) > 1 and not _TXN.search(sql) and not any(_DDL.match(s) for s in statements):
             script = "BEGIN TRANSACTION;\n" + ";\n".join(statements) + ";\nCOMMIT TRANSACTION;"
         else:
             script = ";\n".join(statements) + (";" if len(statements) > 1 else "")
-        self._run(script, params, labels)
+        if len(statements) > 1:
+            self.run_script(script, params, labels)
+        else:
+            self._run(script, params, labels)
+
+    def run_script(self, sql: str, params: Sequence[QueryParam] = (), labels: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+        """Run a multi-statement script as one job; the rows of its last statement (a script's
+        result on BigQuery is its last statement's, which the client fetches)."""
+        stage = None
+        if self.emulated and self._params(sql, params):
+            sql, params, stage = self._bind_in_table(sql, params, labels)
+        try:
+            _, rows = self._run(sql, params, labels)
+            try:
+                return [dict(row.items()) for row in rows]
+            except self._errors as exc:
+                raise self._translate(exc, sql) from exc
+        finally:
+            if stage is not None:
+                self.delete_table(stage)
+
+    def _bind_in_table(self, sql: str, params: Sequence[QueryParam],
+                       labels: Mapping[str, str] | None) -> tuple[str, Sequence[QueryParam], str]:
+        """Emulator only (see the module docstring): the script's parameters as a one-row
+        table made by a single-statement job (parameters bound there), each ``@name`` of the
+        script read from it. Returns the script, no parameters, and the table to drop."""
+        used = [p for p in params if re.search(rf"@{re.escape(p.name)}\b", sql)]
+        if not self._params_dataset:
+            self.create_dataset(EMULATOR_PARAMS_DATASET)
+            self._params_dataset = True
+        stage = f"{EMULATOR_PARAMS_DATASET}.params_{uuid.uuid4().hex[:12]}"
+        table = f"`{self._table_id(stage)}`"
+        cols = ", ".join(f"CAST(@{p.name} AS {'ARRAY<' + p.type + '>' if p.array else p.type}) AS `{p.name}`" for p in used)
+        self._run(f"CREATE TABLE {table} AS SELECT {cols}", used, {**dict(labels or {}), "pipectl_job": "emulator_params"})
+        names = {p.name for p in used}
+
+        def swap(m: re.Match) -> str:
+            token = m.group(0)
+            if token.startswith("@") and not token.startswith("@@") and token[1:] in names:
+                return f"(SELECT `{token[1:]}` FROM {table})"
+            return token
+
+        return _SQL_TOKENS.sub(swap, sql), (), stage
 
     def dry_run(self, sql: str, params: Sequence[QueryParam] = ()) -> int:
         """Bytes BigQuery would scan for ``sql`` (validates it without running it)."""

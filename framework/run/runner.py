@@ -377,7 +377,8 @@ class ProcessorRunner:
         try:
             with self.lock, io.transaction(self.warehouse):
                 res.record_count = io.transform_and_write(self.warehouse, self.project, proc, request.partition, ids,
-                                                          res.run_id, decision=decision)
+                                                          res.run_id, decision=decision,
+                                                          correlation_id=res.correlation_id)
                 res.status = "success"
                 self._written(proc, request, res, ids, decision, t1, test=False)
             seen[1] = decision.written
@@ -437,7 +438,9 @@ class ProcessorRunner:
                                             done_ids, decision, res.correlation_id,
                                             skip=set(res.failed_entities))
         res.durations["record"] = round(time.perf_counter() - t2, 6)
-        if ids is None:
+        if ids is None and decision.entities_after is not None:  # the write's script listed them
+            res.entity_ids = list(decision.entities_after)
+        elif ids is None:
             with self.lock:
                 res.entity_ids = io.partition_entities(self.warehouse, self.project, proc, request.partition)
         else:

@@ -42,6 +42,10 @@ class EntityDecision:
     # deleted, from RETURNING) or what it is (rows_total: read after a full batch); None: unknown
     rows_delta: int | None = None
     rows_total: int | None = None
+    # the write also recorded the fingerprints and the change-set (one script,
+    # framework.run.script_write), and after a full batch the partition's entities it left
+    recorded: bool = False
+    entities_after: list[str] | None = None
 
 
 # ------------------------------------------------------------------ deciding what to run
@@ -190,7 +194,7 @@ def _merge_params(warehouse: Any, project: Project, proc: Processor, rendered: A
 
 def transform_and_write(warehouse: Any, project: Project, proc: Processor, partition: Any,
                         entity_ids: Sequence[str] | None, run_id: str, count: bool = True,
-                        decision: EntityDecision | None = None) -> int:
+                        decision: EntityDecision | None = None, correlation_id: str | None = None) -> int:
     """Replace the output rows of (partition, entities) with the transform's rows, in one
     script (one transaction), and return how many rows the entities now have (``count=False``:
     return 0 and skip that query; a fan-out counts all its entities once at the end instead
@@ -203,6 +207,11 @@ def transform_and_write(warehouse: Any, project: Project, proc: Processor, parti
         raise ConfigError(f"processor '{proc.name}' has no output table to write", proc.location,
                           hint="declare 'output', or make it a Python transform that writes its own artifact")
     full = entity_ids is None
+    if count and decision is not None:
+        from framework.run import script_write
+
+        if script_write.applies(warehouse, project, proc, entity_ids):  # one job where a statement is one
+            return script_write.write_run(warehouse, project, proc, partition, entity_ids, run_id, decision, correlation_id)
     if proc.transform.python:
         _write_python(warehouse, project, proc, partition, entity_ids, run_id)
     else:
@@ -428,8 +437,9 @@ def record_processed_and_changes(warehouse: Any, project: Project, proc: Process
                                  entity_ids: Sequence[str] | None, decision: EntityDecision, correlation_id: str,
                                  skip: set[str] | None = None) -> None:
     """Remember what was processed (so the next detection sees no change) and store the
-    change-set. Entities whose fan-out task failed are not recorded: they are detected again."""
-    if not proc.inputs:
+    change-set. Entities whose fan-out task failed are not recorded: they are detected again.
+    Nothing to do when the write's own script recorded both (``decision.recorded``)."""
+    if not proc.inputs or decision.recorded:
         return
     from framework.run.changes import record_change_set, record_processed
 
