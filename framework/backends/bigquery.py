@@ -33,7 +33,9 @@ import decimal
 import io
 import json
 import os
+import random
 import re
+import time
 import uuid
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -48,6 +50,9 @@ _TXN = re.compile(r"\bBEGIN\s+TRANSACTION\b", re.I)
 # string literals, quoted identifiers and comments (left alone) or a @parameter / @@variable
 _SQL_TOKENS = re.compile(r"""'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|`[^`]*`|--[^\n]*|#[^\n]*|/\*.*?\*/|@@?\w+""", re.S)
 EMULATOR_PARAMS_DATASET = "_pipectl_emulator_params"
+# a transaction BigQuery cancelled because another one mutated the same table meanwhile
+_ABORTED = re.compile(r"aborted due to concurrent update", re.I)
+TRANSACTION_ATTEMPTS = 4
 _NOT_FOUND_TABLE = re.compile(r"Not found: Table ([\w\-.:]+)")
 _NOT_FOUND_DATASET = re.compile(r"Not found: Dataset ([\w\-.:]+)")
 _TYPES = {"INTEGER": "INT64", "FLOAT": "FLOAT64", "BOOLEAN": "BOOL"}
@@ -67,6 +72,19 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {k: _json_value(v) for k, v in value.items()}
     return value
+
+
+def read_params_from(sql: str, names: set[str], table: str) -> str:
+    """``sql`` with each ``@name`` of ``names`` read from the one-row ``table`` instead
+    (``(SELECT `name` FROM table)``); string literals, quoted names, comments and ``@@system``
+    variables are left alone. The emulator's stand-in for binding a script's parameters."""
+    def swap(m: re.Match) -> str:
+        token = m.group(0)
+        if token.startswith("@") and not token.startswith("@@") and token[1:] in names:
+            return f"(SELECT `{token[1:]}` FROM {table})"
+        return token
+
+    return _SQL_TOKENS.sub(swap, sql)
 
 
 class BigQueryWarehouse:
@@ -200,11 +218,20 @@ class BigQueryWarehouse:
         if self.emulated and self._params(sql, params):
             sql, params, stage = self._bind_in_table(sql, params, labels)
         try:
-            _, rows = self._run(sql, params, labels)
-            try:
-                return [dict(row.items()) for row in rows]
-            except self._errors as exc:
-                raise self._translate(exc, sql) from exc
+            for attempt in range(TRANSACTION_ATTEMPTS):
+                try:
+                    _, rows = self._run(sql, params, labels)
+                    return [dict(row.items()) for row in rows]
+                except self._errors as exc:
+                    raise self._translate(exc, sql) from exc
+                except BackendError as exc:
+                    # BigQuery cancels a transaction that mutates a table another transaction is
+                    # mutating (the shared _pipectl state tables): it was rolled back whole, so
+                    # running the script again is safe
+                    if attempt + 1 == TRANSACTION_ATTEMPTS or not _TXN.search(sql) or not _ABORTED.search(str(exc)):
+                        raise
+                    time.sleep(random.uniform(0, min(8.0, 0.5 * 2 ** attempt)))
+            raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
         finally:
             if stage is not None:
                 self.delete_table(stage)
@@ -222,15 +249,7 @@ class BigQueryWarehouse:
         table = f"`{self._table_id(stage)}`"
         cols = ", ".join(f"CAST(@{p.name} AS {'ARRAY<' + p.type + '>' if p.array else p.type}) AS `{p.name}`" for p in used)
         self._run(f"CREATE TABLE {table} AS SELECT {cols}", used, {**dict(labels or {}), "pipectl_job": "emulator_params"})
-        names = {p.name for p in used}
-
-        def swap(m: re.Match) -> str:
-            token = m.group(0)
-            if token.startswith("@") and not token.startswith("@@") and token[1:] in names:
-                return f"(SELECT `{token[1:]}` FROM {table})"
-            return token
-
-        return _SQL_TOKENS.sub(swap, sql), (), stage
+        return read_params_from(sql, {p.name for p in used}, table), (), stage
 
     def dry_run(self, sql: str, params: Sequence[QueryParam] = ()) -> int:
         """Bytes BigQuery would scan for ``sql`` (validates it without running it)."""

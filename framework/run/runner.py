@@ -30,7 +30,7 @@ from typing import Any, Callable, Sequence
 
 from framework.errors import PipectlError
 from framework.manifest.model import Processor, Project
-from framework.run import runner_fanout, runner_io as io
+from framework.run import runner_fanout, runner_io as io, script_write
 from framework.run.runner_io import CriticalInputError
 from framework.run.code_state import CODE_STATE, CodeState, state_key as code_state_key
 from framework.run.history import RunHistory
@@ -376,9 +376,12 @@ class ProcessorRunner:
         # warehouse has them (one commit, and never rows without their fingerprints)
         try:
             with self.lock, io.transaction(self.warehouse):
-                res.record_count = io.transform_and_write(self.warehouse, self.project, proc, request.partition, ids,
-                                                          res.run_id, decision=decision,
-                                                          correlation_id=res.correlation_id)
+                if script_write.applies(self.warehouse, self.project, proc, ids):  # one job where a statement is one
+                    res.record_count = script_write.write_run(self.warehouse, self.project, proc, request.partition, ids,
+                                                              res.run_id, decision, res.correlation_id)
+                else:
+                    res.record_count = io.transform_and_write(self.warehouse, self.project, proc, request.partition,
+                                                              ids, res.run_id, decision=decision)
                 res.status = "success"
                 self._written(proc, request, res, ids, decision, t1, test=False)
             seen[1] = decision.written

@@ -194,7 +194,7 @@ def _merge_params(warehouse: Any, project: Project, proc: Processor, rendered: A
 
 def transform_and_write(warehouse: Any, project: Project, proc: Processor, partition: Any,
                         entity_ids: Sequence[str] | None, run_id: str, count: bool = True,
-                        decision: EntityDecision | None = None, correlation_id: str | None = None) -> int:
+                        decision: EntityDecision | None = None) -> int:
     """Replace the output rows of (partition, entities) with the transform's rows, in one
     script (one transaction), and return how many rows the entities now have (``count=False``:
     return 0 and skip that query; a fan-out counts all its entities once at the end instead
@@ -207,11 +207,6 @@ def transform_and_write(warehouse: Any, project: Project, proc: Processor, parti
         raise ConfigError(f"processor '{proc.name}' has no output table to write", proc.location,
                           hint="declare 'output', or make it a Python transform that writes its own artifact")
     full = entity_ids is None
-    if count and decision is not None:
-        from framework.run import script_write
-
-        if script_write.applies(warehouse, project, proc, entity_ids):  # one job where a statement is one
-            return script_write.write_run(warehouse, project, proc, partition, entity_ids, run_id, decision, correlation_id)
     if proc.transform.python:
         _write_python(warehouse, project, proc, partition, entity_ids, run_id)
     else:
