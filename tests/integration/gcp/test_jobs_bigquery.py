@@ -121,3 +121,41 @@ def test_a_one_player_update_of_the_example_on_bigquery(tmp_path: Path, uid: str
         sample_module(ref.project, "apply_update")(ref.warehouse, date, player, points=44)
         assert run_partition(ref, date, full=True, mode="full").status == "success"
         assert table_differences(on_gcp, _utc_naive(snapshot_tables(ref))) == []
+
+
+def test_a_run_script_that_fails_before_its_commit_leaves_nothing_written(tmp_path: Path, uid: str, recording,
+                                                                          monkeypatch) -> None:
+    """The rows, fingerprints and change-set are one transaction: a failure after the MERGE
+    (here an error raised just before COMMIT) leaves the output, the fingerprints and the
+    change-sets as they were; the next run does the work, ending equal to a full recompute."""
+    from tests.integration.gcp.test_candidates_bigquery import TABLES, _tables, _world
+    from tests.unit.run.test_candidates import DAY, ORDER
+
+    _, wh, runner = _world(tmp_path, "fail", uid)
+    for name in ORDER:
+        assert runner.run(RunRequest(name, DAY)).status == "success"
+    wh.execute_script(f"UPDATE landing.orders SET amount = 11.5 WHERE customer_id = 'c1' AND day = DATE '{DAY}'")
+    state = "SELECT processor, entity_key, fingerprint, run_id FROM _pipectl.entity_fingerprints"
+    changes = "SELECT run_id, entity_key, operation FROM _pipectl.change_sets"
+    before = (_tables(wh), sorted(map(repr, wh.query(state))), sorted(map(repr, wh.query(changes))))
+    real = wh.run_script
+
+    def failing(sql, params=(), labels=None):  # noqa: ANN001
+        return real(sql.replace("COMMIT TRANSACTION;", "SELECT ERROR('injected before the commit');\nCOMMIT TRANSACTION;"),
+                    params, labels)
+
+    monkeypatch.setattr(wh, "run_script", failing)
+    client = recording(wh)
+    failed = runner.run(RunRequest("orders_raw", DAY))
+    assert failed.status == "failed" and "injected before the commit" in (failed.error or ""), failed.error
+    assert "rows were written" not in failed.error
+    assert [j[2] for j in client.jobs if j[2] != EMULATOR_ONLY] == ["detect", "run", "forget"], client.jobs
+    monkeypatch.setattr(wh, "run_script", real)
+    assert (_tables(wh), sorted(map(repr, wh.query(state))), sorted(map(repr, wh.query(changes)))) == before
+    for name in ORDER:
+        assert runner.run(RunRequest(name, DAY)).status in ("success", "no_data")
+    _, ref, full = _world(tmp_path, "failref", uid)
+    ref.execute_script(f"UPDATE landing.orders SET amount = 11.5 WHERE customer_id = 'c1' AND day = DATE '{DAY}'")
+    for name in ORDER:
+        assert full.run(RunRequest(name, DAY, full=True)).status == "success"
+    assert _tables(wh) == _tables(ref) and set(_tables(wh)) == set(TABLES)
