@@ -88,7 +88,7 @@ class ChangeSet:
     def to_dict(self) -> dict[str, Any]:
         return {
             "processor": self.processor,
-            "partition": _partition_key(self.partition),
+            "partition": partition_key_of(self.partition),
             "entity_kind": self.entity_kind,
             "full_batch": self.full_batch,
             "fallback_reason": self.fallback_reason,
@@ -103,7 +103,7 @@ class ChangeSet:
         }
 
 
-def _partition_key(partition: Any) -> str:
+def partition_key_of(partition: Any) -> str:
     return partition.isoformat() if hasattr(partition, "isoformat") else str(partition)
 
 
@@ -177,7 +177,7 @@ def upgrade_state(warehouse: Any, project: Project) -> None:
 def _fallback(proc: Processor, partition: Any, reason: str) -> ChangeSet:
     # disabled on purpose in the manifest: say so quietly; any other fallback is a warning
     level = logging.INFO if not proc.change_detection.enabled else logging.WARNING
-    log.log(level, "change detection for %s at %s: full batch: %s", proc.name, _partition_key(partition), reason)
+    log.log(level, "change detection for %s at %s: full batch: %s", proc.name, partition_key_of(partition), reason)
     return ChangeSet(proc.name, partition, proc.entity, [], 0, True, reason)
 
 
@@ -198,7 +198,7 @@ def detect_changes(warehouse: Any, project: Project, processor: Processor | str,
         rows, by_row = _detect_rows(warehouse, project, proc, partition, grouped=False)
         if by_row and _undecided(rows):
             log.info("change detection for %s at %s: an entity of one row gained rows; rerunning with the grouped plan",
-                     proc.name, _partition_key(partition))
+                     proc.name, partition_key_of(partition))
             rows, by_row = _detect_rows(warehouse, project, proc, partition, grouped=True)
     except (BackendError, ConfigError, *template_errors()) as exc:
         return _fallback(proc, partition, f"detection query failed: {exc}")
@@ -243,7 +243,7 @@ def _change_set(project: Project, proc: Processor, partition: Any, rows: list[di
         # cannot be compared, so the partition is reprocessed in full once (and recorded anew)
         reason = (f"the fingerprints '{proc.name}' recorded for this partition are of an older state format "
                   f"(pipectl was upgraded): one full reprocess, then incremental again")
-        log.warning("change detection for %s at %s: full batch: %s", proc.name, _partition_key(partition), reason)
+        log.warning("change detection for %s at %s: full batch: %s", proc.name, partition_key_of(partition), reason)
         return ChangeSet(proc.name, partition, proc.entity, [c for c in changes if c.key != PARTITION_SENTINEL],
                          total if proc.entity is not None else 1, True, reason)
     partition_changed = [c for c in changes if c.key == PARTITION_SENTINEL]
@@ -256,7 +256,7 @@ def _change_set(project: Project, proc: Processor, partition: Any, rows: list[di
         reason = (f"input(s) {', '.join(keyless)} of '{proc.name}' carry no '{key}' column and no entity mapping, "
                   f"and changed: every entity is affected")
         cs = ChangeSet(proc.name, partition, proc.entity, [c for c in changes if c.key != PARTITION_SENTINEL], total, True, reason)
-        log.info("change detection for %s at %s: full batch: %s", proc.name, _partition_key(partition), reason)
+        log.info("change detection for %s at %s: full batch: %s", proc.name, partition_key_of(partition), reason)
         return cs
     return ChangeSet(proc.name, partition, proc.entity, changes, total, False, None)
 
@@ -313,7 +313,7 @@ def _insert_detected(warehouse: Any, project: Project, proc: Processor, partitio
     reprocessed), never processed-but-unseen."""
 
     now = _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
-    rows = [{"processor": proc.name, "partition_key": _partition_key(partition), "entity_key": change.key,
+    rows = [{"processor": proc.name, "partition_key": partition_key_of(partition), "entity_key": change.key,
              "fingerprint": int(change.fingerprint), "state_format": STATE_FORMAT, "run_id": run_id, "processed_at": now}
             for change in change_set.changes
             if change.key in keys and change.operation != "delete" and change.fingerprint is not None]
@@ -327,7 +327,7 @@ def _insert_unknown(warehouse: Any, project: Project, proc: Processor, partition
     computed"); the DELETE already ran. The row keeps the entity known to detection (a later
     deletion of its inputs is a delete) while its NULL fingerprint differs from any current one."""
     now = _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
-    rows = [{"processor": proc.name, "partition_key": _partition_key(partition), "entity_key": key,
+    rows = [{"processor": proc.name, "partition_key": partition_key_of(partition), "entity_key": key,
              "state_format": STATE_FORMAT, "run_id": run_id, "processed_at": now}
             for key in dict.fromkeys(str(k) for k in keys) if key != PARTITION_SENTINEL]
     if rows:
@@ -349,7 +349,7 @@ def forget_processed(warehouse: Any, project: Project, processor: Processor | st
     ph = get_dialect(warehouse.dialect).param
     sql = (f"DELETE FROM {state_table(project)} WHERE processor = {ph('processor')} AND partition_key = {ph('partition_key')} "
            f"AND run_id = {ph('run_id')}")
-    warehouse.execute_script(sql, [QueryParam("processor", proc.name), QueryParam("partition_key", _partition_key(partition)),
+    warehouse.execute_script(sql, [QueryParam("processor", proc.name), QueryParam("partition_key", partition_key_of(partition)),
                                    QueryParam("run_id", run_id)],
                              labels={"pipectl_processor": proc.name, "pipectl_job": "forget"})
 
@@ -361,7 +361,7 @@ def record_change_set(warehouse: Any, project: Project, change_set: ChangeSet, r
     now = _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
     base = {
         "processor": change_set.processor,
-        "partition_key": _partition_key(change_set.partition),
+        "partition_key": partition_key_of(change_set.partition),
         "entity_kind": change_set.entity_kind,
         "full_batch": change_set.full_batch,
         "run_id": run_id,

@@ -184,7 +184,7 @@ def _ph(warehouse: Any, name: str) -> str:
     return get_dialect(warehouse.dialect).param(name)
 
 
-def _merge_params(warehouse: Any, project: Project, proc: Processor, rendered: Any, partition: Any,
+def merge_params(warehouse: Any, project: Project, proc: Processor, rendered: Any, partition: Any,
                   entity_ids: Sequence[str] | None, run_id: str) -> list:
     from framework.sql.render import query_params
 
@@ -221,7 +221,7 @@ def transform_and_write(warehouse: Any, project: Project, proc: Processor, parti
                 if decision is not None:
                     decision.rows_delta = delta
                     if columns is not None:
-                        _note_written(decision, before, after)
+                        note_written(decision, before, after)
                 return sum(n for n, _ in after.values())
             # the project's merge template returns no rows: its output is read after the write
             return count_entity_rows(warehouse, project, proc, partition, entity_ids)
@@ -231,10 +231,10 @@ def transform_and_write(warehouse: Any, project: Project, proc: Processor, parti
             from framework.run.candidates import output_fingerprints
 
             before = output_fingerprints(warehouse, project, proc, partition, list(entity_ids or ()), columns)
-        warehouse.execute_script(rendered.sql, _merge_params(warehouse, project, proc, rendered, partition, entity_ids, run_id))
+        warehouse.execute_script(rendered.sql, merge_params(warehouse, project, proc, rendered, partition, entity_ids, run_id))
         if before is not None and decision is not None:
             after = output_fingerprints(warehouse, project, proc, partition, list(entity_ids or ()), columns or ())
-            _note_written(decision, before, after)
+            note_written(decision, before, after)
             return sum(n for n, _ in after.values())
     if not count:
         return 0
@@ -257,7 +257,7 @@ def _write_returning(warehouse: Any, project: Project, proc: Processor, partitio
 
     assert proc.output is not None
     rendered = render_statement(project, proc, "merge", warehouse.dialect, full_batch=False, returning=list(columns or ()))
-    results = warehouse.execute_script(rendered.sql, _merge_params(warehouse, project, proc, rendered, partition,
+    results = warehouse.execute_script(rendered.sql, merge_params(warehouse, project, proc, rendered, partition,
                                                                     entity_ids, run_id))
     if not isinstance(results, list) or len(results) != 2 or any(r and "_pipectl_hash" not in r[0] for r in results):
         return None
@@ -301,7 +301,7 @@ def consumer_columns(project: Project, proc: Processor) -> tuple[str, ...] | Non
     return _CONSUMERS[key]
 
 
-def _note_written(decision: EntityDecision, before: dict[str, Any], after: dict[str, Any]) -> None:
+def note_written(decision: EntityDecision, before: dict[str, Any], after: dict[str, Any]) -> None:
     """Which entities' output changed (for downstream), and, for a run that took its entities
     from change-sets, each one's operation as its output shows it: insert (no rows before),
     delete (no rows after), else update."""
@@ -344,7 +344,7 @@ def _write_python(warehouse: Any, project: Project, proc: Processor, partition: 
             entity_filter=lambda column: "TRUE" if full else get_dialect(warehouse.dialect).in_array(column, "entity_ids"),
             full_batch=full)
         rendered = finish_rendered(rendered.sql, project)
-        warehouse.execute_script(rendered.sql, _merge_params(warehouse, project, proc, rendered, partition, entity_ids, run_id))
+        warehouse.execute_script(rendered.sql, merge_params(warehouse, project, proc, rendered, partition, entity_ids, run_id))
     finally:
         warehouse.query(f"DROP TABLE IF EXISTS {stage.fqn}")
 
@@ -444,13 +444,13 @@ def record_processed_and_changes(warehouse: Any, project: Project, proc: Process
     else:
         keys = None if entity_ids is None else [str(e) for e in entity_ids]
         detected = decision.change_set if decision.source == "detection" else None
-        record_processed(warehouse, project, proc, partition, run_id, keys, change_set=_detected_for(detected, keys),
+        record_processed(warehouse, project, proc, partition, run_id, keys, change_set=detected_for(detected, keys),
                          unknown=decision.source == "change-sets")
     if decision.change_set is not None:
         record_change_set(warehouse, project, decision.change_set, run_id, correlation_id)
 
 
-def _detected_for(change_set: Any, keys: list[str] | None) -> Any:
+def detected_for(change_set: Any, keys: list[str] | None) -> Any:
     """The change-set whose fingerprints may be recorded for ``keys``: only when every key
     came from that detection (not forced with --entities). Recording what detection saw,
     rather than re-reading inputs, keeps an input change that landed during the transform

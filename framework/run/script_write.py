@@ -53,8 +53,8 @@ def write_run(warehouse: Any, project: Project, proc: Processor, partition: Any,
     the run's entities now have (all of the partition's after a full batch) and notes on
     ``decision`` what the write changed (``written``, operations), the partition's rows
     (``rows_total``), the partition's entities after a full batch, and that it recorded."""
-    from framework.run.changes import _partition_key
-    from framework.run.runner_io import _merge_params, consumer_columns
+    from framework.run.changes import partition_key_of
+    from framework.run.runner_io import merge_params, consumer_columns
     from framework.run.transform import entity_type, partition_param
     from framework.sql.render import render_record, render_statement, render_template
 
@@ -67,7 +67,7 @@ def write_run(warehouse: Any, project: Project, proc: Processor, partition: Any,
     in_partition = out.column(project.partition_column) is not None
     columns = consumer_columns(project, proc) if not full and decision is not None else None
     merge = render_statement(project, proc, "merge", warehouse.dialect, full_batch=full)
-    params: dict[str, QueryParam] = {p.name: p for p in _merge_params(warehouse, project, proc, merge, partition,
+    params: dict[str, QueryParam] = {p.name: p for p in merge_params(warehouse, project, proc, merge, partition,
                                                                       None if full else ids, run_id)}
 
     def fingerprints(cols: Sequence[str]) -> str:
@@ -85,7 +85,7 @@ def write_run(warehouse: Any, project: Project, proc: Processor, partition: Any,
         partition_in_output=in_partition, merge_sql=merge.sql, before_sql=before_sql, after_sql=after_sql,
         record_sql=record_sql, detected=detected_rows is not None, change_set=cs is not None,
         ops_from_output=ops_from_output)
-    partition_key = _partition_key(partition)
+    partition_key = partition_key_of(partition)
     params.setdefault(project.partition_column, partition_param(project, partition))
     extra = [QueryParam("processor", proc.name), QueryParam("run_id", run_id),
              QueryParam(KEYS, ids, "STRING", array=True), QueryParam("pipectl_partition_key", partition_key)]
@@ -120,12 +120,12 @@ def _record(project: Project, proc: Processor, dialect: str, ids: list[str], ful
     """The fingerprint statements, as :func:`framework.run.runner_io.record_processed_and_changes`
     would send them: the fingerprints detection saw when every key came from it, else those
     of the inputs now; none for a processor without inputs or with detection disabled."""
-    from framework.run.runner_io import _detected_for
+    from framework.run.runner_io import detected_for
 
     if not proc.inputs or not proc.change_detection.enabled or (not full and not ids):
         return None, None
     keys = None if full else ids
-    detected = _detected_for(decision.change_set if decision is not None and decision.source == "detection" else None, keys)
+    detected = detected_for(decision.change_set if decision is not None and decision.source == "detection" else None, keys)
     if detected is None:
         return render_record(project, proc, dialect, selective=not full, ids_param=KEYS).sql, None
     wanted = set(ids)
@@ -156,9 +156,9 @@ def _conclude(rows: list[dict[str, Any]], decision: Any, full: bool, measured: b
         if full:
             decision.entities_after = sorted(after)
         elif measured:
-            from framework.run.runner_io import _note_written
+            from framework.run.runner_io import note_written
 
-            _note_written(decision, before, after)
+            note_written(decision, before, after)
     return total if full else sum(n for n, _ in after.values())
 
 
