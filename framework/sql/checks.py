@@ -26,7 +26,7 @@ from framework.manifest.diagnostics import Diagnostics
 from framework.manifest.model import Processor, Project
 from framework.sql.dialects import DIALECTS, get_dialect
 from framework.sql.parse_cache import LINEAGE_VERSION, ParseCache, parse_cache_for  # noqa: F401 - LINEAGE_VERSION re-exported
-from framework.sql.parsing import PLACEHOLDER, POOL_MIN_JOBS, first_line as _first_line, iter_parse, keyed_parse, parse_statement
+from framework.sql.parsing import PLACEHOLDER, POOL_MIN_JOBS, first_line as _first_line, iter_parse, parse_statement
 
 DEPLOYED = "bigquery"  # the dialect transforms are parsed in; the other is derived from its tree
 
@@ -197,17 +197,15 @@ class _Checker:
             return
         rules.run()
 
-    def transforms(self, procs: list[Processor], pool: Any = None, spans: "Spans | None" = None) -> None:
+    def transforms(self, procs: list[Processor], spans: "Spans | None" = None) -> None:
         """Render every transform, parse each distinct statement once (on a process pool
-        when many are not cached), then report per processor.
+        when many are not cached), then report per processor. (A cold run of a large project
+        checks whole processors on forked workers instead: framework.sql.check_workers.)
 
         Memory stays flat at 10,000 processors: a job keeps its cache key, not its text or
         the schema it was checked against; parse results go into the cache (compact) as the
         pool returns them, and each is expanded again only while its processor is reported.
-        With ``pool`` (workers started before the project was loaded), statements stream to
-        the workers as they are rendered (rendering overlaps parsing, and no list of every
-        statement's text and schema is held). ``spans`` learns which diagnostics each
-        processor's check wrote (see :class:`Spans`)."""
+        ``spans`` learns which diagnostics each processor's check wrote (see :class:`Spans`)."""
         jobs: list[tuple] = []
         todo: dict[str, tuple] = {}
         d = self.diags
@@ -228,17 +226,12 @@ class _Checker:
                     spans.order.append(proc.name)
                     spans.render[proc.name] = before + (len(d.items), len(d.notes))
 
-        if pool is not None:  # rendered() runs in the pool's feeder thread
-            for key, result in pool.imap(keyed_parse, rendered(), chunksize=16):
+        for _ in rendered():
+            pass
+        if len(todo) >= POOL_MIN_JOBS:  # fewer: parsed one by one below, as they are reported
+            for key, result in zip(list(todo), iter_parse([self._work(*job) for job in todo.values()])):
                 self.cache.put(key, result)
-                todo.pop(key, None)
-        else:
-            for _ in rendered():
-                pass
-            if len(todo) >= POOL_MIN_JOBS:  # fewer: parsed one by one below, as they are reported
-                for key, result in zip(list(todo), iter_parse([self._work(*job) for job in todo.values()])):
-                    self.cache.put(key, result)
-                    del todo[key]
+                del todo[key]
         for job in jobs:
             key = job[2]
             result = self.cache.get(key)
@@ -254,18 +247,31 @@ class _Checker:
         if spans is not None:
             spans.end = (len(d.items), len(d.notes))
 
-    def recheck(self, proc: Processor) -> tuple[Diagnostics, Diagnostics]:
-        """The diagnostics one processor's transform check writes (what it renders, then what
-        its report says), on their own: an incremental validate puts them in place of that
-        processor's recorded ones. Parses without the cache (one statement)."""
+    def check_alone(self, proc: Processor) -> tuple[Diagnostics, Diagnostics | None, list[tuple[str, bytes]]]:
+        """One processor's transform check on its own: what rendering it wrote, what reporting
+        its parses wrote (None when nothing was parsed: it did not render), and the parse-cache
+        entries it added. A full run writes every processor's render part, then every report
+        part; an incremental validate puts these in place of the recorded ones; forked workers
+        (framework.sql.check_workers) return them for their share of the processors."""
         rendered, reported = Diagnostics(), Diagnostics()
         self.diags = rendered
         jobs = self.render_transform(proc) or []
         self.diags = reported
+        entries: list[tuple[str, bytes]] = []
         for proc_, dialect, sql, deployed, schema, derived, tables in jobs:
-            self.report_transform((proc_, dialect, None, deployed, derived, tables),
-                                  self._parse_uncached(sql, dialect, deployed, schema, derived))
-        return rendered, reported
+            key = self.cache.key(dialect, sql, deployed, self._key_schema(schema), derived)
+            if not self.cache.has(key):
+                self.cache.put(key, self._parse_uncached(sql, dialect, deployed, schema, derived))
+                entries.append((key, self.cache.entries[key]))
+            self.report_transform((proc_, dialect, key, deployed, derived, tables), self.cache.get(key))
+        return rendered, (reported if jobs else None), entries
+
+    def recheck(self, proc: Processor) -> tuple[Diagnostics, Diagnostics]:
+        """The diagnostics one processor's transform check writes (what it renders, then what
+        its report says), on their own: an incremental validate puts them in place of that
+        processor's recorded ones."""
+        rendered, reported, _ = self.check_alone(proc)
+        return rendered, reported if reported is not None else Diagnostics()
 
     def _uncompared_reads(self, proc: Processor, reads: tuple, tables: list[str]) -> None:
         """Warn when a transform reads an upstream column that the upstream's change
@@ -385,21 +391,33 @@ class Spans:
 
 
 def check_rendered_sql(project: Project, diags: Diagnostics, cache: ParseCache | None = None,
-                       only: Collection[str] | None = None, pool: Any = None, spans: Spans | None = None) -> None:
+                       only: Collection[str] | None = None, spans: Spans | None = None, workers: int = 0) -> None:
     """Render every processor's statements in every dialect and parse them with sqlglot
     (``only``: the processors whose references resolve; see framework.graph.soundness;
-    ``pool``: parse workers from :func:`framework.sql.parsing.start_pool`; ``spans``: filled
-    with where each processor's transform check wrote)."""
+    ``workers``: fork
+    this many processes now to check the transforms, each rendering, parsing and reporting a
+    share of them (framework.sql.check_workers: a cold run of a large project); ``spans``:
+    filled with where each processor's transform check wrote)."""
+    from framework.sql.check_workers import ForkedChecks
+
     cache = cache if cache is not None else parse_cache_for(project)
     checker = _Checker(project, diags, cache)
-    for proc in project.processors.values():
-        if only is not None and proc.name not in only:
-            continue
-        for dialect in DIALECTS:
-            checker.processor(proc, dialect)
-        if proc.transform.python and proc.enabled:
-            diags.note("lineage", f"processor '{proc.name}': column lineage not analysed: Python transform "
-                       f"({proc.transform.python}); its inputs are what it declares", proc.transform.location)
-    checker.transforms([proc for proc in project.processors.values()
-                        if proc.transform.sql and (only is None or proc.name in only)], pool, spans)
+    procs = [proc for proc in project.processors.values() if proc.transform.sql and (only is None or proc.name in only)]
+    forked = ForkedChecks.start(checker, procs, workers)
+    try:  # the template statements are checked here while the workers check the transforms
+        for proc in project.processors.values():
+            if only is not None and proc.name not in only:
+                continue
+            for dialect in DIALECTS:
+                checker.processor(proc, dialect)
+            if proc.transform.python and proc.enabled:
+                diags.note("lineage", f"processor '{proc.name}': column lineage not analysed: Python transform "
+                           f"({proc.transform.python}); its inputs are what it declares", proc.transform.location)
+        if forked is not None:
+            forked.finish(spans)
+        else:
+            checker.transforms(procs, spans)
+    finally:
+        if forked is not None:
+            forked.close()
     cache.save()

@@ -160,12 +160,19 @@ class _Facts:
         self.sqlglot_dialect = Dialect.get_or_raise(dialect)
         self.memo: dict[tuple[int, str], list] = {}
         self.forms: dict[tuple[int, str], Any] = {}
+        self.labels: dict[int, str] = {}
+        self.names: dict[int, list[str]] = {}
 
     # ---------------------------------------------------------------- helpers
     def label(self, table: Any) -> str:
-        if table.db.startswith("__ref") and table.name == "__t":
-            return table.db[len("__ref"):]
-        return table.sql(dialect=self.dialect)
+        """The placeholder index of a ref()'d table (its SQL otherwise); asked for every column
+        read, so kept per table node (the tree is not changed while facts are collected)."""
+        found = self.labels.get(id(table))
+        if found is None:
+            db = table.db
+            found = db[len("__ref"):] if db.startswith("__ref") and table.name == "__t" else table.sql(dialect=self.dialect)
+            self.labels[id(table)] = found
+        return found
 
     def text(self, node: Any) -> str:
         """``node.sql(dialect)`` without its deep copy when the node holds no query (the
@@ -183,7 +190,9 @@ class _Facts:
     def projections(self, scope: Any, name: str) -> list[tuple[Any, Any]]:
         branches = self.branches(scope)
         first = branches[0].expression
-        names = list(first.named_selects)
+        names = self.names.get(id(first))
+        if names is None:  # named_selects builds the list anew on every call
+            names = self.names[id(first)] = list(first.named_selects)
         if name not in names:
             return []
         i = names.index(name)
@@ -196,7 +205,10 @@ class _Facts:
             yield n
 
     def columns(self, node: Any) -> list:
-        return [n for n in self.own(node) if isinstance(n, self.exp.Column) and not isinstance(n.this, self.exp.Star)]
+        exp = self.exp
+        if isinstance(node, exp.Column):  # most operands: no walk
+            return [] if isinstance(node.this, exp.Star) else [node]
+        return [n for n in self.own(node) if isinstance(n, exp.Column) and not isinstance(n.this, exp.Star)]
 
     # ---------------------------------------------------------------- tracing
     def trace_column(self, scope: Any, col: Any) -> list:
@@ -319,6 +331,7 @@ class _Facts:
                         equalities.append({"left": left, "right": right, "sql": self.text(node)})
         top = self.branches(root)
         outputs = list(top[0].expression.named_selects)
+        kinds = tuple(getattr(exp, k) for k in _VOLATILE if hasattr(exp, k))
         star = any(isinstance(s, exp.Star) or s.find(exp.Star) for b in top for s in b.expression.selects)
         columns: dict[str, Any] = {}
         for name in outputs:
@@ -328,8 +341,7 @@ class _Facts:
                 bases += [r for r in d["bases"] if r not in bases]
             directs = {tuple(d["direct"]) if d["direct"] else None for d in descs}
             forms = {(tuple(d["form"][0]), d["form"][1]) if d["form"] else None for d in descs}
-            volatile = any(p.find(*(getattr(exp, k) for k in _VOLATILE if hasattr(exp, k)))
-                           is not None for _, p in self.projections(root, name))
+            volatile = any(p.find(*kinds) is not None for _, p in self.projections(root, name))
             columns[name] = {
                 "bases": bases,
                 "direct": list(directs.pop()) if len(directs) == 1 and None not in directs else None,

@@ -36,7 +36,7 @@ def parse_statement(sql: str, dialect: str, reads: bool = False, schema: dict | 
     from sqlglot.errors import ErrorLevel, SqlglotError
 
     try:
-        trees = [t for t in sqlglot.parse(sql, read=dialect) if t is not None]
+        trees = [t for t in _parse(sqlglot, sql, dialect) if t is not None]
     except SqlglotError as exc:
         return first_line(str(exc)), None, (), None, None
     if not trees:
@@ -62,14 +62,53 @@ def parse_statement(sql: str, dialect: str, reads: bool = False, schema: dict | 
     return None, named, read_columns, facts, derived_error
 
 
+# Parser classes whose implicit-UNNEST pass this process has switched off (pool workers only,
+# see :func:`worker_init`).
+_NO_IMPLICIT_UNNEST: set[type] = set()
+
+
+def _parse(sqlglot: Any, sql: str, dialect: str) -> list:
+    """``sqlglot.parse(sql, read=dialect)``, faster in a pool worker, with the same trees.
+
+    BigQuery's parser turns ``FROM t, t.arr`` into ``FROM t CROSS JOIN UNNEST(t.arr)``: for
+    every SELECT it deep-copies and normalises the FROM table and every joined table to look
+    for a join *without* ``ON`` to a path through an earlier alias. That pass (a quarter of a
+    typical transform's parse, compiled sqlglot) changes nothing when every join has an ON,
+    so a worker parses with it off and parses again with it on (the tree or error sqlglot
+    gives normally) when the statement does not parse or any join lacks an ON."""
+    parser_class = sqlglot.Dialect.get_or_raise(dialect).parser_class
+    if parser_class not in _NO_IMPLICIT_UNNEST:
+        return sqlglot.parse(sql, read=dialect)
+    from sqlglot import exp
+    from sqlglot.errors import SqlglotError
+
+    try:
+        trees = sqlglot.parse(sql, read=dialect)
+        if not any(not join.args.get("on") for tree in trees if tree is not None for join in tree.find_all(exp.Join)):
+            return trees
+    except SqlglotError:
+        pass
+    parser_class.SUPPORTS_IMPLICIT_UNNEST = True
+    try:
+        return sqlglot.parse(sql, read=dialect)
+    finally:
+        parser_class.SUPPORTS_IMPLICIT_UNNEST = False
+
+
+def worker_init() -> None:
+    """Runs first in every parse worker (a process of its own, one thread: a class-level
+    switch affects nothing else): the implicit-UNNEST pass off, see :func:`_parse`."""
+    import sqlglot
+
+    for name in ("bigquery", "duckdb"):
+        parser_class = sqlglot.Dialect.get_or_raise(name).parser_class
+        if getattr(parser_class, "SUPPORTS_IMPLICIT_UNNEST", False) is True:
+            parser_class.SUPPORTS_IMPLICIT_UNNEST = False
+            _NO_IMPLICIT_UNNEST.add(parser_class)
+
+
 def _job(args: tuple) -> Result:
     return parse_statement(*args)
-
-
-def keyed_parse(item: tuple[str, tuple]) -> tuple[str, Result]:
-    """``(key, job) -> (key, parse_statement(*job))``: a pool task that names its result."""
-    key, job = item
-    return key, parse_statement(*job)
 
 
 def parse_many(jobs: Sequence[tuple], workers: int | None = None) -> list[Result]:
@@ -78,42 +117,20 @@ def parse_many(jobs: Sequence[tuple], workers: int | None = None) -> list[Result
     return list(iter_parse(jobs, workers))
 
 
-def iter_parse(jobs: Sequence[tuple], workers: int | None = None, pool: Any = None) -> Iterator[Result]:
+def iter_parse(jobs: Sequence[tuple], workers: int | None = None) -> Iterator[Result]:
     """:func:`parse_many`, yielding results in job order as they arrive (the caller stores
-    each compactly instead of holding every result at once). ``pool``: workers started
-    earlier by :func:`start_pool` (used when the jobs are many), else a pool is forked here."""
+    each compactly instead of holding every result at once)."""
     workers = workers if workers is not None else (os.cpu_count() or 1)
     if workers < 2 or len(jobs) < POOL_MIN_JOBS or not can_fork():
         for j in jobs:
             yield parse_statement(*j)
         return
     chunk = max(16, len(jobs) // (workers * 8))
-    if pool is not None:
-        yield from pool.imap(_job, jobs, chunksize=chunk)
-        return
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
-    with frozen_heap(), ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork")) as executor:
+    with frozen_heap(), ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork"), initializer=worker_init) as executor:
         yield from executor.map(_job, jobs, chunksize=chunk)
-
-
-def start_pool(workers: int | None = None) -> Any:
-    """Fork the parse workers *now*, before the caller loads a large project: a worker then
-    holds sqlglot and nothing else, instead of a copy-on-write image of the resolved model
-    (the largest process of a 10,000-processor validate was a worker), and its collector
-    never scans that model. None on one core, without fork, or with ``PIPECTL_NO_POOL``.
-    The caller closes it (``pool.terminate()``)."""
-    workers = workers if workers is not None else (os.cpu_count() or 1)
-    if workers < 2 or not can_fork():
-        return None
-    import multiprocessing as mp
-
-    import sqlglot  # noqa: F401 - imported once, before the fork, for every worker
-    from sqlglot.optimizer import qualify, scope  # noqa: F401
-    from framework.sql import lineage  # noqa: F401
-
-    return mp.get_context("fork").Pool(workers)
 
 
 @contextmanager
@@ -164,12 +181,13 @@ def qualified_reads(trees: Iterable) -> tuple[tuple[int, str], ...]:
             if not placeholders:
                 continue
             only_source = len(tables) == 1 and not select.args.get("joins")
-            columns = [(col.table, col.parent_select is select, col) for col in select.find_all(exp.Column)]
+            columns = [(col.table, col) for col in select.find_all(exp.Column)]
             for table in placeholders:
                 index = int(table.db[len("__ref"):])
                 alias = table.alias_or_name
-                for col_table, own, col in columns:
-                    if col_table == alias or (only_source and not col_table and own):
+                for col_table, col in columns:
+                    # whether an unqualified column is the SELECT's own: asked only when it can matter
+                    if col_table == alias or (only_source and not col_table and col.parent_select is select):
                         reads.add((index, "*" if isinstance(col.this, exp.Star) else col.name))
     return tuple(sorted(reads))
 

@@ -52,29 +52,25 @@ def validate(root: str | Path = ".", check_sql: bool = True, check_files: bool =
                 patched = None
             if patched is not None:
                 return patched
-    pool = _early_pool(Path(root)) if check_sql else None
+    workers = _cold_workers(Path(root)) if check_sql else 0
     spans = None
-    try:
-        project, diags = load_project(root)
-        if project is not None:
-            from framework.graph.rules import validate_project
-            from framework.sql.parsing import frozen_heap
+    project, diags = load_project(root)
+    if project is not None:
+        from framework.graph.rules import validate_project
+        from framework.sql.parsing import frozen_heap
 
-            sql = check_sql and not diags.errors  # a manifest that loads with errors: no SQL checks
-            with frozen_heap():  # the model lives until the end: no full collection scans it again
-                validate_project(project, diags, check_sql=False, check_files=check_files)
-                if sql:  # the processors the rules found unsound are skipped (framework.graph.soundness)
-                    spans = _check_sql(project, diags, pool)
-    finally:
-        if pool is not None:
-            pool.terminate()
+        sql = check_sql and not diags.errors  # a manifest that loads with errors: no SQL checks
+        with frozen_heap():  # the model lives until the end: no full collection scans it again
+            validate_project(project, diags, check_sql=False, check_files=check_files)
+            if sql:  # the processors the rules found unsound are skipped (framework.graph.soundness)
+                spans = _check_sql(project, diags, workers)
     check_config_secrets(Path(root), diags)
     if record is not None:
         record.store(project, diags, spans)
     return diags
 
 
-def _check_sql(project: Any, diags: Diagnostics, pool: Any) -> Any:
+def _check_sql(project: Any, diags: Diagnostics, workers: int) -> Any:
     """framework.graph.rules' SQL step, recording where each transform check wrote."""
     from framework.graph.soundness import guarded, sound_processors
     from framework.sql.checks import Spans, check_rendered_sql
@@ -82,7 +78,8 @@ def _check_sql(project: Any, diags: Diagnostics, pool: Any) -> Any:
     spans = Spans()
     where = Location(project.files[0] if project.files else PROCESSORS_FILE, 1, 1)
     # only processors whose references resolve: the rules report the others
-    guarded(diags, "the SQL checks", where, check_rendered_sql, project, diags, only=sound_processors(project), pool=pool, spans=spans)
+    guarded(diags, "the SQL checks", where, check_rendered_sql, project, diags, only=sound_processors(project), spans=spans,
+            workers=workers)
     return spans
 
 
@@ -101,29 +98,30 @@ def _recheck(root: Path, record: Any) -> Diagnostics | None:
     return record.patch(recheck_transforms(project, [name for name in record.changed if name in checked]))
 
 
-# Start parse workers before loading when processors.yaml is at least this large (about 400
-# processors, framework.sql.parsing.POOL_MIN_JOBS): forked before the model exists, a worker
-# holds only sqlglot.
-EARLY_POOL_BYTES = 256 * 1024
+# A project whose processors.yaml is at least this large (about 400 processors,
+# framework.sql.parsing.POOL_MIN_JOBS) is checked on forked workers when it has no parse cache.
+LARGE_PROJECT_BYTES = 256 * 1024
 
 
-def _early_pool(root: Path) -> Any:
-    """Parse workers for a large project with no parse cache yet (a first run, a new sqlglot):
-    most statements will be parsed. With a cache, most are found in it (after an edit to
-    processors.yaml, nothing is parsed) and idle workers only cost; should many still miss,
-    the checks fork a pool then (framework.sql.parsing.iter_parse)."""
+def _cold_workers(root: Path) -> int:
+    """How many workers check the transforms of a large project with no parse cache yet (a
+    first run, a new sqlglot), where every statement will be parsed: forked once the project
+    is loaded, each renders, parses and reports a share (framework.sql.check_workers). 0 with
+    a cache: most statements are found in it (after an edit to processors.yaml, nothing is
+    parsed), and the checks fork parse workers only if many still miss
+    (framework.sql.parsing.iter_parse)."""
     try:
-        large = (root / PROCESSORS_FILE).stat().st_size >= EARLY_POOL_BYTES
+        large = (root / PROCESSORS_FILE).stat().st_size >= LARGE_PROJECT_BYTES
     except OSError:
-        return None
+        return 0
     if not large:
-        return None
+        return 0
+    from framework.sql.check_workers import workers_for_cold_run
     from framework.sql.parse_cache import cache_path
-    from framework.sql.parsing import start_pool
 
     if not os.environ.get("PIPECTL_NO_CACHE") and cache_path(root).is_file():
-        return None
-    return start_pool()
+        return 0
+    return workers_for_cold_run()
 
 
 def check_config_secrets(root: Path, diags: Diagnostics) -> None:

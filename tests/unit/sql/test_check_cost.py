@@ -127,41 +127,14 @@ def test_many_transforms_use_the_pool_with_the_same_diagnostics(project_dir, mon
     used: list[int] = []
     original = parsing.iter_parse
 
-    def spy(jobs, workers=None, pool=None):
+    def spy(jobs, workers=None):
         used.append(len(jobs))
-        return original(jobs, workers=2, pool=pool)
+        return original(jobs, workers=2)
 
     monkeypatch.setattr(checks, "POOL_MIN_JOBS", 1)
     monkeypatch.setattr(parsing, "POOL_MIN_JOBS", 1)
     monkeypatch.setattr(checks, "iter_parse", spy)
     assert _run_checks(project_dir, monkeypatch) == serial and used == [4]
-    assert any("rosters" in d and "is not valid bigquery SQL" in d for d in serial)
-
-
-def test_workers_started_before_loading_give_the_same_diagnostics(project_dir, monkeypatch):
-    """validate forks the parse workers before it loads a large project and streams each
-    statement to them as it is rendered: the same diagnostics as parsing in-process."""
-    monkeypatch.setenv("PIPECTL_NO_CACHE", "1")
-    _edit(project_dir, "rosters", "FROM", "FROM (")
-    serial = _run_checks(project_dir, monkeypatch)
-    pool = parsing.start_pool(2)
-    assert pool is not None
-    try:
-        sent: list = []
-        imap = pool.imap
-
-        def spy(fn, items, chunksize=1):
-            items = list(items)
-            sent.extend(key for key, _ in items)
-            return imap(fn, items, chunksize)
-
-        monkeypatch.setattr(pool, "imap", spy)
-        project, _ = load_project(project_dir)
-        diags = Diagnostics()
-        checks.check_rendered_sql(project, diags, pool=pool)
-    finally:
-        pool.terminate()
-    assert [str(d) for d in diags.items] == serial and len(sent) == len(set(sent)) == 4
     assert any("rosters" in d and "is not valid bigquery SQL" in d for d in serial)
 
 
