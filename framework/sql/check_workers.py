@@ -24,7 +24,8 @@ from framework.manifest.diagnostics import Diagnostics
 
 CHUNK = 48  # processors per task: small enough to balance two workers, large enough to amortise a task
 # What forked workers check: (checker, processors), set in the parent just before the fork and
-# cleared after it; a worker inherits it (nothing is pickled).
+# kept until the workers end (a worker the pool replaces is forked again from the parent); a
+# worker inherits it (nothing is pickled).
 _SHARED: tuple[Any, list] | None = None
 
 
@@ -59,8 +60,11 @@ class ForkedChecks:
         _SHARED = (checker, procs)
         try:
             pool = mp.get_context("fork").Pool(workers, initializer=worker_init)
-        finally:
-            _SHARED = None  # the workers have their copy; the parent's goes
+        except BaseException:
+            _SHARED = None
+            if frozen:
+                gc.unfreeze()
+            raise
         chunks = [(i, min(i + CHUNK, len(procs))) for i in range(0, len(procs), CHUNK)]
         return cls(checker, procs, pool, pool.imap(_check_chunk, chunks), frozen)
 
@@ -99,8 +103,10 @@ class ForkedChecks:
     def close(self) -> None:
         import gc
 
+        global _SHARED
         self.pool.terminate()
         self.pool.join()
+        _SHARED = None
         if self.frozen:
             gc.unfreeze()
 

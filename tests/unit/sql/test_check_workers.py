@@ -55,6 +55,7 @@ def test_forked_checks_write_what_a_serial_run_writes(project, monkeypatch):
     monkeypatch.setattr(parsing, "POOL_MIN_JOBS", 1)
     monkeypatch.setattr(check_workers.ForkedChecks, "start", spy)
     assert _check(project, 2) == serial and started == [True]
+    assert check_workers._SHARED is None  # the workers ended: the parent holds nothing for them
     codes = {d["code"] for d in serial[0]}
     assert {"sql-parse", "sql-render", "unknown-column", "transform-columns"} <= codes
     assert len(serial[3]) >= 20  # every distinct statement's parse is stored for the next run
