@@ -294,7 +294,7 @@ def record_processed(warehouse: Any, project: Project, processor: Processor | st
     detected = change_set is not None and not change_set.full_batch and entity_keys is not None
     unknown = unknown and entity_keys is not None and not detected
     rendered = render_record(project, proc, warehouse.dialect, selective=entity_keys is not None,
-                             delete_only=detected or unknown)
+                             delete_only=detected, unknown=unknown)
     params = query_params(project, rendered.params, partition,
                           entity_ids=[str(k) for k in entity_keys] if entity_keys is not None else None,
                           processor=proc.name, run_id=run_id)
@@ -302,9 +302,6 @@ def record_processed(warehouse: Any, project: Project, processor: Processor | st
     if detected:
         assert change_set is not None and entity_keys is not None
         _insert_detected(warehouse, project, proc, partition, run_id, change_set, {str(k) for k in entity_keys})
-    elif unknown:
-        assert entity_keys is not None
-        _insert_unknown(warehouse, project, proc, partition, run_id, entity_keys)
 
 
 def _insert_detected(warehouse: Any, project: Project, proc: Processor, partition: Any, run_id: str, change_set: ChangeSet, keys: set[str]) -> None:
@@ -317,19 +314,6 @@ def _insert_detected(warehouse: Any, project: Project, proc: Processor, partitio
              "fingerprint": int(change.fingerprint), "state_format": STATE_FORMAT, "run_id": run_id, "processed_at": now}
             for change in change_set.changes
             if change.key in keys and change.operation != "delete" and change.fingerprint is not None]
-    if rows:
-        warehouse.insert_rows(state_table(project), rows)
-
-
-def _insert_unknown(warehouse: Any, project: Project, proc: Processor, partition: Any, run_id: str,
-                    keys: list[str]) -> None:
-    """One state row per entity with no fingerprint (NULL: "processed, fingerprint not
-    computed"); the DELETE already ran. The row keeps the entity known to detection (a later
-    deletion of its inputs is a delete) while its NULL fingerprint differs from any current one."""
-    now = _dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None)
-    rows = [{"processor": proc.name, "partition_key": partition_key_of(partition), "entity_key": key,
-             "state_format": STATE_FORMAT, "run_id": run_id, "processed_at": now}
-            for key in dict.fromkeys(str(k) for k in keys) if key != PARTITION_SENTINEL]
     if rows:
         warehouse.insert_rows(state_table(project), rows)
 

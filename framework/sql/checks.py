@@ -115,8 +115,10 @@ class _Checker:
             if scopes is not None:
                 for kind in ("detect", "filter"):
                     self._shape(proc, (kind, dialect, scopes), lambda k=kind: render_statement(p, proc, k, dialect).sql, f"{kind}.sql.j2", dialect)
-                for selective in (False, True):
-                    self._shape(proc, ("record", dialect, scopes, selective), lambda s=selective: render_record(p, proc, dialect, s).sql, "record.sql.j2", dialect)
+                for selective, unknown in ((False, False), (True, False), (True, True)):
+                    self._shape(proc, ("record", dialect, scopes, selective, unknown),
+                                lambda s=selective, u=unknown: render_record(p, proc, dialect, s, unknown=u).sql,
+                                "record.sql.j2", dialect)
         out = proc.output
         if out is not None:
             ptype = next((c.type for c in out.columns if c.name == out.partition_by), None)

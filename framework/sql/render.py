@@ -251,15 +251,17 @@ def _render_statement(project: Project, proc: Processor, kind: str, dialect: str
 
 
 def render_record(project: Project, processor: Processor | str, dialect: str, selective: bool,
-                  delete_only: bool = False, ids_param: str = ENTITY_IDS) -> RenderedSQL:
+                  delete_only: bool = False, ids_param: str = ENTITY_IDS, unknown: bool = False) -> RenderedSQL:
     """The script that stores the processor's current input fingerprints as processed
-    (``delete_only``: just forget the state of the partition/selected entities).
+    (``delete_only``: just forget the state of the partition/selected entities; ``unknown``,
+    selective only: record the selected entities with no fingerprint).
     ``ids_param``: the name of the STRING array of selected keys (a script that also binds
     the output's typed ``entity_ids`` passes the state's keys under another name)."""
     proc = _processor(project, processor)
     extra = {"ids_param": ids_param} if ids_param != ENTITY_IDS else {}
     return render_template(project, "record.sql.j2", dialect, processor=proc.name,
-                           inputs=input_specs(project, proc), selective=selective, delete_only=delete_only, **extra)
+                           inputs=input_specs(project, proc), selective=selective, delete_only=delete_only,
+                           unknown=unknown, **extra)
 
 
 def render_state_upgrade(project: Project, dialect: str) -> RenderedSQL:

@@ -29,7 +29,8 @@ def _cases() -> list[tuple[str, str, str]]:
     cases += [(d, "player_summary", "tests") for d in DIALECTS]
     for d in DIALECTS:
         for proc in PROCESSORS:
-            for kind in ("detect", "detect_grouped", "filter", "ddl", "merge", "merge_full", "transform", "record", "record_selective"):
+            for kind in ("detect", "detect_grouped", "filter", "ddl", "merge", "merge_full", "transform", "record", "record_selective",
+                         "record_unknown"):
                 cases.append((d, proc, kind))
     return cases
 
@@ -59,7 +60,7 @@ def _render(project, dialect: str, proc: str, kind: str) -> str:
     elif kind == "detect_grouped":  # the plan that aggregates rows per entity (the default for all but one-input processors)
         r = render_statement(project, proc, "detect", dialect, grouped=True)
     elif kind.startswith("record"):
-        r = render_record(project, proc, dialect, selective=kind == "record_selective")
+        r = render_record(project, proc, dialect, selective=kind != "record", unknown=kind == "record_unknown")
     else:
         r = render_statement(project, proc, kind, dialect)
     return r.sql + f"-- parameters: {', '.join(r.params)}\n"
