@@ -23,8 +23,8 @@ from typing import Any, Iterator
 from framework.manifest.diagnostics import Diagnostics
 
 CHUNK = 48  # processors per task: small enough to balance two workers, large enough to amortise a task
-# What forked workers check: (checker, processors), set in the parent just before the fork and
-# kept until the workers end (a worker the pool replaces is forked again from the parent); a
+# What forked workers check: (checker, processors), set in the parent just before the pool
+# forks and kept until the workers end (the executor forks its workers on the first tasks); a
 # worker inherits it (nothing is pickled).
 _SHARED: tuple[Any, list] | None = None
 
@@ -48,6 +48,7 @@ class ForkedChecks:
         than two workers, too few processors to pay for the fork, or no ``fork``)."""
         import gc
         import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
 
         from framework.sql.parsing import POOL_MIN_JOBS, worker_init, can_fork
 
@@ -58,15 +59,18 @@ class ForkedChecks:
         if frozen:
             gc.freeze()
         _SHARED = (checker, procs)
+        chunks = [(i, min(i + CHUNK, len(procs))) for i in range(0, len(procs), CHUNK)]
         try:
-            pool = mp.get_context("fork").Pool(workers, initializer=worker_init)
+            # an executor, not multiprocessing.Pool: a worker that dies (killed, out of memory)
+            # breaks the executor and the results raise, where a Pool waits for it forever
+            pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork"), initializer=worker_init)
+            results = pool.map(_check_chunk, chunks)
         except BaseException:
             _SHARED = None
             if frozen:
                 gc.unfreeze()
             raise
-        chunks = [(i, min(i + CHUNK, len(procs))) for i in range(0, len(procs), CHUNK)]
-        return cls(checker, procs, pool, pool.imap(_check_chunk, chunks), frozen)
+        return cls(checker, procs, pool, results, frozen)
 
     def finish(self, spans: Any = None) -> None:
         """Take every processor's results, in order: render parts into the diagnostics now,
@@ -75,9 +79,11 @@ class ForkedChecks:
         d, cache = self.checker.diags, self.checker.cache
         if spans is not None:
             spans.start = (len(d.items), len(d.notes))
+        from framework.sql.parsing import worker_results
+
         reports: list[tuple[str, Diagnostics]] = []
         procs = iter(self.procs)
-        for chunk in self.results:
+        for chunk in worker_results(self.results):
             for rendered, reported, entries in chunk:
                 name = next(procs).name
                 before = (len(d.items), len(d.notes))
@@ -104,8 +110,7 @@ class ForkedChecks:
         import gc
 
         global _SHARED
-        self.pool.terminate()
-        self.pool.join()
+        self.pool.shutdown(wait=True, cancel_futures=True)  # after an error: the chunks not started are dropped
         _SHARED = None
         if self.frozen:
             gc.unfreeze()

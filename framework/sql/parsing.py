@@ -130,7 +130,23 @@ def iter_parse(jobs: Sequence[tuple], workers: int | None = None) -> Iterator[Re
     from concurrent.futures import ProcessPoolExecutor
 
     with frozen_heap(), ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork"), initializer=worker_init) as executor:
-        yield from executor.map(_job, jobs, chunksize=chunk)
+        yield from worker_results(executor.map(_job, jobs, chunksize=chunk))
+
+
+def worker_results(results: Iterator[Any]) -> Iterator[Any]:
+    """The results of a pool of checking workers, with a worker that died turned into an
+    error that says so (the executor raises ``BrokenProcessPool``; nothing is cached from a
+    run that did not finish)."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from framework.errors import PipectlError
+
+    try:
+        yield from results
+    except BrokenProcessPool as exc:
+        raise PipectlError("a worker process checking the SQL transforms ended abruptly (killed, or out of memory); "
+                           "nothing was cached from this run",
+                           hint="run validate again; PIPECTL_NO_POOL=1 checks everything in one process, with less memory") from exc
 
 
 @contextmanager

@@ -100,3 +100,33 @@ def test_a_cold_large_project_is_checked_on_workers_and_then_patched_after_an_ed
     assert rechecked == [["raw_p00001"]] and forks == [2]
     environment._environment.cache_clear()
     assert patched == lists(validation.validate(project)) and "zz" in str(patched)
+
+
+@pytest.mark.timeout(120)  # the bug this guards against was a hang: multiprocessing.Pool waited for a dead worker
+def test_a_worker_that_dies_is_an_error_not_a_hang(project, monkeypatch):
+    """A checking worker killed mid-run (the OOM killer, a signal) ends validate with an
+    error that says so, and nothing of the unfinished run is cached."""
+    import os
+    import signal
+
+    from framework.errors import PipectlError
+
+    parent = os.getpid()
+    real = checks._Checker.check_alone
+
+    def dies_in_a_worker(self, proc):
+        if os.getpid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(self, proc)
+
+    monkeypatch.setattr(parsing, "POOL_MIN_JOBS", 1)
+    monkeypatch.setattr(checks._Checker, "check_alone", dies_in_a_worker)
+    environment._environment.cache_clear()
+    project_, _ = load_project(project)
+    saved = []
+    cache = ParseCache(None)
+    monkeypatch.setattr(cache, "save", lambda: saved.append(True))
+    with pytest.raises(PipectlError, match="worker process checking the SQL transforms ended abruptly") as err:
+        checks.check_rendered_sql(project_, Diagnostics(), cache, workers=2)
+    assert "PIPECTL_NO_POOL=1" in str(err.value) and saved == []
+    assert check_workers._SHARED is None  # the workers are gone and the parent holds nothing for them
