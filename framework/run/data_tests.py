@@ -66,8 +66,25 @@ def _run_batched(warehouse: Any, project: Project, processor: Processor, partiti
     """All ``tests`` in one ``UNION ALL`` query; None when they cannot share one (two tests
     binding different values to one parameter name) or the query failed (run them one by one)."""
     started = time.perf_counter()
+    batch = batched_query(project, processor, partition, tests, warehouse.dialect)
+    if batch is None:
+        return None
+    sql, params, queries = batch
     try:
-        queries = [render_test(project, processor, test, warehouse.dialect, partition) for test in tests]
+        rows = warehouse.query(sql, params, labels={"pipectl_test": f"{processor.name[:50].lower()}-all"})
+    except PipectlError:
+        return None
+    failures = {int(r["test_index"]): int(r["failures"] or 0) for r in rows}
+    return batched_results(processor, tests, queries, failures, time.perf_counter() - started)
+
+
+def batched_query(project: Project, processor: Processor, partition: Any, tests: Sequence[DataTest],
+                  dialect: str) -> tuple[str, list[Any], list[Any]] | None:
+    """One query over every test (rows of ``test_index``, ``failures``), its parameters and
+    each test's rendered query; None when two tests bind different values to one name. Also
+    what BigQuery's run script runs inside the write (framework.run.script_write)."""
+    try:
+        queries = [render_test(project, processor, test, dialect, partition) for test in tests]
     except PipectlError:
         return None
     params: dict[str, Any] = {}
@@ -78,12 +95,13 @@ def _run_batched(warehouse: Any, project: Project, processor: Processor, partiti
             params[p.name] = p
     sql = "\nUNION ALL\n".join(f"SELECT {i} AS test_index, failures FROM (\n{q.sql.strip()}\n) AS test_{i}"
                                 for i, q in enumerate(queries))
-    try:
-        rows = warehouse.query(sql, list(params.values()), labels={"pipectl_test": f"{processor.name[:50].lower()}-all"})
-    except PipectlError:
-        return None
-    failures = {int(r["test_index"]): int(r["failures"] or 0) for r in rows}
-    took = (time.perf_counter() - started) / len(tests)
+    return sql, list(params.values()), queries
+
+
+def batched_results(processor: Processor, tests: Sequence[DataTest], queries: Sequence[Any],
+                    failures: dict[int, int], seconds: float) -> list[TestResult]:
+    """Each test's result from the failures the batched query counted per ``test_index``."""
+    took = seconds / max(len(tests), 1)
     out = []
     for i, (test, q) in enumerate(zip(tests, queries)):
         n = failures.get(i, 0)
@@ -135,4 +153,5 @@ def failure_text(results: Iterable[TestResult]) -> str:
                                "test, or set severity: warn)" if parts else "")
 
 
-__all__ = ["DataTestError", "ERROR", "FAIL", "PASS", "WARN", "TestResult", "failure_text", "run_tests"]
+__all__ = ["DataTestError", "ERROR", "FAIL", "PASS", "WARN", "TestResult", "batched_query", "batched_results",
+           "failure_text", "run_tests"]

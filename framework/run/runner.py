@@ -400,7 +400,7 @@ class ProcessorRunner:
                 res.durations.setdefault("transform_write", round(time.perf_counter() - t1, 6))
             raise
         if proc.tests:  # on the committed rows: a failing test fails the run, it does not undo the write
-            self._test(proc, request, res)
+            self._test(proc, request, res, decision.test_results)
         return True
 
     def _written(self, proc: Processor, request: RunRequest, res: RunResult, ids: list[str] | None,
@@ -462,14 +462,16 @@ class ProcessorRunner:
         if proc.tests and test:
             self._test(proc, request, res)
 
-    def _test(self, proc: Processor, request: RunRequest, res: RunResult) -> None:
-        """The processor's data tests on what it wrote; blocking failures fail the run."""
+    def _test(self, proc: Processor, request: RunRequest, res: RunResult, results: list[Any] | None = None) -> None:
+        """The processor's data tests on what it wrote (``results``: already run by the write's
+        own script, framework.run.script_write); blocking failures fail the run."""
         from framework.run.data_tests import WARN, DataTestError, failure_text, run_tests
 
         t = time.perf_counter()
-        with self.lock:
-            results = run_tests(self.warehouse, self.project, proc, request.partition)
-        res.durations["test"] = round(time.perf_counter() - t, 6)
+        if results is None:
+            with self.lock:
+                results = run_tests(self.warehouse, self.project, proc, request.partition)
+            res.durations["test"] = round(time.perf_counter() - t, 6)
         res.tests = [r.to_dict() for r in results]
         for r in results:
             if r.status == WARN:

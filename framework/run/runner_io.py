@@ -46,6 +46,8 @@ class EntityDecision:
     # framework.run.script_write), and after a full batch the partition's entities it left
     recorded: bool = False
     entities_after: list[str] | None = None
+    # the processor's data test results, when the write's script ran them (framework.run.data_tests)
+    test_results: list[Any] | None = None
 
 
 # ------------------------------------------------------------------ deciding what to run

@@ -3,8 +3,8 @@
 On BigQuery each statement is a job with a second or more of latency, so a selective run
 used to wait on seven of them: a critical-input count, the output read before the write,
 the MERGE, the read after it, the fingerprint DELETE + INSERT, the change-set insert and the
-data tests. Here the write, the reads around it, the fingerprints and the change-set are one
-script (``bigquery/run_write.sql.j2``): one job, one transaction. What it buys besides the
+data tests. Here the write, the reads around it, the fingerprints, the change-set and the data
+tests are one script (``bigquery/run_write.sql.j2``): one job, one transaction. What it buys besides the
 jobs: the output, its fingerprints and the change-set commit together or not at all. Before,
 a crash between those jobs left new output rows with the old fingerprints (the next
 detection reprocessed them: safe, but work) or a run without its change-set row.
@@ -22,13 +22,19 @@ stages its rows first; a fan-out writes per task).
 """
 from __future__ import annotations
 
+import logging
+import re
+import time
 from typing import Any, Sequence
 
+from framework.errors import BackendError
 from framework.manifest.model import Processor, Project
 from framework.sql.dialects import get_dialect
 from framework.sql.params import QueryParam
 
+log = logging.getLogger(__name__)
 KEYS = "pipectl_keys"
+_TIMED_OUT = re.compile(r"did not (finish|answer) within")
 # a selective run of more entities than this writes as before (several jobs): the script keeps
 # the output's per-entity fingerprints before the write in a variable, and BigQuery bounds a
 # script variable's size (about 100 bytes an entity here, well under 1 MB at this count)
@@ -48,13 +54,15 @@ def applies(warehouse: Any, project: Project, proc: Processor, entity_ids: Seque
 
 
 def write_run(warehouse: Any, project: Project, proc: Processor, partition: Any, entity_ids: Sequence[str] | None,
-              run_id: str, decision: Any, correlation_id: str | None) -> int:
+              run_id: str, decision: Any, correlation_id: str | None, with_tests: bool = True) -> int:
     """Write the run, record its fingerprints and change-set, in one script; returns the rows
     the run's entities now have (all of the partition's after a full batch) and notes on
     ``decision`` what the write changed (``written``, operations), the partition's rows
-    (``rows_total``), the partition's entities after a full batch, and that it recorded."""
+    (``rows_total``), the partition's entities after a full batch, that it recorded, and
+    (``with_tests``) the results of the processor's data tests, run inside the script on the
+    rows it wrote (``test_results``; a failing test does not undo the write)."""
     from framework.run.changes import partition_key_of
-    from framework.run.runner_io import merge_params, consumer_columns
+    from framework.run.runner_io import consumer_columns, merge_params
     from framework.run.transform import entity_type, partition_param
     from framework.sql.render import render_record, render_statement, render_template
 
@@ -80,11 +88,14 @@ def write_run(warehouse: Any, project: Project, proc: Processor, partition: Any,
     record_sql, detected_rows, unknown = _record(project, proc, warehouse.dialect, ids, full, decision, render_record)
     cs = decision.change_set if decision is not None and proc.inputs else None
     ops_from_output = cs is not None and decision.source == "change-sets" and before_sql is not None
-    rendered = render_template(
-        project, "run_write.sql.j2", warehouse.dialect, processor=proc.name, table=out.fqn, key=key,
-        partition_in_output=in_partition, merge_sql=merge.sql, before_sql=before_sql, after_sql=after_sql,
-        record_sql=record_sql, detected=detected_rows is not None, unknown=unknown is not None, change_set=cs is not None,
-        ops_from_output=ops_from_output)
+
+    def render(tests_sql: str | None) -> str:
+        return render_template(
+            project, "run_write.sql.j2", warehouse.dialect, processor=proc.name, table=out.fqn, key=key,
+            partition_in_output=in_partition, merge_sql=merge.sql, before_sql=before_sql, after_sql=after_sql,
+            record_sql=record_sql, detected=detected_rows is not None, unknown=unknown is not None,
+            change_set=cs is not None, ops_from_output=ops_from_output, tests_sql=tests_sql).sql
+
     partition_key = partition_key_of(partition)
     params.setdefault(project.partition_column, partition_param(project, partition))
     extra = [QueryParam("processor", proc.name), QueryParam("run_id", run_id),
@@ -112,9 +123,41 @@ def write_run(warehouse: Any, project: Project, proc: Processor, partition: Any,
         from framework.run.changes import ensure_state_tables
 
         ensure_state_tables(warehouse, project)  # once per warehouse (created, or listed by the run's catalog query)
-    rows = warehouse.run_script(rendered.sql, list(params.values()),
-                                labels={"pipectl_processor": proc.name, "pipectl_job": "run"})
+    labels = {"pipectl_processor": proc.name, "pipectl_job": "run"}
+    tests = _tests(project, proc, partition, warehouse.dialect, params) if with_tests and decision is not None else None
+    if tests is not None:
+        started = time.perf_counter()
+        try:
+            rows = warehouse.run_script(render(tests[0]), [*params.values(), *tests[1]], labels)
+        except BackendError as exc:
+            if _TIMED_OUT.search(str(exc)):  # it may still commit: never sent twice
+                raise
+            # rolled back whole (its tests run before the commit): a test whose query fails must be
+            # an `error` result of its own with the rows written, as with a separate test job
+            log.info("%s: the run script with its data tests failed (%s): writing without them", proc.name, exc)
+            tests = None
+        else:
+            from framework.run.data_tests import batched_results
+
+            failures = {int(r["test_index"]): int(r["test_failures"] or 0) for r in rows if r.get("test_index") is not None}
+            decision.test_results = batched_results(proc, proc.tests, tests[2], failures, time.perf_counter() - started)
+    if tests is None:
+        rows = warehouse.run_script(render(None), list(params.values()), labels)
     return _conclude(rows, decision, full, before_sql is not None)
+
+
+def _tests(project: Project, proc: Processor, partition: Any, dialect: str,
+           params: dict[str, QueryParam]) -> tuple[str, list[QueryParam], list[Any]] | None:
+    """The processor's data tests as one query for the script (framework.run.data_tests), or
+    None: no tests, or their parameters would clash with the script's (a separate job then)."""
+    from framework.run.data_tests import batched_query
+
+    if not proc.tests:
+        return None
+    batch = batched_query(project, proc, partition, proc.tests, dialect)
+    if batch is None or any(p.name in params and params[p.name] != p for p in batch[1]):
+        return None
+    return batch[0], [p for p in batch[1] if p.name not in params], batch[2]
 
 
 def _record(project: Project, proc: Processor, dialect: str, ids: list[str], full: bool, decision: Any,
@@ -149,6 +192,8 @@ def _conclude(rows: list[dict[str, Any]], decision: Any, full: bool, measured: b
     after: dict[str, tuple[int, str]] = {}
     total = 0
     for r in rows:
+        if r.get("test_index") is not None:
+            continue
         if r["partition_rows"] is not None:
             total = int(r["partition_rows"])
             continue

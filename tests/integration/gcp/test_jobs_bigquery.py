@@ -109,11 +109,15 @@ def test_a_one_player_update_of_the_example_on_bigquery(tmp_path: Path, uid: str
     # plus its detection when it detects (raw: a landing source carries no entity list; the
     # team defense reads a rewritten mapping), the raw run's one count of the critical inputs
     # and gate tables (the scripts report their outputs' counts: no other count), and
-    # player_game_summary's data tests. Before: 39 jobs (player_game_summary 6 and a count).
-    assert dict(jobs) == {"nbac_gamebook_player_stats": 3, "player_game_summary": 2, "team_defense_game_summary": 2,
+    # nothing else (player_game_summary's data tests run in its script). Before: 39 jobs
+    # (player_game_summary 6 and a shared count).
+    assert dict(jobs) == {"nbac_gamebook_player_stats": 3, "player_game_summary": 1, "team_defense_game_summary": 2,
                           "upcoming_player_game_context": 1, "player_shot_zone_analysis": 1, "player_daily_cache": 1}, \
         client.jobs
-    assert [j[2] for j in client.jobs if j[0] == "player_game_summary" and j[2] != EMULATOR_ONLY] == ["run", ""]
+    # player_game_summary's data tests ran inside its script, on the rows it wrote
+    assert [j[2] for j in client.jobs if j[0] == "player_game_summary" and j[2] != EMULATOR_ONLY] == ["run"]
+    [tested] = [r for phase in report.phases for r in phase.runs if r.processor == "player_game_summary"]
+    assert tested.tests and all(t["status"] == "pass" for t in tested.tests), tested.tests
     # everything still equals a full recompute of the edited day on DuckDB
     ref_root = copy_example(tmp_path / "reference", templates=True)
     with Session.open(ref_root) as ref:
@@ -159,3 +163,53 @@ def test_a_run_script_that_fails_before_its_commit_leaves_nothing_written(tmp_pa
     for name in ORDER:
         assert full.run(RunRequest(name, DAY, full=True)).status == "success"
     assert _tables(wh) == _tables(ref) and set(_tables(wh)) == set(TABLES)
+
+
+def _tested_world(tmp_path: Path, name: str, uid: str, tests: str):
+    """The shop world with data tests on customer_totals."""
+    import tests.integration.gcp.test_candidates_bigquery as cand
+    from tests.unit.run.test_candidates import MANIFEST
+
+    manifest = MANIFEST.replace("    transform: {sql: sql/customer_totals.sql}",
+                                "    transform: {sql: sql/customer_totals.sql}\n    tests:\n" + tests, 1)
+    assert manifest != MANIFEST
+    real = cand.MANIFEST
+    cand.MANIFEST = manifest
+    try:
+        return cand._world(tmp_path, name, uid)
+    finally:
+        cand.MANIFEST = real
+
+
+def test_data_tests_run_inside_the_script_and_a_failing_one_fails_the_run_keeping_the_rows(tmp_path: Path, uid: str,
+                                                                                            recording) -> None:
+    from tests.unit.run.test_candidates import DAY, ORDER
+
+    _, wh, runner = _tested_world(tmp_path, "tested", uid, "      - expression: {name: total_below_11, sql: \"total < 11\"}\n"
+                                                          "      - not_null: [customer_id]\n")
+    for name in ORDER:
+        assert runner.run(RunRequest(name, DAY)).status == "success"
+    wh.execute_script(f"UPDATE landing.orders SET amount = 11.5 WHERE customer_id = 'c1' AND day = DATE '{DAY}'")
+    assert runner.run(RunRequest("orders_raw", DAY)).status == "success"
+    client = recording(wh)
+    run = runner.run(RunRequest("customer_totals", DAY))
+    assert run.status == "failed" and "total_below_11" in run.error, run.error
+    assert [(t["name"], t["status"], t["failures"]) for t in run.tests] == [("total_below_11", "fail", 1),
+                                                                           ("not_null_customer_id", "pass", 0)]
+    # detection, then one job wrote, recorded and tested; the failed run forgot its fingerprints (FM 17)
+    assert [j[2] for j in client.jobs if j[2] != EMULATOR_ONLY] == ["detect", "run", "forget"], client.jobs
+    assert wh.query("SELECT total FROM shop_analytics.customer_totals WHERE customer_id = 'c1'") == [{"total": 11.5}]
+
+
+def test_a_data_test_whose_query_fails_is_an_error_of_its_own_and_the_rows_are_written(tmp_path: Path, uid: str,
+                                                                                       recording) -> None:
+    from tests.unit.run.test_candidates import DAY
+
+    _, wh, runner = _tested_world(tmp_path, "broken", uid, "      - expression: {name: broken, sql: \"no_such_column > 0\"}\n")
+    assert runner.run(RunRequest("orders_raw", DAY)).status == "success"
+    client = recording(wh)
+    run = runner.run(RunRequest("customer_totals", DAY))
+    assert run.status == "failed" and [(t["name"], t["status"]) for t in run.tests] == [("broken", "error")], run.tests
+    # the script with the test failed and was rolled back; written again without it, then the test alone
+    assert [j[2] for j in client.jobs if j[2] != EMULATOR_ONLY][:3] == ["detect", "run", "run"], client.jobs
+    assert wh.query("SELECT COUNT(*) AS n FROM shop_analytics.customer_totals") == [{"n": 4}]
