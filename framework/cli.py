@@ -14,9 +14,15 @@ import importlib
 import os
 import sys
 
-import click
+from framework import dataclass_code
 
-from framework import __version__
+# the pipectl process only (not a program importing the library): before the first of
+# pipectl's dataclasses is made, so a command's imports reuse their compiled methods
+dataclass_code.install()
+
+import click  # noqa: E402
+
+from framework import __version__  # noqa: E402
 
 # name -> "module:attribute"; keep sorted by name. Adding a command = one line here.
 COMMANDS: dict[str, str] = {

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+import framework.cli  # noqa: F401 - the pipectl command installs the table
 from framework import dataclass_code
 
 
@@ -47,7 +48,7 @@ def _with_builtin_exec(frozen: bool) -> type:
 
 @pytest.mark.parametrize("frozen", [False, True])
 def test_a_class_made_through_the_table_is_the_stock_class(frozen):
-    assert getattr(dataclasses, "exec", None) is dataclass_code._exec  # installed by importing framework
+    assert getattr(dataclasses, "exec", None) is dataclass_code._exec  # installed by the pipectl command (framework.cli)
     stock, kept = _with_builtin_exec(frozen), _make(frozen)
     assert any("tags=" in source for source in dataclass_code._used)  # made through the table
     _make(frozen)  # a hit: the code object comes from the table
@@ -86,7 +87,7 @@ def test_the_table_is_written_once_and_reused_by_the_next_process(tmp_path):
     the next one compiles nothing of what the first did (every dataclass of the run path)."""
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
     env.pop("PIPECTL_NO_CACHE", None)
-    code = ("import json, framework.drive.session, framework.drive.pipeline\n"
+    code = ("import json, framework.cli, framework.drive.session, framework.drive.pipeline\n"
             "from framework import dataclass_code as d\nprint(json.dumps([d._new, len(d._codes), d.cache_path()]))")
     first = json.loads(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                                       check=True).stdout)
@@ -149,3 +150,14 @@ def test_where_the_table_is_kept(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setenv("PIPECTL_NO_CACHE", "1")
     assert dataclass_code.cache_path() is None
+
+
+def test_importing_the_library_leaves_dataclasses_alone():
+    """A program that uses pipectl as a library keeps the standard library as it is: only the
+    pipectl command (framework.cli) routes dataclasses' compilations through the table."""
+    code = ("import dataclasses, framework, framework.drive.session\n"
+            "assert not hasattr(dataclasses, 'exec'), 'the library patched dataclasses'\n"
+            "import framework.cli\n"
+            "from framework import dataclass_code\n"
+            "assert dataclasses.exec is dataclass_code._exec\n")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
