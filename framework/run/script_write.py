@@ -85,7 +85,7 @@ def write_run(warehouse: Any, project: Project, proc: Processor, partition: Any,
 
     before_sql = fingerprints(columns) if columns is not None else None
     after_sql = fingerprints(columns or ()) if keyed else None
-    record_sql, detected_rows, unknown = _record(project, proc, warehouse.dialect, ids, full, decision, render_record)
+    record_sql, detected_rows = _record(project, proc, warehouse.dialect, ids, full, decision, render_record)
     cs = decision.change_set if decision is not None and proc.inputs else None
     ops_from_output = cs is not None and decision.source == "change-sets" and before_sql is not None
 
@@ -93,8 +93,8 @@ def write_run(warehouse: Any, project: Project, proc: Processor, partition: Any,
         return render_template(
             project, "run_write.sql.j2", warehouse.dialect, processor=proc.name, table=out.fqn, key=key,
             partition_in_output=in_partition, merge_sql=merge.sql, before_sql=before_sql, after_sql=after_sql,
-            record_sql=record_sql, detected=detected_rows is not None, unknown=unknown is not None,
-            change_set=cs is not None, ops_from_output=ops_from_output, tests_sql=tests_sql).sql
+            record_sql=record_sql, detected=detected_rows is not None, change_set=cs is not None,
+            ops_from_output=ops_from_output, tests_sql=tests_sql).sql
 
     partition_key = partition_key_of(partition)
     params.setdefault(project.partition_column, partition_param(project, partition))
@@ -105,8 +105,6 @@ def write_run(warehouse: Any, project: Project, proc: Processor, partition: Any,
     if detected_rows is not None:
         extra += [QueryParam("pipectl_fp_keys", [k for k, _ in detected_rows], "STRING", array=True),
                   QueryParam("pipectl_fp_values", [fp for _, fp in detected_rows], "INT64", array=True)]
-    if unknown is not None:
-        extra.append(QueryParam("pipectl_unknown_keys", unknown, "STRING", array=True))
     if cs is not None:
         extra += [QueryParam("pipectl_cs_keys", [c.key for c in cs.changes], "STRING", array=True),
                   QueryParam("pipectl_cs_ops", [c.operation for c in cs.changes], "STRING", array=True),
@@ -161,29 +159,26 @@ def _tests(project: Project, proc: Processor, partition: Any, dialect: str,
 
 
 def _record(project: Project, proc: Processor, dialect: str, ids: list[str], full: bool, decision: Any,
-            render_record: Any) -> tuple[str | None, list[tuple[str, int]] | None, list[str] | None]:
+            render_record: Any) -> tuple[str | None, list[tuple[str, int]] | None]:
     """The fingerprint statements, as :func:`framework.run.runner_io.record_processed_and_changes`
     would send them (:func:`framework.run.changes.record_processed`): the fingerprints detection
     saw when every key came from it; for a run fed by upstream change-sets, its entities with
     an unknown (NULL) fingerprint; else those of the inputs now (a full batch, explicit
     entities); none for a processor without inputs or with detection disabled. Returns the
-    DELETE (+ INSERT ... SELECT), the detected (key, fingerprint) rows, the unknown keys."""
+    record statements (``record.sql.j2``) and the detected (key, fingerprint) rows to insert."""
     from framework.run.runner_io import detected_for
-    from framework.sql.context import PARTITION_SENTINEL
 
     if not proc.inputs or not proc.change_detection.enabled or (not full and not ids):
-        return None, None, None
+        return None, None
     keys = None if full else ids
     detected = detected_for(decision.change_set if decision is not None and decision.source == "detection" else None, keys)
     if detected is not None:
         wanted = set(ids)
         rows = [(c.key, int(c.fingerprint)) for c in detected.changes
                 if c.key in wanted and c.operation != "delete" and c.fingerprint is not None]
-        return render_record(project, proc, dialect, selective=True, delete_only=True, ids_param=KEYS).sql, rows, None
-    if not full and decision is not None and decision.source == "change-sets":
-        unknown = [k for k in dict.fromkeys(ids) if k != PARTITION_SENTINEL]
-        return render_record(project, proc, dialect, selective=True, delete_only=True, ids_param=KEYS).sql, None, unknown
-    return render_record(project, proc, dialect, selective=not full, ids_param=KEYS).sql, None, None
+        return render_record(project, proc, dialect, selective=True, delete_only=True, ids_param=KEYS).sql, rows
+    unknown = not full and decision is not None and decision.source == "change-sets"
+    return render_record(project, proc, dialect, selective=not full, ids_param=KEYS, unknown=unknown).sql, None
 
 
 def _conclude(rows: list[dict[str, Any]], decision: Any, full: bool, measured: bool) -> int:

@@ -56,7 +56,7 @@ def test_a_selective_run_from_change_sets_is_one_script(tmp_path) -> None:
         < sql.index("COMMIT TRANSACTION")
     assert "'c1'" not in sql and DAY not in sql  # values travel as parameters only
     # entities from upstream change-sets are recorded with an unknown fingerprint, no input read
-    assert "UNNEST(@pipectl_unknown_keys)" in sql and "current_fingerprints" not in sql
+    assert "CAST(NULL AS INT64)" in sql and "UNNEST(@pipectl_keys)" in sql and "current_fingerprints" not in sql
     by_name = {p.name: p for p in params}
     assert by_name["entity_ids"].value == ids and by_name["pipectl_keys"].value == ids
     assert by_name["pipectl_correlation_id"].value == "corr1" and by_name["run_id"].value == "run1"
