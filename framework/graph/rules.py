@@ -2,6 +2,10 @@
 
 Each rule is a small function ``(ctx) -> None`` that appends located diagnostics; all rules
 run, then the caller decides. Codes are stable (they appear in JSON/SARIF output and docs).
+This module holds the registry (:data:`RULES`, in the order they run, which is the order of
+their diagnostics) and the rules of names, references and phases; the rules of other
+families live beside it (``table_rules``, ``topic_rules``, ``mapping_rules``,
+``data_test_rules``) and are registered here, in place.
 """
 from __future__ import annotations
 
@@ -16,8 +20,10 @@ from framework.graph.data_test_rules import check_data_tests
 from framework.graph.graph import SOURCE_PREFIX, PipelineGraph
 from framework.graph.mapping_rules import check_mapping_dependencies, mapping_cycle_detail
 from framework.graph.soundness import guarded, sound_processors
+from framework.graph.table_rules import check_columns, check_key_types, check_tables
+from framework.graph.topic_rules import check_topics
 from framework.manifest.diagnostics import Diagnostics, did_you_mean
-from framework.manifest.model import Processor, Project, Table
+from framework.manifest.model import Project, Table
 
 
 @dataclass
@@ -148,104 +154,9 @@ def check_cycles(ctx: Context) -> None:
 rule(check_mapping_dependencies)  # in mapping_rules.py: a mapping's table is written before its reader
 
 
-@rule
-def check_tables(ctx: Context) -> None:
-    writers: dict[str, Processor] = {}
-    for proc in ctx.project.processors.values():
-        if proc.output is None:
-            continue
-        fqn = proc.output.fqn
-        if fqn in writers:
-            ctx.diags.error("duplicate-output-table", f"processors '{writers[fqn].name}' and '{proc.name}' both write {fqn}", proc.output.location, "each table has exactly one writing processor")
-        else:
-            writers[fqn] = proc
-        seen: set[str] = set()
-        for col in proc.output.columns:
-            if col.name in seen:
-                ctx.diags.error("duplicate-column", f"processor '{proc.name}': column '{col.name}' declared twice", col.location)
-            seen.add(col.name)
-    for src in ctx.project.sources.values():
-        if src.table.fqn in writers:
-            ctx.diags.error("duplicate-output-table", f"source '{src.name}' and processor '{writers[src.table.fqn].name}' both name {src.table.fqn}", src.location)
-
-
-@rule
-def check_columns(ctx: Context) -> None:
-    """Entity keys and change-detection columns must exist where they are read (FM 7)."""
-    p = ctx.project
-    for proc in p.processors.values():
-        out = proc.output
-        kind = p.entity_kinds.get(proc.entity) if proc.entity else None
-        if out is not None:
-            if kind and out.column(kind.key) is None:
-                ctx.diags.error("entity-key-missing", f"processor '{proc.name}': entity key '{kind.key}' ({kind.name}) is not among its output columns", out.location, f"add a column '{kind.key}' of type {kind.type}")
-            if out.partition_by and out.column(out.partition_by) is None:
-                ctx.diags.error("partition-column-missing", f"processor '{proc.name}': partition column '{out.partition_by}' is not among its output columns", out.location, did_you_mean(out.partition_by, out.column_names))
-            if len(out.cluster_by) > 4:
-                ctx.diags.error("cluster-columns", f"processor '{proc.name}': {len(out.cluster_by)} cluster columns; BigQuery clusters by at most 4", out.location, f"keep the 4 most selective: {', '.join(out.cluster_by[:4])}")
-            for col in out.cluster_by:
-                if out.column(col) is None:
-                    ctx.diags.error("cluster-column-missing", f"processor '{proc.name}': cluster column '{col}' is not among its output columns", out.location, did_you_mean(col, out.column_names))
-            if proc.change_detection.columns:
-                for col in proc.change_detection.columns:
-                    if out.column(col) is None:
-                        ctx.diags.error("change-column-missing", f"processor '{proc.name}': change-detection column '{col}' is not among its output columns", proc.change_detection.location, did_you_mean(col, out.column_names))
-        elif proc.change_detection.columns:
-            ctx.diags.error("change-column-missing", f"processor '{proc.name}' declares change-detection columns but has no output table", proc.change_detection.location)
-        for inp in proc.inputs:
-            table = ctx.table_of(inp.kind, inp.name)
-            if table is None:
-                continue
-            for col in inp.compare or ():
-                if table.column(col) is None:
-                    ctx.diags.error("change-column-missing", f"processor '{proc.name}' compares column '{col}' of '{inp.name}', which {table.fqn} does not have", inp.location, did_you_mean(col, table.column_names))
-            if table.column(p.partition_column) is None:
-                ctx.diags.error("partition-column-missing", f"processor '{proc.name}' reads '{inp.name}', whose table {table.fqn} has no partition column '{p.partition_column}'", inp.location, f"add '{p.partition_column}' to {table.fqn}")
-    for src in p.sources.values():
-        for col in src.change_columns or ():
-            if src.table.column(col) is None:
-                ctx.diags.error("change-column-missing", f"source '{src.name}': change column '{col}' is not among its columns", src.location, did_you_mean(col, src.table.column_names))
-        kind = p.entity_kinds.get(src.entity) if src.entity else None
-        if kind and src.table.column(kind.key) is None:
-            ctx.diags.error("entity-key-missing", f"source '{src.name}': entity key '{kind.key}' is not among its columns", src.location)
-
-
-@rule
-def check_key_types(ctx: Context) -> None:
-    """Numeric vs string ids in a join match nothing (FM 8): key types must agree."""
-    p = ctx.project
-    for proc in p.processors.values():
-        if proc.output is None:
-            continue
-        for key in _key_columns(p):
-            mine = proc.output.column(key)
-            if mine is None:
-                continue
-            for inp in proc.inputs:
-                table = ctx.table_of(inp.kind, inp.name)
-                theirs = table.column(key) if table else None
-                if theirs is not None and theirs.type != mine.type:
-                    ctx.diags.error(
-                        "key-type-mismatch",
-                        f"processor '{proc.name}': key '{key}' is {mine.type} but input '{inp.name}' has it as {theirs.type}",
-                        inp.location,
-                        "declare the same type on both sides; numeric and string ids never join",
-                    )
-    for kind in p.entity_kinds.values():
-        for proc in p.processors.values():
-            if proc.entity == kind.name and proc.output is not None:
-                col = proc.output.column(kind.key)
-                if col is not None and col.type != kind.type:
-                    ctx.diags.error("key-type-mismatch", f"processor '{proc.name}': key '{kind.key}' is {col.type} but entity kind '{kind.name}' declares {kind.type}", col.location, f"make it {kind.type}")
-    for src in p.sources.values():  # where the ids enter: a numeric key here joins nothing downstream
-        kind = p.entity_kinds.get(src.entity) if src.entity else None
-        col = src.table.column(kind.key) if kind else None
-        if kind and col is not None and col.type != kind.type:
-            ctx.diags.error("key-type-mismatch", f"source '{src.name}': key '{kind.key}' is {col.type} but entity kind '{kind.name}' declares {kind.type}", col.location, f"make it {kind.type}")
-
-
-def _key_columns(p: Project) -> list[str]:
-    return [p.partition_column] + [k.key for k in p.entity_kinds.values()]
+rule(check_tables)  # in table_rules.py: one writer a table, the columns read exist, key types agree
+rule(check_columns)
+rule(check_key_types)
 
 
 @rule
@@ -369,111 +280,7 @@ def _module_exists(root: Path, module: str) -> bool:
     return False
 
 
-# ---------------------------------------------------------------- topics
-@rule
-def check_topics(ctx: Context) -> None:
-    """Topics must be declared, produced and consumed (FM 4, 18); DLQs must exist."""
-    p = ctx.project
-    topics = p.topics
-
-    def need(name: str | None, what: str, loc) -> None:
-        if name and name not in topics:
-            ctx.diags.error("undeclared-topic", f"{what} references undeclared topic '{name}'", loc, did_you_mean(name, topics) or "declare it in topics.yaml")
-
-    for phase in p.phases:
-        t = phase.transition
-        if t is None:
-            continue
-        need(t.completion_topic, f"phase '{phase.name}' completion_topic", t.loc("completion_topic"))
-        need(t.trigger_topic, f"phase '{phase.name}' trigger_topic", t.loc("trigger_topic"))
-        ct = topics.get(t.completion_topic or "")
-        if ct is not None:
-            if ct.contract != "completion":
-                ctx.diags.error("topic-contract", f"phase '{phase.name}' completion_topic '{ct.name}' has contract '{ct.contract}', expected 'completion'", t.location)
-            if f"orchestrator:{phase.name}" not in ct.consumers:
-                ctx.diags.error("topic-wiring", f"completion topic '{ct.name}' is not consumed by orchestrator:{phase.name}", ct.location, f"add 'orchestrator:{phase.name}' to its consumers")
-        tt = topics.get(t.trigger_topic or "")
-        if tt is not None:
-            if tt.contract != "trigger":
-                ctx.diags.error("topic-contract", f"phase '{phase.name}' trigger_topic '{tt.name}' has contract '{tt.contract}', expected 'trigger'", t.location)
-            if f"orchestrator:{phase.name}" not in tt.producers:
-                ctx.diags.error("topic-wiring", f"trigger topic '{tt.name}' is not produced by orchestrator:{phase.name}", tt.location, f"add 'orchestrator:{phase.name}' to its producers")
-            if t.target_phase and f"phase:{t.target_phase}" not in tt.consumers:
-                ctx.diags.error("topic-wiring", f"trigger topic '{tt.name}' is not consumed by phase:{t.target_phase}", tt.location, f"add 'phase:{t.target_phase}' to its consumers")
-    for proc in p.processors.values():
-        if proc.fanout:
-            need(proc.fanout.task_topic, f"processor '{proc.name}' fanout", proc.fanout.location)
-            task_topic = topics.get(proc.fanout.task_topic)
-            for sub in task_topic.subscriptions if task_topic else ():
-                if proc.fanout.max_attempts > sub.max_delivery_attempts:
-                    ctx.diags.warning(
-                        "fanout-attempts",
-                        f"processor '{proc.name}': fanout.max_attempts {proc.fanout.max_attempts} exceeds subscription "
-                        f"'{sub.name}' max_delivery_attempts {sub.max_delivery_attempts}; the bus dead-letters a task first",
-                        proc.fanout.location, f"set fanout.max_attempts to at most {sub.max_delivery_attempts} or raise the subscription's")
-
-    dead_letter_targets = set()
-    for topic in topics.values():
-        for ref in topic.producers + topic.consumers:
-            _check_ref(ctx, topic, ref)
-        need(topic.dead_letter_topic, f"topic '{topic.name}'", topic.location)
-        if topic.dead_letter_topic:
-            dead_letter_targets.add(topic.dead_letter_topic)
-        if topic.contract != "dead_letter" and not topic.producers:
-            ctx.diags.error("topic-no-producer", f"topic '{topic.name}' has no producer", topic.location, "list who publishes to it under 'producers', or delete it")
-        if not topic.consumers and not topic.subscriptions:
-            ctx.diags.error("topic-no-consumer", f"topic '{topic.name}' has no consumer: messages would pile up unread", topic.location, "add a consumer and a subscription, or delete it")
-        consumers = set(topic.consumers)
-        for sub in topic.subscriptions:
-            if not topic.producers and topic.contract != "dead_letter":
-                ctx.diags.error("subscription-no-publisher", f"subscription '{sub.name}' is on topic '{topic.name}', which nothing publishes", sub.location)
-            if sub.consumer not in consumers:
-                ctx.diags.error("subscription-consumer", f"subscription '{sub.name}' consumer '{sub.consumer}' is not a declared consumer of '{topic.name}'", sub.location, did_you_mean(sub.consumer, consumers))
-            if topic.contract != "dead_letter":
-                if not sub.dead_letter_topic:
-                    ctx.diags.error("dead-letter-missing", f"subscription '{sub.name}' has no dead-letter topic: poison messages would retry forever", sub.location, "set dead_letter_topic on the subscription or its topic")
-                else:
-                    need(sub.dead_letter_topic, f"subscription '{sub.name}' dead_letter_topic", sub.location)
-                    dead_letter_targets.add(sub.dead_letter_topic)
-                    dlq = topics.get(sub.dead_letter_topic)
-                    if dlq is not None and dlq.contract != "dead_letter":
-                        ctx.diags.error("topic-contract", f"subscription '{sub.name}' dead-letters into '{dlq.name}', whose contract is '{dlq.contract}'", sub.location, "dead-letter topics use contract: dead_letter")
-        for consumer in topic.consumers:
-            if topic.contract != "dead_letter" and not any(s.consumer == consumer for s in topic.subscriptions) and not consumer.startswith("external:"):
-                ctx.diags.error("missing-subscription", f"topic '{topic.name}' consumer '{consumer}' has no subscription", topic.location, "add a subscription for it")
-    _check_filters(ctx)
-    for topic in topics.values():
-        if topic.contract == "dead_letter" and topic.name not in dead_letter_targets:
-            ctx.diags.warning("unused-dead-letter", f"dead-letter topic '{topic.name}' is not used by any subscription", topic.location)
-
-
-def _check_filters(ctx: Context) -> None:
-    """A subscription filter that does not parse would be rejected at deploy time (Pub/Sub)
-    or match nothing; report it now, with the position of the problem."""
-    from framework.manifest.bus_filter import compile_filter
-    from framework.errors import BackendError
-
-    for topic in ctx.project.topics.values():
-        for sub in topic.subscriptions:
-            if sub.filter:
-                try:
-                    compile_filter(sub.filter)
-                except BackendError as exc:
-                    ctx.diags.error("subscription-filter", f"subscription '{sub.name}': {exc.message}", sub.location, exc.hint or "see docs/backends.md for the filter syntax")
-
-
-def _check_ref(ctx: Context, topic, ref: str) -> None:
-    p = ctx.project
-    kind, _, name = ref.partition(":")
-    if kind == "processor" or kind == "fanout":
-        if p.resolve_processor(name) is None:
-            ctx.diags.error("unknown-reference", f"topic '{topic.name}' names unknown processor '{name}' in '{ref}'", topic.location, did_you_mean(name, p.processors))
-    elif kind in ("phase", "orchestrator"):
-        names = p.phase_names()
-        if name not in names:
-            ctx.diags.error("unknown-reference", f"topic '{topic.name}' names unknown phase '{name}' in '{ref}'", topic.location, did_you_mean(name, names))
-        elif kind == "orchestrator" and p.phase(name).transition is None:
-            ctx.diags.error("unknown-reference", f"topic '{topic.name}' names orchestrator:{name}, but phase '{name}' declares no transition", topic.location)
+rule(check_topics)  # in topic_rules.py: topics declared, produced, consumed; dead letters
 
 
 __all__ = ["validate_project", "RULES", "SOURCE_PREFIX"]
