@@ -1,4 +1,5 @@
-"""`pipectl graph` and `pipectl ls`: look at the pipeline without running anything."""
+"""`pipectl graph`, `ls`, `trace` and `history`: look at the pipeline and at what it ran,
+without running anything."""
 from __future__ import annotations
 
 import json
@@ -6,7 +7,9 @@ import json
 import click
 
 from framework.commands import project_dir
-from framework.commands.types import EXCLUDE_HELP, SELECT_HELP, SELECTION
+from framework.commands.run import open_session
+from framework.commands.types import EXCLUDE_HELP, PARTITION, PROCESSOR, SELECT_HELP, SELECTION
+from framework.run.history import FINAL_STATUSES
 
 
 def _load_graph(ctx: click.Context):
@@ -71,3 +74,46 @@ def ls_cmd(ctx: click.Context, selectors: tuple[str, ...], excludes: tuple[str, 
         flag = "" if r["enabled"] else "  (disabled)"
         tags = f"  [{', '.join(r['tags'])}]" if r["tags"] else ""
         click.echo(f"{r['name']:<{width}}  {r['phase']:<12} {(r['entity'] or '-'):<8} {r['output'] or '-'}{tags}{flag}")
+
+
+@click.command("trace")
+@click.argument("correlation_id")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def trace_cmd(ctx: click.Context, correlation_id: str, as_json: bool) -> None:
+    """Print the tree of triggers and runs of a correlation id, raw to prediction."""
+    from framework.drive.trace import build_trace, render_tree
+
+    with open_session(ctx) as sess:
+        tree = build_trace(sess.project, sess.backends.state, correlation_id)
+    if not tree.children:
+        raise click.ClickException(f"no runs or triggers recorded for correlation id {correlation_id} (see `pipectl history`)")
+    click.echo(json.dumps(tree.to_dict(), indent=2, default=str) if as_json else render_tree(tree))
+
+
+@click.command("history")
+@click.option("--processor", default=None, shell_complete=lambda ctx, param, incomplete: PROCESSOR.shell_complete(ctx, param, incomplete),
+              help="Only this processor's runs.")
+@click.option("--date", "date", default=None, type=PARTITION)
+@click.option("--status", default=None, type=click.Choice(["running", *FINAL_STATUSES]))
+@click.option("--limit", default=30, show_default=True, type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def history_cmd(ctx: click.Context, processor: str | None, date: str | None, status: str | None, limit: int, as_json: bool) -> None:
+    """List processor runs, newest first."""
+    import datetime as dt
+
+    from framework.run.history import RunHistory
+
+    with open_session(ctx) as sess:
+        runs = RunHistory(sess.backends.state).list(processor=processor, partition=date, status=status, limit=limit)
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in runs], indent=2, default=str))
+        return
+    click.echo(f"{'STARTED':<19} {'PROCESSOR':<34} {'DATE':<10} {'STATUS':<8} {'MODE':<11} {'ENT':>5} {'ROWS':>6} {'TIME':>8}  CORRELATION")
+    for r in runs:
+        started = dt.datetime.fromtimestamp(r.started_at).strftime("%Y-%m-%d %H:%M:%S")
+        took = f"{r.duration_seconds:.3f}s" if r.duration_seconds is not None else "-"
+        click.echo(f"{started:<19} {r.processor:<34} {r.partition:<10} {r.status:<8} {r.mode:<11} {r.entities_processed:>5} "
+                   f"{r.rows_written:>6} {took:>8}  {r.correlation_id}" + (f"\n    error: {r.error}" if r.error else "")
+                   + (f"\n    reason: {r.fallback_reason}" if r.fallback_reason and r.status != "failed" else ""))

@@ -1,7 +1,11 @@
-"""`pipectl run`, `simulate update`, `backfill`, `trace`, `history`, `sample`, `demo`, `load`.
+"""`pipectl run` and `backfill`: run stored partitions through the phases, here or on a
+remote deployment (``execution: remote``: publish the first trigger and follow).
 
 Thin: parse options, call one function of :mod:`framework.drive.session`, print. Progress
-lines go to stderr so ``--json`` output on stdout stays machine-readable.
+lines go to stderr so ``--json`` output on stdout stays machine-readable. Also the helpers
+the other run-time commands share (:mod:`framework.commands.data`, the `trace`/`history` of
+:mod:`framework.commands.inspect`): opening the session, the entity-edit options, printing
+a run's report.
 """
 from __future__ import annotations
 
@@ -11,10 +15,9 @@ from typing import Any
 import click
 
 from framework.commands import project_dir, target_name
-from framework.commands.types import (DATE, ENTITY, EXCLUDE_HELP, PARTITION, PHASE, PROCESSOR, SELECT_HELP, SELECTION,
-                                      check_source_columns, project_of, resolve_selection)
+from framework.commands.types import (ENTITY, EXCLUDE_HELP, PARTITION, PHASE, SELECT_HELP, SELECTION, project_of,
+                                      resolve_selection)
 from framework.commands.output import backfill_output, run_output
-from framework.run.history import FINAL_STATUSES
 
 ENTITY_HELP = ("Entity to edit, KEY=ID: KEY an entity kind's key column (player_lookup, sensor_id) or the kind's "
                "name; a bare ID is of the kind the project's sample hook edits. Default: the hook's UPDATE_DEFAULTS.")
@@ -31,7 +34,7 @@ def deprecated(old: str, new: str):
     return warn
 
 
-def _edit_defaults(ctx: click.Context, entity: Any, sets: tuple[str, ...], what: str) -> tuple[Any, dict[str, Any]]:
+def edit_defaults(ctx: click.Context, entity: Any, sets: tuple[str, ...], what: str) -> tuple[Any, dict[str, Any]]:
     """The entity and columns to edit: as given, else the project's UPDATE_DEFAULTS; a
     missing default is a usage error naming the option."""
     from framework.errors import ConfigError
@@ -53,14 +56,14 @@ def _edit_defaults(ctx: click.Context, entity: Any, sets: tuple[str, ...], what:
     return entity, changes
 
 
-def _session(ctx: click.Context, aggregate_alerts: bool = False):
+def open_session(ctx: click.Context, aggregate_alerts: bool = False):
     from framework.drive.session import Session
 
     project_of(ctx)  # loaded once per command and shared (the session and sample hooks reuse it)
     return Session.open(project_dir(ctx), target_name(ctx), aggregate_alerts=aggregate_alerts)
 
 
-def _show(report: Any, baseline: dict[str, float] | None, as_json: bool, doc: Any = None) -> None:
+def show_report(report: Any, baseline: dict[str, float] | None, as_json: bool, doc: Any = None) -> None:
     """The result: JSON on stdout, or the phase table (rich on a terminal, plain when piped)."""
     if as_json:
         click.echo(json.dumps(doc if doc is not None else report.to_dict(), indent=2, default=str))
@@ -176,10 +179,10 @@ def run_cmd(ctx: click.Context, date: str, selectors: tuple[str, ...], excludes:
         raise click.UsageError("--set applies to the entities of --changed KEY=ID")
     changes: dict[str, Any] = {}
     for ref in changed:
-        _, changes = _edit_defaults(ctx, ref, sets, "--changed")
+        _, changes = edit_defaults(ctx, ref, sets, "--changed")
     selected = resolve_selection(ctx, selectors, excludes, required=True)
     _source_names(project_of(ctx), sources_changed)  # before anything is opened or run
-    with _session(ctx) as sess:
+    with open_session(ctx) as sess:
         replay = _entities(sess.project, entities)
         by_kind: dict[str, list[str]] = {}
         for ref in changed:
@@ -190,39 +193,8 @@ def run_cmd(ctx: click.Context, date: str, selectors: tuple[str, ...], excludes:
             report = s.run_partition(sess, date, select=selected, from_phase=from_phase, entities=replay,
                                 full=full, progress=progress, changed=by_kind or None,
                                 sources_changed=_sources(sess.project, sources_changed, changed))
-    _show(report, baseline, as_json)
+    show_report(report, baseline, as_json)
     if report.status == "failed":
-        raise SystemExit(1)
-
-
-@click.group("simulate")
-def simulate_cmd() -> None:
-    """Simulate events on the local pipeline (late stat corrections, injury updates)."""
-
-
-@simulate_cmd.command("update")
-@click.option("--date", "date", required=True, type=PARTITION)
-@click.option("--entity", "-e", "entity", default=None, type=ENTITY, help=ENTITY_HELP)
-@click.option("--player", "player", default=None, type=ENTITY, hidden=True,
-              callback=deprecated("--player ID", "--entity KEY=ID (e.g. --entity player_lookup=ID)"))
-@click.option("--set", "sets", multiple=True, help=SET_HELP)
-@click.option("--table", default=None, help="Landing table to edit (default: the sample hook's).")
-@click.option("--json", "as_json", is_flag=True)
-@click.option("--quiet", "-q", is_flag=True)
-@click.pass_context
-def simulate_update_cmd(ctx: click.Context, date: str, entity: Any, player: Any, sets: tuple[str, ...], table: str | None,
-                        as_json: bool, quiet: bool) -> None:
-    """Edit one entity's raw rows and run incrementally; compare with the full batch."""
-    from framework.drive.session import simulate_update
-
-    if entity is not None and player is not None:
-        raise click.UsageError("--player is the deprecated spelling of --entity: give only --entity")
-    entity, changes = _edit_defaults(ctx, entity or player, sets, "simulate update")
-    check_source_columns(ctx, table, changes, "--set")  # before anything is edited or run
-    with _session(ctx) as sess, run_output(quiet or as_json) as progress:
-        upd = simulate_update(sess, date, entity, changes, table=table, progress=progress)
-    _show(upd.report, upd.baseline, as_json, upd.to_dict())
-    if upd.report.status == "failed":
         raise SystemExit(1)
 
 
@@ -255,7 +227,7 @@ def backfill_cmd(ctx: click.Context, start: str, end: str, selectors: tuple[str,
     from framework.drive.session import backfill
 
     selected = resolve_selection(ctx, selectors, excludes, required=True)
-    with _session(ctx, aggregate_alerts=True) as sess, backfill_output(as_json) as progress:
+    with open_session(ctx, aggregate_alerts=True) as sess, backfill_output(as_json) as progress:
         rep = backfill(sess, start, end, select=selected, trigger_downstream=trigger_downstream,
                        full=not incremental, restart=restart, progress=progress)
     if as_json:
@@ -324,159 +296,3 @@ def _backfill_remote(ctx: click.Context, start: str, end: str, *, restart: bool,
                 click.echo(f"  {r.partition} {r.status}: {'; '.join(r.waiting)[:500]}")
     if failed:
         raise SystemExit(1)
-
-
-@click.command("trace")
-@click.argument("correlation_id")
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_context
-def trace_cmd(ctx: click.Context, correlation_id: str, as_json: bool) -> None:
-    """Print the tree of triggers and runs of a correlation id, raw to prediction."""
-    from framework.drive.trace import build_trace, render_tree
-
-    with _session(ctx) as sess:
-        tree = build_trace(sess.project, sess.backends.state, correlation_id)
-    if not tree.children:
-        raise click.ClickException(f"no runs or triggers recorded for correlation id {correlation_id} (see `pipectl history`)")
-    click.echo(json.dumps(tree.to_dict(), indent=2, default=str) if as_json else render_tree(tree))
-
-
-@click.command("history")
-@click.option("--processor", default=None, shell_complete=lambda ctx, param, incomplete: PROCESSOR.shell_complete(ctx, param, incomplete),
-              help="Only this processor's runs.")
-@click.option("--date", "date", default=None, type=PARTITION)
-@click.option("--status", default=None, type=click.Choice(["running", *FINAL_STATUSES]))
-@click.option("--limit", default=30, show_default=True, type=click.IntRange(min=1))
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_context
-def history_cmd(ctx: click.Context, processor: str | None, date: str | None, status: str | None, limit: int, as_json: bool) -> None:
-    """List processor runs, newest first."""
-    import datetime as dt
-
-    from framework.run.history import RunHistory
-
-    with _session(ctx) as sess:
-        runs = RunHistory(sess.backends.state).list(processor=processor, partition=date, status=status, limit=limit)
-    if as_json:
-        click.echo(json.dumps([r.to_dict() for r in runs], indent=2, default=str))
-        return
-    click.echo(f"{'STARTED':<19} {'PROCESSOR':<34} {'DATE':<10} {'STATUS':<8} {'MODE':<11} {'ENT':>5} {'ROWS':>6} {'TIME':>8}  CORRELATION")
-    for r in runs:
-        started = dt.datetime.fromtimestamp(r.started_at).strftime("%Y-%m-%d %H:%M:%S")
-        took = f"{r.duration_seconds:.3f}s" if r.duration_seconds is not None else "-"
-        click.echo(f"{started:<19} {r.processor:<34} {r.partition:<10} {r.status:<8} {r.mode:<11} {r.entities_processed:>5} "
-                   f"{r.rows_written:>6} {took:>8}  {r.correlation_id}" + (f"\n    error: {r.error}" if r.error else "")
-                   + (f"\n    reason: {r.fallback_reason}" if r.fallback_reason and r.status != "failed" else ""))
-
-
-@click.command("sample")
-@click.option("--date", "date", default=None, type=PARTITION, help="First date (default: the project's sample start).")
-@click.option("--days", default=1, show_default=True, type=click.IntRange(1, 3660))
-@click.option("--seed", default=42, show_default=True)
-@click.pass_context
-def sample_cmd(ctx: click.Context, date: str | None, days: int, seed: int) -> None:
-    """Generate the project's deterministic sample landing data."""
-    from framework.drive.session import default_sample_date, generate_sample
-
-    with _session(ctx) as sess:
-        start = date or default_sample_date(sess.project)
-        counts = generate_sample(sess, start, days=days, seed=seed)
-    dates = start if days == 1 else f"{start} and the {days - 1} days after it"
-    click.echo(f"sample rows for {dates}: " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
-
-
-@click.command("demo")
-@click.option("--date", "date", default=None, type=DATE, help="Game date (default: the sample's first date).")
-@click.option("--entity", "-e", "entity", default=None, metavar="KEY=ID",
-              help="Entity of the 2 PM update, KEY=ID (default: the example's UPDATE_DEFAULTS, player_lookup=lebronjames).")
-@click.option("--player", "player", default=None, hidden=True,
-              callback=deprecated("--player ID", "--entity KEY=ID (e.g. --entity player_lookup=ID)"))
-@click.option("--yes", "-y", is_flag=True, help="Run in a project pipectl did not make for the demo (resets its .pipectl/).")
-@click.option("--json", "as_json", is_flag=True)
-@click.option("--quiet", "-q", is_flag=True)
-@click.pass_context
-def demo_cmd(ctx: click.Context, date: str | None, entity: Any, player: str | None, yes: bool, as_json: bool,
-             quiet: bool) -> None:
-    """Run the NBA example end to end: sample days, a full game day, a 2 PM update of one entity.
-
-    In a folder without manifests the demo uses ./pipectl-demo/ (a copy of the example it
-    makes, or reuses); in its own example copies it just runs; in any other project it resets
-    that project's .pipectl/ only after a yes (a prompt, or --yes).
-    """
-    import sys
-
-    from framework import __version__
-    from framework.errors import ConfigError
-    from framework.drive import demo_place
-    from framework.drive.demo import check_demo, run_demo
-
-    place = demo_place.choose(project_dir(ctx))
-    if place.kind in ("example", "project"):
-        check_demo(place.root, target_name(ctx))  # before asking, and before touching anything
-    if place.needs_consent and not yes:
-        question = (f"{place.root} is a project pipectl demo did not make; the demo deletes its .pipectl/ "
-                    "(local warehouse, bus, ledger) and fills it with sample data. Continue?")
-        if not sys.stdin.isatty():
-            raise ConfigError(question.replace(" Continue?", ""), hint="pass --yes to run it there, or run "
-                              "`pipectl demo` in an empty folder (it makes ./pipectl-demo/)")
-        click.confirm(question, abort=True, err=True)
-    for line in demo_place.prepare(place, __version__):
-        click.echo(line, err=as_json)
-    if entity is not None and player is not None:
-        raise click.UsageError("--player is the deprecated spelling of --entity: give only --entity")
-    if entity is not None or player is not None:  # checked against the demo's project, known only now
-        from framework.project import load
-        from framework.drive.updates import parse_entity, update_defaults
-
-        project = load(place.root)  # the demo's project may be a copy made just now
-        try:
-            entity = parse_entity(project, str(entity or player), update_defaults(project).kind)
-        except ConfigError as exc:
-            raise click.BadParameter(exc.render(), param_hint="--entity") from exc
-    from framework.commands.output import RunProgress
-
-    history = None if (quiet or as_json) else RunProgress(compact=True, label="history ")
-    try:
-        with run_output(quiet or as_json) as progress:
-            out = run_demo(place.root, target_name(ctx), date=date, entity=entity, progress=progress,
-                           history_progress=history, say=None if as_json else _say)
-    finally:
-        if history is not None:
-            history.close()
-    if as_json:
-        click.echo(json.dumps(out.to_dict(), indent=2, default=str))
-    if out.failed:
-        raise SystemExit(1)
-
-
-def _say(text: Any) -> None:
-    """The demo's narration: plain text, or a phase table (rich on a terminal)."""
-    if isinstance(text, str):
-        click.echo(text)
-    else:
-        from framework.commands.output import print_phase_table
-
-        print_phase_table(*text)
-
-
-@click.command("load")
-@click.argument("source")
-@click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--replace", is_flag=True, help="First delete the rows of the partitions the file holds.")
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_context
-def load_cmd(ctx: click.Context, source: str, file: str, replace: bool, as_json: bool) -> None:
-    """Load rows from FILE (.csv with a header, .jsonl, .json) into SOURCE's landing table.
-
-    Every row is checked against the source's declared columns before anything is written.
-    """
-    from framework.drive.landing import load_source
-
-    with _session(ctx) as sess:
-        result = load_source(sess, source, file, replace=replace)
-    if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=2))
-        return
-    parts = ", ".join(f"{k}: {v}" for k, v in sorted(result.partitions.items()))
-    click.echo(f"loaded {result.rows} rows into {result.table}" + (" (created)" if result.created else "")
-               + (" replacing those partitions" if result.replaced else "") + (f" ({parts})" if parts else ""))
