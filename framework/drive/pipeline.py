@@ -9,7 +9,7 @@ they would happen in production, through the real bus and ledger:
 
 * phase worker: pull the phase's trigger subscription, drop trigger ids already handled
   (``TriggerDedup``), run the phase's selected processors in topological order (processors
-  of one phase may depend on each other), ack;
+  of one phase may depend on each other; which ones and on what: :mod:`framework.drive.phase_run`), ack;
 * orchestrator: pull every completion subscription, ``handle_completion``, ack;
 * when the bus is idle but a transition has not fired (a debounce window or tiered timeout
   is open), the driver fast-forwards its clock to the next policy boundary and calls
@@ -27,17 +27,16 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from framework.errors import EnvelopeError, PipectlError, QualityGateError
 from framework.graph.graph import PipelineGraph
 from framework.manifest.model import Project
 from framework.orchestrator.clock import VirtualClock
-from framework.drive.driver_state import RunContext, envelope_partition, fast_forward, finished, mark_unchanged, \
-    open_rounds, prev_phase, waiting
-from framework.drive.reports import PhaseReport, PipelineReport, brief as _brief, decision_text as _decision_text
-from framework.run.runner import ProcessorRunner, RunRequest, RunResult, count_partition_rows
+from framework.drive.driver_state import RunContext, envelope_partition, fast_forward, finished, open_rounds, waiting
+from framework.drive.phase_run import owed, run_phase
+from framework.drive.reports import PipelineReport, decision_text as _decision_text
+from framework.run.runner import ProcessorRunner, count_partition_rows
 
 log = logging.getLogger(__name__)
 
@@ -165,12 +164,12 @@ class PipelineDriver:
         self._outputs_checked = False
         ctx = RunContext(partition=str(partition), selected=selected, phases=phases, replay=replay, full=full,
                           mode=mode, trigger_downstream=trigger_downstream)
-        self._owed(ctx, report)
+        owed(self, ctx, report)
         if replay is not None:  # the mapping pairs as they stand, before this run rewrites them
             with self.runner.lock:
                 replay.prime(self.warehouse, str(partition))
         self.progress("start", {"partition": str(partition), "correlation_id": corr, "mode": mode, "phases": phases})
-        self._publish_start(start, ctx, corr, changed, sources=sources_changed)
+        self.publish_start(start, ctx, corr, changed, sources=sources_changed)
         deadline = time.monotonic() + timeout
         idle_sweeps = 0
         while time.monotonic() < deadline:
@@ -191,7 +190,7 @@ class PipelineDriver:
         self.progress("end", report.to_dict())
         return report
 
-    def _publish_start(self, phase: str, ctx: RunContext, corr: str, changed: dict[str, list[str]] | None,
+    def publish_start(self, phase: str, ctx: RunContext, corr: str, changed: dict[str, list[str]] | None,
                        expected: list[str] | None = None, sources: Sequence[str] | None = None) -> None:
         from framework.orchestrator.envelope import make_envelope, serialize
 
@@ -275,124 +274,9 @@ class PipelineDriver:
         self.bus.ack(sub, [msg.ack_id])
 
     def _run_phase(self, phase: str, env: dict[str, Any], msg: Any, ctx: RunContext, report: PipelineReport) -> None:
-        corr = env.get("root_correlation_id") or env.get("correlation_id") or report.correlation_id
-        own = corr == report.correlation_id
-        if own:
-            rep = report.phase(phase) or PhaseReport(phase)
-            if report.phase(phase) is None:
-                report.phases.append(rep)
-        else:
-            rep = PhaseReport(phase)
-            report.other_rounds.append(rep)
-        rep.trigger_id = env.get("trigger_id")
-        last_completion = ctx.last_completion_at.get(prev_phase(self.project, phase))
-        if last_completion is not None:
-            rep.trigger_latency_seconds = round(max(0.0, time.time() - last_completion), 6)
-        procs = [p.name for p in self.project.processors_in(phase)]
-        self._announce_sources(env, ctx)
-        dispatched = (env.get("metadata") or {}).get("expected")
-        # --full means every entity of every selected processor in every phase and round of
-        # this run: the orchestrator's dispatch list (processors downstream of a change) is
-        # ignored then, like a replay's
-        forced_full = ctx.full and own
-        if env.get("kind") == "trigger" and isinstance(dispatched, list) and ctx.replay is None and not forced_full:
-            # the orchestrator's round: what it dispatched, plus every processor whose code
-            # changed since it last ran this partition (it reprocesses all its entities)
-            extra = self._within_phase(procs, set(self._code_changed(procs, ctx.partition)) | ctx.owed.pop(phase, set()))
-            procs = [p for p in procs if p in set(dispatched) or p in extra]
-        dispatched_names = list(procs)
-        if ctx.selected is not None:
-            procs = [p for p in procs if p in ctx.selected]
-        order = self.graph.topological_order(procs)
-        self.progress("phase_start", {"phase": phase, "processors": order, "trigger_id": rep.trigger_id})
-        if not dispatched_names:
-            # the upstream round changed nothing this phase reads: the phase is done, and so
-            # is every later one of this run (nothing can reach them), not "waiting"
-            if own:
-                later = self._next_with_work(ctx, phase)
-                mark_unchanged(ctx, report, phase, "nothing to run: no input of this phase changed",
-                               until=later[0] if later else None)
-                if later:  # a later phase has work (code changed, or left undone): the run goes on there
-                    self._publish_start(later[0], ctx, corr, None, expected=later[1])
-            self.progress("phase_done", rep.to_dict())
-            return
-        t0, c0 = time.perf_counter(), time.process_time()
-        if ctx.selected is not None:
-            for name in dispatched_names:
-                if name not in ctx.selected:
-                    self.runner.report_not_run(name, ctx.partition, corr, env, "not selected (--select)",
-                                               round_processors=dispatched_names)
-        for name in order:
-            with self.runner.lock:
-                target = ctx.replay.for_processor(self.warehouse, self.project.processors[name], ctx.partition) if ctx.replay else None
-            if target is not None and target.skip_reason:  # never silently: reported, and counted by the orchestrator
-                res = self.runner.report_not_run(name, ctx.partition, corr, env, target.skip_reason,
-                                                 round_processors=dispatched_names)
-                rep.runs.append(res)
-                report.notes.append(f"{name} [{phase}]: {target.skip_reason}")
-                self.progress("processor_done", {"phase": phase, **_brief(res)})
-                continue
-            req = RunRequest(name, ctx.partition, entities=target.ids if target else None,
-                             reason=target.note if target else None, full=forced_full, correlation_id=corr,
-                             parent_id=env.get("execution_id"), trigger_id=env.get("trigger_id"), mode=ctx.mode,
-                             publish=True, round_processors=dispatched_names,
-                             trust_versions=ctx.mode == "incremental" and not forced_full and target is None,
-                             sources_announced=ctx.sources_announced)
-            res = self.runner.run(req)
-            if ctx.replay is not None:
-                ctx.replay.rewritten(name)  # kinds mapped through its table map again
-            rep.runs.append(res)
-            self.progress("processor_done", {"phase": phase, **_brief(res)})
-        rep.seconds += time.perf_counter() - t0
-        rep.cpu_seconds += time.process_time() - c0
-        if own:
-            ctx.done_phases.add(phase)
-            ctx.last_completion_at[phase] = time.time()
-        self.progress("phase_done", rep.to_dict())
-
-    def _announce_sources(self, env: dict[str, Any], ctx: RunContext) -> None:
-        """A trigger naming the landing sources it changed bumps their versions; names that
-        are not declared sources make the run trust no list (every source is compared)."""
-        if self.runner.versions is not None and self.runner.versions.announce_trigger(env, ctx.partition):
-            ctx.sources_announced = True
-
-    def _next_with_work(self, ctx: RunContext, phase: str) -> tuple[str, list[str]] | None:
-        """The first phase after ``phase`` of this run with (selected) processors whose code
-        changed since they last ran the partition, or that an earlier run left undone."""
-        for name in ctx.phases[ctx.phases.index(phase) + 1:] if phase in ctx.phases else []:
-            procs = [p.name for p in self.project.processors_in(name)
-                     if ctx.selected is None or p.name in ctx.selected]
-            todo = set(self._code_changed(procs, ctx.partition)) | (ctx.owed.pop(name, set()) & set(procs))
-            if todo:
-                return name, sorted(self._within_phase(procs, todo))
-        return None
-
-    def _within_phase(self, phase_procs: Sequence[str], names: set[str]) -> set[str]:
-        """``names`` and their downstream processors of the same phase: a processor that reads
-        a re-run processor of its own phase must see its new rows (the orchestrator's
-        dispatch covers the later phases)."""
-        out = set(names)
-        for name in names:
-            out |= self.graph.downstream(name) & set(phase_procs)
-        return out
-
-    def _owed(self, ctx: RunContext, report: PipelineReport) -> None:
-        """What earlier runs of this partition left undone (a trigger consumed and lost, a
-        stalled or blocked round): this run re-dispatches it, so a plain re-run heals."""
-        from framework.orchestrator.health import find_problems, owed_work
-
-        problems = find_problems(self.orchestrator, ctx.partition, grace=0.0, strict=True)
-        ctx.owed = {ph: names for ph, names in owed_work(problems).items() if ph in ctx.phases[1:]}
-        for p in problems:
-            if p.phase in ctx.owed:
-                report.notes.append(f"re-dispatching {', '.join(p.processors)} in phase {p.phase}: {p.kind} ({p.message})")
-
-    def _code_changed(self, names: Sequence[str], partition: str) -> list[str]:
-        """Processors that must reprocess the partition whatever the trigger says: their code
-        changed, or their output table was found missing since they ran it."""
-        state = self.runner.code_state
-        return [n for n in names if self.runner.missing_output(self.project.processors[n], partition)
-                or (state is not None and state.changed_reason(self.project.processors[n], partition))]
+        """The phase worker's part for one trigger (:func:`framework.drive.phase_run.run_phase`);
+        a method so that a test can make one phase's delivery fail."""
+        run_phase(self, phase, env, ctx, report)
 
     def _pump_completions(self, ctx: RunContext) -> int:
         handled = 0
@@ -428,13 +312,3 @@ class PipelineDriver:
                 self.bus.ack(sub, [msg.ack_id])
                 self.progress("completion", {"phase": phase.name, "decision": _decision_text(decision)})
         return handled
-
-
-def run_processors(project: Project, runner: ProcessorRunner, partition: str, names: Iterable[str], *,
-                   mode: str = "backfill", full: bool = False, publish: bool = False,
-                   correlation_id: str | None = None) -> list[RunResult]:
-    """Run processors directly in topological order (backfill without downstream triggers)."""
-    graph = PipelineGraph(project)
-    corr = correlation_id or uuid.uuid4().hex[:16]
-    return [runner.run(RunRequest(n, partition, full=full, correlation_id=corr, mode=mode, publish=publish))
-            for n in graph.topological_order(list(names))]

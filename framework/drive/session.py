@@ -24,7 +24,9 @@ from typing import Any, Callable, Mapping, Sequence
 from framework.errors import ConfigError
 from framework.manifest.model import Project
 from framework.drive.hooks import SAMPLE_MODULES, sample_hook_modules, sample_module  # noqa: F401 - re-exported
-from framework.drive.pipeline import PhaseReport, PipelineDriver, PipelineReport, Progress, run_processors
+from framework.drive.phase_run import run_processors
+from framework.drive.pipeline import PipelineDriver, PipelineReport, Progress
+from framework.drive.reports import PhaseReport
 
 BACKFILLS = "pipectl_backfills"
 
