@@ -2,7 +2,7 @@
 
 Parsing is most of validate's time; a statement's result depends only on its text, its
 dialect, the schema it is checked against and the sqlglot version, so a repeated validate
-re-parses only what changed (framework.sql.checks keys and fills it).
+re-parses only what changed (framework.sql.checker keys and fills it).
 """
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from framework.manifest import load_project
 from framework.manifest.diagnostics import Diagnostics
-from framework.sql import checks, parsing, render
+from framework.sql import checker, checks, parsing, render
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -22,13 +22,13 @@ def _run_checks(root: Path, monkeypatch, calls: list | None = None) -> list[str]
     project, _ = load_project(root)
     diags = Diagnostics()
     if calls is not None:
-        original = checks._Checker._parse_uncached
+        original = checker.Checker._parse_uncached
 
         def counting(self, sql, dialect, *args):
             calls.append((dialect, sql))
             return original(self, sql, dialect, *args)
 
-        monkeypatch.setattr(checks._Checker, "_parse_uncached", counting)
+        monkeypatch.setattr(checker.Checker, "_parse_uncached", counting)
     checks.check_rendered_sql(project, diags)
     return [str(d) for d in diags.items]
 
@@ -131,9 +131,9 @@ def test_many_transforms_use_the_pool_with_the_same_diagnostics(project_dir, mon
         used.append(len(jobs))
         return original(jobs, workers=2)
 
-    monkeypatch.setattr(checks, "POOL_MIN_JOBS", 1)
+    monkeypatch.setattr(checker, "POOL_MIN_JOBS", 1)
     monkeypatch.setattr(parsing, "POOL_MIN_JOBS", 1)
-    monkeypatch.setattr(checks, "iter_parse", spy)
+    monkeypatch.setattr(checker, "iter_parse", spy)
     assert _run_checks(project_dir, monkeypatch) == serial and used == [4]
     assert any("rosters" in d and "is not valid bigquery SQL" in d for d in serial)
 

@@ -12,6 +12,7 @@ from framework import validation
 from framework.manifest import load_project
 from framework.manifest.diagnostics import Diagnostics
 from framework.sql import check_workers, checks, environment, parsing
+from framework.sql.checker import Checker
 from framework.sql.parse_cache import ParseCache
 
 REPO = Path(__file__).resolve().parents[3]
@@ -63,7 +64,7 @@ def test_forked_checks_write_what_a_serial_run_writes(project, monkeypatch):
 
 def test_few_processors_are_not_forked(project):
     project_, _ = load_project(project)
-    checker = checks._Checker(project_, Diagnostics())
+    checker = Checker(project_, Diagnostics())
     assert check_workers.ForkedChecks.start(checker, list(project_.processors.values()), 2) is None  # < POOL_MIN_JOBS
     assert check_workers.ForkedChecks.start(checker, list(project_.processors.values()) * 40, 1) is None  # one worker
 
@@ -112,7 +113,7 @@ def test_a_worker_that_dies_is_an_error_not_a_hang(project, monkeypatch):
     from framework.errors import PipectlError
 
     parent = os.getpid()
-    real = checks._Checker.check_alone
+    real = Checker.check_alone
 
     def dies_in_a_worker(self, proc):
         if os.getpid() != parent:
@@ -120,7 +121,7 @@ def test_a_worker_that_dies_is_an_error_not_a_hang(project, monkeypatch):
         return real(self, proc)
 
     monkeypatch.setattr(parsing, "POOL_MIN_JOBS", 1)
-    monkeypatch.setattr(checks._Checker, "check_alone", dies_in_a_worker)
+    monkeypatch.setattr(Checker, "check_alone", dies_in_a_worker)
     environment._environment.cache_clear()
     project_, _ = load_project(project)
     saved = []

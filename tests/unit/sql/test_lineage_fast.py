@@ -10,7 +10,7 @@ import sqlglot
 from framework.manifest import load_project
 from framework.manifest.diagnostics import Diagnostics
 from framework.sql import lineage
-from framework.sql.checks import _Checker
+from framework.sql.checker import Checker
 from projects import REPO
 
 SCHEMA = {"0": {"day": "DATE", "k": "STRING", "x": "INT64", "y": "FLOAT64"},
@@ -67,7 +67,7 @@ def test_outer_references_take_the_general_path():
 @pytest.mark.parametrize("root", [REPO, REPO / "pipelines" / "iot_sensors"], ids=["nba_props", "iot_sensors"])
 def test_every_example_transform_gives_the_same_facts_on_both_paths(root):
     project, _ = load_project(root)
-    checker = _Checker(project, Diagnostics())
+    checker = Checker(project, Diagnostics())
     compared = 0
     for proc in project.processors.values():
         if not proc.transform.sql:

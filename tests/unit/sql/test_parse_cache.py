@@ -3,20 +3,20 @@ from __future__ import annotations
 
 from framework.manifest import load_project
 from framework.manifest.diagnostics import Diagnostics
-from framework.sql import checks
+from framework.sql import checker, checks
 from projects import PROCESSORS, SQL, write_project
 
 
 def _check(root, monkeypatch, calls):
     project, _ = load_project(root)
     diags = Diagnostics()
-    original = checks._Checker._parse_uncached
+    original = checker.Checker._parse_uncached
 
     def counting(self, sql, dialect, *args):
         calls.append(dialect)
         return original(self, sql, dialect, *args)
 
-    monkeypatch.setattr(checks._Checker, "_parse_uncached", counting)
+    monkeypatch.setattr(checker.Checker, "_parse_uncached", counting)
     checks.check_rendered_sql(project, diags)
     return [str(d) for d in diags.items]
 

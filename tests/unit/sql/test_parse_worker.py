@@ -10,7 +10,7 @@ import sqlglot
 from framework.manifest import load_project
 from framework.manifest.diagnostics import Diagnostics
 from framework.sql import parsing
-from framework.sql.checks import _Checker
+from framework.sql.checker import Checker
 from projects import REPO
 
 SCHEMA = {"0": {"day": "DATE", "k": "STRING", "x": "INT64", "arr": "ARRAY<INT64>"},
@@ -90,7 +90,7 @@ def test_worker_parse_gives_the_normal_trees_and_results(sql, worker):
 @pytest.mark.parametrize("root", [REPO, REPO / "pipelines" / "iot_sensors"], ids=["nba_props", "iot_sensors"])
 def test_every_example_statement_checks_the_same_in_a_worker(root, worker):
     project, _ = load_project(root)
-    checker = _Checker(project, Diagnostics())
+    checker = Checker(project, Diagnostics())
     jobs = [checker._work(sql, dialect, deployed, schema, derived)
             for proc in project.processors.values() if proc.transform.sql
             for _p, dialect, sql, deployed, schema, derived, _t in checker.render_transform(proc) or []]
