@@ -3,7 +3,7 @@
 Why in the orchestrator: the orchestrator checks a transition's quality gates before it
 publishes the trigger (in ``pipectl sweep``, in the Cloud Function and in the driver), and it
 may not import the runtime; the runner counts a critical input's rows the same way
-(re-exported by :mod:`framework.run.runner_io`). Values are query parameters.
+(used by :mod:`framework.run.decisions`). Values are query parameters.
 """
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """One processor run, for one partition: where a processor runs.
 
 :mod:`~framework.run.runner` runs one processor (critical inputs, change detection, the SQL or
-Python transform, the completion message), with its I/O in :mod:`~framework.run.runner_io`;
+Python transform, the completion message), deciding what to run in :mod:`~framework.run.decisions`, its
+warehouse I/O in :mod:`~framework.run.runner_io` and its message in :mod:`~framework.run.messages`;
 :mod:`~framework.run.changes` detects which entities changed, :mod:`~framework.run.transform`
 binds parameters and runs Python transforms, :mod:`~framework.run.fanout` publishes per-entity
 messages, :mod:`~framework.run.code_state` and :mod:`~framework.run.history` remember what ran

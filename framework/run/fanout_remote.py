@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from framework.manifest.model import Processor
-from framework.run import runner_io as io
+from framework.run import decisions, messages, runner_io as io
 from framework.run.fanout import TASKS, TaskTracker, dead_letter_reason
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ class TaskOutcome:
 
 
 # ------------------------------------------------------------------ dispatch (the coordinator)
-def dispatch(runner: Any, proc: Processor, request: Any, res: Any, decision: io.EntityDecision,
+def dispatch(runner: Any, proc: Processor, request: Any, res: Any, decision: decisions.EntityDecision,
              ids: list[str] | None, entities: list[str], max_attempts: int) -> None:
     """Record the run and its tasks, publish the tasks, and leave ``res`` ``dispatched``."""
     store, clock = runner.store, runner.clock
@@ -131,7 +131,7 @@ def _store_changes(store: Any, run_id: str, cs: Any) -> None:
                                                               {"run_id": run_id, "index": i, "changes": json.dumps(part)}))
 
 
-def stored_decision(doc: dict[str, Any]) -> io.EntityDecision:
+def stored_decision(doc: dict[str, Any]) -> decisions.EntityDecision:
     """What change detection decided for a dispatched run, rebuilt from its run document
     and change chunks (``doc["_chunks"]``) by the instance finishing it."""
     from framework.run.changes import ChangeSet, EntityChange
@@ -145,7 +145,7 @@ def stored_decision(doc: dict[str, Any]) -> io.EntityDecision:
             changes += [EntityChange(k, op, fp) for k, op, fp in json.loads(chunk["changes"])]
         change_set = ChangeSet(head["processor"], head["partition"], head["entity_kind"], changes,
                                int(head["total_entities"]), bool(head["full_batch"]), head.get("fallback_reason"))
-    return io.EntityDecision(bool(d["full_batch"]), list(doc["ids"] or []), int(d.get("total") or 0),
+    return decisions.EntityDecision(bool(d["full_batch"]), list(doc["ids"] or []), int(d.get("total") or 0),
                              d.get("fallback_reason"), change_set)
 
 

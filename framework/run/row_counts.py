@@ -45,7 +45,7 @@ class PartitionRows:
         """Rows of each table for ``partition``: the first call of the run for a partition
         also counts every wanted table; tables still unknown are counted together."""
         from framework.orchestrator.gates import count_rows
-        from framework.run.runner_io import count_all
+        from framework.run.decisions import count_all
 
         part = str(partition)
         todo = [t for t in tables if (t.fqn, part) not in self.counts]

@@ -25,84 +25,19 @@ import threading
 import time
 import traceback
 import uuid
-from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
 
 from framework.errors import PipectlError
 from framework.manifest.model import Processor, Project
-from framework.run import runner_fanout, runner_io as io, script_write
-from framework.run.runner_io import CriticalInputError
+from framework.run import decisions, messages, runner_fanout, runner_io as io, script_write
+from framework.run.decisions import CriticalInputError
+from framework.run.request import UNCHANGED_INPUTS, RunRequest, RunResult
 from framework.run.code_state import CODE_STATE, CodeState, state_key as code_state_key
 from framework.run.history import RunHistory
 from framework.run.input_versions import InputVersions
 from framework.orchestrator.gates import count_partition_rows
 
 log = logging.getLogger(__name__)
-UNCHANGED_INPUTS = "inputs unchanged since the last run (no query)"
-
-
-@dataclass
-class RunRequest:
-    """What to run. ``entities`` (ids of the processor's entity kind, e.g. from a replay,
-    already mapped to that kind by :mod:`framework.drive.replay`) bypass change detection;
-    ``full`` forces a full batch of the partition; ``reason`` says where explicit entities
-    came from (recorded as the run's reason)."""
-
-    processor: str
-    partition: str
-    entities: Sequence[str] | None = None
-    full: bool = False
-    correlation_id: str | None = None
-    parent_id: str | None = None
-    trigger_id: str | None = None
-    mode: str = "incremental"
-    publish: bool = True
-    run_id: str | None = None
-    reason: str | None = None
-    # every processor the phase worker runs (or reports not run) for this trigger: the
-    # orchestrator expects all of them in the round (code changes and --full run more than
-    # the trigger dispatched), so it never fires before the last one reported
-    round_processors: Sequence[str] | None = None
-    # remote fan-out only: what the instance that finishes the fan-out runs next (the rest of
-    # the phase, framework.worker); stored verbatim with the dispatched run
-    continuation: dict[str, Any] | None = None
-    # an incremental round of the driver: a processor whose inputs no run wrote since it last
-    # processed them ends no_data without a warehouse query (framework.run.input_versions);
-    # sources_announced: the trigger named the landing sources it changed
-    trust_versions: bool = False
-    sources_announced: bool = False
-
-
-@dataclass
-class RunResult:
-    run_id: str
-    processor: str
-    phase: str
-    partition: str
-    status: str  # success | partial | no_data | failed | skipped | dispatched (remote fan-out: finished elsewhere)
-    correlation_id: str
-    parent_id: str | None = None
-    record_count: int = 0
-    entities_processed: int = 0
-    entities_total: int = 0
-    efficiency_pct: float | None = None
-    full_batch: bool = False
-    entity_kind: str | None = None
-    entity_ids: list[str] = field(default_factory=list)
-    duration_seconds: float = 0.0
-    durations: dict[str, float] = field(default_factory=dict)
-    error: str | None = None
-    error_type: str | None = None
-    fallback_reason: str | None = None
-    code_changed: str | None = None  # why this processor's code differs from the last run's
-    tasks: int | None = None  # fan-out tasks published (fanned-out processors only)
-    failed_entities: dict[str, str] = field(default_factory=dict)
-    tests: list[dict[str, Any]] = field(default_factory=list)  # data test results (processors.yaml tests:)
-    message_id: str | None = None
-    envelope: dict[str, Any] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class ProcessorRunner:
@@ -190,7 +125,7 @@ class ProcessorRunner:
                 written = work()
             except Exception as exc:  # noqa: BLE001 - recorded, alerted and published as failed; never swallowed
                 res.status, res.error_type = "failed", type(exc).__name__
-                res.error = _describe(exc, after_write=written or res.durations.get("write") is not None)
+                res.error = messages.describe_failure(exc, after_write=written or res.durations.get("write") is not None)
                 # also reported as the processor_done progress event: a CLI showing progress drops this line
                 log.error("processor %s failed for %s: %s", proc.name, request.partition, res.error,
                           extra={"progress_event": "processor_done"})
@@ -217,7 +152,7 @@ class ProcessorRunner:
             # finally below still records it, else it would stay 'running' holding its claim (FM 20)
             first = res.error if res.status == "failed" else None
             res.status, res.error_type = "failed", type(exc).__name__
-            text = _describe(exc, after_write=False)
+            text = messages.describe_failure(exc, after_write=False)
             res.error = f"{first}; then: {text}" if first else text
             raise
         finally:
@@ -341,11 +276,11 @@ class ProcessorRunner:
             self._ensure_tables(proc)
             decision = None
             if request.trust_versions and not request.full and not res.code_changed and seen[0] is not None:
-                decision = io.decide_from_change_sets(self.warehouse, self.project, self.versions, proc,
+                decision = decisions.decide_from_change_sets(self.warehouse, self.project, self.versions, proc,
                                                       request.partition, seen[0], request.sources_announced)
             if decision is None:
                 log.debug("%s: detecting changes (mode %s, full %s)", proc.name, request.mode, request.full)
-                decision = io.decide_entities(self.warehouse, self.project, proc, request, code_changed=res.code_changed)
+                decision = decisions.decide_entities(self.warehouse, self.project, proc, request, code_changed=res.code_changed)
         res.durations["detect"] = round(time.perf_counter() - t0, 6)
         res.full_batch = decision.full_batch
         res.fallback_reason = decision.fallback_reason
@@ -360,7 +295,7 @@ class ProcessorRunner:
                 self.versions.mark_written(proc, request.partition, res.run_id,
                                            decision.entity_ids if keyed and not decision.full_batch else None)
         with self.lock:
-            io.check_critical_inputs(self.warehouse, self.project, proc, request.partition, self.ready_tables,
+            decisions.check_critical_inputs(self.warehouse, self.project, proc, request.partition, self.ready_tables,
                                      self.rows)
             if self.rows is not None and proc.output is not None:  # moved by the write, or counted again
                 prior = self.rows.take(proc.output.fqn, request.partition)
@@ -404,7 +339,7 @@ class ProcessorRunner:
         return True
 
     def _written(self, proc: Processor, request: RunRequest, res: RunResult, ids: list[str] | None,
-                 decision: io.EntityDecision, t1: float, test: bool = True) -> None:
+                 decision: decisions.EntityDecision, t1: float, test: bool = True) -> None:
         res.durations["transform_write"] = round(time.perf_counter() - t1, 6)
         res.durations["write"] = res.durations["transform_write"]
         self.conclude(proc, request, res, ids, decision, test=test)
@@ -426,14 +361,14 @@ class ProcessorRunner:
                 self.versions.finish(proc, request.partition, seen, res.entities_total or None,
                                      written=None if written is None or res.status != "success" else (res.run_id, written))
         except Exception as exc:  # noqa: BLE001 - reported on the run and logged, never silent
-            text = _describe(exc, after_write=False)
+            text = messages.describe_failure(exc, after_write=False)
             log.error("run %s of %s: could not store the input versions it saw: %s", res.run_id, proc.name, text)
             if res.status in ("failed", "partial"):
                 res.error = f"{res.error}; its input versions could not be cleared ({text}): " \
                             f"the next incremental run may skip it: re-run with --full"
 
     def conclude(self, proc: Processor, request: RunRequest, res: RunResult, ids: list[str] | None,
-                  decision: io.EntityDecision, test: bool = True) -> None:
+                  decision: decisions.EntityDecision, test: bool = True) -> None:
         """After the writes: record what was processed and the change-set, and the run's
         entity statistics (a local run here; a remote fan-out in the process finishing it)."""
         t2 = time.perf_counter()
@@ -488,7 +423,7 @@ class ProcessorRunner:
             with self.lock:
                 forget_processed(self.warehouse, self.project, proc, request.partition, res.run_id)
         except Exception as exc:  # noqa: BLE001 - reported in the run's error and the log, never silent
-            text = _describe(exc, after_write=False)
+            text = messages.describe_failure(exc, after_write=False)
             log.error("run %s of %s: could not un-record its processed entities: %s", res.run_id, proc.name, text)
             res.error = f"{res.error}; its entities could not be marked unprocessed ({text}): " \
                         f"re-run with --full to make sure downstream sees them"
@@ -516,37 +451,7 @@ class ProcessorRunner:
 
     # ------------------------------------------------------------------ completion
     def _publish(self, proc: Processor, request: RunRequest, res: RunResult) -> None:
-        """Publish the completion; a failure to build or publish it fails the run (FM 17)
-        and a minimal failed completion is attempted so the orchestrator still hears of it."""
-        if self.bus is None:
-            return
-        topic = io.completion_topic(self.project, proc)
-        if topic is None:
-            return
-        try:
-            envelope = io.completion_envelope(self.project, proc, request, res)
-            data, attrs = io.completion_message(envelope)
-            res.message_id = self.bus.publish(topic, data, attrs)
-            res.envelope = envelope
-            return
-        except Exception as exc:  # noqa: BLE001 - turned into a failed run + failed completion below
-            reason = _describe(exc, after_write=res.status in ("success", "partial"))
-            log.error("completion of %s for %s could not be published: %s", proc.name, request.partition, reason)
-            res.status, res.error, res.error_type = "failed", reason, type(exc).__name__
-            if self.alerts is not None:
-                self.alerts.alert(f"completion_failed:{proc.name}", "error", reason,
-                                  {"processor": proc.name, "partition": str(request.partition)})
-        envelope = io.completion_envelope(self.project, proc, request, res, minimal=True)
-        data, attrs = io.completion_message(envelope)
-        res.message_id = self.bus.publish(topic, data, attrs)
-        res.envelope = envelope
+        messages.publish_completion(self.bus, self.alerts, self.project, proc, request, res)
 
 
-def _describe(exc: BaseException, after_write: bool) -> str:
-    text = exc.render() if isinstance(exc, PipectlError) else f"{type(exc).__name__}: {exc}"
-    if after_write:
-        text += " (the output rows were written; the run is failed so it will be retried)"
-    return text
-
-
-__all__ = ["ProcessorRunner", "RunRequest", "RunResult", "CriticalInputError", "count_partition_rows"]
+__all__ = ["ProcessorRunner", "RunRequest", "RunResult", "UNCHANGED_INPUTS", "CriticalInputError", "count_partition_rows"]

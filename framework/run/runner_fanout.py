@@ -16,11 +16,11 @@ from contextlib import nullcontext
 from typing import Any
 
 from framework.manifest.model import Processor
-from framework.run import runner_io as io
+from framework.run import decisions, messages, runner_io as io
 
 
 def run_fanout_processor(runner: Any, proc: Processor, request: Any, res: Any, ids: list[str] | None,
-                         decision: io.EntityDecision) -> None:
+                         decision: decisions.EntityDecision) -> None:
     """A fanned-out processor's run: its task list (the entities the transform produces, of
     ``ids``), rows of entities it no longer produces dropped, then one task per entity on the
     bus, run here by worker threads or, with ``remote_fanout``, dispatched to other processes."""
@@ -37,10 +37,10 @@ def run_fanout_processor(runner: Any, proc: Processor, request: Any, res: Any, i
         else:  # changed entities the transform no longer produces (their line was pulled): rows go
             io.delete_entities(runner.warehouse, runner.project, proc, request.partition,
                                sorted(set(ids) - set(entities)))
-    subscription = io.task_subscription(runner.project, proc)
+    subscription = messages.task_subscription(runner.project, proc)
     # the bus dead-letters a task after the subscription's max_delivery_attempts: a larger
     # fanout.max_attempts would leave it 'retrying' until the fan-out timeout, its error lost
-    max_attempts = min(proc.fanout.max_attempts, io.task_delivery_limit(runner.project, proc))
+    max_attempts = min(proc.fanout.max_attempts, messages.task_delivery_limit(runner.project, proc))
 
     # a warehouse that runs jobs concurrently (BigQuery) is not serialised: the lock exists
     # for the embedded DuckDB file's one connection (bench/bench_fanout_gcp.py measures it)

@@ -1,133 +1,22 @@
-"""The runner's side effects, one small function each: warehouse reads and writes, change
-detection calls, envelopes. Kept apart from :mod:`framework.run.runner` so the control
-flow there reads as the numbered steps of the docstring, and each effect is testable alone.
+"""The runner's warehouse side, one small function each: output tables, transactions, the
+transform's write and what it changed, entity reads and deletes, fingerprints and
+change-sets. Kept apart from :mod:`framework.run.runner` so the control flow there reads as
+the numbered steps of its docstring, and each effect is testable alone. Deciding what to run
+is :mod:`framework.run.decisions`; the completion message is :mod:`framework.run.messages`.
 """
 from __future__ import annotations
 
 import uuid
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
-from framework.errors import ConfigError, PipectlError
+from framework.errors import ConfigError
 from framework.manifest.model import Processor, Project, Table
 from framework.sql.dialects import get_dialect
-from framework.orchestrator.gates import count_rows
+from framework.run.decisions import EntityDecision
 from framework.run.transform import TransformContext, bind_params, entity_type, partition_param, run_python_transform
 
 STAGE_DATASET = "_pipectl_stage"
-
-
-class CriticalInputError(PipectlError):
-    """A critical input has no rows for the partition (FM 23: never predict from nothing)."""
-
-
-@dataclass
-class EntityDecision:
-    """Which entities a run processes. ``full_batch``: the whole partition."""
-
-    full_batch: bool
-    entity_ids: list[str] = field(default_factory=list)
-    total: int = 0
-    fallback_reason: str | None = None
-    change_set: Any = None
-    # "detection" (or explicit/full), or "change-sets": taken from the upstream runs' entity
-    # lists without a detection query (framework.run.candidates); its entities are then
-    # recorded with an unknown fingerprint (framework.run.changes.record_processed)
-    source: str = "detection"
-    # after a selective SQL write: the entities whose output rows changed in a column some
-    # consumer reads (None: not measured); downstream runs take this narrower list
-    written: list[str] | None = None
-    # after a write: how the output partition's row count moved (rows_delta: inserted minus
-    # deleted, from RETURNING) or what it is (rows_total: read after a full batch); None: unknown
-    rows_delta: int | None = None
-    rows_total: int | None = None
-    # the write also recorded the fingerprints and the change-set (one script,
-    # framework.run.script_write), and after a full batch the partition's entities it left
-    recorded: bool = False
-    entities_after: list[str] | None = None
-    # the processor's data test results, when the write's script ran them (framework.run.data_tests)
-    test_results: list[Any] | None = None
-
-
-# ------------------------------------------------------------------ deciding what to run
-def decide_entities(warehouse: Any, project: Project, proc: Processor, request: Any,
-                    code_changed: str | None = None) -> EntityDecision:
-    """Explicit entities (replay), forced full batch, changed code (every entity, with what
-    changed as the reason), or change detection."""
-    if request.entities is not None and proc.entity is not None:
-        ids = sorted({str(e) for e in request.entities})
-        return EntityDecision(False, ids, total=len(ids), fallback_reason=getattr(request, "reason", None))
-    if request.full or not proc.inputs:
-        return EntityDecision(True, [], fallback_reason="full batch requested" if request.full else "processor has no inputs")
-    if code_changed:
-        return EntityDecision(True, [], fallback_reason=code_changed)
-    from framework.run.changes import detect_changes
-
-    cs = detect_changes(warehouse, project, proc, request.partition)
-    if cs.full_batch or proc.entity is None:
-        if proc.entity is None and not cs.full_batch and not cs.changed_keys:
-            return EntityDecision(False, [], total=cs.total_entities, change_set=cs)
-        return EntityDecision(True, [], total=cs.total_entities, fallback_reason=cs.fallback_reason, change_set=cs)
-    return EntityDecision(False, sorted(cs.changed_keys), total=cs.total_entities, change_set=cs)
-
-
-def decide_from_change_sets(warehouse: Any, project: Project, versions: Any, proc: Processor, partition: Any,
-                            snapshot: dict[str, Any], sources_announced: bool) -> EntityDecision | None:
-    """The run's entities from the entity lists of the upstream runs that rewrote its inputs
-    (no detection query), or None when those lists cannot be trusted: detect then."""
-    import logging
-
-    from framework.run.candidates import from_change_sets
-    from framework.run.changes import ChangeSet, EntityChange
-
-    if versions is None or not proc.inputs:
-        return None
-    found = from_change_sets(warehouse, project, versions, proc, partition, snapshot, sources_announced)
-    if found.ids is None:
-        logging.getLogger(__name__).debug("%s: detection needed: %s", proc.name, found.reason)
-        return None
-    total = max(found.total, len(found.ids))
-    cs = ChangeSet(proc.name, partition, proc.entity, [EntityChange(k, "update", None) for k in found.ids], total)
-    return EntityDecision(False, list(found.ids), total=total, change_set=cs, source="change-sets")
-
-
-def check_critical_inputs(warehouse: Any, project: Project, proc: Processor, partition: Any,
-                          known_tables: set[str] | None = None, rows: Any = None) -> None:
-    """Raise :class:`CriticalInputError` naming every critical input with zero rows.
-    ``rows``: the run's counts (:class:`framework.run.row_counts.PartitionRows`): a table it
-    knows is not counted again, and the first count of the run counts every such table."""
-    from framework.sql.context import input_table
-
-    empty = []
-    todo: list[tuple[Any, Table]] = []
-    for inp in proc.inputs:
-        if inp.critical:
-            todo.append((inp, input_table(project, inp)[0]))
-    if rows is not None:
-        counts = rows.rows_of([t for _, t in todo], partition)
-    elif len(todo) > 1 and known_tables is not None and all(t.fqn in known_tables for _, t in todo):
-        counts = count_all(warehouse, project, [t for _, t in todo], partition)
-    else:
-        counts = [count_rows(warehouse, project, t, partition, known_tables) for _, t in todo]
-    for (inp, table), n in zip(todo, counts):
-        if n == 0:
-            empty.append(f"{inp.name} ({table.fqn})")
-    if empty:
-        raise CriticalInputError(
-            f"processor '{proc.name}' refuses to run for {partition}: critical input(s) have no rows: {', '.join(empty)}",
-            proc.location, hint="run the upstream processors first, or check the scrapers/landing tables for this date")
-
-
-def count_all(warehouse: Any, project: Project, tables: Sequence[Table], partition: Any) -> list[int]:
-    """Rows of each table (all known to exist) for the partition, in one statement (one plan
-    instead of one per table)."""
-    pc = project.partition_column
-    parts = [f"(SELECT COUNT(*) FROM {t.fqn}" + (f" WHERE {pc} = {_ph(warehouse, pc)}" if t.column(pc) is not None else "")
-             + f") AS n{i}" for i, t in enumerate(tables)]
-    sql = "SELECT " + ", ".join(parts)
-    row = warehouse.query(sql, bind_params(sql, [partition_param(project, partition)], warehouse.dialect))[0]
-    return [int(row[f"n{i}"] or 0) for i in range(len(tables))]
 
 
 # ------------------------------------------------------------------ writing
@@ -460,73 +349,6 @@ def detected_for(change_set: Any, keys: list[str] | None) -> Any:
     if change_set is None or change_set.full_batch or keys is None:
         return None
     return change_set if set(keys) <= set(change_set.changed_keys) else None
-
-
-# ------------------------------------------------------------------ bus
-def completion_topic(project: Project, proc: Processor) -> str | None:
-    phase = project.phase(proc.phase)
-    return phase.transition.completion_topic if phase.transition else None
-
-
-def task_subscription(project: Project, proc: Processor) -> str:
-    assert proc.fanout is not None
-    topic = project.topics.get(proc.fanout.task_topic)
-    if topic is None or not topic.subscriptions:
-        raise ConfigError(f"fan-out of '{proc.name}': task topic '{proc.fanout.task_topic}' has no subscription in topics.yaml",
-                          proc.fanout.location, hint="declare a subscription for the workers on that topic")
-    return topic.subscriptions[0].name
-
-
-def task_delivery_limit(project: Project, proc: Processor) -> int:
-    """Deliveries the task subscription allows before it dead-letters a task."""
-    assert proc.fanout is not None
-    topic = project.topics[proc.fanout.task_topic]
-    return int(topic.subscriptions[0].max_delivery_attempts)
-
-
-def completion_envelope(project: Project, proc: Processor, request: Any, res: Any, minimal: bool = False) -> dict[str, Any]:
-    """The completion envelope (validated by the orchestrator's schema when it is built)."""
-    from framework.orchestrator.envelope import make_envelope
-
-    out = proc.output
-    entities: dict[str, list[str]] | None = {}
-    if res.status in ("success", "partial") and proc.entity:
-        entities = None if res.full_batch else {proc.entity: list(res.entity_ids)}
-    elif res.status in ("success", "partial"):
-        entities = None
-    fields: dict[str, Any] = dict(
-        kind="completion", processor_name=proc.name, phase=proc.phase, execution_id=res.run_id,
-        correlation_id=res.correlation_id, root_correlation_id=res.correlation_id,
-        parent_correlation_id=res.correlation_id if request.parent_id else None,
-        parent_execution_id=request.parent_id, trigger_id=request.trigger_id, partition=str(request.partition),
-        partition_column=project.partition_column, output_dataset=out.dataset if out else None,
-        output_table=out.name if out else None, status=res.status, record_count=int(res.record_count),
-        duration_seconds=float(res.duration_seconds), entities_changed=entities,
-        # a failure that is not an exception (every fan-out task failed) still needs a type:
-        # the schema requires one, and without it the completion itself was rejected
-        error_type=(res.error_type or "ProcessorFailed") if res.status == "failed" else None, error_message=res.error,
-    )
-    metadata = completion_metadata(res) if not minimal else {}
-    if getattr(request, "round_processors", None):
-        metadata["round_processors"] = sorted(request.round_processors)
-    if metadata:
-        fields["metadata"] = metadata
-    return make_envelope(**fields)
-
-
-def completion_metadata(res: Any) -> dict[str, Any]:
-    return {"mode": "full_batch" if res.full_batch else "incremental", "entities_total": res.entities_total,
-            "efficiency_pct": res.efficiency_pct, "fallback_reason": res.fallback_reason,
-            "failed_entities": sorted(res.failed_entities), "durations": res.durations}
-
-
-def completion_message(envelope: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
-    """The message of a completion :func:`completion_envelope` just made (and checked)."""
-    from framework.orchestrator.envelope import serialize
-
-    attrs = {"processor": str(envelope.get("processor_name", "")), "status": str(envelope.get("status", "")),
-             "correlation_id": str(envelope.get("correlation_id", ""))}
-    return serialize(envelope), attrs
 
 
 def entity_ids_of(iterable: Iterable[Any]) -> list[str]:

@@ -108,7 +108,7 @@ def test_zero_upstream_rows_fails_loudly_and_publishes_failed(env) -> None:
 
 
 def test_failure_after_the_write_is_a_failed_run_with_a_failed_completion(env, monkeypatch) -> None:
-    from framework.run import runner_io
+    from framework.run import messages
 
     project, wh, bus, runner = env
     _insert(wh, [("c1", "s1", 10.0)])
@@ -116,7 +116,7 @@ def test_failure_after_the_write_is_a_failed_run_with_a_failed_completion(env, m
     def boom(res):
         return {"not_serializable": object()}
 
-    monkeypatch.setattr(runner_io, "completion_metadata", boom)
+    monkeypatch.setattr(messages, "completion_metadata", boom)
     res = runner.run(RunRequest("orders_raw", DAY))
     assert res.status == "failed" and "cannot be serialized" in res.error and "rows were written" in res.error
     env_ = _completions(bus)
@@ -236,16 +236,16 @@ def test_bus_down_run_is_recorded_failed_and_releases_its_claim(env) -> None:
 def test_retry_after_a_failure_after_the_write_reprocesses_the_entities(env, monkeypatch) -> None:
     """FM 17: the first run wrote and recorded c1, then its completion failed; the retry must
     process c1 again and publish it downstream, not detect 'no change' and publish no_data."""
-    from framework.run import runner_io
+    from framework.run import messages
 
     project, wh, bus, runner = env
     _insert(wh, [("c1", "s1", 10.0), ("c2", "s1", 5.0)])
     runner.run(RunRequest("orders_raw", DAY))
     wh.query("UPDATE landing.orders SET amount = 11.0 WHERE customer_id = 'c1'")
-    real = runner_io.completion_metadata
-    monkeypatch.setattr(runner_io, "completion_metadata", lambda res: {"not_serializable": object()})
+    real = messages.completion_metadata
+    monkeypatch.setattr(messages, "completion_metadata", lambda res: {"not_serializable": object()})
     assert runner.run(RunRequest("orders_raw", DAY)).status == "failed"
-    monkeypatch.setattr(runner_io, "completion_metadata", real)
+    monkeypatch.setattr(messages, "completion_metadata", real)
     retry = runner.run(RunRequest("orders_raw", DAY))
     assert (retry.status, retry.entity_ids) == ("success", ["c1"])
     assert _completions(bus)[-1]["entities_changed"] == {"customer": ["c1"]}

@@ -10,7 +10,8 @@ from framework.backends.duckdb import DuckDBWarehouse
 from framework.project import load
 from framework.run import script_write
 from framework.run.changes import ChangeSet, EntityChange
-from framework.run.runner_io import EntityDecision, record_processed_and_changes
+from framework.run.decisions import EntityDecision
+from framework.run.runner_io import record_processed_and_changes
 from framework.sql.context import changeset_table, state_table
 from tests.projects import TOPICS, write_project
 from tests.unit.run.test_candidates import DAY, FILES, MANIFEST
