@@ -9,20 +9,12 @@ import pytest
 from framework.project import load
 from framework.drive.pipeline import PipelineDriver
 from framework.drive.trace import build_trace, render_tree
-from tests.projects import TOPICS, write_project
+from tests.projects import START_TOPIC, TOPICS, write_project
 
 DAY = "2026-01-15"
 
 # the shop's raw phase gets a scraper trigger topic (the first phase is triggered externally)
-TOPICS_WITH_START = TOPICS + """\
-  - name: shop-raw-trigger
-    contract: trigger
-    producers: [external:scrapers]
-    consumers: [phase:raw]
-    dead_letter_topic: shop-dead-letter
-    subscriptions:
-      - {name: shop-raw-trigger-sub, consumer: phase:raw}
-"""
+TOPICS_WITH_START = TOPICS + START_TOPIC
 
 
 @pytest.fixture

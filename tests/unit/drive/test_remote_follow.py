@@ -18,18 +18,9 @@ from framework.drive.pipeline import PipelineDriver
 from framework.drive.remote import RemoteRun, follow
 from framework.drive.reports import PipelineReport
 from framework.project import load
-from tests.projects import PROCESSORS, TOPICS, write_project
+from tests.projects import PROCESSORS, START_TOPIC, TOPICS, write_project
 
 DAY = "2026-01-15"
-START = """\
-  - name: shop-raw-trigger
-    contract: trigger
-    producers: [external:scrapers]
-    consumers: [phase:raw]
-    dead_letter_topic: shop-dead-letter
-    subscriptions:
-      - {name: shop-raw-trigger-sub, consumer: phase:raw}
-"""
 
 
 class Deployment:
@@ -40,7 +31,7 @@ class Deployment:
         from framework.backends.localbus import LocalBus
         from framework.backends.sqlite_state import SQLiteStateStore
 
-        self.project = load(write_project(tmp_path / "shop", processors=processors, topics=TOPICS + START))
+        self.project = load(write_project(tmp_path / "shop", processors=processors, topics=TOPICS + START_TOPIC))
         self.wh = DuckDBWarehouse(":memory:")
         self.wh.create_dataset("landing")
         self.wh.create_table(self.project.sources["orders_landing"].table)
@@ -157,7 +148,7 @@ def test_partitions_in_flight_are_bounded() -> None:
 def test_options_a_remote_run_cannot_honour_are_usage_errors(tmp_path, capsys, args, flag) -> None:
     from framework.cli import main
 
-    root = write_project(tmp_path / "shop", topics=TOPICS + START)
+    root = write_project(tmp_path / "shop", topics=TOPICS + START_TOPIC)
     (root / "pipectl.yaml").write_text("targets:\n  gcp:\n    project: p\n    execution: remote\n    warehouse: {type: bigquery}\n"
                                        "    bus: {type: pubsub}\n    state: {type: firestore}\n    worker: {url: 'https://w'}\n")
     assert main(["-p", str(root), "-t", "gcp", "run", "--date", DAY, *args]) == 2
@@ -169,7 +160,7 @@ def test_bus_setup_refuses_a_remote_target(tmp_path, capsys) -> None:
     """`bus setup` knows topics.yaml only: on a remote target it would turn push back to pull."""
     from framework.cli import main
 
-    root = write_project(tmp_path / "shop", topics=TOPICS + START)
+    root = write_project(tmp_path / "shop", topics=TOPICS + START_TOPIC)
     (root / "pipectl.yaml").write_text("targets:\n  gcp:\n    project: p\n    execution: remote\n    warehouse: {type: bigquery}\n"
                                        "    bus: {type: pubsub}\n    state: {type: firestore}\n    worker: {url: 'https://w'}\n")
     assert main(["-p", str(root), "-t", "gcp", "bus", "setup"]) == 1
