@@ -35,6 +35,16 @@ HELPER_THREAD = "pipectl-firestore-transaction"
 _READ_AFTER_WRITE = "Firestore requires every read of a transaction before its first write; read first"
 
 
+def _read(store: Any, wrote: bool, collection: str, key: str, **options: Any) -> tuple[Any, Any]:
+    """One document's reference and snapshot for a transaction's read (both kinds); a read
+    after the transaction's first write is refused, as Firestore requires."""
+    if wrote:
+        raise BackendError(f"read of {collection}/{key} after a write in the same transaction", hint=_READ_AFTER_WRITE)
+    ref = store.ref(collection, key)
+    snap = store.call(lambda: ref.get(retry=store.retry, timeout=store.timeout, **options), f"read {collection}/{key}")
+    return ref, snap
+
+
 def encode_value(value: Any, in_list: bool = False) -> Any:
     """Firestore forbids arrays directly inside arrays: wrap them (undone by decode_value)."""
     if isinstance(value, Mapping):
@@ -96,11 +106,7 @@ class OptimisticTransaction:
         self._wrote = False
 
     def get(self, collection: str, key: str) -> dict[str, Any] | None:
-        if self._wrote:
-            raise BackendError(f"read of {collection}/{key} after a write in the same transaction", hint=_READ_AFTER_WRITE)
-        store = self._store
-        ref = store.ref(collection, key)
-        snap = store.call(lambda: ref.get(retry=store.retry, timeout=store.timeout), f"read {collection}/{key}")
+        ref, snap = _read(self._store, self._wrote, collection, key)
         data = snap.to_dict() if snap.exists else None
         self._reads.setdefault(ref.path, _Read(ref, snap.update_time if snap.exists else None, frozenset(data or ())))
         return decode_value(data) if data is not None else None
@@ -210,11 +216,7 @@ class FirestoreTransaction:
         self._wrote = False
 
     def get(self, collection: str, key: str) -> dict[str, Any] | None:
-        if self._wrote:
-            raise BackendError(f"read of {collection}/{key} after a write in the same transaction", hint=_READ_AFTER_WRITE)
-        store = self._store
-        ref = store.ref(collection, key)
-        snap = store.call(lambda: ref.get(transaction=self._txn, retry=store.retry, timeout=store.timeout), f"read {collection}/{key}")
+        _, snap = _read(self._store, self._wrote, collection, key, transaction=self._txn)
         return decode_value(snap.to_dict()) if snap.exists else None
 
     def set(self, collection: str, key: str, value: Mapping[str, Any]) -> None:
